@@ -1,0 +1,34 @@
+//! Wiring: tracing, configuration, clients built once per container, then the runtime loop.
+
+use alarm_to_slack::{Config, Deps, HandlerError, handle};
+use chatops_shared::slack::webhook::{RetryPolicy, http_client};
+use lambda_runtime::{Error, service_fn};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => {
+            // Keep serving so every invocation fails with this clear error (and the alarm goes to the
+            // on-failure destination) instead of a crash loop with a bare exit code.
+            tracing::error!(error = %err, "alarm-to-slack is not configured");
+            return lambda_runtime::run(service_fn(
+                |_: lambda_runtime::LambdaEvent<serde_json::Value>| {
+                    let err = err.clone();
+                    async move { Err::<serde_json::Value, _>(HandlerError::Config(err)) }
+                },
+            ))
+            .await;
+        }
+    };
+    let kms = if config.needs_kms() {
+        Some(aws_sdk_kms::Client::new(
+            &chatops_shared::aws::load_sdk_config().await,
+        ))
+    } else {
+        None
+    };
+    let deps = Deps::new(config, kms, http_client()?, RetryPolicy::default());
+    lambda_runtime::run(service_fn(|event| handle(&deps, event))).await
+}

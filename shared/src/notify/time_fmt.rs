@@ -1,0 +1,62 @@
+//! Timestamps as AWS sends them (`2024-05-01T12:00:00.000+0000`, RFC 3339), shown with Slack's date
+//! token so every reader sees their own time zone.
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+
+pub(crate) fn parse(raw: &str) -> Option<OffsetDateTime> {
+    let raw = raw.trim();
+    OffsetDateTime::parse(raw, &Rfc3339).ok().or_else(|| {
+        let fmt = format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond][offset_hour sign:mandatory][offset_minute]"
+        );
+        OffsetDateTime::parse(raw, fmt).ok()
+    })
+}
+
+/// `<!date^...|fallback>` for a parseable time, the raw text (escaped) otherwise.
+pub(crate) fn slack_date(raw: &str) -> String {
+    match parse(raw) {
+        Some(t) => {
+            let fallback = t
+                .to_offset(time::UtcOffset::UTC)
+                .format(format_description!(
+                    "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
+                ))
+                .unwrap_or_else(|_| raw.to_owned());
+            format!(
+                "<!date^{}^{{date_short_pretty}} {{time_secs}}|{fallback}>",
+                t.unix_timestamp()
+            )
+        }
+        None => crate::slack::escape(raw),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_both_aws_formats() {
+        assert_eq!(
+            parse("2024-05-01T12:00:00.000+0000").map(|t| t.unix_timestamp()),
+            Some(1_714_564_800)
+        );
+        assert_eq!(
+            parse("2024-05-01T12:00:00Z").map(|t| t.unix_timestamp()),
+            Some(1_714_564_800)
+        );
+        assert_eq!(
+            parse("2024-05-01T14:00:00.123+0200").map(|t| t.unix_timestamp()),
+            Some(1_714_564_800)
+        );
+        assert!(parse("yesterday").is_none());
+        assert_eq!(slack_date("<now>"), "&lt;now&gt;");
+        assert_eq!(
+            slack_date("2024-05-01T12:00:00Z"),
+            "<!date^1714564800^{date_short_pretty} {time_secs}|2024-05-01 12:00:00 UTC>"
+        );
+    }
+}
