@@ -1,1 +1,41 @@
+//! Test support shared by every test, the local demo and the benchmark: a Slack stand-in that records
+//! what it receives and answers as scripted, a Lambda Runtime API emulator that drives the real
+//! binaries, a moto server for KMS and Auto Scaling, and signing of Slack requests.
 
+pub mod moto;
+pub mod runtime_api;
+pub mod slack_standin;
+
+pub use moto::Moto;
+pub use runtime_api::{FunctionProcess, Invocation, RuntimeApi, build_binary};
+pub use slack_standin::{Reply, SlackStandIn};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// `v0=` + hex HMAC-SHA256 of `v0:{timestamp}:{body}`, as Slack signs requests.
+pub fn slack_signature(secret: &str, timestamp: &str, body: &[u8]) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    mac.update(b"v0:");
+    mac.update(timestamp.as_bytes());
+    mac.update(b":");
+    mac.update(body);
+    format!("v0={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// The workspace root (this crate lives in `tests/`).
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// A fixture from `events/`, as JSON.
+pub fn fixture(name: &str) -> serde_json::Value {
+    let path = workspace_root().join("events").join(name);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
+}

@@ -172,10 +172,12 @@ fn condition_text(alarm: &Alarm) -> Option<String> {
     };
     let mut when = String::new();
     if let Some(threshold) = threshold {
-        let op = alarm
-            .comparison
-            .as_deref()
-            .map_or("threshold", comparison_symbol);
+        let op = escape(
+            alarm
+                .comparison
+                .as_deref()
+                .map_or("vs threshold", comparison_symbol),
+        );
         let sp = stat_period(stat.as_deref(), period);
         if sp.is_empty() {
             let _ = write!(when, "{op} {threshold}");
@@ -259,10 +261,7 @@ pub(crate) fn alarm_message(alarm: &Alarm) -> Message {
         Some(old) => format!("{} → *{state}*", old.as_str()),
         None => format!("*{state}*"),
     };
-    let mut fields = vec![format!(
-        "*State*\n{}",
-        escape(&transition).replace("&gt;", ">")
-    )];
+    let mut fields = vec![format!("*State*\n{}", escape(&transition))];
     if let Some(t) = &alarm.changed_at {
         fields.push(format!("*Changed*\n{}", slack_date(t)));
     }

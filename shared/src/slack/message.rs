@@ -287,7 +287,8 @@ mod tests {
         assert_eq!(truncate("héllo wörld", 6), "héllo…");
         let t = truncate("abcd&amp;efgh", 7);
         assert_eq!(t, "abcd…");
-        assert_eq!(truncate("ab&lt;cdef", 7), "ab&lt;c…");
+        assert_eq!(truncate("ab&lt;cdef", 7), "ab&lt;…");
+        assert_eq!(truncate("ab&lt;cdef", 5), "ab…");
     }
 
     #[test]

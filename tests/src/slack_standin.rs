@@ -1,0 +1,172 @@
+//! A loopback HTTP server standing where Slack is: it records every request and answers from a script
+//! (status, `Retry-After`, body, delay), then `200 ok` once the script is used up.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+
+#[derive(Clone, Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+    pub retry_after: Option<u64>,
+    pub delay: Duration,
+}
+
+impl Reply {
+    pub fn ok() -> Self {
+        Self {
+            status: 200,
+            body: "ok".into(),
+            retry_after: None,
+            delay: Duration::ZERO,
+        }
+    }
+    pub fn status(status: u16, body: &str) -> Self {
+        Self {
+            status,
+            body: body.into(),
+            retry_after: None,
+            delay: Duration::ZERO,
+        }
+    }
+    pub fn rate_limited(retry_after: u64) -> Self {
+        Self {
+            status: 429,
+            body: "rate_limited".into(),
+            retry_after: Some(retry_after),
+            delay: Duration::ZERO,
+        }
+    }
+    pub fn slow(delay: Duration) -> Self {
+        Self {
+            delay,
+            ..Self::ok()
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub at: std::time::Instant,
+}
+
+impl Received {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    script: VecDeque<Reply>,
+    /// Used for every request once the script is empty.
+    fallback: Option<Reply>,
+    received: Vec<Received>,
+}
+
+#[derive(Clone)]
+pub struct SlackStandIn {
+    pub addr: SocketAddr,
+    inner: Arc<Mutex<Inner>>,
+    on_receive: Option<tokio::sync::mpsc::UnboundedSender<Received>>,
+}
+
+impl SlackStandIn {
+    /// Starts the server on an ephemeral loopback port, on the current tokio runtime.
+    pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// Like `start`, and sends every request to `tx` as it arrives (the demo prints them).
+    pub async fn start_with(tx: Option<tokio::sync::mpsc::UnboundedSender<Received>>) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let standin = Self {
+            addr,
+            inner: Arc::default(),
+            on_receive: tx,
+        };
+        let app = Router::new().fallback(handle).with_state(standin.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        standin
+    }
+
+    /// The webhook URL to configure.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.inner.lock().unwrap().script.extend(replies);
+    }
+
+    pub fn always(&self, reply: Reply) {
+        self.inner.lock().unwrap().fallback = Some(reply);
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.inner.lock().unwrap().received.clone()
+    }
+
+    /// Waits until at least `n` requests arrived, up to `timeout`.
+    pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
+        let until = std::time::Instant::now() + timeout;
+        loop {
+            let got = self.received();
+            if got.len() >= n || std::time::Instant::now() >= until {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+async fn handle(
+    State(standin): State<SlackStandIn>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let received = Received {
+        path: uri.path().to_owned(),
+        headers,
+        body,
+        at: std::time::Instant::now(),
+    };
+    let reply = {
+        let mut inner = standin.inner.lock().unwrap();
+        inner.received.push(received.clone());
+        inner
+            .script
+            .pop_front()
+            .or_else(|| inner.fallback.clone())
+            .unwrap_or_else(Reply::ok)
+    };
+    if let Some(tx) = &standin.on_receive {
+        let _ = tx.send(received);
+    }
+    if !reply.delay.is_zero() {
+        tokio::time::sleep(reply.delay).await;
+    }
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, reply.body).into_response();
+    if let Some(secs) = reply.retry_after {
+        response.headers_mut().insert("retry-after", secs.into());
+    }
+    response
+}

@@ -1,0 +1,166 @@
+//! The built `alarm-to-slack` binary driven over the Lambda Runtime API: the `main` wiring, the
+//! environment contract, error reporting and logs, as Lambda would run it.
+
+use std::time::Duration;
+
+use chatops_tests::{
+    FunctionProcess, Moto, Reply, RuntimeApi, SlackStandIn, build_binary, fixture,
+};
+use serde_json::json;
+
+const SECRET_PATH: &str = "/services/T0SECRET/B0SECRET/xoxSECRETTOKEN";
+
+async fn start(env: &[(&str, &str)]) -> (RuntimeApi, FunctionProcess) {
+    let bin = build_binary("alarm-to-slack", false);
+    let runtime = RuntimeApi::start().await;
+    let process = FunctionProcess::spawn(&bin, &runtime, env);
+    (runtime, process)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serves_batches_survives_bad_events_and_never_logs_the_webhook() {
+    let slack = SlackStandIn::start().await;
+    let url = slack.url(SECRET_PATH);
+    let (runtime, process) =
+        start(&[("SLACK_WEBHOOK_URL", &url), ("SLACK_CHANNEL", "#alarms")]).await;
+
+    let batch = runtime.invoke(&fixture("sns-batch.json")).await;
+    assert_eq!(batch.response_json(), json!({"delivered": 3}));
+
+    let bad = runtime.invoke(&json!({"unexpected": true})).await;
+    assert_eq!(bad.error()["errorType"], "UnrecognisedEvent");
+    assert!(
+        bad.error()["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("keys [unexpected]")
+    );
+
+    for name in [
+        "alarm-action.json",
+        "eventbridge-alarm-state-change.json",
+        "sns-alarm-composite.json",
+    ] {
+        let ok = runtime.invoke(&fixture(name)).await;
+        assert_eq!(ok.response_json(), json!({"delivered": 1}), "{name}");
+    }
+    let got = slack.received();
+    assert_eq!(got.len(), 6);
+    assert!(
+        got.iter()
+            .all(|r| r.path == SECRET_PATH && r.json()["channel"] == "#alarms")
+    );
+
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let logs = process.json_logs();
+    let delivered: Vec<&str> = logs
+        .iter()
+        .filter(|l| l["fields"]["outcome"] == "delivered")
+        .filter_map(|l| l["fields"]["alarm"].as_str())
+        .collect();
+    assert_eq!(
+        delivered,
+        [
+            "api-high-cpu",
+            "Disk warning",
+            "checkout-p99-latency",
+            "api-high-cpu",
+            "orders-error-rate",
+            "checkout-degraded"
+        ]
+    );
+    let line = logs
+        .iter()
+        .find(|l| l["fields"]["outcome"] == "delivered")
+        .unwrap();
+    for field in ["state", "attempts", "latency_ms"] {
+        assert!(
+            line["fields"].get(field).is_some(),
+            "log line lacks {field}: {line}"
+        );
+    }
+    let output = process.output();
+    assert!(
+        !output.contains("SECRET"),
+        "the webhook URL reached the log:\n{output}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_delivery_fails_the_invocation_so_lambda_keeps_the_alarm() {
+    let slack = SlackStandIn::start().await;
+    slack.always(Reply::status(404, "no_service"));
+    let url = slack.url(SECRET_PATH);
+    let (runtime, process) = start(&[("SLACK_WEBHOOK_URL", &url)]).await;
+    let inv = runtime.invoke(&fixture("sns-alarm-metric.json")).await;
+    assert_eq!(inv.error()["errorType"], "SlackDeliveryFailed");
+    assert!(
+        inv.error()["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("no_service")
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let failed = process
+        .json_logs()
+        .into_iter()
+        .find(|l| l["fields"]["outcome"] == "failed")
+        .expect("a failure log line");
+    assert_eq!(failed["level"], "ERROR");
+    assert_eq!(failed["fields"]["alarm"], "api-high-cpu");
+    assert!(!process.output().contains("SECRET"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_configuration_fails_each_invocation_naming_the_variables() {
+    let (runtime, _process) = start(&[]).await;
+    let inv = runtime.invoke(&fixture("sns-alarm-metric.json")).await;
+    assert_eq!(inv.error()["errorType"], "ConfigError");
+    let msg = inv.error()["errorMessage"].as_str().unwrap();
+    assert!(
+        msg.contains("KMS_ENCRYPTED_SLACK_WEBHOOK_URL") && msg.contains("SLACK_WEBHOOK_URL"),
+        "{msg}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn decrypts_the_kms_webhook_with_the_function_name_context_via_aws_endpoint_url() {
+    let moto = Moto::shared();
+    let key = moto.create_key().await;
+    let slack = SlackStandIn::start().await;
+    // Lambda sets AWS_LAMBDA_FUNCTION_NAME=chatops-test in the emulated environment.
+    let ciphertext = moto
+        .encrypt(&key, &slack.url(SECRET_PATH), Some("chatops-test"))
+        .await;
+    let mut env: Vec<(&str, String)> = moto.env();
+    env.push(("KMS_ENCRYPTED_SLACK_WEBHOOK_URL", ciphertext.clone()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (runtime, process) = start(&env).await;
+    for _ in 0..2 {
+        let inv = runtime.invoke(&fixture("sns-alarm-metric.json")).await;
+        assert_eq!(inv.response_json(), json!({"delivered": 1}));
+    }
+    assert_eq!(slack.received().len(), 2);
+    let output = process.output();
+    assert!(
+        !output.contains("SECRET") && !output.contains(&ciphertext[..40]),
+        "a secret reached the log:\n{output}"
+    );
+
+    // Bound to another function: the invocation says KMS failed and names the variable.
+    let other = moto
+        .encrypt(&key, &slack.url(SECRET_PATH), Some("another-function"))
+        .await;
+    let mut env2: Vec<(&str, String)> = moto.env();
+    env2.push(("KMS_ENCRYPTED_SLACK_WEBHOOK_URL", other.clone()));
+    let env2: Vec<(&str, &str)> = env2.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (runtime, process) = start(&env2).await;
+    let inv = runtime.invoke(&fixture("sns-alarm-metric.json")).await;
+    assert_eq!(inv.error()["errorType"], "SecretError");
+    let msg = inv.error()["errorMessage"].as_str().unwrap();
+    assert!(
+        msg.starts_with("KMS failed to decrypt KMS_ENCRYPTED_SLACK_WEBHOOK_URL"),
+        "{msg}"
+    );
+    assert!(!msg.contains(&other[..40]) && !process.output().contains(&other[..40]));
+}
