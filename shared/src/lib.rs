@@ -2,6 +2,7 @@
 //! verification, parsers for the AWS events we notify about, secrets from KMS, and the Slack commands.
 
 pub mod aws;
+pub mod commands;
 
 pub mod notify;
 pub mod secret;

@@ -4,6 +4,7 @@
 
 pub mod moto;
 pub mod runtime_api;
+pub mod slack_requests;
 pub mod slack_standin;
 
 pub use moto::Moto;

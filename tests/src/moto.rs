@@ -139,3 +139,66 @@ impl Moto {
             .encode(out.ciphertext_blob.expect("ciphertext").into_inner())
     }
 }
+
+impl Moto {
+    pub async fn autoscaling(&self) -> aws_sdk_autoscaling::Client {
+        aws_sdk_autoscaling::Client::new(&self.sdk_config().await)
+    }
+
+    /// Creates an Auto Scaling group (and a launch configuration for it), tagged `chatops:scale=<tag>`
+    /// when `tag` is given.
+    pub async fn create_group(
+        &self,
+        name: &str,
+        min: i32,
+        max: i32,
+        desired: i32,
+        tag: Option<&str>,
+    ) {
+        use aws_sdk_autoscaling::types::Tag;
+        let asg = self.autoscaling().await;
+        let lc = format!("{name}-lc");
+        asg.create_launch_configuration()
+            .launch_configuration_name(&lc)
+            .image_id("ami-12c6146b")
+            .instance_type("t3.micro")
+            .send()
+            .await
+            .expect("CreateLaunchConfiguration");
+        let mut req = asg
+            .create_auto_scaling_group()
+            .auto_scaling_group_name(name)
+            .launch_configuration_name(&lc)
+            .min_size(min)
+            .max_size(max)
+            .desired_capacity(desired)
+            .availability_zones("eu-west-1a");
+        if let Some(value) = tag {
+            req = req.tags(
+                Tag::builder()
+                    .key("chatops:scale")
+                    .value(value)
+                    .resource_id(name)
+                    .resource_type("auto-scaling-group")
+                    .propagate_at_launch(false)
+                    .build(),
+            );
+        }
+        req.send().await.expect("CreateAutoScalingGroup");
+    }
+
+    pub async fn desired_capacity(&self, name: &str) -> i32 {
+        let out = self
+            .autoscaling()
+            .await
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(name)
+            .send()
+            .await
+            .expect("DescribeAutoScalingGroups");
+        out.auto_scaling_groups()
+            .first()
+            .and_then(|g| g.desired_capacity)
+            .expect("group exists")
+    }
+}

@@ -1,1 +1,36 @@
-fn main() {}
+//! Wiring: tracing, configuration, AWS clients built once per container, then the runtime loop.
+
+use std::time::Duration;
+
+use aws_sdk_autoscaling::config::retry::RetryConfig;
+use aws_sdk_autoscaling::config::timeout::TimeoutConfig;
+use lambda_runtime::{Error, service_fn};
+use slack_command::{Config, Deps, handle_event};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    // Without its signing secret the function cannot verify anyone: fail init loudly, naming the variable.
+    let config = Config::from_env()
+        .inspect_err(|err| tracing::error!(error = %err, "slack-command is not configured"))?;
+    let sdk = chatops_shared::aws::load_sdk_config().await;
+    let kms = matches!(
+        config.signing_secret,
+        chatops_shared::secret::SecretSource::Kms { .. }
+    )
+    .then(|| aws_sdk_kms::Client::new(&sdk));
+    // Slack waits 3 s: one quick retry at most, and no attempt may outlive the command's budget.
+    let autoscaling = aws_sdk_autoscaling::Client::from_conf(
+        aws_sdk_autoscaling::config::Builder::from(&sdk)
+            .retry_config(RetryConfig::standard().with_max_attempts(2))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_millis(500))
+                    .operation_attempt_timeout(Duration::from_millis(1500))
+                    .build(),
+            )
+            .build(),
+    );
+    let deps = Deps::new(config, kms, autoscaling);
+    lambda_runtime::run(service_fn(|event| handle_event(&deps, event))).await
+}

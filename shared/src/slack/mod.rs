@@ -1,7 +1,10 @@
 //! Everything Slack: the message model with Slack's limits, webhook delivery, request verification,
 //! form bodies and slash-command payloads.
 
+pub mod form;
+pub mod gateway;
 pub mod message;
+pub mod signature;
 pub mod webhook;
 
 pub use message::{Block, Button, Message, escape};

@@ -1,0 +1,165 @@
+//! slack-command: Slack slash commands behind API Gateway (REST or HTTP API) or a function URL.
+//! Verify the signature over the raw body first; then parse, authorise, run the command under a time
+//! budget, answer Slack, and leave one audit line. Every request gets an HTTP answer: 401 for anything
+//! unsigned, 400 for a body that is not a slash command, 200 with a message for everything else.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use chatops_shared::aws::kms::CachedSecret;
+use chatops_shared::commands::{AccessPolicy, Services, audit, dispatch};
+use chatops_shared::secret::{ConfigError, SecretSource};
+use chatops_shared::slack::form::{SlashCommand, parse_form};
+use chatops_shared::slack::gateway::{
+    json_response, request_from_event, response_to_event, text_response,
+};
+use chatops_shared::slack::signature::verify_slack_signature;
+use lambda_http::{Body, Request, Response};
+use lambda_runtime::LambdaEvent;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+pub const KMS_SECRET_VAR: &str = "KMS_ENCRYPTED_SLACK_SIGNING_SECRET";
+pub const PLAIN_SECRET_VAR: &str = "SLACK_SIGNING_SECRET";
+
+/// Slack gives up after 3 s; this leaves room for API Gateway and the network.
+pub const DEFAULT_BUDGET: Duration = Duration::from_millis(2500);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub signing_secret: SecretSource,
+    pub policy: AccessPolicy,
+    pub function_name: Option<String>,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&chatops_shared::secret::process_env)
+    }
+
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let opt = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        Ok(Self {
+            signing_secret: SecretSource::from_lookup(KMS_SECRET_VAR, PLAIN_SECRET_VAR, lookup)?,
+            policy: AccessPolicy {
+                team_id: opt("SLACK_TEAM_ID"),
+                allowed_users: AccessPolicy::parse_users(opt("SLACK_ALLOWED_USERS").as_deref()),
+            },
+            function_name: opt("AWS_LAMBDA_FUNCTION_NAME"),
+        })
+    }
+}
+
+pub struct Deps {
+    pub signing_secret: CachedSecret,
+    pub policy: AccessPolicy,
+    pub services: Services,
+    /// How long a command may take, from the moment the request arrives.
+    pub budget: Duration,
+    /// Seconds since the epoch; a field so tests can use Slack's fixed example timestamp.
+    pub now_unix: fn() -> i64,
+}
+
+pub fn system_now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+impl Deps {
+    pub fn new(
+        config: Config,
+        kms: Option<aws_sdk_kms::Client>,
+        autoscaling: aws_sdk_autoscaling::Client,
+    ) -> Self {
+        Self {
+            signing_secret: CachedSecret::new(config.signing_secret, kms, config.function_name),
+            policy: config.policy,
+            services: Services { autoscaling },
+            budget: DEFAULT_BUDGET,
+            now_unix: system_now_unix,
+        }
+    }
+}
+
+fn unauthorised() -> Response<Body> {
+    text_response(401, "")
+}
+
+/// Handles one HTTP request. Infallible: every path is an HTTP answer.
+pub async fn handle_request(deps: &Deps, request: Request, deadline: Instant) -> Response<Body> {
+    let started = Instant::now();
+    if request.method() != lambda_http::http::Method::POST {
+        return text_response(405, "POST only");
+    }
+    let secret = match deps.signing_secret.get().await {
+        Ok(secret) => secret,
+        Err(err) => {
+            // Our fault, not the caller's: say so in the log, give Slack a bare error.
+            tracing::error!(error = %err, "signing secret unavailable; refusing all requests");
+            return text_response(503, "");
+        }
+    };
+    let headers = request.headers();
+    let header = |name: &str| headers.get(name).map(|v| v.as_bytes());
+    let body: &[u8] = request.body().as_ref();
+    if let Err(reason) = verify_slack_signature(
+        secret,
+        header("x-slack-request-timestamp"),
+        header("x-slack-signature"),
+        body,
+        (deps.now_unix)(),
+    ) {
+        tracing::warn!(reason = %reason, "request refused: Slack signature check failed");
+        return unauthorised();
+    }
+    let form = match parse_form(body) {
+        Ok(form) => form,
+        Err(err) => return text_response(400, &err.to_string()),
+    };
+    if form.get("ssl_check").map(String::as_str) == Some("1") {
+        return text_response(200, "");
+    }
+    let command = match SlashCommand::from_form(form) {
+        Ok(command) => command,
+        Err(err) => return text_response(400, &err.to_string()),
+    };
+    let outcome = match deps.policy.refuse(&command) {
+        Some(refusal) => refusal,
+        None => {
+            dispatch(
+                &deps.services,
+                &command,
+                deadline.min(started + deps.budget),
+            )
+            .await
+        }
+    };
+    audit(&command, &outcome, started.elapsed());
+    json_response(200, &outcome.message.to_json())
+}
+
+/// The Lambda entry point: event envelope in, envelope out, never an `Err` (that would be a 502).
+pub async fn handle_event(
+    deps: &Deps,
+    event: LambdaEvent<Box<RawValue>>,
+) -> Result<Value, lambda_runtime::Error> {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    // Keep 200 ms for answering before Lambda's own timeout.
+    let lambda_left = Duration::from_millis(event.context.deadline.saturating_sub(now_ms))
+        .saturating_sub(Duration::from_millis(200));
+    let deadline = Instant::now() + lambda_left;
+    let response = match request_from_event(&event.payload) {
+        Ok(request) => handle_request(deps, request, deadline).await,
+        Err(err) => {
+            tracing::warn!(error = %err, "bad request envelope");
+            text_response(400, &err.to_string())
+        }
+    };
+    Ok(response_to_event(response))
+}

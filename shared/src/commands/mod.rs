@@ -1,0 +1,191 @@
+//! Slash commands: who may run them, the table that routes a command to its module, the outcome each
+//! one reports, and the audit line every command leaves. A new command is one module and one line in
+//! [`COMMANDS`].
+
+pub mod scale;
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use crate::slack::form::SlashCommand;
+use crate::slack::{Block, Message, escape};
+
+/// The AWS clients commands use, built once per container.
+#[derive(Clone, Debug)]
+pub struct Services {
+    pub autoscaling: aws_sdk_autoscaling::Client,
+}
+
+/// What a command decided, for the audit line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// A change was made.
+    Done,
+    /// Nothing to change: help, status, already at the target.
+    Info,
+    /// Not allowed, or not possible as asked.
+    Refused(String),
+    /// Something failed on the way (AWS error, time budget).
+    Failed(String),
+}
+
+impl Decision {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Done => "done",
+            Self::Info => "info",
+            Self::Refused(_) => "refused",
+            Self::Failed(_) => "failed",
+        }
+    }
+
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Self::Refused(r) | Self::Failed(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// A command's answer to Slack and what the audit line records.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    pub message: Message,
+    pub decision: Decision,
+    /// The resource acted on (an Auto Scaling group name).
+    pub resource: Option<String>,
+    pub before: Option<i64>,
+    pub after: Option<i64>,
+}
+
+impl Outcome {
+    /// An answer only the caller sees.
+    pub fn ephemeral(text: impl Into<String>, decision: Decision) -> Self {
+        let text = text.into();
+        let mut message = Message::new(text.clone()).block(Block::section(text));
+        message.response_type = Some("ephemeral");
+        Self {
+            message,
+            decision,
+            resource: None,
+            before: None,
+            after: None,
+        }
+    }
+
+    pub fn on(mut self, resource: &str) -> Self {
+        self.resource = Some(resource.to_owned());
+        self
+    }
+}
+
+type Handler = for<'a> fn(
+    &'a Services,
+    &'a SlashCommand,
+    Instant,
+) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
+
+/// The command table: name as configured in the Slack app, one-line summary, handler.
+pub const COMMANDS: &[(&str, &str, Handler)] = &[("/scale", scale::SUMMARY, |s, c, d| {
+    Box::pin(scale::run(s, c, d))
+})];
+
+/// Runs the command named in the payload before `deadline`.
+pub async fn dispatch(services: &Services, command: &SlashCommand, deadline: Instant) -> Outcome {
+    match COMMANDS
+        .iter()
+        .find(|(name, _, _)| *name == command.command)
+    {
+        Some((_, _, handler)) => handler(services, command, deadline).await,
+        None => {
+            let known: Vec<String> = COMMANDS
+                .iter()
+                .map(|(n, s, _)| format!("`{n}`: {s}"))
+                .collect();
+            Outcome::ephemeral(
+                format!(
+                    "I don't know `{}`. I know:\n{}",
+                    escape(&command.command),
+                    known.join("\n")
+                ),
+                Decision::Refused("unknown command".into()),
+            )
+        }
+    }
+}
+
+/// Who may use the commands: one workspace, and optionally a list of users.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AccessPolicy {
+    pub team_id: Option<String>,
+    /// `None`: every member of the workspace.
+    pub allowed_users: Option<BTreeSet<String>>,
+}
+
+impl AccessPolicy {
+    /// `SLACK_ALLOWED_USERS` is a comma-separated list of user IDs; blank entries are ignored.
+    pub fn parse_users(list: Option<&str>) -> Option<BTreeSet<String>> {
+        let users: BTreeSet<String> = list?
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned)
+            .collect();
+        (!users.is_empty()).then_some(users)
+    }
+
+    /// `Some(refusal)` when the caller may not run commands here.
+    pub fn refuse(&self, command: &SlashCommand) -> Option<Outcome> {
+        if let Some(team) = &self.team_id
+            && &command.team_id != team
+        {
+            return Some(Outcome::ephemeral(
+                "This app does not take commands from this workspace.",
+                Decision::Refused("workspace not allowed".into()),
+            ));
+        }
+        if let Some(users) = &self.allowed_users
+            && !users.contains(&command.user_id)
+        {
+            return Some(Outcome::ephemeral(
+                format!(
+                    "Sorry <@{}>, you are not allowed to run `{}`. Ask an admin to add your user ID to SLACK_ALLOWED_USERS.",
+                    escape(&command.user_id),
+                    escape(&command.command)
+                ),
+                Decision::Refused("user not allowed".into()),
+            ));
+        }
+        None
+    }
+}
+
+/// One structured audit line per command (target `audit`, so it can be filtered and alarmed on).
+pub fn audit(command: &SlashCommand, outcome: &Outcome, latency: Duration) {
+    tracing::info!(
+        target: "audit",
+        team_id = %command.team_id,
+        user_id = %command.user_id,
+        user_name = %command.user_name,
+        channel_id = %command.channel_id,
+        channel_name = %command.channel_name,
+        command = %command.command,
+        text = %command.text,
+        decision = outcome.decision.label(),
+        reason = outcome.decision.reason(),
+        resource = outcome.resource.as_deref(),
+        before = outcome.before,
+        after = outcome.after,
+        latency_ms = latency.as_millis() as u64,
+        "command audited"
+    );
+}
+
+/// Time left before `deadline`, or `None` when it has passed.
+pub(crate) fn remaining(deadline: Instant) -> Option<Duration> {
+    deadline
+        .checked_duration_since(Instant::now())
+        .filter(|d| !d.is_zero())
+}
