@@ -162,10 +162,12 @@ impl AccessPolicy {
     }
 }
 
-/// One structured audit line per command (target `audit`, so it can be filtered and alarmed on).
+/// One structured audit line per command, marked `kind = "audit"` so Logs Insights or a metric filter
+/// can select it (`{ $.fields.kind = "audit" }`).
 pub fn audit(command: &SlashCommand, outcome: &Outcome, latency: Duration) {
     tracing::info!(
         target: "audit",
+        kind = "audit",
         team_id = %command.team_id,
         user_id = %command.user_id,
         user_name = %command.user_name,

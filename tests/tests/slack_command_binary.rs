@@ -1,0 +1,149 @@
+//! The built `slack-command` binary over the Lambda Runtime API, with its signing secret encrypted in
+//! KMS and Auto Scaling on moto: wiring, the environment contract, the audit line, and no secret in logs.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use chatops_tests::slack_requests::{Shape, command_body, event, event_raw, signed_headers};
+use chatops_tests::{FunctionProcess, Moto, RuntimeApi, build_binary};
+use serde_json::{Value, json};
+
+const SECRET: &str = "binary-test-signing-secret-e5b1c9";
+
+fn now() -> String {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string()
+}
+
+fn body_json(response: &Value) -> Value {
+    serde_json::from_str(response["body"].as_str().unwrap_or_default()).unwrap_or(Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scale_end_to_end_with_a_kms_secret_and_an_audit_line() {
+    let moto = Moto::shared();
+    let group = format!("bin-web-{}", std::process::id());
+    moto.create_group(&group, 1, 5, 1, Some("enabled")).await;
+    let key = moto.create_key().await;
+    let ciphertext = moto.encrypt(&key, SECRET, Some("chatops-test")).await;
+    let mut env: Vec<(&str, String)> = moto.env();
+    env.push(("KMS_ENCRYPTED_SLACK_SIGNING_SECRET", ciphertext.clone()));
+    env.push(("SLACK_TEAM_ID", "T0123ABCD".into()));
+    env.push(("SLACK_ALLOWED_USERS", "U_OPS,U_ADA".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let runtime = RuntimeApi::start().await;
+    let process = FunctionProcess::spawn(&build_binary("slack-command", false), &runtime, &env);
+
+    let body = command_body("/scale", &format!("{group} 3"), "U_ADA", "T0123ABCD");
+    let inv = runtime
+        .invoke(&event(
+            Shape::HttpApi,
+            &signed_headers(SECRET, &now(), body.as_bytes()),
+            body.as_bytes(),
+            true,
+        ))
+        .await;
+    let response = inv.response_json();
+    assert_eq!(response["statusCode"], 200);
+    assert_eq!(response["headers"]["content-type"], "application/json");
+    let answer = body_json(&response);
+    assert_eq!(answer["response_type"], "in_channel");
+    assert!(
+        answer["text"].as_str().unwrap().contains("from 1 to 3"),
+        "{answer}"
+    );
+    assert_eq!(moto.desired_capacity(&group).await, 3);
+
+    // Unsigned: 401. Broken base64: 400. Not allowed: refused, unchanged.
+    let forged = runtime
+        .invoke(&event(
+            Shape::Rest,
+            &signed_headers("guess", &now(), body.as_bytes()),
+            body.as_bytes(),
+            false,
+        ))
+        .await;
+    assert_eq!(forged.response_json()["statusCode"], 401);
+    let broken = runtime
+        .invoke(&event_raw(
+            Shape::FunctionUrl,
+            &signed_headers(SECRET, &now(), b"x"),
+            "%%%",
+            true,
+        ))
+        .await;
+    assert_eq!(broken.response_json()["statusCode"], 400);
+    let stranger = command_body("/scale", &format!("{group} 5"), "U_STRANGER", "T0123ABCD");
+    let refused = runtime
+        .invoke(&event(
+            Shape::Rest,
+            &signed_headers(SECRET, &now(), stranger.as_bytes()),
+            stranger.as_bytes(),
+            false,
+        ))
+        .await;
+    assert!(
+        body_json(&refused.response_json())["text"]
+            .as_str()
+            .unwrap()
+            .contains("not allowed")
+    );
+    assert_eq!(moto.desired_capacity(&group).await, 3);
+
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let audits: Vec<Value> = process
+        .json_logs()
+        .into_iter()
+        .filter(|l| l["fields"]["kind"] == "audit")
+        .collect();
+    assert_eq!(
+        audits.len(),
+        2,
+        "one audit line per command that reached the router or policy"
+    );
+    let done = &audits[0]["fields"];
+    for (field, expected) in [
+        ("team_id", json!("T0123ABCD")),
+        ("user_id", json!("U_ADA")),
+        ("user_name", json!("ada.lovelace")),
+        ("channel_id", json!("C0123ABCD")),
+        ("command", json!("/scale")),
+        ("text", json!(format!("{group} 3"))),
+        ("decision", json!("done")),
+        ("resource", json!(group)),
+        ("before", json!(1)),
+        ("after", json!(3)),
+    ] {
+        assert_eq!(done[field], expected, "audit field {field}: {done}");
+    }
+    assert!(done["latency_ms"].is_u64());
+    assert_eq!(audits[1]["fields"]["decision"], "refused");
+    assert_eq!(audits[1]["fields"]["reason"], "user not allowed");
+    let output = process.output();
+    assert!(
+        !output.contains(SECRET) && !output.contains(&ciphertext[..40]),
+        "a secret reached the log:\n{output}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_signing_secret_stops_init_with_a_message_naming_the_variables() {
+    let runtime = RuntimeApi::start().await;
+    let mut process = FunctionProcess::spawn(&build_binary("slack-command", false), &runtime, &[]);
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while process.is_running() && std::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        !process.is_running(),
+        "the function must not serve requests it cannot verify"
+    );
+    let output = process.output();
+    assert!(
+        output.contains("KMS_ENCRYPTED_SLACK_SIGNING_SECRET")
+            && output.contains("SLACK_SIGNING_SECRET"),
+        "{output}"
+    );
+}
