@@ -702,3 +702,16 @@ async fn aws_errors_are_reported_not_hidden() {
         "{t}"
     );
 }
+
+#[tokio::test]
+async fn the_sample_events_in_events_are_valid_signed_requests() {
+    let mut deps = moto_deps(AccessPolicy::default()).await;
+    deps.signing_secret =
+        CachedSecret::new(SecretSource::Plain { var: "S", value: Secret::new("local-dev-signing-secret") }, None, None);
+    deps.now_unix = || 1_795_167_667;
+    for name in ["slack-command-rest-api.json", "slack-command-http-api.json", "slack-command-function-url.json"] {
+        let (status, json, raw) = call(&deps, chatops_tests::fixture(name)).await;
+        assert_eq!(status, 200, "{name}: {raw}");
+        assert!(text_of(&json).contains("`web-asg`"), "{name}: {json}");
+    }
+}
