@@ -29,10 +29,7 @@ impl fmt::Debug for Secret {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SecretSource {
     /// Base64 KMS ciphertext, from the variable named `var`.
-    Kms {
-        var: &'static str,
-        ciphertext: String,
-    },
+    Kms { var: &'static str, ciphertext: String },
     /// Plaintext, from the variable named `var` (local runs).
     Plain { var: &'static str, value: Secret },
 }
@@ -40,13 +37,8 @@ pub enum SecretSource {
 /// A required setting is missing or malformed. Names the variable, never prints its value.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    #[error(
-        "configuration missing: set {kms_var} (base64 KMS ciphertext) or {plain_var} (plaintext, for local runs)"
-    )]
-    MissingSecret {
-        kms_var: &'static str,
-        plain_var: &'static str,
-    },
+    #[error("configuration missing: set {kms_var} (base64 KMS ciphertext) or {plain_var} (plaintext, for local runs)")]
+    MissingSecret { kms_var: &'static str, plain_var: &'static str },
     #[error("configuration invalid: {var} {problem}")]
     Invalid { var: &'static str, problem: String },
 }
@@ -59,22 +51,12 @@ impl SecretSource {
         plain_var: &'static str,
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let non_empty = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let non_empty = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         if let Some(ciphertext) = non_empty(kms_var) {
-            return Ok(Self::Kms {
-                var: kms_var,
-                ciphertext,
-            });
+            return Ok(Self::Kms { var: kms_var, ciphertext });
         }
         if let Some(value) = non_empty(plain_var) {
-            return Ok(Self::Plain {
-                var: plain_var,
-                value: Secret::new(value),
-            });
+            return Ok(Self::Plain { var: plain_var, value: Secret::new(value) });
         }
         Err(ConfigError::MissingSecret { kms_var, plain_var })
     }
@@ -97,10 +79,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         move |k| map.get(k).cloned()
     }
 
@@ -117,10 +96,7 @@ mod tests {
         let l = lookup(&[("K", "AQID"), ("P", "plain")]);
         assert_eq!(
             SecretSource::from_lookup("K", "P", &l).unwrap(),
-            SecretSource::Kms {
-                var: "K",
-                ciphertext: "AQID".into()
-            }
+            SecretSource::Kms { var: "K", ciphertext: "AQID".into() }
         );
         let l = lookup(&[("K", "  "), ("P", "plain")]);
         assert_eq!(SecretSource::from_lookup("K", "P", &l).unwrap().var(), "P");

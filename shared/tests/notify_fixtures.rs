@@ -1,24 +1,17 @@
 //! Every fixture in `events/` parsed and rendered: a snapshot of the exact Slack payload, plus the facts
 //! a reader relies on asserted one by one.
 
-use chatops_shared::notify::{
-    AlarmState, Condition, MessageDefaults, Notification, notifications_from_event,
-};
+use chatops_shared::notify::{AlarmState, Condition, MessageDefaults, Notification, notifications_from_event};
 use serde_json::{Value, json};
 
 fn fixture(name: &str) -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../events")
-        .join(name);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events").join(name);
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 fn render(name: &str) -> (Vec<Notification>, Vec<Value>) {
     let notifications = notifications_from_event(&fixture(name)).unwrap();
-    let bodies = notifications
-        .iter()
-        .map(|n| n.to_slack(&MessageDefaults::default()))
-        .collect();
+    let bodies = notifications.iter().map(|n| n.to_slack(&MessageDefaults::default())).collect();
     (notifications, bodies)
 }
 
@@ -41,22 +34,18 @@ fn all_text(v: &Value) -> String {
 
 #[test]
 fn every_fixture_has_a_snapshot() {
-    let mut names: Vec<String> =
-        std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events"))
-            .unwrap()
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|n| n.ends_with(".json"))
-            .collect();
+    let mut names: Vec<String> = std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
     names.sort();
     for name in names {
         let event = fixture(&name);
         let Ok(notifications) = notifications_from_event(&event) else {
             continue; // request fixtures of other functions
         };
-        let bodies: Vec<Value> = notifications
-            .iter()
-            .map(|n| n.to_slack(&MessageDefaults::default()))
-            .collect();
+        let bodies: Vec<Value> = notifications.iter().map(|n| n.to_slack(&MessageDefaults::default())).collect();
         insta::assert_json_snapshot!(name.trim_end_matches(".json"), bodies);
     }
 }
@@ -69,26 +58,12 @@ fn single_metric_alarm_with_nulls_shows_everything_a_reader_needs() {
     assert_eq!(a.description, None, "null description tolerated");
     assert_eq!(a.new_state, AlarmState::Alarm);
     assert_eq!(a.old_state, Some(AlarmState::Ok));
-    assert_eq!(
-        a.region.as_deref(),
-        Some("eu-west-1"),
-        "region code from the ARN, not the display name"
-    );
-    let Condition::Metric(m) = &a.condition else {
-        panic!("{:?}", a.condition)
-    };
+    assert_eq!(a.region.as_deref(), Some("eu-west-1"), "region code from the ARN, not the display name");
+    let Condition::Metric(m) = &a.condition else { panic!("{:?}", a.condition) };
     assert_eq!(m.unit, None, "null unit tolerated");
-    assert_eq!(
-        a.treat_missing_data, None,
-        "missing TreatMissingData tolerated"
-    );
+    assert_eq!(a.treat_missing_data, None, "missing TreatMissingData tolerated");
     let body = &bodies[0];
-    assert!(
-        body["text"]
-            .as_str()
-            .unwrap()
-            .starts_with("🔴 ALARM: api-high-cpu in eu-west-1 — Threshold Crossed")
-    );
+    assert!(body["text"].as_str().unwrap().starts_with("🔴 ALARM: api-high-cpu in eu-west-1 — Threshold Crossed"));
     assert_eq!(body["attachments"][0]["color"], "#E01E5A");
     let text = all_text(body);
     for needle in [
@@ -112,10 +87,7 @@ fn percentile_ok_alarm_is_green_with_band_and_missing_data() {
     assert_eq!(body["attachments"][0]["color"], "#2EB67D");
     let text = all_text(body);
     assert!(text.contains("✅ OK: checkout-p99-latency"), "{text}");
-    assert!(
-        text.contains("p99 over 1 minute &gt; 1.5, 3 of 5 periods"),
-        "{text}"
-    );
+    assert!(text.contains("p99 over 1 minute &gt; 1.5, 3 of 5 periods"), "{text}");
     assert!(text.contains("*Missing data:* notBreaching"), "{text}");
     assert!(text.contains("ALARM → *OK*"), "{text}");
 }
@@ -123,21 +95,11 @@ fn percentile_ok_alarm_is_green_with_band_and_missing_data() {
 #[test]
 fn metric_math_alarm_lists_expression_and_queries() {
     let (n, bodies) = render("sns-alarm-metric-math.json");
-    let Condition::MetricMath(q) = &alarm(&n[0]).condition else {
-        panic!()
-    };
+    let Condition::MetricMath(q) = &alarm(&n[0]).condition else { panic!() };
     assert_eq!(q.len(), 3);
     let text = all_text(&bodies[0]);
-    assert!(
-        text.contains("`rate` = `100 * errors / requests` _5xx rate (%)_ ⬅ alarm"),
-        "{text}"
-    );
-    assert!(
-        text.contains(
-            "`errors` = `AWS/ApiGateway` *5XXError* (ApiName=orders-api) Sum over 1 minute"
-        ),
-        "{text}"
-    );
+    assert!(text.contains("`rate` = `100 * errors / requests` _5xx rate (%)_ ⬅ alarm"), "{text}");
+    assert!(text.contains("`errors` = `AWS/ApiGateway` *5XXError* (ApiName=orders-api) Sum over 1 minute"), "{text}");
     assert!(text.contains("&gt; 5, 2 of 3 periods"), "{text}");
     assert!(text.contains("INSUFFICIENT_DATA → *ALARM*"), "{text}");
 }
@@ -145,24 +107,12 @@ fn metric_math_alarm_lists_expression_and_queries() {
 #[test]
 fn composite_alarm_shows_rule_and_triggering_children() {
     let (n, bodies) = render("sns-alarm-composite.json");
-    let Condition::Composite {
-        rule,
-        triggering_children,
-    } = &alarm(&n[0]).condition
-    else {
-        panic!()
-    };
+    let Condition::Composite { rule, triggering_children } = &alarm(&n[0]).condition else { panic!() };
     assert!(rule.contains("AND"));
     assert_eq!(triggering_children.len(), 2);
     let text = all_text(&bodies[0]);
-    assert!(
-        text.contains("*Rule:* `ALARM(\"orders-error-rate\") AND ALARM(\"api-high-cpu\")`"),
-        "{text}"
-    );
-    assert!(
-        text.contains("*Triggered by:* orders-error-rate (ALARM), api-high-cpu (ALARM)"),
-        "{text}"
-    );
+    assert!(text.contains("*Rule:* `ALARM(\"orders-error-rate\") AND ALARM(\"api-high-cpu\")`"), "{text}");
+    assert!(text.contains("*Triggered by:* orders-error-rate (ALARM), api-high-cpu (ALARM)"), "{text}");
 }
 
 #[test]
@@ -181,10 +131,7 @@ fn direct_alarm_action_and_eventbridge_events_are_alarms() {
     assert_eq!(a.region.as_deref(), Some("eu-west-1"));
     assert!(matches!(&a.condition, Condition::MetricMath(q) if q.len() == 3));
     let text = all_text(&bodies[0]);
-    assert!(
-        text.contains("via EventBridge") && text.contains("orders-error-rate"),
-        "{text}"
-    );
+    assert!(text.contains("via EventBridge") && text.contains("orders-error-rate"), "{text}");
 }
 
 #[test]
@@ -192,21 +139,12 @@ fn other_sns_messages_are_generic_and_slack_payloads_pass_through() {
     let (n, bodies) = render("sns-plain-text.json");
     assert!(matches!(n[0], Notification::Generic(_)));
     let text = all_text(&bodies[0]);
-    assert!(
-        text.contains("📣 Backup report") && text.contains("2 warnings"),
-        "{text}"
-    );
-    assert!(
-        text.contains("&lt;https://example.com/jobs/1234&gt;"),
-        "user text is escaped: {text}"
-    );
+    assert!(text.contains("📣 Backup report") && text.contains("2 warnings"), "{text}");
+    assert!(text.contains("&lt;https://example.com/jobs/1234&gt;"), "user text is escaped: {text}");
 
     let (_, bodies) = render("sns-json-message.json");
     let text = all_text(&bodies[0]);
-    assert!(
-        text.contains("Message from deployments") && text.contains("\"service\": \"orders-api\""),
-        "{text}"
-    );
+    assert!(text.contains("Message from deployments") && text.contains("\"service\": \"orders-api\""), "{text}");
 
     let (n, bodies) = render("sns-slack-payload.json");
     assert!(matches!(n[0], Notification::SlackPayload(_)));
@@ -218,10 +156,7 @@ fn other_sns_messages_are_generic_and_slack_payloads_pass_through() {
 fn every_record_of_a_batch_is_a_notification() {
     let (n, _) = render("sns-batch.json");
     let labels: Vec<String> = n.iter().map(Notification::label).collect();
-    assert_eq!(
-        labels,
-        ["api-high-cpu", "Disk warning", "checkout-p99-latency"]
-    );
+    assert_eq!(labels, ["api-high-cpu", "Disk warning", "checkout-p99-latency"]);
 }
 
 #[test]
@@ -234,15 +169,10 @@ fn defaults_apply_without_overriding_a_payload() {
     let n = notifications_from_event(&fixture("sns-alarm-metric.json")).unwrap();
     let body = n[0].to_slack(&defaults);
     assert_eq!(
-        (
-            body["channel"].as_str(),
-            body["username"].as_str(),
-            body["icon_emoji"].as_str()
-        ),
+        (body["channel"].as_str(), body["username"].as_str(), body["icon_emoji"].as_str()),
         (Some("#ops"), Some("AWS"), Some(":aws:"))
     );
-    let payload =
-        json!({"Records": [{"Sns": {"Message": "{\"text\": \"hi\", \"channel\": \"#mine\"}"}}]});
+    let payload = json!({"Records": [{"Sns": {"Message": "{\"text\": \"hi\", \"channel\": \"#mine\"}"}}]});
     let body = notifications_from_event(&payload).unwrap()[0].to_slack(&defaults);
     assert_eq!(body["channel"], "#mine");
     assert_eq!(body["username"], "AWS");
@@ -262,27 +192,20 @@ fn partitions_get_their_console_domain() {
     ] {
         let msg = json!({"AlarmName": arn.rsplit(':').next().unwrap(), "NewStateValue": "ALARM", "AlarmArn": arn, "Region": "Somewhere"});
         let event = json!({"Records": [{"Sns": {"Message": msg.to_string()}}]});
-        let body =
-            notifications_from_event(&event).unwrap()[0].to_slack(&MessageDefaults::default());
+        let body = notifications_from_event(&event).unwrap()[0].to_slack(&MessageDefaults::default());
         assert!(all_text(&body).contains(expected), "{}", all_text(&body));
     }
 }
 
 #[test]
 fn unknown_events_are_a_clear_error() {
-    for event in [
-        json!({"foo": 1, "bar": [1]}),
-        json!([1, 2]),
-        json!("text"),
-        json!(null),
-        json!({"Records": [{"s3": {}}]}),
-    ] {
+    for event in
+        [json!({"foo": 1, "bar": [1]}), json!([1, 2]), json!("text"), json!(null), json!({"Records": [{"s3": {}}]})]
+    {
         let err = notifications_from_event(&event).unwrap_err().to_string();
         assert!(err.starts_with("unrecognised event"), "{err}");
     }
-    let err = notifications_from_event(&json!({"foo": 1}))
-        .unwrap_err()
-        .to_string();
+    let err = notifications_from_event(&json!({"foo": 1})).unwrap_err().to_string();
     assert!(err.contains("keys [foo]"), "{err}");
 }
 
@@ -297,10 +220,7 @@ fn huge_values_are_cut_to_slack_limits() {
     let body = notifications_from_event(&event).unwrap()[0].to_slack(&MessageDefaults::default());
     let blocks = body["attachments"][0]["blocks"].as_array().unwrap();
     assert!(blocks.len() <= 50);
-    assert_eq!(
-        blocks[0]["text"]["text"].as_str().unwrap().chars().count(),
-        150
-    );
+    assert_eq!(blocks[0]["text"]["text"].as_str().unwrap().chars().count(), 150);
     for b in blocks {
         if let Some(t) = b["text"]["text"].as_str() {
             assert!(t.chars().count() <= 3000);

@@ -8,7 +8,7 @@ pub mod slack_requests;
 pub mod slack_standin;
 
 pub use moto::Moto;
-pub use runtime_api::{FunctionProcess, Invocation, RuntimeApi, build_binary};
+pub use runtime_api::{FunctionProcess, Invocation, RuntimeApi, build_bin, build_binary};
 pub use slack_standin::{Reply, SlackStandIn};
 
 use hmac::{Hmac, Mac};
@@ -16,8 +16,7 @@ use sha2::Sha256;
 
 /// `v0=` + hex HMAC-SHA256 of `v0:{timestamp}:{body}`, as Slack signs requests.
 pub fn slack_signature(secret: &str, timestamp: &str, body: &[u8]) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
     mac.update(b"v0:");
     mac.update(timestamp.as_bytes());
     mac.update(b":");
@@ -27,16 +26,12 @@ pub fn slack_signature(secret: &str, timestamp: &str, body: &[u8]) -> String {
 
 /// The workspace root (this crate lives in `tests/`).
 pub fn workspace_root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(std::path::Path::to_path_buf)
-        .unwrap_or_default()
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(std::path::Path::to_path_buf).unwrap_or_default()
 }
 
 /// A fixture from `events/`, as JSON.
 pub fn fixture(name: &str) -> serde_json::Value {
     let path = workspace_root().join("events").join(name);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
 }

@@ -19,11 +19,8 @@ fn find_moto_server() -> Option<PathBuf> {
     if venv.exists() {
         return Some(venv);
     }
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join("moto_server"))
-            .find(|p| p.exists())
-    })
+    std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join("moto_server")).find(|p| p.exists()))
 }
 
 fn wait_until_up(endpoint: &str) -> bool {
@@ -53,7 +50,8 @@ impl Moto {
                      (scripts/test installs moto into .venv), or `pip install 'moto[server]'`, or set MOTO_ENDPOINT."
                 );
             };
-            let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port");
+            let port =
+                TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port");
             let (tx, rx) = std::sync::mpsc::channel();
             // The server is started from a thread that never ends, with PDEATHSIG, so it dies with this
             // process (the signal fires when the spawning thread exits).
@@ -110,14 +108,7 @@ impl Moto {
 
     /// Creates a symmetric key and returns its id.
     pub async fn create_key(&self) -> String {
-        let out = self
-            .kms()
-            .await
-            .create_key()
-            .description("chatops test key")
-            .send()
-            .await
-            .expect("CreateKey");
+        let out = self.kms().await.create_key().description("chatops test key").send().await.expect("CreateKey");
         out.key_metadata.map(|m| m.key_id).expect("key id")
     }
 
@@ -125,18 +116,13 @@ impl Moto {
     /// and returns base64 ciphertext (what the env variable holds).
     pub async fn encrypt(&self, key_id: &str, plaintext: &str, function: Option<&str>) -> String {
         use base64::Engine as _;
-        let mut req = self
-            .kms()
-            .await
-            .encrypt()
-            .key_id(key_id)
-            .plaintext(aws_sdk_kms::primitives::Blob::new(plaintext));
+        let mut req =
+            self.kms().await.encrypt().key_id(key_id).plaintext(aws_sdk_kms::primitives::Blob::new(plaintext));
         if let Some(f) = function {
             req = req.encryption_context("LambdaFunctionName", f);
         }
         let out = req.send().await.expect("Encrypt");
-        base64::engine::general_purpose::STANDARD
-            .encode(out.ciphertext_blob.expect("ciphertext").into_inner())
+        base64::engine::general_purpose::STANDARD.encode(out.ciphertext_blob.expect("ciphertext").into_inner())
     }
 }
 
@@ -147,14 +133,7 @@ impl Moto {
 
     /// Creates an Auto Scaling group (and a launch configuration for it), tagged `chatops:scale=<tag>`
     /// when `tag` is given.
-    pub async fn create_group(
-        &self,
-        name: &str,
-        min: i32,
-        max: i32,
-        desired: i32,
-        tag: Option<&str>,
-    ) {
+    pub async fn create_group(&self, name: &str, min: i32, max: i32, desired: i32, tag: Option<&str>) {
         use aws_sdk_autoscaling::types::Tag;
         let asg = self.autoscaling().await;
         let lc = format!("{name}-lc");
@@ -196,9 +175,6 @@ impl Moto {
             .send()
             .await
             .expect("DescribeAutoScalingGroups");
-        out.auto_scaling_groups()
-            .first()
-            .and_then(|g| g.desired_capacity)
-            .expect("group exists")
+        out.auto_scaling_groups().first().and_then(|g| g.desired_capacity).expect("group exists")
     }
 }

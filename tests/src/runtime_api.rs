@@ -78,9 +78,7 @@ pub struct RuntimeApi {
 
 impl RuntimeApi {
     pub async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
         let (tx, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
@@ -91,22 +89,14 @@ impl RuntimeApi {
         });
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route(
-                "/2018-06-01/runtime/invocation/{id}/response",
-                post(response),
-            )
+            .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
             .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
             .route("/2018-06-01/runtime/init/error", post(init_error))
             .with_state(shared.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Self {
-            addr,
-            tx,
-            shared,
-            counter: Arc::default(),
-        }
+        Self { addr, tx, shared, counter: Arc::default() }
     }
 
     /// `host:port` for `AWS_LAMBDA_RUNTIME_API`.
@@ -127,10 +117,7 @@ impl RuntimeApi {
     pub async fn invoke_bytes(&self, event: Bytes, budget: Duration, wait: Duration) -> Invocation {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let id = format!("00000000-0000-4000-8000-{n:012}");
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64;
+        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
         let (reply_tx, reply_rx) = oneshot::channel();
         let (served_tx, served_rx) = oneshot::channel();
         let pending = Pending {
@@ -146,12 +133,7 @@ impl RuntimeApi {
             _ => (Outcome::TimedOut, Instant::now()),
         };
         let served_at = served_rx.await.ok();
-        Invocation {
-            request_id: id,
-            outcome,
-            served_at,
-            finished_at,
-        }
+        Invocation { request_id: id, outcome, served_at, finished_at }
     }
 
     pub async fn invoke(&self, event: &serde_json::Value) -> Invocation {
@@ -180,16 +162,8 @@ async fn next(State(shared): State<Arc<Shared>>) -> Response {
         h.insert(k, HeaderValue::from_str(v).expect("header value"));
     };
     set(&mut headers, "lambda-runtime-aws-request-id", &p.id);
-    set(
-        &mut headers,
-        "lambda-runtime-deadline-ms",
-        &p.deadline_ms.to_string(),
-    );
-    set(
-        &mut headers,
-        "lambda-runtime-invoked-function-arn",
-        FUNCTION_ARN,
-    );
+    set(&mut headers, "lambda-runtime-deadline-ms", &p.deadline_ms.to_string());
+    set(&mut headers, "lambda-runtime-invoked-function-arn", FUNCTION_ARN);
     set(
         &mut headers,
         "lambda-runtime-trace-id",
@@ -209,19 +183,11 @@ fn finish(shared: &Shared, id: &str, outcome: Outcome) -> StatusCode {
     }
 }
 
-async fn response(
-    State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> StatusCode {
+async fn response(State(shared): State<Arc<Shared>>, Path(id): Path<String>, body: Bytes) -> StatusCode {
     finish(&shared, &id, Outcome::Response(body))
 }
 
-async fn error(
-    State(shared): State<Arc<Shared>>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> StatusCode {
+async fn error(State(shared): State<Arc<Shared>>, Path(id): Path<String>, body: Bytes) -> StatusCode {
     let value = serde_json::from_slice(&body)
         .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&body).into()));
     finish(&shared, &id, Outcome::Error(value))
@@ -235,6 +201,11 @@ async fn init_error(State(shared): State<Arc<Shared>>, body: Bytes) -> StatusCod
 /// Builds `name` (a package whose binary has the same name) and returns the binary's path. Runs cargo
 /// once per name and profile per test process, so the binary under test is always the current code.
 pub fn build_binary(name: &str, release: bool) -> PathBuf {
+    build_bin(name, name, release)
+}
+
+/// Builds binary `name` of package `package`; see [`build_binary`].
+pub fn build_bin(package: &str, name: &str, release: bool) -> PathBuf {
     static BUILT: OnceLock<Mutex<HashMap<(String, bool), PathBuf>>> = OnceLock::new();
     let built = BUILT.get_or_init(Mutex::default);
     let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
@@ -244,19 +215,14 @@ pub fn build_binary(name: &str, release: bool) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let root = crate::workspace_root();
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(&root)
-        .args(["build", "--quiet", "-p", name, "--bin", name]);
+    cmd.current_dir(&root).args(["build", "--quiet", "-p", package, "--bin", name]);
     if release {
         cmd.arg("--release");
     }
     let status = cmd.status().expect("running cargo build");
-    assert!(status.success(), "cargo build -p {name} failed");
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| root.join("target"));
-    let path = target
-        .join(if release { "release" } else { "debug" })
-        .join(name);
+    assert!(status.success(), "cargo build -p {package} --bin {name} failed");
+    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root.join("target"));
+    let path = target.join(if release { "release" } else { "debug" }).join(name);
     built.insert((name.to_owned(), release), path.clone());
     path
 }
@@ -286,19 +252,11 @@ impl FunctionProcess {
             cmd.env(k, v);
         }
         let started_at = Instant::now();
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
         let output = Arc::new(Mutex::new(String::new()));
         for stream in [
-            child
-                .stdout
-                .take()
-                .map(|s| Box::new(s) as Box<dyn Read + Send>),
-            child
-                .stderr
-                .take()
-                .map(|s| Box::new(s) as Box<dyn Read + Send>),
+            child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+            child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
         ]
         .into_iter()
         .flatten()
@@ -311,18 +269,11 @@ impl FunctionProcess {
                     if n == 0 {
                         break;
                     }
-                    output
-                        .lock()
-                        .unwrap()
-                        .push_str(&String::from_utf8_lossy(&buf[..n]));
+                    output.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
                 }
             });
         }
-        Self {
-            child,
-            started_at,
-            output,
-        }
+        Self { child, started_at, output }
     }
 
     /// Everything the function wrote so far (stdout and stderr).
@@ -332,10 +283,7 @@ impl FunctionProcess {
 
     /// Log lines that parse as JSON.
     pub fn json_logs(&self) -> Vec<serde_json::Value> {
-        self.output()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
+        self.output().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
     }
 
     pub fn pid(&self) -> u32 {

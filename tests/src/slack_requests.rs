@@ -19,9 +19,7 @@ pub fn command_body(command: &str, text: &str, user_id: &str, team_id: &str) -> 
         let mut out = String::new();
         for b in s.bytes() {
             match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
-                    out.push(b as char)
-                }
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => out.push(b as char),
                 b' ' => out.push('+'),
                 _ => out.push_str(&format!("%{b:02X}")),
             }
@@ -43,18 +41,9 @@ pub fn command_body(command: &str, text: &str, user_id: &str, team_id: &str) -> 
 pub fn signed_headers(secret: &str, timestamp: &str, body: &[u8]) -> Vec<(String, String)> {
     vec![
         ("X-Slack-Request-Timestamp".into(), timestamp.into()),
-        (
-            "X-Slack-Signature".into(),
-            crate::slack_signature(secret, timestamp, body),
-        ),
-        (
-            "Content-Type".into(),
-            "application/x-www-form-urlencoded".into(),
-        ),
-        (
-            "User-Agent".into(),
-            "Slackbot 1.0 (+https://api.slack.com/robots)".into(),
-        ),
+        ("X-Slack-Signature".into(), crate::slack_signature(secret, timestamp, body)),
+        ("Content-Type".into(), "application/x-www-form-urlencoded".into()),
+        ("User-Agent".into(), "Slackbot 1.0 (+https://api.slack.com/robots)".into()),
     ]
 }
 
@@ -74,11 +63,7 @@ pub fn event_raw(shape: Shape, headers: &[(String, String)], body: &str, base64:
         .iter()
         .map(|(k, v)| {
             // REST keeps the client's casing; HTTP APIs and function URLs lower-case names.
-            let name = if shape == Shape::Rest {
-                k.clone()
-            } else {
-                k.to_ascii_lowercase()
-            };
+            let name = if shape == Shape::Rest { k.clone() } else { k.to_ascii_lowercase() };
             (name, json!(v))
         })
         .collect();
@@ -107,15 +92,9 @@ pub fn event_raw(shape: Shape, headers: &[(String, String)], body: &str, base64:
         }),
         Shape::HttpApi | Shape::FunctionUrl => {
             let (domain, route) = if shape == Shape::HttpApi {
-                (
-                    "abcdef1234.execute-api.eu-west-1.amazonaws.com",
-                    "POST /slack/commands",
-                )
+                ("abcdef1234.execute-api.eu-west-1.amazonaws.com", "POST /slack/commands")
             } else {
-                (
-                    "abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws",
-                    "$default",
-                )
+                ("abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws", "$default")
             };
             json!({
                 "version": "2.0",

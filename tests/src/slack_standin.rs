@@ -22,34 +22,16 @@ pub struct Reply {
 
 impl Reply {
     pub fn ok() -> Self {
-        Self {
-            status: 200,
-            body: "ok".into(),
-            retry_after: None,
-            delay: Duration::ZERO,
-        }
+        Self { status: 200, body: "ok".into(), retry_after: None, delay: Duration::ZERO }
     }
     pub fn status(status: u16, body: &str) -> Self {
-        Self {
-            status,
-            body: body.into(),
-            retry_after: None,
-            delay: Duration::ZERO,
-        }
+        Self { status, body: body.into(), retry_after: None, delay: Duration::ZERO }
     }
     pub fn rate_limited(retry_after: u64) -> Self {
-        Self {
-            status: 429,
-            body: "rate_limited".into(),
-            retry_after: Some(retry_after),
-            delay: Duration::ZERO,
-        }
+        Self { status: 429, body: "rate_limited".into(), retry_after: Some(retry_after), delay: Duration::ZERO }
     }
     pub fn slow(delay: Duration) -> Self {
-        Self {
-            delay,
-            ..Self::ok()
-        }
+        Self { delay, ..Self::ok() }
     }
 }
 
@@ -90,15 +72,9 @@ impl SlackStandIn {
 
     /// Like `start`, and sends every request to `tx` as it arrives (the demo prints them).
     pub async fn start_with(tx: Option<tokio::sync::mpsc::UnboundedSender<Received>>) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
-        let standin = Self {
-            addr,
-            inner: Arc::default(),
-            on_receive: tx,
-        };
+        let standin = Self { addr, inner: Arc::default(), on_receive: tx };
         let app = Router::new().fallback(handle).with_state(standin.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -136,26 +112,12 @@ impl SlackStandIn {
     }
 }
 
-async fn handle(
-    State(standin): State<SlackStandIn>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let received = Received {
-        path: uri.path().to_owned(),
-        headers,
-        body,
-        at: std::time::Instant::now(),
-    };
+async fn handle(State(standin): State<SlackStandIn>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let received = Received { path: uri.path().to_owned(), headers, body, at: std::time::Instant::now() };
     let reply = {
         let mut inner = standin.inner.lock().unwrap();
         inner.received.push(received.clone());
-        inner
-            .script
-            .pop_front()
-            .or_else(|| inner.fallback.clone())
-            .unwrap_or_else(Reply::ok)
+        inner.script.pop_front().or_else(|| inner.fallback.clone()).unwrap_or_else(Reply::ok)
     };
     if let Some(tx) = &standin.on_receive {
         let _ = tx.send(received);

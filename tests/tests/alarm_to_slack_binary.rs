@@ -3,9 +3,7 @@
 
 use std::time::Duration;
 
-use chatops_tests::{
-    FunctionProcess, Moto, Reply, RuntimeApi, SlackStandIn, build_binary, fixture,
-};
+use chatops_tests::{FunctionProcess, Moto, Reply, RuntimeApi, SlackStandIn, build_binary, fixture};
 use serde_json::json;
 
 const SECRET_PATH: &str = "/services/T0SECRET/B0SECRET/xoxSECRETTOKEN";
@@ -21,35 +19,22 @@ async fn start(env: &[(&str, &str)]) -> (RuntimeApi, FunctionProcess) {
 async fn serves_batches_survives_bad_events_and_never_logs_the_webhook() {
     let slack = SlackStandIn::start().await;
     let url = slack.url(SECRET_PATH);
-    let (runtime, process) =
-        start(&[("SLACK_WEBHOOK_URL", &url), ("SLACK_CHANNEL", "#alarms")]).await;
+    let (runtime, process) = start(&[("SLACK_WEBHOOK_URL", &url), ("SLACK_CHANNEL", "#alarms")]).await;
 
     let batch = runtime.invoke(&fixture("sns-batch.json")).await;
     assert_eq!(batch.response_json(), json!({"delivered": 3}));
 
     let bad = runtime.invoke(&json!({"unexpected": true})).await;
     assert_eq!(bad.error()["errorType"], "UnrecognisedEvent");
-    assert!(
-        bad.error()["errorMessage"]
-            .as_str()
-            .unwrap()
-            .contains("keys [unexpected]")
-    );
+    assert!(bad.error()["errorMessage"].as_str().unwrap().contains("keys [unexpected]"));
 
-    for name in [
-        "alarm-action.json",
-        "eventbridge-alarm-state-change.json",
-        "sns-alarm-composite.json",
-    ] {
+    for name in ["alarm-action.json", "eventbridge-alarm-state-change.json", "sns-alarm-composite.json"] {
         let ok = runtime.invoke(&fixture(name)).await;
         assert_eq!(ok.response_json(), json!({"delivered": 1}), "{name}");
     }
     let got = slack.received();
     assert_eq!(got.len(), 6);
-    assert!(
-        got.iter()
-            .all(|r| r.path == SECRET_PATH && r.json()["channel"] == "#alarms")
-    );
+    assert!(got.iter().all(|r| r.path == SECRET_PATH && r.json()["channel"] == "#alarms"));
 
     tokio::time::sleep(Duration::from_millis(200)).await;
     let logs = process.json_logs();
@@ -69,21 +54,12 @@ async fn serves_batches_survives_bad_events_and_never_logs_the_webhook() {
             "checkout-degraded"
         ]
     );
-    let line = logs
-        .iter()
-        .find(|l| l["fields"]["outcome"] == "delivered")
-        .unwrap();
+    let line = logs.iter().find(|l| l["fields"]["outcome"] == "delivered").unwrap();
     for field in ["state", "attempts", "latency_ms"] {
-        assert!(
-            line["fields"].get(field).is_some(),
-            "log line lacks {field}: {line}"
-        );
+        assert!(line["fields"].get(field).is_some(), "log line lacks {field}: {line}");
     }
     let output = process.output();
-    assert!(
-        !output.contains("SECRET"),
-        "the webhook URL reached the log:\n{output}"
-    );
+    assert!(!output.contains("SECRET"), "the webhook URL reached the log:\n{output}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -94,18 +70,10 @@ async fn failed_delivery_fails_the_invocation_so_lambda_keeps_the_alarm() {
     let (runtime, process) = start(&[("SLACK_WEBHOOK_URL", &url)]).await;
     let inv = runtime.invoke(&fixture("sns-alarm-metric.json")).await;
     assert_eq!(inv.error()["errorType"], "SlackDeliveryFailed");
-    assert!(
-        inv.error()["errorMessage"]
-            .as_str()
-            .unwrap()
-            .contains("no_service")
-    );
+    assert!(inv.error()["errorMessage"].as_str().unwrap().contains("no_service"));
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let failed = process
-        .json_logs()
-        .into_iter()
-        .find(|l| l["fields"]["outcome"] == "failed")
-        .expect("a failure log line");
+    let failed =
+        process.json_logs().into_iter().find(|l| l["fields"]["outcome"] == "failed").expect("a failure log line");
     assert_eq!(failed["level"], "ERROR");
     assert_eq!(failed["fields"]["alarm"], "api-high-cpu");
     assert!(!process.output().contains("SECRET"));
@@ -117,10 +85,7 @@ async fn missing_configuration_fails_each_invocation_naming_the_variables() {
     let inv = runtime.invoke(&fixture("sns-alarm-metric.json")).await;
     assert_eq!(inv.error()["errorType"], "ConfigError");
     let msg = inv.error()["errorMessage"].as_str().unwrap();
-    assert!(
-        msg.contains("KMS_ENCRYPTED_SLACK_WEBHOOK_URL") && msg.contains("SLACK_WEBHOOK_URL"),
-        "{msg}"
-    );
+    assert!(msg.contains("KMS_ENCRYPTED_SLACK_WEBHOOK_URL") && msg.contains("SLACK_WEBHOOK_URL"), "{msg}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -129,9 +94,7 @@ async fn decrypts_the_kms_webhook_with_the_function_name_context_via_aws_endpoin
     let key = moto.create_key().await;
     let slack = SlackStandIn::start().await;
     // Lambda sets AWS_LAMBDA_FUNCTION_NAME=chatops-test in the emulated environment.
-    let ciphertext = moto
-        .encrypt(&key, &slack.url(SECRET_PATH), Some("chatops-test"))
-        .await;
+    let ciphertext = moto.encrypt(&key, &slack.url(SECRET_PATH), Some("chatops-test")).await;
     let mut env: Vec<(&str, String)> = moto.env();
     env.push(("KMS_ENCRYPTED_SLACK_WEBHOOK_URL", ciphertext.clone()));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -142,15 +105,10 @@ async fn decrypts_the_kms_webhook_with_the_function_name_context_via_aws_endpoin
     }
     assert_eq!(slack.received().len(), 2);
     let output = process.output();
-    assert!(
-        !output.contains("SECRET") && !output.contains(&ciphertext[..40]),
-        "a secret reached the log:\n{output}"
-    );
+    assert!(!output.contains("SECRET") && !output.contains(&ciphertext[..40]), "a secret reached the log:\n{output}");
 
     // Bound to another function: the invocation says KMS failed and names the variable.
-    let other = moto
-        .encrypt(&key, &slack.url(SECRET_PATH), Some("another-function"))
-        .await;
+    let other = moto.encrypt(&key, &slack.url(SECRET_PATH), Some("another-function")).await;
     let mut env2: Vec<(&str, String)> = moto.env();
     env2.push(("KMS_ENCRYPTED_SLACK_WEBHOOK_URL", other.clone()));
     let env2: Vec<(&str, &str)> = env2.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -158,9 +116,6 @@ async fn decrypts_the_kms_webhook_with_the_function_name_context_via_aws_endpoin
     let inv = runtime.invoke(&fixture("sns-alarm-metric.json")).await;
     assert_eq!(inv.error()["errorType"], "SecretError");
     let msg = inv.error()["errorMessage"].as_str().unwrap();
-    assert!(
-        msg.starts_with("KMS failed to decrypt KMS_ENCRYPTED_SLACK_WEBHOOK_URL"),
-        "{msg}"
-    );
+    assert!(msg.starts_with("KMS failed to decrypt KMS_ENCRYPTED_SLACK_WEBHOOK_URL"), "{msg}");
     assert!(!msg.contains(&other[..40]) && !process.output().contains(&other[..40]));
 }

@@ -10,11 +10,7 @@ use serde_json::{Value, json};
 const SECRET: &str = "binary-test-signing-secret-e5b1c9";
 
 fn now() -> String {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        .to_string()
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs().to_string()
 }
 
 fn body_json(response: &Value) -> Value {
@@ -38,71 +34,34 @@ async fn scale_end_to_end_with_a_kms_secret_and_an_audit_line() {
 
     let body = command_body("/scale", &format!("{group} 3"), "U_ADA", "T0123ABCD");
     let inv = runtime
-        .invoke(&event(
-            Shape::HttpApi,
-            &signed_headers(SECRET, &now(), body.as_bytes()),
-            body.as_bytes(),
-            true,
-        ))
+        .invoke(&event(Shape::HttpApi, &signed_headers(SECRET, &now(), body.as_bytes()), body.as_bytes(), true))
         .await;
     let response = inv.response_json();
     assert_eq!(response["statusCode"], 200);
     assert_eq!(response["headers"]["content-type"], "application/json");
     let answer = body_json(&response);
     assert_eq!(answer["response_type"], "in_channel");
-    assert!(
-        answer["text"].as_str().unwrap().contains("from 1 to 3"),
-        "{answer}"
-    );
+    assert!(answer["text"].as_str().unwrap().contains("from 1 to 3"), "{answer}");
     assert_eq!(moto.desired_capacity(&group).await, 3);
 
     // Unsigned: 401. Broken base64: 400. Not allowed: refused, unchanged.
     let forged = runtime
-        .invoke(&event(
-            Shape::Rest,
-            &signed_headers("guess", &now(), body.as_bytes()),
-            body.as_bytes(),
-            false,
-        ))
+        .invoke(&event(Shape::Rest, &signed_headers("guess", &now(), body.as_bytes()), body.as_bytes(), false))
         .await;
     assert_eq!(forged.response_json()["statusCode"], 401);
-    let broken = runtime
-        .invoke(&event_raw(
-            Shape::FunctionUrl,
-            &signed_headers(SECRET, &now(), b"x"),
-            "%%%",
-            true,
-        ))
-        .await;
+    let broken =
+        runtime.invoke(&event_raw(Shape::FunctionUrl, &signed_headers(SECRET, &now(), b"x"), "%%%", true)).await;
     assert_eq!(broken.response_json()["statusCode"], 400);
     let stranger = command_body("/scale", &format!("{group} 5"), "U_STRANGER", "T0123ABCD");
     let refused = runtime
-        .invoke(&event(
-            Shape::Rest,
-            &signed_headers(SECRET, &now(), stranger.as_bytes()),
-            stranger.as_bytes(),
-            false,
-        ))
+        .invoke(&event(Shape::Rest, &signed_headers(SECRET, &now(), stranger.as_bytes()), stranger.as_bytes(), false))
         .await;
-    assert!(
-        body_json(&refused.response_json())["text"]
-            .as_str()
-            .unwrap()
-            .contains("not allowed")
-    );
+    assert!(body_json(&refused.response_json())["text"].as_str().unwrap().contains("not allowed"));
     assert_eq!(moto.desired_capacity(&group).await, 3);
 
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let audits: Vec<Value> = process
-        .json_logs()
-        .into_iter()
-        .filter(|l| l["fields"]["kind"] == "audit")
-        .collect();
-    assert_eq!(
-        audits.len(),
-        2,
-        "one audit line per command that reached the router or policy"
-    );
+    let audits: Vec<Value> = process.json_logs().into_iter().filter(|l| l["fields"]["kind"] == "audit").collect();
+    assert_eq!(audits.len(), 2, "one audit line per command that reached the router or policy");
     let done = &audits[0]["fields"];
     for (field, expected) in [
         ("team_id", json!("T0123ABCD")),
@@ -122,10 +81,7 @@ async fn scale_end_to_end_with_a_kms_secret_and_an_audit_line() {
     assert_eq!(audits[1]["fields"]["decision"], "refused");
     assert_eq!(audits[1]["fields"]["reason"], "user not allowed");
     let output = process.output();
-    assert!(
-        !output.contains(SECRET) && !output.contains(&ciphertext[..40]),
-        "a secret reached the log:\n{output}"
-    );
+    assert!(!output.contains(SECRET) && !output.contains(&ciphertext[..40]), "a secret reached the log:\n{output}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -136,14 +92,10 @@ async fn missing_signing_secret_stops_init_with_a_message_naming_the_variables()
     while process.is_running() && std::time::Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(
-        !process.is_running(),
-        "the function must not serve requests it cannot verify"
-    );
+    assert!(!process.is_running(), "the function must not serve requests it cannot verify");
     let output = process.output();
     assert!(
-        output.contains("KMS_ENCRYPTED_SLACK_SIGNING_SECRET")
-            && output.contains("SLACK_SIGNING_SECRET"),
+        output.contains("KMS_ENCRYPTED_SLACK_SIGNING_SECRET") && output.contains("SLACK_SIGNING_SECRET"),
         "{output}"
     );
 }

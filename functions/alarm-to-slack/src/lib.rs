@@ -29,11 +29,7 @@ impl Config {
     }
 
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let opt = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let opt = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         Ok(Self {
             webhook: SecretSource::from_lookup(KMS_WEBHOOK_VAR, PLAIN_WEBHOOK_VAR, lookup)?,
             defaults: MessageDefaults {
@@ -68,12 +64,7 @@ pub struct Deps {
 }
 
 impl Deps {
-    pub fn new(
-        config: Config,
-        kms: Option<aws_sdk_kms::Client>,
-        http: reqwest::Client,
-        policy: RetryPolicy,
-    ) -> Self {
+    pub fn new(config: Config, kms: Option<aws_sdk_kms::Client>, http: reqwest::Client, policy: RetryPolicy) -> Self {
         Self {
             webhook_url: CachedSecret::new(config.webhook, kms, config.function_name)
                 .with_transform(normalise_webhook_url),
@@ -92,11 +83,7 @@ pub enum HandlerError {
     #[error(transparent)]
     Unrecognised(#[from] UnrecognisedEvent),
     #[error("{failed} of {total} messages were not delivered to Slack; first failure: {first}")]
-    Delivery {
-        failed: usize,
-        total: usize,
-        first: DeliveryError,
-    },
+    Delivery { failed: usize, total: usize, first: DeliveryError },
 }
 
 impl From<HandlerError> for Diagnostic {
@@ -107,18 +94,13 @@ impl From<HandlerError> for Diagnostic {
             HandlerError::Unrecognised(_) => "UnrecognisedEvent",
             HandlerError::Delivery { .. } => "SlackDeliveryFailed",
         };
-        Diagnostic {
-            error_type: error_type.to_owned(),
-            error_message: err.to_string(),
-        }
+        Diagnostic { error_type: error_type.to_owned(), error_message: err.to_string() }
     }
 }
 
 /// The instant the invocation must be finished by, from the runtime's deadline (ms since the epoch).
 fn deadline_instant(deadline_ms: u64) -> Instant {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
 }
 
@@ -163,10 +145,6 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Han
     }
     match first_failure {
         None => Ok(json!({ "delivered": delivered })),
-        Some(first) => Err(HandlerError::Delivery {
-            failed: total - delivered,
-            total,
-            first,
-        }),
+        Some(first) => Err(HandlerError::Delivery { failed: total - delivered, total, first }),
     }
 }

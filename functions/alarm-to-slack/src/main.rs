@@ -13,19 +13,15 @@ async fn main() -> Result<(), Error> {
             // Keep serving so every invocation fails with this clear error (and the alarm goes to the
             // on-failure destination) instead of a crash loop with a bare exit code.
             tracing::error!(error = %err, "alarm-to-slack is not configured");
-            return lambda_runtime::run(service_fn(
-                |_: lambda_runtime::LambdaEvent<serde_json::Value>| {
-                    let err = err.clone();
-                    async move { Err::<serde_json::Value, _>(HandlerError::Config(err)) }
-                },
-            ))
+            return lambda_runtime::run(service_fn(|_: lambda_runtime::LambdaEvent<serde_json::Value>| {
+                let err = err.clone();
+                async move { Err::<serde_json::Value, _>(HandlerError::Config(err)) }
+            }))
             .await;
         }
     };
     let kms = if config.needs_kms() {
-        Some(aws_sdk_kms::Client::new(
-            &chatops_shared::aws::load_sdk_config().await,
-        ))
+        Some(aws_sdk_kms::Client::new(&chatops_shared::aws::load_sdk_config().await))
     } else {
         None
     };

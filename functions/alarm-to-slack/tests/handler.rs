@@ -13,28 +13,18 @@ use serde_json::{Value, json};
 
 fn event(payload: Value, budget: Duration) -> LambdaEvent<Value> {
     let mut ctx = Context::default();
-    ctx.deadline =
-        (SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + budget).as_millis() as u64;
+    ctx.deadline = (SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + budget).as_millis() as u64;
     LambdaEvent::new(payload, ctx)
 }
 
 fn fast_policy() -> RetryPolicy {
-    RetryPolicy {
-        backoff: Duration::from_millis(20),
-        ..RetryPolicy::default()
-    }
+    RetryPolicy { backoff: Duration::from_millis(20), ..RetryPolicy::default() }
 }
 
 fn deps(url: String, policy: RetryPolicy) -> Deps {
     let config = Config {
-        webhook: SecretSource::Plain {
-            var: "SLACK_WEBHOOK_URL",
-            value: Secret::new(url),
-        },
-        defaults: MessageDefaults {
-            channel: Some("#alarms".into()),
-            ..MessageDefaults::default()
-        },
+        webhook: SecretSource::Plain { var: "SLACK_WEBHOOK_URL", value: Secret::new(url) },
+        defaults: MessageDefaults { channel: Some("#alarms".into()), ..MessageDefaults::default() },
         function_name: Some("alarm-to-slack".into()),
     };
     Deps::new(config, None, http_client().unwrap(), policy)
@@ -44,28 +34,15 @@ fn deps(url: String, policy: RetryPolicy) -> Deps {
 async fn delivers_the_rendered_alarm_once_on_200() {
     let slack = SlackStandIn::start().await;
     let deps = deps(slack.url("/services/T0/B0/secret"), fast_policy());
-    let out = handle(
-        &deps,
-        event(fixture("sns-alarm-metric.json"), Duration::from_secs(10)),
-    )
-    .await
-    .unwrap();
+    let out = handle(&deps, event(fixture("sns-alarm-metric.json"), Duration::from_secs(10))).await.unwrap();
     assert_eq!(out, json!({"delivered": 1}));
     let got = slack.received();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].path, "/services/T0/B0/secret");
-    assert_eq!(
-        got[0].headers["content-type"],
-        "application/json; charset=utf-8"
-    );
+    assert_eq!(got[0].headers["content-type"], "application/json; charset=utf-8");
     let body = got[0].json();
     assert_eq!(body["channel"], "#alarms");
-    assert!(
-        body["text"]
-            .as_str()
-            .unwrap()
-            .starts_with("🔴 ALARM: api-high-cpu")
-    );
+    assert!(body["text"].as_str().unwrap().starts_with("🔴 ALARM: api-high-cpu"));
 }
 
 #[tokio::test]
@@ -73,12 +50,7 @@ async fn waits_retry_after_on_429_then_delivers() {
     let slack = SlackStandIn::start().await;
     slack.script([Reply::rate_limited(1)]);
     let deps = deps(slack.url("/hook"), fast_policy());
-    handle(
-        &deps,
-        event(fixture("sns-alarm-metric.json"), Duration::from_secs(10)),
-    )
-    .await
-    .unwrap();
+    handle(&deps, event(fixture("sns-alarm-metric.json"), Duration::from_secs(10))).await.unwrap();
     let got = slack.received();
     assert_eq!(got.len(), 2);
     let gap = got[1].at - got[0].at;
@@ -92,25 +64,10 @@ async fn a_retry_after_beyond_the_deadline_fails_at_once_instead_of_timing_out()
     slack.always(Reply::rate_limited(30));
     let deps = deps(slack.url("/hook"), fast_policy());
     let started = Instant::now();
-    let err = handle(
-        &deps,
-        event(fixture("sns-alarm-metric.json"), Duration::from_secs(5)),
-    )
-    .await
-    .unwrap_err();
+    let err = handle(&deps, event(fixture("sns-alarm-metric.json"), Duration::from_secs(5))).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
     assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
-    assert!(
-        matches!(
-            err,
-            HandlerError::Delivery {
-                first: DeliveryError::Deadline { attempts: 1, .. },
-                ..
-            }
-        ),
+        matches!(err, HandlerError::Delivery { first: DeliveryError::Deadline { attempts: 1, .. }, .. }),
         "{err:?}"
     );
 }
@@ -120,28 +77,14 @@ async fn persistent_500_is_retried_with_backoff_then_fails_the_invocation() {
     let slack = SlackStandIn::start().await;
     slack.always(Reply::status(500, "internal_error"));
     let deps = deps(slack.url("/hook"), fast_policy());
-    let err = handle(
-        &deps,
-        event(fixture("sns-alarm-metric.json"), Duration::from_secs(10)),
-    )
-    .await
-    .unwrap_err();
+    let err = handle(&deps, event(fixture("sns-alarm-metric.json"), Duration::from_secs(10))).await.unwrap_err();
     let got = slack.received();
     assert_eq!(got.len(), 5);
     let gaps: Vec<Duration> = got.windows(2).map(|w| w[1].at - w[0].at).collect();
-    assert!(
-        gaps.windows(2).all(|g| g[1] >= g[0]),
-        "backoff grows: {gaps:?}"
-    );
+    assert!(gaps.windows(2).all(|g| g[1] >= g[0]), "backoff grows: {gaps:?}");
     let msg = err.to_string();
-    assert!(
-        msg.contains("1 of 1 messages were not delivered") && msg.contains("internal_error"),
-        "{msg}"
-    );
-    assert_eq!(
-        lambda_runtime::Diagnostic::from(err).error_type,
-        "SlackDeliveryFailed"
-    );
+    assert!(msg.contains("1 of 1 messages were not delivered") && msg.contains("internal_error"), "{msg}");
+    assert_eq!(lambda_runtime::Diagnostic::from(err).error_type, "SlackDeliveryFailed");
 }
 
 #[tokio::test]
@@ -149,23 +92,10 @@ async fn a_400_is_not_retried_and_slacks_answer_is_reported() {
     let slack = SlackStandIn::start().await;
     slack.always(Reply::status(400, "invalid_payload"));
     let deps = deps(slack.url("/hook"), fast_policy());
-    let err = handle(
-        &deps,
-        event(fixture("sns-alarm-metric.json"), Duration::from_secs(10)),
-    )
-    .await
-    .unwrap_err();
+    let err = handle(&deps, event(fixture("sns-alarm-metric.json"), Duration::from_secs(10))).await.unwrap_err();
     assert_eq!(slack.received().len(), 1);
     match err {
-        HandlerError::Delivery {
-            first:
-                DeliveryError::Rejected {
-                    status: 400,
-                    answer,
-                    attempts: 1,
-                },
-            ..
-        } => {
+        HandlerError::Delivery { first: DeliveryError::Rejected { status: 400, answer, attempts: 1 }, .. } => {
             assert_eq!(answer, "invalid_payload")
         }
         other => panic!("{other:?}"),
@@ -178,28 +108,11 @@ async fn a_server_slower_than_the_deadline_fails_before_the_deadline() {
     slack.always(Reply::slow(Duration::from_secs(10)));
     let deps = deps(slack.url("/hook"), fast_policy());
     let started = Instant::now();
-    let err = handle(
-        &deps,
-        event(
-            fixture("sns-alarm-metric.json"),
-            Duration::from_millis(2000),
-        ),
-    )
-    .await
-    .unwrap_err();
+    let err = handle(&deps, event(fixture("sns-alarm-metric.json"), Duration::from_millis(2000))).await.unwrap_err();
     let took = started.elapsed();
-    assert!(
-        took < Duration::from_millis(2000),
-        "returned after the deadline: {took:?}"
-    );
-    assert!(
-        took >= Duration::from_millis(1500),
-        "gave up too early: {took:?}"
-    );
-    assert!(
-        err.to_string().contains("deadline") || err.to_string().contains("timed out"),
-        "{err}"
-    );
+    assert!(took < Duration::from_millis(2000), "returned after the deadline: {took:?}");
+    assert!(took >= Duration::from_millis(1500), "gave up too early: {took:?}");
+    assert!(err.to_string().contains("deadline") || err.to_string().contains("timed out"), "{err}");
 }
 
 #[tokio::test]
@@ -207,20 +120,10 @@ async fn every_record_of_a_batch_is_tried_even_after_a_failure() {
     let slack = SlackStandIn::start().await;
     slack.script([Reply::ok(), Reply::status(404, "no_service"), Reply::ok()]);
     let deps = deps(slack.url("/hook"), fast_policy());
-    let err = handle(
-        &deps,
-        event(fixture("sns-batch.json"), Duration::from_secs(10)),
-    )
-    .await
-    .unwrap_err();
+    let err = handle(&deps, event(fixture("sns-batch.json"), Duration::from_secs(10))).await.unwrap_err();
     let got = slack.received();
     assert_eq!(got.len(), 3);
-    assert!(
-        got[2].json()["text"]
-            .as_str()
-            .unwrap()
-            .contains("checkout-p99-latency")
-    );
+    assert!(got[2].json()["text"].as_str().unwrap().contains("checkout-p99-latency"));
     assert!(err.to_string().starts_with("1 of 3 messages"), "{err}");
 }
 
@@ -228,28 +131,15 @@ async fn every_record_of_a_batch_is_tried_even_after_a_failure() {
 async fn an_unrecognised_event_is_a_clear_error_and_nothing_is_posted() {
     let slack = SlackStandIn::start().await;
     let deps = deps(slack.url("/hook"), fast_policy());
-    let err = handle(
-        &deps,
-        event(json!({"hello": "world"}), Duration::from_secs(5)),
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(
-        lambda_runtime::Diagnostic::from(err).error_type,
-        "UnrecognisedEvent"
-    );
+    let err = handle(&deps, event(json!({"hello": "world"}), Duration::from_secs(5))).await.unwrap_err();
+    assert_eq!(lambda_runtime::Diagnostic::from(err).error_type, "UnrecognisedEvent");
     assert!(slack.received().is_empty());
 }
 
 #[tokio::test]
 async fn config_from_the_environment_contract() {
     let env = |pairs: &'static [(&'static str, &'static str)]| {
-        move |k: &str| {
-            pairs
-                .iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.to_string())
-        }
+        move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
     };
     let c = Config::from_lookup(&env(&[
         ("SLACK_WEBHOOK_URL", "hooks.slack.com/services/X"),
@@ -263,23 +153,13 @@ async fn config_from_the_environment_contract() {
     assert_eq!(c.defaults.channel.as_deref(), Some("#ops"));
     assert_eq!(c.function_name.as_deref(), Some("fn"));
     let err = Config::from_lookup(&env(&[])).unwrap_err().to_string();
-    assert!(
-        err.contains("KMS_ENCRYPTED_SLACK_WEBHOOK_URL") && err.contains("SLACK_WEBHOOK_URL"),
-        "{err}"
-    );
-    assert!(
-        Config::from_lookup(&env(&[("KMS_ENCRYPTED_SLACK_WEBHOOK_URL", "AQID")]))
-            .unwrap()
-            .needs_kms()
-    );
+    assert!(err.contains("KMS_ENCRYPTED_SLACK_WEBHOOK_URL") && err.contains("SLACK_WEBHOOK_URL"), "{err}");
+    assert!(Config::from_lookup(&env(&[("KMS_ENCRYPTED_SLACK_WEBHOOK_URL", "AQID")])).unwrap().needs_kms());
 }
 
 fn kms_secret(client: aws_sdk_kms::Client, ciphertext: String, function: &str) -> CachedSecret {
     CachedSecret::new(
-        SecretSource::Kms {
-            var: "KMS_ENCRYPTED_SLACK_WEBHOOK_URL",
-            ciphertext,
-        },
+        SecretSource::Kms { var: "KMS_ENCRYPTED_SLACK_WEBHOOK_URL", ciphertext },
         Some(client),
         Some(function.to_owned()),
     )
@@ -307,32 +187,13 @@ async fn kms_ciphertexts_with_and_without_context_decrypt_and_get_a_scheme() {
 async fn a_ciphertext_bound_to_another_function_fails_with_a_clear_error_and_no_secret() {
     let moto = Moto::shared();
     let key = moto.create_key().await;
-    let ciphertext = moto
-        .encrypt(
-            &key,
-            "https://hooks.slack.com/services/T0/B0/XYZ",
-            Some("someone-else"),
-        )
-        .await;
+    let ciphertext = moto.encrypt(&key, "https://hooks.slack.com/services/T0/B0/XYZ", Some("someone-else")).await;
     let secret = kms_secret(moto.kms().await, ciphertext.clone(), "alarm-to-slack");
     let err = secret.get().await.unwrap_err().to_string();
-    assert!(
-        err.starts_with("KMS failed to decrypt KMS_ENCRYPTED_SLACK_WEBHOOK_URL"),
-        "{err}"
-    );
-    assert!(
-        !err.contains(&ciphertext) && !err.contains("hooks.slack.com"),
-        "{err}"
-    );
-    let not_b64 = kms_secret(moto.kms().await, "%%%not base64%%%".into(), "f")
-        .get()
-        .await
-        .unwrap_err()
-        .to_string();
-    assert_eq!(
-        not_b64,
-        "KMS_ENCRYPTED_SLACK_WEBHOOK_URL is not valid base64 KMS ciphertext"
-    );
+    assert!(err.starts_with("KMS failed to decrypt KMS_ENCRYPTED_SLACK_WEBHOOK_URL"), "{err}");
+    assert!(!err.contains(&ciphertext) && !err.contains("hooks.slack.com"), "{err}");
+    let not_b64 = kms_secret(moto.kms().await, "%%%not base64%%%".into(), "f").get().await.unwrap_err().to_string();
+    assert_eq!(not_b64, "KMS_ENCRYPTED_SLACK_WEBHOOK_URL is not valid base64 KMS ciphertext");
 }
 
 /// A TCP relay to moto that can be cut, so a test can tell whether KMS is called again.
@@ -346,8 +207,7 @@ impl Relay {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let target = target.trim_start_matches("http://").to_owned();
-        let tasks: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>> =
-            Default::default();
+        let tasks: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>> = Default::default();
         let inner = tasks.clone();
         let accept = tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
@@ -375,27 +235,14 @@ async fn the_secret_is_decrypted_once_per_container() {
     let moto = Moto::shared();
     let key = moto.create_key().await;
     let relay = Relay::start(&moto.endpoint).await;
-    let config = aws_sdk_kms::config::Builder::from(&moto.sdk_config().await)
-        .endpoint_url(&relay.endpoint)
-        .build();
+    let config = aws_sdk_kms::config::Builder::from(&moto.sdk_config().await).endpoint_url(&relay.endpoint).build();
     let client = aws_sdk_kms::Client::from_conf(config);
-    let ciphertext = moto
-        .encrypt(&key, "https://example.test/hook", Some("f"))
-        .await;
+    let ciphertext = moto.encrypt(&key, "https://example.test/hook", Some("f")).await;
     let secret = kms_secret(client.clone(), ciphertext.clone(), "f");
-    assert_eq!(
-        secret.get().await.unwrap().expose(),
-        "https://example.test/hook"
-    );
+    assert_eq!(secret.get().await.unwrap().expose(), "https://example.test/hook");
     relay.cut();
     // KMS is now out of reach: the cached value still answers, a fresh decrypt does not.
-    assert_eq!(
-        secret.get().await.unwrap().expose(),
-        "https://example.test/hook"
-    );
+    assert_eq!(secret.get().await.unwrap().expose(), "https://example.test/hook");
     let fresh = kms_secret(client, ciphertext, "f");
-    assert!(
-        fresh.get().await.is_err(),
-        "KMS must be unreachable, or this test proves nothing"
-    );
+    assert!(fresh.get().await.is_err(), "KMS must be unreachable, or this test proves nothing");
 }

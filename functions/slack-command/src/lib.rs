@@ -9,9 +9,7 @@ use chatops_shared::aws::kms::CachedSecret;
 use chatops_shared::commands::{AccessPolicy, Services, audit, dispatch};
 use chatops_shared::secret::{ConfigError, SecretSource};
 use chatops_shared::slack::form::{SlashCommand, parse_form};
-use chatops_shared::slack::gateway::{
-    json_response, request_from_event, response_to_event, text_response,
-};
+use chatops_shared::slack::gateway::{json_response, request_from_event, response_to_event, text_response};
 use chatops_shared::slack::signature::verify_slack_signature;
 use lambda_http::{Body, Request, Response};
 use lambda_runtime::LambdaEvent;
@@ -37,11 +35,7 @@ impl Config {
     }
 
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let opt = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let opt = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         Ok(Self {
             signing_secret: SecretSource::from_lookup(KMS_SECRET_VAR, PLAIN_SECRET_VAR, lookup)?,
             policy: AccessPolicy {
@@ -64,17 +58,11 @@ pub struct Deps {
 }
 
 pub fn system_now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 impl Deps {
-    pub fn new(
-        config: Config,
-        kms: Option<aws_sdk_kms::Client>,
-        autoscaling: aws_sdk_autoscaling::Client,
-    ) -> Self {
+    pub fn new(config: Config, kms: Option<aws_sdk_kms::Client>, autoscaling: aws_sdk_autoscaling::Client) -> Self {
         Self {
             signing_secret: CachedSecret::new(config.signing_secret, kms, config.function_name),
             policy: config.policy,
@@ -129,30 +117,18 @@ pub async fn handle_request(deps: &Deps, request: Request, deadline: Instant) ->
     };
     let outcome = match deps.policy.refuse(&command) {
         Some(refusal) => refusal,
-        None => {
-            dispatch(
-                &deps.services,
-                &command,
-                deadline.min(started + deps.budget),
-            )
-            .await
-        }
+        None => dispatch(&deps.services, &command, deadline.min(started + deps.budget)).await,
     };
     audit(&command, &outcome, started.elapsed());
     json_response(200, &outcome.message.to_json())
 }
 
 /// The Lambda entry point: event envelope in, envelope out, never an `Err` (that would be a 502).
-pub async fn handle_event(
-    deps: &Deps,
-    event: LambdaEvent<Box<RawValue>>,
-) -> Result<Value, lambda_runtime::Error> {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+pub async fn handle_event(deps: &Deps, event: LambdaEvent<Box<RawValue>>) -> Result<Value, lambda_runtime::Error> {
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     // Keep 200 ms for answering before Lambda's own timeout.
-    let lambda_left = Duration::from_millis(event.context.deadline.saturating_sub(now_ms))
-        .saturating_sub(Duration::from_millis(200));
+    let lambda_left =
+        Duration::from_millis(event.context.deadline.saturating_sub(now_ms)).saturating_sub(Duration::from_millis(200));
     let deadline = Instant::now() + lambda_left;
     let response = match request_from_event(&event.payload) {
         Ok(request) => handle_request(deps, request, deadline).await,

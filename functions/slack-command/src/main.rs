@@ -11,14 +11,11 @@ use slack_command::{Config, Deps, handle_event};
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     // Without its signing secret the function cannot verify anyone: fail init loudly, naming the variable.
-    let config = Config::from_env()
-        .inspect_err(|err| tracing::error!(error = %err, "slack-command is not configured"))?;
+    let config =
+        Config::from_env().inspect_err(|err| tracing::error!(error = %err, "slack-command is not configured"))?;
     let sdk = chatops_shared::aws::load_sdk_config().await;
-    let kms = matches!(
-        config.signing_secret,
-        chatops_shared::secret::SecretSource::Kms { .. }
-    )
-    .then(|| aws_sdk_kms::Client::new(&sdk));
+    let kms = matches!(config.signing_secret, chatops_shared::secret::SecretSource::Kms { .. })
+        .then(|| aws_sdk_kms::Client::new(&sdk));
     // Slack waits 3 s: one quick retry at most, and no attempt may outlive the command's budget.
     let autoscaling = aws_sdk_autoscaling::Client::from_conf(
         aws_sdk_autoscaling::config::Builder::from(&sdk)

@@ -55,30 +55,14 @@ fn deps() -> Deps {
         .behavior_version(aws_sdk_autoscaling::config::BehaviorVersion::latest())
         .region(aws_sdk_autoscaling::config::Region::new("eu-west-1"))
         .endpoint_url("http://127.0.0.1:9")
-        .credentials_provider(aws_sdk_autoscaling::config::Credentials::new(
-            "a", "b", None, None, "t",
-        ))
+        .credentials_provider(aws_sdk_autoscaling::config::Credentials::new("a", "b", None, None, "t"))
         .build();
     Deps {
-        signing_secret: CachedSecret::new(
-            SecretSource::Plain {
-                var: "S",
-                value: Secret::new("s3cr3t"),
-            },
-            None,
-            None,
-        ),
+        signing_secret: CachedSecret::new(SecretSource::Plain { var: "S", value: Secret::new("s3cr3t") }, None, None),
         policy: AccessPolicy::default(),
-        services: Services {
-            autoscaling: aws_sdk_autoscaling::Client::from_conf(conf),
-        },
+        services: Services { autoscaling: aws_sdk_autoscaling::Client::from_conf(conf) },
         budget: Duration::from_millis(300),
-        now_unix: || {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap()
-                .as_secs() as i64
-        },
+        now_unix: || SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64,
     }
 }
 

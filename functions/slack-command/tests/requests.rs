@@ -7,9 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use chatops_shared::aws::kms::CachedSecret;
 use chatops_shared::commands::{AccessPolicy, Services};
 use chatops_shared::secret::{Secret, SecretSource};
-use chatops_tests::slack_requests::{
-    SHAPES, Shape, command_body, event, event_raw, signed_headers,
-};
+use chatops_tests::slack_requests::{SHAPES, Shape, command_body, event, event_raw, signed_headers};
 use chatops_tests::{Moto, Reply, SlackStandIn, slack_signature};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
@@ -19,10 +17,7 @@ const SECRET: &str = "test-signing-secret-0123456789abcdef";
 const TEAM: &str = "T0123ABCD";
 
 fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
 }
 
 fn ts() -> String {
@@ -41,10 +36,7 @@ async fn autoscaling_at(endpoint: &str) -> aws_sdk_autoscaling::Client {
 fn deps_with(autoscaling: aws_sdk_autoscaling::Client, policy: AccessPolicy) -> Deps {
     Deps {
         signing_secret: CachedSecret::new(
-            SecretSource::Plain {
-                var: "SLACK_SIGNING_SECRET",
-                value: Secret::new(SECRET),
-            },
+            SecretSource::Plain { var: "SLACK_SIGNING_SECRET", value: Secret::new(SECRET) },
             None,
             None,
         ),
@@ -58,13 +50,7 @@ fn deps_with(autoscaling: aws_sdk_autoscaling::Client, policy: AccessPolicy) -> 
 /// Deps whose Auto Scaling endpoint is a recorder: any AWS call shows up there.
 async fn recording_deps() -> (Deps, SlackStandIn) {
     let recorder = SlackStandIn::start().await;
-    (
-        deps_with(
-            autoscaling_at(&recorder.url("")).await,
-            AccessPolicy::default(),
-        ),
-        recorder,
-    )
+    (deps_with(autoscaling_at(&recorder.url("")).await, AccessPolicy::default()), recorder)
 }
 
 async fn moto_deps(policy: AccessPolicy) -> Deps {
@@ -73,46 +59,29 @@ async fn moto_deps(policy: AccessPolicy) -> Deps {
 
 async fn call(deps: &Deps, event: Value) -> (u16, Value, String) {
     let mut ctx = Context::default();
-    ctx.deadline = (SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + Duration::from_secs(6))
-        .as_millis() as u64;
+    ctx.deadline = (SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + Duration::from_secs(6)).as_millis() as u64;
     let raw = serde_json::value::to_raw_value(&event).unwrap();
-    let out = handle_event(deps, LambdaEvent::new(raw, ctx))
-        .await
-        .expect("handle_event never fails");
+    let out = handle_event(deps, LambdaEvent::new(raw, ctx)).await.expect("handle_event never fails");
     let status = out["statusCode"].as_u64().unwrap() as u16;
     let body = out["body"].as_str().unwrap_or_default().to_owned();
-    (
-        status,
-        serde_json::from_str(&body).unwrap_or(Value::Null),
-        body,
-    )
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null), body)
 }
 
 fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 /// A unique group name per test, so tests sharing the moto server do not meet.
 fn group(prefix: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
 
 #[tokio::test]
 async fn slacks_documented_example_passes_verification() {
     let (mut deps, recorder) = recording_deps().await;
     deps.signing_secret = CachedSecret::new(
-        SecretSource::Plain {
-            var: "S",
-            value: Secret::new("8f742231b10e8888abcd99yyyzzz85a5"),
-        },
+        SecretSource::Plain { var: "S", value: Secret::new("8f742231b10e8888abcd99yyyzzz85a5") },
         None,
         None,
     );
@@ -120,20 +89,11 @@ async fn slacks_documented_example_passes_verification() {
     let body = "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
     let h = headers(&[
         ("X-Slack-Request-Timestamp", "1531420618"),
-        (
-            "X-Slack-Signature",
-            "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503",
-        ),
+        ("X-Slack-Signature", "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503"),
     ]);
     let (status, json, _) = call(&deps, event(Shape::Rest, &h, body.as_bytes(), false)).await;
     assert_eq!(status, 200);
-    assert!(
-        json["text"]
-            .as_str()
-            .unwrap()
-            .contains("I don't know `/webhook-collect`"),
-        "{json}"
-    );
+    assert!(json["text"].as_str().unwrap().contains("I don't know `/webhook-collect`"), "{json}");
     assert!(recorder.received().is_empty());
 }
 
@@ -156,85 +116,47 @@ async fn every_forged_or_malformed_signature_is_a_bare_401_without_any_aws_call(
     let cases: Vec<Case> = vec![
         (
             "wrong secret",
-            headers(&[
-                ("X-Slack-Request-Timestamp", &t),
-                ("X-Slack-Signature", &sig("other", &t, b)),
-            ]),
+            headers(&[("X-Slack-Request-Timestamp", &t), ("X-Slack-Signature", &sig("other", &t, b))]),
             b.to_vec(),
         ),
-        (
-            "altered body",
-            headers(&[
-                ("X-Slack-Request-Timestamp", &t),
-                ("X-Slack-Signature", &good),
-            ]),
-            altered,
-        ),
+        ("altered body", headers(&[("X-Slack-Request-Timestamp", &t), ("X-Slack-Signature", &good)]), altered),
         (
             "body appended",
-            headers(&[
-                ("X-Slack-Request-Timestamp", &t),
-                ("X-Slack-Signature", &good),
-            ]),
+            headers(&[("X-Slack-Request-Timestamp", &t), ("X-Slack-Signature", &good)]),
             [b, b"&text=web+9"].concat(),
         ),
         (
             "body truncated",
-            headers(&[
-                ("X-Slack-Request-Timestamp", &t),
-                ("X-Slack-Signature", &good),
-            ]),
+            headers(&[("X-Slack-Request-Timestamp", &t), ("X-Slack-Signature", &good)]),
             b[..b.len() - 1].to_vec(),
         ),
-        (
-            "empty body",
-            headers(&[
-                ("X-Slack-Request-Timestamp", &t),
-                ("X-Slack-Signature", &good),
-            ]),
-            vec![],
-        ),
+        ("empty body", headers(&[("X-Slack-Request-Timestamp", &t), ("X-Slack-Signature", &good)]), vec![]),
         (
             "5 min + 1 s old",
-            headers(&[
-                ("X-Slack-Request-Timestamp", &old),
-                ("X-Slack-Signature", &sig(SECRET, &old, b)),
-            ]),
+            headers(&[("X-Slack-Request-Timestamp", &old), ("X-Slack-Signature", &sig(SECRET, &old, b))]),
             b.to_vec(),
         ),
         (
             "5 min + 1 s in the future",
-            headers(&[
-                ("X-Slack-Request-Timestamp", &future),
-                ("X-Slack-Signature", &sig(SECRET, &future, b)),
-            ]),
+            headers(&[("X-Slack-Request-Timestamp", &future), ("X-Slack-Signature", &sig(SECRET, &future, b))]),
             b.to_vec(),
         ),
         (
             "a day old",
             headers(&[
                 ("X-Slack-Request-Timestamp", &(now() - 86_400).to_string()),
-                (
-                    "X-Slack-Signature",
-                    &sig(SECRET, &(now() - 86_400).to_string(), b),
-                ),
+                ("X-Slack-Signature", &sig(SECRET, &(now() - 86_400).to_string(), b)),
             ]),
             b.to_vec(),
         ),
         (
             "timestamp zero",
-            headers(&[
-                ("X-Slack-Request-Timestamp", "0"),
-                ("X-Slack-Signature", &sig(SECRET, "0", b)),
-            ]),
+            headers(&[("X-Slack-Request-Timestamp", "0"), ("X-Slack-Signature", &sig(SECRET, "0", b))]),
             b.to_vec(),
         ),
         (
             "non-numeric timestamp",
-            headers(&[
-                ("X-Slack-Request-Timestamp", "abc"),
-                ("X-Slack-Signature", &sig(SECRET, "abc", b)),
-            ]),
+            headers(&[("X-Slack-Request-Timestamp", "abc"), ("X-Slack-Signature", &sig(SECRET, "abc", b))]),
             b.to_vec(),
         ),
         (
@@ -247,10 +169,7 @@ async fn every_forged_or_malformed_signature_is_a_bare_401_without_any_aws_call(
         ),
         (
             "negative timestamp",
-            headers(&[
-                ("X-Slack-Request-Timestamp", "-1"),
-                ("X-Slack-Signature", &sig(SECRET, "-1", b)),
-            ]),
+            headers(&[("X-Slack-Request-Timestamp", "-1"), ("X-Slack-Signature", &sig(SECRET, "-1", b))]),
             b.to_vec(),
         ),
         (
@@ -273,117 +192,65 @@ async fn every_forged_or_malformed_signature_is_a_bare_401_without_any_aws_call(
             "overflowing timestamp",
             headers(&[
                 ("X-Slack-Request-Timestamp", "99999999999999999999999"),
-                (
-                    "X-Slack-Signature",
-                    &sig(SECRET, "99999999999999999999999", b),
-                ),
+                ("X-Slack-Signature", &sig(SECRET, "99999999999999999999999", b)),
             ]),
             b.to_vec(),
         ),
         (
             "empty timestamp",
-            headers(&[
-                ("X-Slack-Request-Timestamp", ""),
-                ("X-Slack-Signature", &sig(SECRET, "", b)),
-            ]),
+            headers(&[("X-Slack-Request-Timestamp", ""), ("X-Slack-Signature", &sig(SECRET, "", b))]),
             b.to_vec(),
         ),
-        (
-            "missing timestamp",
-            headers(&[("X-Slack-Signature", &good)]),
-            b.to_vec(),
-        ),
-        (
-            "missing signature",
-            headers(&[("X-Slack-Request-Timestamp", &t)]),
-            b.to_vec(),
-        ),
+        ("missing timestamp", headers(&[("X-Slack-Signature", &good)]), b.to_vec()),
+        ("missing signature", headers(&[("X-Slack-Request-Timestamp", &t)]), b.to_vec()),
         ("no headers at all", vec![], b.to_vec()),
-        (
-            "empty signature",
-            headers(&[("X-Slack-Request-Timestamp", &t), ("X-Slack-Signature", "")]),
-            b.to_vec(),
-        ),
+        ("empty signature", headers(&[("X-Slack-Request-Timestamp", &t), ("X-Slack-Signature", "")]), b.to_vec()),
         (
             "v1= prefix",
-            headers(&[
-                ("X-Slack-Request-Timestamp", &t),
-                ("X-Slack-Signature", &format!("v1={hex}")),
-            ]),
+            headers(&[("X-Slack-Request-Timestamp", &t), ("X-Slack-Signature", &format!("v1={hex}"))]),
             b.to_vec(),
         ),
         (
             "V0= prefix",
-            headers(&[
-                ("X-Slack-Request-Timestamp", &t),
-                ("X-Slack-Signature", &format!("V0={hex}")),
-            ]),
+            headers(&[("X-Slack-Request-Timestamp", &t), ("X-Slack-Signature", &format!("V0={hex}"))]),
             b.to_vec(),
         ),
-        (
-            "no prefix",
-            headers(&[
-                ("X-Slack-Request-Timestamp", &t),
-                ("X-Slack-Signature", &hex),
-            ]),
-            b.to_vec(),
-        ),
+        ("no prefix", headers(&[("X-Slack-Request-Timestamp", &t), ("X-Slack-Signature", &hex)]), b.to_vec()),
         (
             "uppercase hex",
-            headers(&[
-                ("X-Slack-Request-Timestamp", &t),
-                ("X-Slack-Signature", &format!("v0={}", hex.to_uppercase())),
-            ]),
+            headers(&[("X-Slack-Request-Timestamp", &t), ("X-Slack-Signature", &format!("v0={}", hex.to_uppercase()))]),
             b.to_vec(),
         ),
         (
             "truncated signature",
-            headers(&[
-                ("X-Slack-Request-Timestamp", &t),
-                ("X-Slack-Signature", &good[..good.len() - 2]),
-            ]),
+            headers(&[("X-Slack-Request-Timestamp", &t), ("X-Slack-Signature", &good[..good.len() - 2])]),
             b.to_vec(),
         ),
         (
             "signature with extra hex",
-            headers(&[
-                ("X-Slack-Request-Timestamp", &t),
-                ("X-Slack-Signature", &format!("{good}00")),
-            ]),
+            headers(&[("X-Slack-Request-Timestamp", &t), ("X-Slack-Signature", &format!("{good}00"))]),
             b.to_vec(),
         ),
         (
             "signature with spaces",
-            headers(&[
-                ("X-Slack-Request-Timestamp", &t),
-                ("X-Slack-Signature", &format!(" {good}")),
-            ]),
+            headers(&[("X-Slack-Request-Timestamp", &t), ("X-Slack-Signature", &format!(" {good}"))]),
             b.to_vec(),
         ),
         (
             "two signatures",
-            headers(&[
-                ("X-Slack-Request-Timestamp", &t),
-                ("X-Slack-Signature", &format!("{good},{good}")),
-            ]),
+            headers(&[("X-Slack-Request-Timestamp", &t), ("X-Slack-Signature", &format!("{good},{good}"))]),
             b.to_vec(),
         ),
         (
             "replayed with a fresh timestamp",
-            headers(&[
-                ("X-Slack-Request-Timestamp", &(now() - 1).to_string()),
-                ("X-Slack-Signature", &good),
-            ]),
+            headers(&[("X-Slack-Request-Timestamp", &(now() - 1).to_string()), ("X-Slack-Signature", &good)]),
             b.to_vec(),
         ),
         (
             "signed over the decoded body",
             headers(&[
                 ("X-Slack-Request-Timestamp", &t),
-                (
-                    "X-Slack-Signature",
-                    &sig(SECRET, &t, body.replace("%2F", "/").as_bytes()),
-                ),
+                ("X-Slack-Signature", &sig(SECRET, &t, body.replace("%2F", "/").as_bytes())),
             ]),
             b.to_vec(),
         ),
@@ -394,10 +261,7 @@ async fn every_forged_or_malformed_signature_is_a_bare_401_without_any_aws_call(
         ),
         (
             "signature of an empty body",
-            headers(&[
-                ("X-Slack-Request-Timestamp", &t),
-                ("X-Slack-Signature", &sig(SECRET, &t, b"")),
-            ]),
+            headers(&[("X-Slack-Request-Timestamp", &t), ("X-Slack-Signature", &sig(SECRET, &t, b""))]),
             b.to_vec(),
         ),
     ];
@@ -409,18 +273,11 @@ async fn every_forged_or_malformed_signature_is_a_bare_401_without_any_aws_call(
                     continue;
                 }
                 let (status, _, raw) = call(&deps, event(shape, &h, &body, base64)).await;
-                assert_eq!(
-                    (status, raw.as_str()),
-                    (401, ""),
-                    "{name} ({shape:?}, base64 {base64})"
-                );
+                assert_eq!((status, raw.as_str()), (401, ""), "{name} ({shape:?}, base64 {base64})");
             }
         }
     }
-    assert!(
-        recorder.received().is_empty(),
-        "an AWS call was made for an unsigned request"
-    );
+    assert!(recorder.received().is_empty(), "an AWS call was made for an unsigned request");
 }
 
 #[tokio::test]
@@ -429,16 +286,8 @@ async fn bad_envelopes_and_bodies_get_a_400_never_a_5xx() {
     let t = ts();
     // Invalid base64, in every shape.
     for shape in SHAPES {
-        let (status, _, raw) = call(
-            &deps,
-            event_raw(
-                shape,
-                &signed_headers(SECRET, &t, b"!!!"),
-                "!!!not base64!!!",
-                true,
-            ),
-        )
-        .await;
+        let (status, _, raw) =
+            call(&deps, event_raw(shape, &signed_headers(SECRET, &t, b"!!!"), "!!!not base64!!!", true)).await;
         assert_eq!(status, 400, "{shape:?}: {raw}");
         assert!(raw.contains("base64"), "{raw}");
     }
@@ -449,25 +298,11 @@ async fn bad_envelopes_and_bodies_get_a_400_never_a_5xx() {
     for (body, expect) in [
         (br#"{"command":"/scale"}"#.to_vec(), "is missing"),
         (b"command=%2Fscale&user_id=U1&text=%FF".to_vec(), "UTF-8"),
-        (
-            b"command=%2Fscale&user_id=U1&text=\xff\xfe".to_vec(),
-            "UTF-8",
-        ),
-        (
-            b"command=%2Fscale&user_id=U1&text=%G0".to_vec(),
-            "form-encoded",
-        ),
+        (b"command=%2Fscale&user_id=U1&text=\xff\xfe".to_vec(), "UTF-8"),
+        (b"command=%2Fscale&user_id=U1&text=%G0".to_vec(), "form-encoded"),
     ] {
-        let (status, _, raw) = call(
-            &deps,
-            event(
-                Shape::HttpApi,
-                &signed_headers(SECRET, &t, &body),
-                &body,
-                true,
-            ),
-        )
-        .await;
+        let (status, _, raw) =
+            call(&deps, event(Shape::HttpApi, &signed_headers(SECRET, &t, &body), &body, true)).await;
         assert_eq!(status, 400, "{raw}");
         assert!(raw.contains(expect), "{raw}");
     }
@@ -482,16 +317,7 @@ async fn bad_envelopes_and_bodies_get_a_400_never_a_5xx() {
 async fn ssl_check_is_answered_after_verification() {
     let (deps, _) = recording_deps().await;
     let body = b"ssl_check=1&token=legacy";
-    let (status, _, raw) = call(
-        &deps,
-        event(
-            Shape::HttpApi,
-            &signed_headers(SECRET, &ts(), body),
-            body,
-            false,
-        ),
-    )
-    .await;
+    let (status, _, raw) = call(&deps, event(Shape::HttpApi, &signed_headers(SECRET, &ts(), body), body, false)).await;
     assert_eq!((status, raw.as_str()), (200, ""));
 }
 
@@ -502,23 +328,14 @@ async fn the_same_signed_request_gives_the_same_answer_in_every_shape_and_encodi
     moto.create_group(&name, 0, 10, 1, Some("enabled")).await;
     let deps = moto_deps(AccessPolicy::default()).await;
     let mut answers = Vec::new();
-    for text in [
-        name.to_string(),
-        format!("{name}   "),
-        format!("{name}-café"),
-    ] {
+    for text in [name.to_string(), format!("{name}   "), format!("{name}-café")] {
         let body = command_body("/scale", &text, "U1", TEAM);
         let h = signed_headers(SECRET, &ts(), body.as_bytes());
         for shape in SHAPES {
             for base64 in [false, true] {
-                let (status, json, _) =
-                    call(&deps, event(shape, &h, body.as_bytes(), base64)).await;
+                let (status, json, _) = call(&deps, event(shape, &h, body.as_bytes(), base64)).await;
                 assert_eq!(status, 200);
-                answers.push((
-                    text.clone(),
-                    json["response_type"].clone(),
-                    json["text"].clone(),
-                ));
+                answers.push((text.clone(), json["response_type"].clone(), json["text"].clone()));
             }
         }
     }
@@ -526,18 +343,10 @@ async fn the_same_signed_request_gives_the_same_answer_in_every_shape_and_encodi
     for chunk in answers.chunks(6) {
         assert!(chunk.iter().all(|a| a == &chunk[0]), "{chunk:?}");
     }
-    assert!(
-        answers[0].2.as_str().unwrap().contains("Desired *1*"),
-        "{:?}",
-        answers[0]
-    );
+    assert!(answers[0].2.as_str().unwrap().contains("Desired *1*"), "{:?}", answers[0]);
     // A UTF-8 text reaches the command intact, through base64 or not.
     assert!(
-        answers[12]
-            .2
-            .as_str()
-            .unwrap()
-            .contains(&format!("no Auto Scaling group named `{name}-café`")),
+        answers[12].2.as_str().unwrap().contains(&format!("no Auto Scaling group named `{name}-café`")),
         "{:?}",
         answers[12]
     );
@@ -546,31 +355,16 @@ async fn the_same_signed_request_gives_the_same_answer_in_every_shape_and_encodi
     let t = ts();
     let h = headers(&[
         ("x-SLACK-request-TIMESTAMP", &t),
-        (
-            "X-SLACK-SIGNATURE",
-            &slack_signature(SECRET, &t, body.as_bytes()),
-        ),
+        ("X-SLACK-SIGNATURE", &slack_signature(SECRET, &t, body.as_bytes())),
     ]);
-    assert_eq!(
-        call(&deps, event(Shape::Rest, &h, body.as_bytes(), false))
-            .await
-            .0,
-        200
-    );
+    assert_eq!(call(&deps, event(Shape::Rest, &h, body.as_bytes(), false)).await.0, 200);
 }
 
 async fn scale(deps: &Deps, text: &str, user: &str, team: &str) -> Value {
     let body = command_body("/scale", text, user, team);
-    let (status, json, raw) = call(
-        deps,
-        event(
-            Shape::HttpApi,
-            &signed_headers(SECRET, &ts(), body.as_bytes()),
-            body.as_bytes(),
-            false,
-        ),
-    )
-    .await;
+    let (status, json, raw) =
+        call(deps, event(Shape::HttpApi, &signed_headers(SECRET, &ts(), body.as_bytes()), body.as_bytes(), false))
+            .await;
     assert_eq!(status, 200, "{raw}");
     json
 }
@@ -589,18 +383,11 @@ async fn scale_sets_changes_and_shows_tagged_groups_within_bounds() {
     let shown = scale(&deps, &name, "U1", TEAM).await;
     assert_eq!(shown["response_type"], "ephemeral");
     let t = text_of(&shown);
-    assert!(
-        t.contains("Desired *2* · min 1 · max 6") && t.contains("2 in service"),
-        "{t}"
-    );
+    assert!(t.contains("Desired *2* · min 1 · max 6") && t.contains("2 in service"), "{t}");
 
     let set = scale(&deps, &format!("{name} 4"), "U1", TEAM).await;
     assert_eq!(set["response_type"], "in_channel");
-    assert!(
-        text_of(&set).contains(&format!("<@U1> scaled `{name}` from 2 to 4")),
-        "{}",
-        text_of(&set)
-    );
+    assert!(text_of(&set).contains(&format!("<@U1> scaled `{name}` from 2 to 4")), "{}", text_of(&set));
     assert_eq!(moto.desired_capacity(&name).await, 4);
 
     scale(&deps, &format!("{name} +2"), "U1", TEAM).await;
@@ -612,10 +399,7 @@ async fn scale_sets_changes_and_shows_tagged_groups_within_bounds() {
         let refused = scale(&deps, &format!("{name} {over}"), "U1", TEAM).await;
         assert_eq!(refused["response_type"], "ephemeral");
         let t = text_of(&refused);
-        assert!(
-            t.contains("min 1 and max 6") && t.contains("Nothing was changed"),
-            "{over}: {t}"
-        );
+        assert!(t.contains("min 1 and max 6") && t.contains("Nothing was changed"), "{over}: {t}");
         assert_eq!(moto.desired_capacity(&name).await, 3, "{over}");
     }
     let same = scale(&deps, &format!("{name} 3"), "U1", TEAM).await;
@@ -623,11 +407,7 @@ async fn scale_sets_changes_and_shows_tagged_groups_within_bounds() {
 
     for help in ["", "help", "web 1.5"] {
         let usage = scale(&deps, help, "U1", TEAM).await;
-        assert!(
-            text_of(&usage).contains("*Usage*"),
-            "{help:?}: {}",
-            text_of(&usage)
-        );
+        assert!(text_of(&usage).contains("*Usage*"), "{help:?}: {}", text_of(&usage));
         assert_eq!(usage["response_type"], "ephemeral");
     }
 }
@@ -638,8 +418,7 @@ async fn untagged_unknown_and_wrongly_tagged_groups_are_refused_and_unchanged() 
     let untagged = group("untagged");
     let disabled = group("disabled");
     moto.create_group(&untagged, 0, 5, 1, None).await;
-    moto.create_group(&disabled, 0, 5, 1, Some("disabled"))
-        .await;
+    moto.create_group(&disabled, 0, 5, 1, Some("disabled")).await;
     let deps = moto_deps(AccessPolicy::default()).await;
     for name in [&untagged, &disabled] {
         for text in [name.to_string(), format!("{name} 3")] {
@@ -649,10 +428,7 @@ async fn untagged_unknown_and_wrongly_tagged_groups_are_refused_and_unchanged() 
         assert_eq!(moto.desired_capacity(name).await, 1);
     }
     let t = text_of(&scale(&deps, "no-such-group 2", "U1", TEAM).await);
-    assert!(
-        t.contains("no Auto Scaling group named `no-such-group`"),
-        "{t}"
-    );
+    assert!(t.contains("no Auto Scaling group named `no-such-group`"), "{t}");
 }
 
 #[tokio::test]
@@ -692,15 +468,9 @@ async fn a_slow_aws_gets_an_honest_answer_within_the_budget() {
 async fn aws_errors_are_reported_not_hidden() {
     let broken = SlackStandIn::start().await;
     broken.always(Reply::status(403, "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User is not authorized to perform autoscaling:DescribeAutoScalingGroups</Message></Error><RequestId>1</RequestId></ErrorResponse>"));
-    let deps = deps_with(
-        autoscaling_at(&broken.url("")).await,
-        AccessPolicy::default(),
-    );
+    let deps = deps_with(autoscaling_at(&broken.url("")).await, AccessPolicy::default());
     let t = text_of(&scale(&deps, "web", "U1", TEAM).await);
-    assert!(
-        t.contains("AccessDenied") && t.contains("not authorized"),
-        "{t}"
-    );
+    assert!(t.contains("AccessDenied") && t.contains("not authorized"), "{t}");
 }
 
 #[tokio::test]

@@ -45,30 +45,18 @@ pub async fn decrypt(
         Some(name) => match attempt(Some(name)).await {
             Ok(out) => out,
             Err(err) if err.code() == Some("InvalidCiphertextException") => {
-                attempt(None).await.map_err(|e| SecretError::Kms {
-                    var,
-                    detail: DisplayErrorContext(e).to_string(),
-                })?
+                attempt(None).await.map_err(|e| SecretError::Kms { var, detail: DisplayErrorContext(e).to_string() })?
             }
             Err(err) => {
-                return Err(SecretError::Kms {
-                    var,
-                    detail: DisplayErrorContext(err).to_string(),
-                });
+                return Err(SecretError::Kms { var, detail: DisplayErrorContext(err).to_string() });
             }
         },
-        None => attempt(None).await.map_err(|e| SecretError::Kms {
-            var,
-            detail: DisplayErrorContext(e).to_string(),
-        })?,
+        None => {
+            attempt(None).await.map_err(|e| SecretError::Kms { var, detail: DisplayErrorContext(e).to_string() })?
+        }
     };
-    let plaintext = output.plaintext.ok_or(SecretError::Kms {
-        var,
-        detail: "response had no plaintext".into(),
-    })?;
-    String::from_utf8(plaintext.into_inner())
-        .map(Secret::new)
-        .map_err(|_| SecretError::NotUtf8 { var })
+    let plaintext = output.plaintext.ok_or(SecretError::Kms { var, detail: "response had no plaintext".into() })?;
+    String::from_utf8(plaintext.into_inner()).map(Secret::new).map_err(|_| SecretError::NotUtf8 { var })
 }
 
 /// A configured secret, resolved on first use and cached for the life of the container. Lazy, so a
@@ -84,18 +72,8 @@ pub struct CachedSecret {
 }
 
 impl CachedSecret {
-    pub fn new(
-        source: SecretSource,
-        kms: Option<aws_sdk_kms::Client>,
-        function_name: Option<String>,
-    ) -> Self {
-        Self {
-            source,
-            kms,
-            function_name,
-            transform: |s| s,
-            cell: OnceCell::new(),
-        }
+    pub fn new(source: SecretSource, kms: Option<aws_sdk_kms::Client>, function_name: Option<String>) -> Self {
+        Self { source, kms, function_name, transform: |s| s, cell: OnceCell::new() }
     }
 
     /// Applies `transform` to the plaintext once, after decryption (e.g. adding a URL scheme).

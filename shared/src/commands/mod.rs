@@ -66,13 +66,7 @@ impl Outcome {
         let text = text.into();
         let mut message = Message::new(text.clone()).block(Block::section(text));
         message.response_type = Some("ephemeral");
-        Self {
-            message,
-            decision,
-            resource: None,
-            before: None,
-            after: None,
-        }
+        Self { message, decision, resource: None, before: None, after: None }
     }
 
     pub fn on(mut self, resource: &str) -> Self {
@@ -81,35 +75,20 @@ impl Outcome {
     }
 }
 
-type Handler = for<'a> fn(
-    &'a Services,
-    &'a SlashCommand,
-    Instant,
-) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
+type Handler =
+    for<'a> fn(&'a Services, &'a SlashCommand, Instant) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
 
 /// The command table: name as configured in the Slack app, one-line summary, handler.
-pub const COMMANDS: &[(&str, &str, Handler)] = &[("/scale", scale::SUMMARY, |s, c, d| {
-    Box::pin(scale::run(s, c, d))
-})];
+pub const COMMANDS: &[(&str, &str, Handler)] = &[("/scale", scale::SUMMARY, |s, c, d| Box::pin(scale::run(s, c, d)))];
 
 /// Runs the command named in the payload before `deadline`.
 pub async fn dispatch(services: &Services, command: &SlashCommand, deadline: Instant) -> Outcome {
-    match COMMANDS
-        .iter()
-        .find(|(name, _, _)| *name == command.command)
-    {
+    match COMMANDS.iter().find(|(name, _, _)| *name == command.command) {
         Some((_, _, handler)) => handler(services, command, deadline).await,
         None => {
-            let known: Vec<String> = COMMANDS
-                .iter()
-                .map(|(n, s, _)| format!("`{n}`: {s}"))
-                .collect();
+            let known: Vec<String> = COMMANDS.iter().map(|(n, s, _)| format!("`{n}`: {s}")).collect();
             Outcome::ephemeral(
-                format!(
-                    "I don't know `{}`. I know:\n{}",
-                    escape(&command.command),
-                    known.join("\n")
-                ),
+                format!("I don't know `{}`. I know:\n{}", escape(&command.command), known.join("\n")),
                 Decision::Refused("unknown command".into()),
             )
         }
@@ -127,12 +106,8 @@ pub struct AccessPolicy {
 impl AccessPolicy {
     /// `SLACK_ALLOWED_USERS` is a comma-separated list of user IDs; blank entries are ignored.
     pub fn parse_users(list: Option<&str>) -> Option<BTreeSet<String>> {
-        let users: BTreeSet<String> = list?
-            .split(',')
-            .map(str::trim)
-            .filter(|u| !u.is_empty())
-            .map(str::to_owned)
-            .collect();
+        let users: BTreeSet<String> =
+            list?.split(',').map(str::trim).filter(|u| !u.is_empty()).map(str::to_owned).collect();
         (!users.is_empty()).then_some(users)
     }
 
@@ -187,7 +162,5 @@ pub fn audit(command: &SlashCommand, outcome: &Outcome, latency: Duration) {
 
 /// Time left before `deadline`, or `None` when it has passed.
 pub(crate) fn remaining(deadline: Instant) -> Option<Duration> {
-    deadline
-        .checked_duration_since(Instant::now())
-        .filter(|d| !d.is_zero())
+    deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())
 }

@@ -45,9 +45,7 @@ pub fn parse(text: &str) -> Result<ScaleRequest, String> {
             let change = parse_change(last)?;
             Ok(ScaleRequest::Set { group, change })
         }
-        _ => Ok(ScaleRequest::Show {
-            group: words.join(" "),
-        }),
+        _ => Ok(ScaleRequest::Show { group: words.join(" ") }),
     }
 }
 
@@ -67,11 +65,7 @@ fn parse_change(word: &str) -> Result<Change, String> {
         return Err(bad());
     }
     let n: i64 = digits.parse().map_err(|_| bad())?;
-    Ok(if sign == 0 {
-        Change::To(n)
-    } else {
-        Change::By(sign * n)
-    })
+    Ok(if sign == 0 { Change::To(n) } else { Change::By(sign * n) })
 }
 
 fn budget_exceeded(what: &str, group: &str, command: &str) -> String {
@@ -79,10 +73,7 @@ fn budget_exceeded(what: &str, group: &str, command: &str) -> String {
         "⏱️ AWS did not answer in time while {what} `{}`. {}",
         escape(group),
         if what == "changing" {
-            format!(
-                "The change may still be applied: check with `{command} {}`.",
-                escape(group)
-            )
+            format!("The change may still be applied: check with `{command} {}`.", escape(group))
         } else {
             "Nothing was changed; please try again.".to_owned()
         }
@@ -105,9 +96,7 @@ pub async fn run(services: &Services, cmd: &SlashCommand, deadline: Instant) -> 
         ScaleRequest::Show { group } | ScaleRequest::Set { group, .. } => group.clone(),
         ScaleRequest::Help => String::new(),
     };
-    let refuse = |text: String, why: &str| {
-        Outcome::ephemeral(text, Decision::Refused(why.to_owned())).on(&group_name)
-    };
+    let refuse = |text: String, why: &str| Outcome::ephemeral(text, Decision::Refused(why.to_owned())).on(&group_name);
 
     let Some(budget) = remaining(deadline) else {
         return Outcome::ephemeral(
@@ -118,11 +107,7 @@ pub async fn run(services: &Services, cmd: &SlashCommand, deadline: Instant) -> 
     };
     let described = tokio::time::timeout(
         budget,
-        services
-            .autoscaling
-            .describe_auto_scaling_groups()
-            .auto_scaling_group_names(&group_name)
-            .send(),
+        services.autoscaling.describe_auto_scaling_groups().auto_scaling_group_names(&group_name).send(),
     )
     .await;
     let group = match described {
@@ -134,19 +119,11 @@ pub async fn run(services: &Services, cmd: &SlashCommand, deadline: Instant) -> 
             .on(&group_name);
         }
         Ok(Err(err)) => return aws_failure("reading", &group_name, &err),
-        Ok(Ok(out)) => match out
-            .auto_scaling_groups
-            .unwrap_or_default()
-            .into_iter()
-            .next()
-        {
+        Ok(Ok(out)) => match out.auto_scaling_groups.unwrap_or_default().into_iter().next() {
             Some(g) => g,
             None => {
                 return refuse(
-                    format!(
-                        "There is no Auto Scaling group named `{}` here.",
-                        escape(&group_name)
-                    ),
+                    format!("There is no Auto Scaling group named `{}` here.", escape(&group_name)),
                     "unknown group",
                 );
             }
@@ -170,8 +147,7 @@ pub async fn run(services: &Services, cmd: &SlashCommand, deadline: Instant) -> 
     let change = match request {
         ScaleRequest::Set { change, .. } => change,
         _ => {
-            let mut outcome = Outcome::ephemeral(status_text(&group_name, &group), Decision::Info)
-                .on(&group_name);
+            let mut outcome = Outcome::ephemeral(status_text(&group_name, &group), Decision::Info).on(&group_name);
             outcome.before = Some(desired);
             return outcome;
         }
@@ -193,10 +169,7 @@ pub async fn run(services: &Services, cmd: &SlashCommand, deadline: Instant) -> 
     }
     if target == desired {
         let mut outcome = Outcome::ephemeral(
-            format!(
-                "`{}` is already at a desired capacity of {desired}. Nothing was changed.",
-                escape(&group_name)
-            ),
+            format!("`{}` is already at a desired capacity of {desired}. Nothing was changed.", escape(&group_name)),
             Decision::Info,
         )
         .on(&group_name);
@@ -212,10 +185,7 @@ pub async fn run(services: &Services, cmd: &SlashCommand, deadline: Instant) -> 
         .on(&group_name);
     };
     let Ok(target32) = i32::try_from(target) else {
-        return refuse(
-            format!("{target} is not a valid capacity."),
-            "target out of range",
-        );
+        return refuse(format!("{target} is not a valid capacity."), "target out of range");
     };
     let set = tokio::time::timeout(
         budget,
@@ -264,10 +234,7 @@ pub async fn run(services: &Services, cmd: &SlashCommand, deadline: Instant) -> 
 }
 
 fn is_enabled(group: &AutoScalingGroup) -> bool {
-    group
-        .tags()
-        .iter()
-        .any(|t| t.key() == Some(TAG_KEY) && t.value().map(str::trim) == Some(TAG_VALUE))
+    group.tags().iter().any(|t| t.key() == Some(TAG_KEY) && t.value().map(str::trim) == Some(TAG_VALUE))
 }
 
 fn status_text(name: &str, group: &AutoScalingGroup) -> String {
@@ -297,17 +264,10 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     let code = err.code().unwrap_or("error");
-    let detail = err
-        .message()
-        .map_or_else(|| DisplayErrorContext(err).to_string(), str::to_owned);
+    let detail = err.message().map_or_else(|| DisplayErrorContext(err).to_string(), str::to_owned);
     tracing::warn!(group, code, detail = %detail, "Auto Scaling call failed");
     Outcome::ephemeral(
-        format!(
-            "❌ AWS refused {what} `{}`: {} ({})",
-            escape(group),
-            escape(&detail),
-            escape(code)
-        ),
+        format!("❌ AWS refused {what} `{}`: {} ({})", escape(group), escape(&detail), escape(code)),
         Decision::Failed(format!("{code}: {detail}")),
     )
     .on(group)
@@ -321,45 +281,16 @@ mod tests {
     fn parses_every_form() {
         assert_eq!(parse(""), Ok(ScaleRequest::Help));
         assert_eq!(parse("  help "), Ok(ScaleRequest::Help));
-        assert_eq!(
-            parse("web"),
-            Ok(ScaleRequest::Show {
-                group: "web".into()
-            })
-        );
-        assert_eq!(
-            parse("web 4"),
-            Ok(ScaleRequest::Set {
-                group: "web".into(),
-                change: Change::To(4)
-            })
-        );
-        assert_eq!(
-            parse("web +2"),
-            Ok(ScaleRequest::Set {
-                group: "web".into(),
-                change: Change::By(2)
-            })
-        );
-        assert_eq!(
-            parse("web -1"),
-            Ok(ScaleRequest::Set {
-                group: "web".into(),
-                change: Change::By(-1)
-            })
-        );
+        assert_eq!(parse("web"), Ok(ScaleRequest::Show { group: "web".into() }));
+        assert_eq!(parse("web 4"), Ok(ScaleRequest::Set { group: "web".into(), change: Change::To(4) }));
+        assert_eq!(parse("web +2"), Ok(ScaleRequest::Set { group: "web".into(), change: Change::By(2) }));
+        assert_eq!(parse("web -1"), Ok(ScaleRequest::Set { group: "web".into(), change: Change::By(-1) }));
         assert_eq!(
             parse("my web  group 0"),
-            Ok(ScaleRequest::Set {
-                group: "my web group".into(),
-                change: Change::To(0)
-            })
+            Ok(ScaleRequest::Set { group: "my web group".into(), change: Change::To(0) })
         );
         assert!(parse("web 3.5").is_err());
         assert!(parse("web 99999999999").is_err());
-        assert!(parse("web +").is_ok_and(|r| r
-            == ScaleRequest::Show {
-                group: "web +".into()
-            }));
+        assert!(parse("web +").is_ok_and(|r| r == ScaleRequest::Show { group: "web +".into() }));
     }
 }

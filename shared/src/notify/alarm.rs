@@ -66,10 +66,7 @@ pub struct MathQuery {
 pub enum Condition {
     Metric(MetricRef),
     MetricMath(Vec<MathQuery>),
-    Composite {
-        rule: String,
-        triggering_children: Vec<(String, Option<String>)>,
-    },
+    Composite { rule: String, triggering_children: Vec<(String, Option<String>)> },
     Unknown,
 }
 
@@ -111,9 +108,7 @@ pub(crate) fn text(v: Option<&Value>) -> Option<String> {
 
 fn uint(v: Option<&Value>) -> Option<u64> {
     match v? {
-        Value::Number(n) => n
-            .as_u64()
-            .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
+        Value::Number(n) => n.as_u64().or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
@@ -134,13 +129,9 @@ fn array(v: Option<&Value>) -> &[Value] {
 /// Parts of an alarm ARN: `arn:{partition}:cloudwatch:{region}:{account}:alarm:{name}`.
 pub(crate) fn arn_parts(arn: &str) -> Option<(&str, &str, &str)> {
     let mut parts = arn.splitn(7, ':');
-    let (Some("arn"), Some(partition), Some(_service), Some(region), Some(account)) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
+    let (Some("arn"), Some(partition), Some(_service), Some(region), Some(account)) =
+        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return None;
     };
     Some((partition, region, account))
@@ -157,28 +148,18 @@ fn dimensions(v: Option<&Value>) -> Vec<(String, String)> {
                 Some((name, value))
             })
             .collect(),
-        Some(Value::Object(map)) => map
-            .iter()
-            .map(|(k, v)| (k.clone(), text(Some(v)).unwrap_or_default()))
-            .collect(),
+        Some(Value::Object(map)) => map.iter().map(|(k, v)| (k.clone(), text(Some(v)).unwrap_or_default())).collect(),
         _ => Vec::new(),
     }
 }
 
 /// A `MetricStat` in either casing (`MetricStat.Metric.MetricName` in SNS, `metricStat.metric.name` elsewhere).
 fn metric_stat(stat: &Value) -> MetricRef {
-    let metric = stat
-        .get("Metric")
-        .or_else(|| stat.get("metric"))
-        .unwrap_or(&Value::Null);
+    let metric = stat.get("Metric").or_else(|| stat.get("metric")).unwrap_or(&Value::Null);
     MetricRef {
         namespace: text(metric.get("Namespace").or_else(|| metric.get("namespace"))),
         name: text(metric.get("MetricName").or_else(|| metric.get("name"))),
-        dimensions: dimensions(
-            metric
-                .get("Dimensions")
-                .or_else(|| metric.get("dimensions")),
-        ),
+        dimensions: dimensions(metric.get("Dimensions").or_else(|| metric.get("dimensions"))),
         stat: text(stat.get("Stat").or_else(|| stat.get("stat"))),
         period: uint(stat.get("Period").or_else(|| stat.get("period"))),
         unit: text(stat.get("Unit").or_else(|| stat.get("unit"))),
@@ -195,28 +176,19 @@ fn math_queries(metrics: &[Value]) -> Vec<MathQuery> {
                 expression: text(get("Expression", "expression")),
                 label: text(get("Label", "label")),
                 metric: get("MetricStat", "metricStat").map(metric_stat),
-                return_data: get("ReturnData", "returnData")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false),
+                return_data: get("ReturnData", "returnData").and_then(Value::as_bool).unwrap_or(false),
             }
         })
         .collect()
 }
 
 /// The JSON `Message` of an SNS alarm notification. `sns` is the SNS record, for fallbacks.
-pub(crate) fn from_sns_alarm_message(
-    msg: &Map<String, Value>,
-    sns: Option<&Value>,
-) -> Option<Alarm> {
+pub(crate) fn from_sns_alarm_message(msg: &Map<String, Value>, sns: Option<&Value>) -> Option<Alarm> {
     let name = text(msg.get("AlarmName"))?;
     let new_state = AlarmState::parse(&text(msg.get("NewStateValue"))?);
     let arn = text(msg.get("AlarmArn"));
-    let (arn_region, arn_account) = arn
-        .as_deref()
-        .and_then(arn_parts)
-        .map_or((None, None), |(_, r, a)| {
-            (Some(r.to_owned()), Some(a.to_owned()))
-        });
+    let (arn_region, arn_account) =
+        arn.as_deref().and_then(arn_parts).map_or((None, None), |(_, r, a)| (Some(r.to_owned()), Some(a.to_owned())));
     let trigger = msg.get("Trigger").filter(|t| t.is_object());
     let condition = if let Some(rule) = text(msg.get("AlarmRule")) {
         let children = array(msg.get("TriggeringChildren"))
@@ -227,10 +199,7 @@ pub(crate) fn from_sns_alarm_message(
                 Some((child, c.get("State").and_then(|s| text(s.get("Value")))))
             })
             .collect();
-        Condition::Composite {
-            rule,
-            triggering_children: children,
-        }
+        Condition::Composite { rule, triggering_children: children }
     } else if let Some(t) = trigger {
         let metrics = array(t.get("Metrics"));
         if !metrics.is_empty() {
@@ -258,17 +227,14 @@ pub(crate) fn from_sns_alarm_message(
         name,
         description: text(msg.get("AlarmDescription")),
         account: text(msg.get("AWSAccountId")).or(arn_account),
-        region: arn_region.or_else(|| {
-            sns.and_then(|s| text(s.get("TopicArn")))
-                .and_then(|t| arn_parts(&t).map(|p| p.1.to_owned()))
-        }),
+        region: arn_region
+            .or_else(|| sns.and_then(|s| text(s.get("TopicArn"))).and_then(|t| arn_parts(&t).map(|p| p.1.to_owned()))),
         region_name: text(msg.get("Region")),
         arn,
         new_state,
         old_state: text(msg.get("OldStateValue")).map(|s| AlarmState::parse(&s)),
         reason: text(msg.get("NewStateReason")),
-        changed_at: text(msg.get("StateChangeTime"))
-            .or_else(|| sns.and_then(|s| text(s.get("Timestamp")))),
+        changed_at: text(msg.get("StateChangeTime")).or_else(|| sns.and_then(|s| text(s.get("Timestamp")))),
         condition,
         comparison: text(trig("ComparisonOperator")),
         threshold: float(trig("Threshold")),
@@ -296,9 +262,8 @@ fn from_alarm_data(
     let previous = data.get("previousState");
     let config = data.get("configuration").unwrap_or(&Value::Null);
     // reasonData is a JSON document inside a string: threshold, recent datapoints, triggering alarms.
-    let reason_data: Value = text(state.get("reasonData"))
-        .and_then(|s| serde_json::from_str(&s).ok())
-        .unwrap_or_default();
+    let reason_data: Value =
+        text(state.get("reasonData")).and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default();
     let condition = if let Some(rule) = text(config.get("alarmRule")) {
         let children = array(reason_data.get("triggeringAlarms"))
             .iter()
@@ -308,10 +273,7 @@ fn from_alarm_data(
                 Some((child, c.get("state").and_then(|s| text(s.get("value")))))
             })
             .collect();
-        Condition::Composite {
-            rule,
-            triggering_children: children,
-        }
+        Condition::Composite { rule, triggering_children: children }
     } else {
         let queries = math_queries(array(config.get("metrics")));
         match queries.as_slice() {
@@ -322,12 +284,8 @@ fn from_alarm_data(
             _ => Condition::MetricMath(queries),
         }
     };
-    let (arn_partition_region, arn_account) = arn
-        .as_deref()
-        .and_then(arn_parts)
-        .map_or((None, None), |(_, r, a)| {
-            (Some(r.to_owned()), Some(a.to_owned()))
-        });
+    let (arn_partition_region, arn_account) =
+        arn.as_deref().and_then(arn_parts).map_or((None, None), |(_, r, a)| (Some(r.to_owned()), Some(a.to_owned())));
     Some(Alarm {
         name,
         description: text(config.get("description")),
@@ -336,9 +294,7 @@ fn from_alarm_data(
         region_name: None,
         arn,
         new_state,
-        old_state: previous
-            .and_then(|p| text(p.get("value")))
-            .map(|s| AlarmState::parse(&s)),
+        old_state: previous.and_then(|p| text(p.get("value"))).map(|s| AlarmState::parse(&s)),
         reason: text(state.get("reason")),
         changed_at: text(state.get("timestamp")).or(time),
         condition,
@@ -348,19 +304,14 @@ fn from_alarm_data(
         evaluation_periods: None,
         datapoints_to_alarm: None,
         treat_missing_data: None,
-        recent_datapoints: array(reason_data.get("recentDatapoints"))
-            .iter()
-            .filter_map(Value::as_f64)
-            .collect(),
+        recent_datapoints: array(reason_data.get("recentDatapoints")).iter().filter_map(Value::as_f64).collect(),
         source,
     })
 }
 
 /// A CloudWatch alarm action invoking the function directly.
 pub(crate) fn from_alarm_action(event: &Map<String, Value>) -> Option<Alarm> {
-    if text(event.get("source")).as_deref() != Some("aws.cloudwatch")
-        || event.contains_key("detail-type")
-    {
+    if text(event.get("source")).as_deref() != Some("aws.cloudwatch") || event.contains_key("detail-type") {
         return None;
     }
     from_alarm_data(
@@ -378,9 +329,7 @@ pub(crate) fn from_eventbridge(event: &Map<String, Value>) -> Option<Alarm> {
     if text(event.get("detail-type")).as_deref() != Some("CloudWatch Alarm State Change") {
         return None;
     }
-    let arn = array(event.get("resources"))
-        .iter()
-        .find_map(|r| text(Some(r)).filter(|r| r.contains(":alarm:")));
+    let arn = array(event.get("resources")).iter().find_map(|r| text(Some(r)).filter(|r| r.contains(":alarm:")));
     from_alarm_data(
         event.get("detail")?,
         arn,

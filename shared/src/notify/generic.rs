@@ -19,26 +19,17 @@ pub struct GenericNotice {
 impl GenericNotice {
     pub(crate) fn from_sns(sns: &Value, message: &str, parsed: Option<Value>) -> Self {
         let topic = text(sns.get("TopicArn"));
-        let topic_name = topic
-            .as_deref()
-            .map(|t| t.rsplit(':').next().unwrap_or(t).to_owned());
+        let topic_name = topic.as_deref().map(|t| t.rsplit(':').next().unwrap_or(t).to_owned());
         let title = text(sns.get("Subject"))
             .or_else(|| topic_name.as_ref().map(|t| format!("Message from {t}")))
             .unwrap_or_else(|| "SNS message".into());
         let (body, is_json) = match parsed {
-            Some(v @ (Value::Object(_) | Value::Array(_))) => (
-                serde_json::to_string_pretty(&v).unwrap_or_else(|_| message.to_owned()),
-                true,
-            ),
+            Some(v @ (Value::Object(_) | Value::Array(_))) => {
+                (serde_json::to_string_pretty(&v).unwrap_or_else(|_| message.to_owned()), true)
+            }
             _ => (message.to_owned(), false),
         };
-        let mut notice = Self {
-            title,
-            body,
-            is_json,
-            context: Vec::new(),
-            time: text(sns.get("Timestamp")),
-        };
+        let mut notice = Self { title, body, is_json, context: Vec::new(), time: text(sns.get("Timestamp")) };
         notice.add_topic(topic.as_deref());
         notice
     }
@@ -54,10 +45,7 @@ impl GenericNotice {
 
     fn add_topic(&mut self, topic: Option<&str>) {
         if let Some(topic) = topic {
-            self.context.push((
-                "topic".into(),
-                topic.rsplit(':').next().unwrap_or(topic).to_owned(),
-            ));
+            self.context.push(("topic".into(), topic.rsplit(':').next().unwrap_or(topic).to_owned()));
             if let Some((_, region, account)) = arn_parts(topic) {
                 self.push_unique("account", account);
                 self.push_unique("region", region);

@@ -42,9 +42,7 @@ pub struct UnrecognisedEvent {
 
 /// Turns one Lambda event into the notifications it carries, in order: one per SNS record.
 pub fn notifications_from_event(event: &Value) -> Result<Vec<Notification>, UnrecognisedEvent> {
-    let obj = event.as_object().ok_or_else(|| UnrecognisedEvent {
-        shape: describe(event),
-    })?;
+    let obj = event.as_object().ok_or_else(|| UnrecognisedEvent { shape: describe(event) })?;
     if let Some(records) = obj.get("Records").and_then(Value::as_array) {
         let sns: Vec<&Value> = records.iter().filter_map(|r| r.get("Sns")).collect();
         if !records.is_empty() && sns.len() == records.len() {
@@ -61,17 +59,12 @@ pub fn notifications_from_event(event: &Value) -> Result<Vec<Notification>, Unre
     if let Some(notice) = GenericNotice::from_eventbridge(obj) {
         return Ok(vec![Notification::Generic(notice)]);
     }
-    Err(UnrecognisedEvent {
-        shape: describe(event),
-    })
+    Err(UnrecognisedEvent { shape: describe(event) })
 }
 
 /// One SNS record: an alarm, a Slack payload, or anything else as a generic notice. Never fails.
 fn from_sns_record(sns: &Value) -> Notification {
-    let message = sns
-        .get("Message")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let message = sns.get("Message").and_then(Value::as_str).unwrap_or_default();
     let parsed: Option<Value> = serde_json::from_str(message).ok();
     if let Some(obj) = parsed.as_ref().and_then(Value::as_object) {
         if let Some(alarm) = alarm::from_sns_alarm_message(obj, Some(sns)) {
@@ -135,11 +128,9 @@ impl Notification {
             Self::SlackPayload(map) => Value::Object(map.clone()),
         };
         if let Some(map) = body.as_object_mut() {
-            for (key, value) in [
-                ("channel", &defaults.channel),
-                ("username", &defaults.username),
-                ("icon_emoji", &defaults.icon_emoji),
-            ] {
+            for (key, value) in
+                [("channel", &defaults.channel), ("username", &defaults.username), ("icon_emoji", &defaults.icon_emoji)]
+            {
                 if let Some(value) = value
                     && !map.contains_key(key)
                 {

@@ -35,11 +35,7 @@ fn comparison_symbol(op: &str) -> &str {
 
 fn period_text(seconds: u64) -> String {
     let plural = |n: u64, unit: &str| {
-        if n == 1 {
-            format!("1 {unit}")
-        } else {
-            format!("{n} {unit}s")
-        }
+        if n == 1 { format!("1 {unit}") } else { format!("{n} {unit}s") }
     };
     match seconds {
         s if s >= 86_400 && s % 86_400 == 0 => plural(s / 86_400, "day"),
@@ -54,10 +50,7 @@ fn stat_text(stat: &str) -> String {
     if stat.len() > 1 && stat.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
         let lower = stat.to_ascii_lowercase();
         let mut chars = lower.chars();
-        chars
-            .next()
-            .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
-            .unwrap_or_default()
+        chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
     } else {
         stat.to_owned()
     }
@@ -68,16 +61,9 @@ fn metric_text(m: &MetricRef) -> String {
     if let Some(ns) = &m.namespace {
         let _ = write!(out, "`{}` ", escape(ns));
     }
-    out.push_str(&format!(
-        "*{}*",
-        escape(m.name.as_deref().unwrap_or("(unnamed metric)"))
-    ));
+    out.push_str(&format!("*{}*", escape(m.name.as_deref().unwrap_or("(unnamed metric)"))));
     if !m.dimensions.is_empty() {
-        let dims: Vec<String> = m
-            .dimensions
-            .iter()
-            .map(|(k, v)| format!("{}={}", escape(k), escape(v)))
-            .collect();
+        let dims: Vec<String> = m.dimensions.iter().map(|(k, v)| format!("{}={}", escape(k), escape(v))).collect();
         let _ = write!(out, " ({})", dims.join(", "));
     }
     out
@@ -85,24 +71,14 @@ fn metric_text(m: &MetricRef) -> String {
 
 /// The console domain for the partition (`aws`, `aws-cn`, `aws-us-gov`).
 pub(crate) fn console_url(alarm: &Alarm) -> Option<String> {
-    let region = alarm
-        .region
-        .as_deref()
-        .filter(|r| !r.is_empty() && !r.contains(' '))?;
-    let partition = alarm
-        .arn
-        .as_deref()
-        .and_then(arn_parts)
-        .map_or("aws", |p| p.0);
+    let region = alarm.region.as_deref().filter(|r| !r.is_empty() && !r.contains(' '))?;
+    let partition = alarm.arn.as_deref().and_then(arn_parts).map_or("aws", |p| p.0);
     let host = match partition {
         "aws-cn" => format!("{region}.console.amazonaws.cn"),
         "aws-us-gov" => "console.amazonaws-us-gov.com".to_owned(),
         _ => format!("{region}.console.aws.amazon.com"),
     };
-    Some(format!(
-        "https://{host}/cloudwatch/home?region={region}#alarmsV2:alarm/{}",
-        percent_encode(&alarm.name)
-    ))
+    Some(format!("https://{host}/cloudwatch/home?region={region}#alarmsV2:alarm/{}", percent_encode(&alarm.name)))
 }
 
 fn percent_encode(s: &str) -> String {
@@ -146,15 +122,9 @@ fn condition_text(alarm: &Alarm) -> Option<String> {
                 lines.push(format!("… and {} more queries", queries.len() - 10));
             }
             let returned = queries.iter().find(|q| q.return_data);
-            (
-                None,
-                returned.and_then(|q| q.metric.as_ref().and_then(|m| m.period)),
-            )
+            (None, returned.and_then(|q| q.metric.as_ref().and_then(|m| m.period)))
         }
-        Condition::Composite {
-            rule,
-            triggering_children,
-        } => {
+        Condition::Composite { rule, triggering_children } => {
             lines.push(format!("*Rule:* `{}`", escape(rule)));
             if !triggering_children.is_empty() {
                 let kids: Vec<String> = triggering_children
@@ -172,26 +142,21 @@ fn condition_text(alarm: &Alarm) -> Option<String> {
     };
     let mut when = String::new();
     if let Some(threshold) = threshold {
-        let op = escape(
-            alarm
-                .comparison
-                .as_deref()
-                .map_or("vs threshold", comparison_symbol),
-        );
         let sp = stat_period(stat.as_deref(), period);
-        if sp.is_empty() {
-            let _ = write!(when, "{op} {threshold}");
-        } else {
-            let _ = write!(when, "{sp} {op} {threshold}");
+        let sep = if sp.is_empty() { "" } else { " " };
+        match alarm.comparison.as_deref() {
+            Some(op) => {
+                let _ = write!(when, "{sp}{sep}{} {threshold}", escape(comparison_symbol(op)));
+            }
+            // Alarm actions and EventBridge do not say how the value is compared, only the threshold.
+            None => {
+                let _ = write!(when, "{sp}{}threshold {threshold}", if sp.is_empty() { "" } else { ", " });
+            }
         }
     }
     if let Some(n) = alarm.evaluation_periods {
         let m = alarm.datapoints_to_alarm.unwrap_or(n);
-        let _ = write!(
-            when,
-            "{}{m} of {n} periods",
-            if when.is_empty() { "" } else { ", " }
-        );
+        let _ = write!(when, "{}{m} of {n} periods", if when.is_empty() { "" } else { ", " });
     }
     if !when.is_empty() {
         lines.push(format!("*Condition:* {when}"));
@@ -200,12 +165,7 @@ fn condition_text(alarm: &Alarm) -> Option<String> {
         lines.push(format!("*Missing data:* {}", escape(tmd)));
     }
     if !alarm.recent_datapoints.is_empty() {
-        let points: Vec<String> = alarm
-            .recent_datapoints
-            .iter()
-            .take(10)
-            .map(|p| format!("{p}"))
-            .collect();
+        let points: Vec<String> = alarm.recent_datapoints.iter().take(10).map(|p| format!("{p}")).collect();
         lines.push(format!("*Recent datapoints:* {}", points.join(", ")));
     }
     (!lines.is_empty()).then(|| lines.join("\n"))
@@ -213,28 +173,13 @@ fn condition_text(alarm: &Alarm) -> Option<String> {
 
 fn query_text(q: &MathQuery) -> String {
     let mark = if q.return_data { " ⬅ alarm" } else { "" };
-    let label = q
-        .label
-        .as_deref()
-        .map(|l| format!(" _{}_", escape(l)))
-        .unwrap_or_default();
+    let label = q.label.as_deref().map(|l| format!(" _{}_", escape(l))).unwrap_or_default();
     match (&q.expression, &q.metric) {
         (Some(expr), _) => format!("• `{}` = `{}`{label}{mark}", escape(&q.id), escape(expr)),
         (None, Some(m)) => {
-            let stat = m
-                .stat
-                .as_deref()
-                .map(|s| format!(" {}", escape(&stat_text(s))))
-                .unwrap_or_default();
-            let period = m
-                .period
-                .map(|p| format!(" over {}", period_text(p)))
-                .unwrap_or_default();
-            format!(
-                "• `{}` = {}{stat}{period}{label}{mark}",
-                escape(&q.id),
-                metric_text(m)
-            )
+            let stat = m.stat.as_deref().map(|s| format!(" {}", escape(&stat_text(s)))).unwrap_or_default();
+            let period = m.period.map(|p| format!(" over {}", period_text(p))).unwrap_or_default();
+            format!("• `{}` = {}{stat}{period}{label}{mark}", escape(&q.id), metric_text(m))
         }
         (None, None) => format!("• `{}`{label}{mark}", escape(&q.id)),
     }
@@ -251,8 +196,7 @@ pub(crate) fn alarm_message(alarm: &Alarm) -> Message {
     if let Some(reason) = &alarm.reason {
         let _ = write!(fallback, " — {}", escape(reason));
     }
-    let mut msg =
-        Message::new(fallback).block(Block::Header(format!("{emoji} {state}: {}", alarm.name)));
+    let mut msg = Message::new(fallback).block(Block::Header(format!("{emoji} {state}: {}", alarm.name)));
     msg.color = Some(color.to_owned());
     if let Some(desc) = &alarm.description {
         msg = msg.block(Block::section(escape(desc)));
@@ -295,27 +239,15 @@ pub(crate) fn alarm_message(alarm: &Alarm) -> Message {
 }
 
 pub(crate) fn generic_message(notice: &GenericNotice) -> Message {
-    let first_line = notice
-        .body
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("");
+    let first_line = notice.body.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
     let fallback = if notice.is_json {
         format!("📣 {}", escape(&notice.title))
     } else {
-        format!(
-            "📣 {}: {}",
-            escape(&notice.title),
-            escape(&truncate(first_line, 200))
-        )
+        format!("📣 {}: {}", escape(&notice.title), escape(&truncate(first_line, 200)))
     };
     let mut msg = Message::new(fallback).block(Block::Header(format!("📣 {}", notice.title)));
     let escaped = escape(&notice.body);
-    let (open, close) = if notice.is_json {
-        ("```", "```")
-    } else {
-        ("", "")
-    };
+    let (open, close) = if notice.is_json { ("```", "```") } else { ("", "") };
     let room = MAX_SECTION_CHARS - open.len() - close.len() - 2;
     let chunks = split_chunks(&escaped, room);
     let total = chunks.len();
@@ -323,21 +255,11 @@ pub(crate) fn generic_message(notice: &GenericNotice) -> Message {
         msg = msg.block(Block::section(format!("{open}{chunk}{close}")));
     }
     if total > MAX_BODY_SECTIONS {
-        let shown: usize = chunks
-            .iter()
-            .take(MAX_BODY_SECTIONS)
-            .map(|c| c.chars().count())
-            .sum();
-        msg = msg.block(Block::Context(vec![format!(
-            "… {} more characters not shown",
-            escaped.chars().count() - shown
-        )]));
+        let shown: usize = chunks.iter().take(MAX_BODY_SECTIONS).map(|c| c.chars().count()).sum();
+        msg =
+            msg.block(Block::Context(vec![format!("… {} more characters not shown", escaped.chars().count() - shown)]));
     }
-    let mut footer: Vec<String> = notice
-        .context
-        .iter()
-        .map(|(k, v)| format!("{k}: `{}`", escape(v)))
-        .collect();
+    let mut footer: Vec<String> = notice.context.iter().map(|(k, v)| format!("{k}: `{}`", escape(v))).collect();
     if let Some(t) = &notice.time {
         footer.push(slack_date(t));
     }
@@ -359,10 +281,7 @@ fn split_chunks(text: &str, max_chars: usize) -> Vec<String> {
             // A single huge line: cut it at character boundaries, backing off from a half entity.
             let mut rest = line;
             while rest.chars().count() > max_chars {
-                let mut end = rest
-                    .char_indices()
-                    .nth(max_chars)
-                    .map_or(rest.len(), |(i, _)| i);
+                let mut end = rest.char_indices().nth(max_chars).map_or(rest.len(), |(i, _)| i);
                 if let Some(amp) = rest[..end].rfind('&')
                     && !rest[amp..end].contains(';')
                     && amp > 0
@@ -407,11 +326,7 @@ mod tests {
         let chunks = split_chunks(&text, 100);
         assert!(chunks.iter().all(|c| c.chars().count() <= 100));
         assert_eq!(chunks.concat(), text);
-        assert!(
-            chunks
-                .iter()
-                .all(|c| !c.ends_with("&l") && !c.ends_with("&lt") && !c.ends_with('&'))
-        );
+        assert!(chunks.iter().all(|c| !c.ends_with("&l") && !c.ends_with("&lt") && !c.ends_with('&')));
     }
 
     #[test]

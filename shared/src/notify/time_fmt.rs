@@ -21,14 +21,9 @@ pub(crate) fn slack_date(raw: &str) -> String {
         Some(t) => {
             let fallback = t
                 .to_offset(time::UtcOffset::UTC)
-                .format(format_description!(
-                    "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
-                ))
+                .format(format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC"))
                 .unwrap_or_else(|_| raw.to_owned());
-            format!(
-                "<!date^{}^{{date_short_pretty}} {{time_secs}}|{fallback}>",
-                t.unix_timestamp()
-            )
+            format!("<!date^{}^{{date_short_pretty}} {{time_secs}}|{fallback}>", t.unix_timestamp())
         }
         None => crate::slack::escape(raw),
     }
@@ -40,18 +35,9 @@ mod tests {
 
     #[test]
     fn parses_both_aws_formats() {
-        assert_eq!(
-            parse("2024-05-01T12:00:00.000+0000").map(|t| t.unix_timestamp()),
-            Some(1_714_564_800)
-        );
-        assert_eq!(
-            parse("2024-05-01T12:00:00Z").map(|t| t.unix_timestamp()),
-            Some(1_714_564_800)
-        );
-        assert_eq!(
-            parse("2024-05-01T14:00:00.123+0200").map(|t| t.unix_timestamp()),
-            Some(1_714_564_800)
-        );
+        assert_eq!(parse("2024-05-01T12:00:00.000+0000").map(|t| t.unix_timestamp()), Some(1_714_564_800));
+        assert_eq!(parse("2024-05-01T12:00:00Z").map(|t| t.unix_timestamp()), Some(1_714_564_800));
+        assert_eq!(parse("2024-05-01T14:00:00.123+0200").map(|t| t.unix_timestamp()), Some(1_714_564_800));
         assert!(parse("yesterday").is_none());
         assert_eq!(slack_date("<now>"), "&lt;now&gt;");
         assert_eq!(

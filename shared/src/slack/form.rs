@@ -29,13 +29,10 @@ fn decode_component(raw: &[u8]) -> Result<String, FormError> {
         match raw[i] {
             b'+' => out.push(b' '),
             b'%' => {
-                let (Some(h), Some(l)) = (
-                    raw.get(i + 1).and_then(|b| hex_val(*b)),
-                    raw.get(i + 2).and_then(|b| hex_val(*b)),
-                ) else {
-                    return Err(FormError::Malformed(
-                        "a `%` is not followed by two hex digits".into(),
-                    ));
+                let (Some(h), Some(l)) =
+                    (raw.get(i + 1).and_then(|b| hex_val(*b)), raw.get(i + 2).and_then(|b| hex_val(*b)))
+                else {
+                    return Err(FormError::Malformed("a `%` is not followed by two hex digits".into()));
                 };
                 out.push(h << 4 | l);
                 i += 2;
@@ -56,9 +53,7 @@ pub fn parse_form(body: &[u8]) -> Result<HashMap<String, String>, FormError> {
             Some(i) => (&pair[..i], &pair[i + 1..]),
             None => (pair, &b""[..]),
         };
-        fields
-            .entry(decode_component(key)?)
-            .or_insert(decode_component(value)?);
+        fields.entry(decode_component(key)?).or_insert(decode_component(value)?);
     }
     Ok(fields)
 }
@@ -104,8 +99,7 @@ mod tests {
 
     #[test]
     fn decodes_plus_percent_and_utf8() {
-        let f = parse_form(b"text=web+%2B2+caf%C3%A9&command=%2Fscale&empty=&flag&text=second")
-            .unwrap();
+        let f = parse_form(b"text=web+%2B2+caf%C3%A9&command=%2Fscale&empty=&flag&text=second").unwrap();
         assert_eq!(f["text"], "web +2 café");
         assert_eq!(f["command"], "/scale");
         assert_eq!(f["empty"], "");
@@ -116,32 +110,16 @@ mod tests {
     fn rejects_invalid_utf8_and_broken_escapes() {
         assert_eq!(parse_form(b"text=%FF%FE"), Err(FormError::NotUtf8));
         assert_eq!(parse_form(b"text=\xff"), Err(FormError::NotUtf8));
-        assert!(matches!(
-            parse_form(b"text=%G1"),
-            Err(FormError::Malformed(_))
-        ));
-        assert!(matches!(
-            parse_form(b"text=%4"),
-            Err(FormError::Malformed(_))
-        ));
+        assert!(matches!(parse_form(b"text=%G1"), Err(FormError::Malformed(_))));
+        assert!(matches!(parse_form(b"text=%4"), Err(FormError::Malformed(_))));
     }
 
     #[test]
     fn a_slash_command_needs_command_and_user() {
         let form = parse_form(b"command=%2Fscale&user_id=U1&text=web+3").unwrap();
         let cmd = SlashCommand::from_form(form).unwrap();
-        assert_eq!(
-            (
-                cmd.command.as_str(),
-                cmd.user_id.as_str(),
-                cmd.text.as_str()
-            ),
-            ("/scale", "U1", "web 3")
-        );
+        assert_eq!((cmd.command.as_str(), cmd.user_id.as_str(), cmd.text.as_str()), ("/scale", "U1", "web 3"));
         let json = parse_form(br#"{"command":"/scale"}"#).unwrap();
-        assert_eq!(
-            SlashCommand::from_form(json),
-            Err(FormError::MissingField("command"))
-        );
+        assert_eq!(SlashCommand::from_form(json), Err(FormError::MissingField("command")));
     }
 }

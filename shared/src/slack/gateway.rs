@@ -33,17 +33,13 @@ pub fn request_from_event(raw: &RawValue) -> Result<Request, EnvelopeError> {
     let probe: BodyProbe = serde_json::from_str(raw.get()).map_err(|_| EnvelopeError::NotHttp)?;
     if probe.is_base64_encoded
         && let Some(body) = &probe.body
-        && base64::engine::general_purpose::STANDARD
-            .decode(body.as_bytes())
-            .is_err()
+        && base64::engine::general_purpose::STANDARD.decode(body.as_bytes()).is_err()
     {
         return Err(EnvelopeError::BadBase64);
     }
-    let lambda_request: LambdaRequest =
-        serde_json::from_str(raw.get()).map_err(|_| EnvelopeError::NotHttp)?;
+    let lambda_request: LambdaRequest = serde_json::from_str(raw.get()).map_err(|_| EnvelopeError::NotHttp)?;
     // The conversion builds a URI from the event with `expect`; an odd path must not cost a 502.
-    std::panic::catch_unwind(move || Request::from(lambda_request))
-        .map_err(|_| EnvelopeError::NotHttp)
+    std::panic::catch_unwind(move || Request::from(lambda_request)).map_err(|_| EnvelopeError::NotHttp)
 }
 
 /// The response in the shape all three accept (REST ignores nothing it needs, HTTP API and function URLs
@@ -59,10 +55,7 @@ pub fn response_to_event(response: Response<Body>) -> Value {
     let (body, is_base64) = match body {
         Body::Empty => (String::new(), false),
         Body::Text(text) => (text, false),
-        Body::Binary(bytes) => (
-            base64::engine::general_purpose::STANDARD.encode(bytes),
-            true,
-        ),
+        Body::Binary(bytes) => (base64::engine::general_purpose::STANDARD.encode(bytes), true),
         _ => (String::new(), false),
     };
     json!({
@@ -77,26 +70,18 @@ pub fn response_to_event(response: Response<Body>) -> Value {
 pub fn json_response(status: u16, body: &Value) -> Response<Body> {
     let mut response = Response::new(Body::Text(body.to_string()));
     *response.status_mut() = lambda_http::http::StatusCode::from_u16(status).unwrap_or_default();
-    response.headers_mut().insert(
-        "content-type",
-        lambda_http::http::HeaderValue::from_static("application/json"),
-    );
+    response.headers_mut().insert("content-type", lambda_http::http::HeaderValue::from_static("application/json"));
     response
 }
 
 /// A response with a plain-text body (or none).
 pub fn text_response(status: u16, text: &str) -> Response<Body> {
-    let mut response = Response::new(if text.is_empty() {
-        Body::Empty
-    } else {
-        Body::Text(text.to_owned())
-    });
+    let mut response = Response::new(if text.is_empty() { Body::Empty } else { Body::Text(text.to_owned()) });
     *response.status_mut() = lambda_http::http::StatusCode::from_u16(status).unwrap_or_default();
     if !text.is_empty() {
-        response.headers_mut().insert(
-            "content-type",
-            lambda_http::http::HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
+        response
+            .headers_mut()
+            .insert("content-type", lambda_http::http::HeaderValue::from_static("text/plain; charset=utf-8"));
     }
     response
 }

@@ -54,17 +54,11 @@ pub fn truncate(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Block {
     Header(String),
-    Section {
-        text: String,
-        fields: Vec<String>,
-    },
+    Section { text: String, fields: Vec<String> },
     Fields(Vec<String>),
     Context(Vec<String>),
     Divider,
-    Actions {
-        block_id: Option<String>,
-        buttons: Vec<Button>,
-    },
+    Actions { block_id: Option<String>, buttons: Vec<Button> },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -88,10 +82,7 @@ fn mrkdwn(text: &str, max: usize) -> Value {
 
 impl Block {
     pub fn section(text: impl Into<String>) -> Self {
-        Self::Section {
-            text: text.into(),
-            fields: Vec::new(),
-        }
+        Self::Section { text: text.into(), fields: Vec::new() }
     }
 
     fn to_json(&self) -> Option<Value> {
@@ -149,13 +140,7 @@ impl Block {
 }
 
 fn fields_json(fields: &[String]) -> Value {
-    Value::Array(
-        fields
-            .iter()
-            .take(MAX_FIELDS)
-            .map(|f| mrkdwn(f, MAX_FIELD_CHARS))
-            .collect(),
-    )
+    Value::Array(fields.iter().take(MAX_FIELDS).map(|f| mrkdwn(f, MAX_FIELD_CHARS)).collect())
 }
 
 impl Button {
@@ -204,10 +189,7 @@ pub struct Message {
 
 impl Message {
     pub fn new(text: impl Into<String>) -> Self {
-        Self {
-            text: text.into(),
-            ..Self::default()
-        }
+        Self { text: text.into(), ..Self::default() }
     }
 
     pub fn block(mut self, block: Block) -> Self {
@@ -222,9 +204,7 @@ impl Message {
         if out.len() > MAX_BLOCKS {
             let cut = out.len() - (MAX_BLOCKS - 1);
             out.truncate(MAX_BLOCKS - 1);
-            out.push(mrkdwn_context(&format!(
-                "… {cut} more blocks not shown (Slack allows {MAX_BLOCKS})"
-            )));
+            out.push(mrkdwn_context(&format!("… {cut} more blocks not shown (Slack allows {MAX_BLOCKS})")));
         }
         out
     }
@@ -261,10 +241,7 @@ impl Serialize for Message {
         match (&self.color, blocks.is_empty()) {
             (_, true) => {}
             (Some(color), false) => {
-                map.serialize_entry(
-                    "attachments",
-                    &[json!({ "color": color, "blocks": blocks })],
-                )?;
+                map.serialize_entry("attachments", &[json!({ "color": color, "blocks": blocks })])?;
             }
             (None, false) => map.serialize_entry("blocks", &blocks)?,
         }
@@ -301,33 +278,17 @@ mod tests {
         assert_eq!(v["text"].as_str().unwrap().chars().count(), MAX_TEXT_CHARS);
         let blocks = v["blocks"].as_array().unwrap();
         assert_eq!(blocks.len(), MAX_BLOCKS);
-        assert_eq!(
-            blocks[0]["text"]["text"].as_str().unwrap().chars().count(),
-            MAX_HEADER_CHARS
-        );
-        assert_eq!(
-            blocks[1]["text"]["text"].as_str().unwrap().chars().count(),
-            MAX_SECTION_CHARS
-        );
-        assert!(
-            blocks[49]["elements"][0]["text"]
-                .as_str()
-                .unwrap()
-                .contains("12 more blocks")
-        );
+        assert_eq!(blocks[0]["text"]["text"].as_str().unwrap().chars().count(), MAX_HEADER_CHARS);
+        assert_eq!(blocks[1]["text"]["text"].as_str().unwrap().chars().count(), MAX_SECTION_CHARS);
+        assert!(blocks[49]["elements"][0]["text"].as_str().unwrap().contains("12 more blocks"));
     }
 
     #[test]
     fn colour_moves_blocks_into_one_attachment_and_empty_blocks_are_dropped() {
-        let mut msg = Message::new("t")
-            .block(Block::section("  "))
-            .block(Block::Context(vec![]));
+        let mut msg = Message::new("t").block(Block::section("  ")).block(Block::Context(vec![]));
         msg.color = Some("#E01E5A".into());
         let v = msg.to_json();
-        assert!(
-            v.get("attachments").is_none() && v.get("blocks").is_none(),
-            "{v}"
-        );
+        assert!(v.get("attachments").is_none() && v.get("blocks").is_none(), "{v}");
         let v = msg.block(Block::Divider).to_json();
         assert_eq!(v["attachments"][0]["color"], "#E01E5A");
         assert_eq!(v["attachments"][0]["blocks"][0]["type"], "divider");

@@ -40,19 +40,13 @@ pub fn verify_slack_signature(
     if timestamp.is_empty() || timestamp.len() > 12 || !timestamp.iter().all(u8::is_ascii_digit) {
         return Err(SignatureError::MalformedTimestamp);
     }
-    let ts: i64 = std::str::from_utf8(timestamp)
-        .ok()
-        .and_then(|t| t.parse().ok())
-        .ok_or(SignatureError::MalformedTimestamp)?;
+    let ts: i64 =
+        std::str::from_utf8(timestamp).ok().and_then(|t| t.parse().ok()).ok_or(SignatureError::MalformedTimestamp)?;
     if (now_unix - ts).abs() > MAX_CLOCK_SKEW_SECS {
         return Err(SignatureError::StaleTimestamp);
     }
     let expected = compute_signature(secret, timestamp, body);
-    if expected.as_bytes().ct_eq(signature).into() {
-        Ok(())
-    } else {
-        Err(SignatureError::Mismatch)
-    }
+    if expected.as_bytes().ct_eq(signature).into() { Ok(()) } else { Err(SignatureError::Mismatch) }
 }
 
 /// `v0=` + lowercase hex, as Slack sends it.
@@ -82,19 +76,10 @@ mod tests {
     #[test]
     fn slacks_documented_example_verifies() {
         let secret = Secret::new(SECRET);
-        assert_eq!(
-            compute_signature(&secret, TS.as_bytes(), BODY.as_bytes()),
-            SIG
-        );
+        assert_eq!(compute_signature(&secret, TS.as_bytes(), BODY.as_bytes()), SIG);
         let now = TS.parse::<i64>().unwrap() + 10;
         assert_eq!(
-            verify_slack_signature(
-                &secret,
-                Some(TS.as_bytes()),
-                Some(SIG.as_bytes()),
-                BODY.as_bytes(),
-                now
-            ),
+            verify_slack_signature(&secret, Some(TS.as_bytes()), Some(SIG.as_bytes()), BODY.as_bytes(), now),
             Ok(())
         );
     }

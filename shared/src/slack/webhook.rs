@@ -47,11 +47,7 @@ pub struct Delivered {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DeliveryError {
     #[error("Slack rejected the message with HTTP {status}: {answer}")]
-    Rejected {
-        status: u16,
-        answer: String,
-        attempts: u32,
-    },
+    Rejected { status: u16, answer: String, attempts: u32 },
     #[error("Slack delivery failed after {attempts} attempts: {last}")]
     Exhausted { last: String, attempts: u32 },
     #[error("Slack delivery gave up at the invocation deadline after {attempts} attempts: {last}")]
@@ -63,9 +59,9 @@ pub enum DeliveryError {
 impl DeliveryError {
     pub fn attempts(&self) -> u32 {
         match self {
-            Self::Rejected { attempts, .. }
-            | Self::Exhausted { attempts, .. }
-            | Self::Deadline { attempts, .. } => *attempts,
+            Self::Rejected { attempts, .. } | Self::Exhausted { attempts, .. } | Self::Deadline { attempts, .. } => {
+                *attempts
+            }
             Self::Serialise(_) => 0,
         }
     }
@@ -111,9 +107,7 @@ impl SlackPoster {
         let mut last = String::from("no attempt made");
         let mut backoff = self.policy.backoff;
         loop {
-            let Some(budget) =
-                deadline.checked_duration_since(Instant::now() + self.policy.reserve)
-            else {
+            let Some(budget) = deadline.checked_duration_since(Instant::now() + self.policy.reserve) else {
                 return Err(DeliveryError::Deadline { last, attempts });
             };
             if attempts >= self.policy.max_attempts {
@@ -121,15 +115,9 @@ impl SlackPoster {
             }
             attempts += 1;
             let timeout = budget.min(self.policy.attempt_timeout);
-            match self
-                .attempt(url, &body, timeout, attempts, &mut backoff)
-                .await
-            {
+            match self.attempt(url, &body, timeout, attempts, &mut backoff).await {
                 Attempt::Done => {
-                    return Ok(Delivered {
-                        attempts,
-                        latency: started.elapsed(),
-                    });
+                    return Ok(Delivered { attempts, latency: started.elapsed() });
                 }
                 Attempt::Fatal(err) => return Err(err),
                 Attempt::Retry { wait, why } => {
@@ -155,10 +143,7 @@ impl SlackPoster {
         let sent = self
             .client
             .post(url.expose())
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/json; charset=utf-8",
-            )
+            .header(reqwest::header::CONTENT_TYPE, "application/json; charset=utf-8")
             .timeout(timeout)
             .body(body.to_vec())
             .send()
@@ -178,10 +163,7 @@ impl SlackPoster {
                 } else {
                     err.to_string()
                 };
-                return Attempt::Retry {
-                    wait: next_backoff(backoff),
-                    why,
-                };
+                return Attempt::Retry { wait: next_backoff(backoff), why };
             }
         };
         let status = response.status();
@@ -203,16 +185,9 @@ impl SlackPoster {
                 why: format!("HTTP 429 rate limited: {answer}"),
             }
         } else if status.is_server_error() {
-            Attempt::Retry {
-                wait: next_backoff(backoff),
-                why: format!("HTTP {}: {answer}", status.as_u16()),
-            }
+            Attempt::Retry { wait: next_backoff(backoff), why: format!("HTTP {}: {answer}", status.as_u16()) }
         } else {
-            Attempt::Fatal(DeliveryError::Rejected {
-                status: status.as_u16(),
-                answer,
-                attempts,
-            })
+            Attempt::Fatal(DeliveryError::Rejected { status: status.as_u16(), answer, attempts })
         }
     }
 }

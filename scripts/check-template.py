@@ -1,0 +1,61 @@
+"""Least-privilege and no-lost-alarm checks on template.yaml that cfn-lint does not make.
+
+Run by scripts/test with the .venv Python (cfn-lint's YAML loader understands !Ref, !Sub, ...).
+"""
+import sys
+
+from cfnlint.decode import decode
+
+template, errors = decode("template.yaml")
+if errors:
+    sys.exit(f"template.yaml does not parse: {errors}")
+resources = template["Resources"]
+failures = []
+
+
+def check(ok, message):
+    if not ok:
+        failures.append(message)
+
+
+def statements(fn):
+    for policy in fn["Properties"].get("Policies", []):
+        if isinstance(policy, dict):
+            yield from policy.get("Statement", [])
+
+
+for logical, expected_binary, name_suffix in [
+    ("AlarmToSlackFunction", "alarm-to-slack", "-alarm-to-slack"),
+    ("SlackCommandFunction", "slack-command", "-slack-command"),
+]:
+    fn = resources[logical]
+    props = fn["Properties"]
+    check(fn["Metadata"]["BuildMethod"] == "rust-cargolambda", f"{logical}: not built by cargo-lambda")
+    check(fn["Metadata"]["BuildProperties"]["Binary"] == expected_binary, f"{logical}: wrong binary")
+    check(props["LoggingConfig"]["LogFormat"] == "JSON", f"{logical}: logs are not JSON")
+    check(str(props.get("FunctionName", {}).get("Fn::Sub", "")).endswith(name_suffix), f"{logical}: name is not fixed")
+    for st in statements(fn):
+        actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+        for action in actions:
+            check(action != "*" and not action.endswith(":*"), f"{logical}: wildcard action {action}")
+        if "kms:Decrypt" in actions:
+            cond = st.get("Condition", {}).get("StringEquals", {})
+            ctx = cond.get("kms:EncryptionContext:LambdaFunctionName", {})
+            check(str(ctx.get("Fn::Sub", "")).endswith(name_suffix), f"{logical}: kms:Decrypt not bound to its own name")
+            check(st["Resource"] == {"Ref": "KmsKeyArn"}, f"{logical}: kms:Decrypt not limited to the key")
+        if "autoscaling:SetDesiredCapacity" in actions:
+            cond = st.get("Condition", {}).get("StringEquals", {})
+            check(cond.get("autoscaling:ResourceTag/chatops:scale") == "enabled", f"{logical}: scaling not limited by tag")
+            check(len(actions) == 1, f"{logical}: other actions share the tag-conditioned statement")
+        if st.get("Resource") == "*":
+            check(all(a.split(":")[1].startswith("Describe") for a in actions), f"{logical}: {actions} on *")
+
+on_failure = resources["AlarmToSlackFunction"]["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
+check(on_failure["Type"] == "SQS", "alarm-to-slack has no SQS on-failure destination")
+alarmed = {r["Properties"]["MetricName"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"}
+check({"ApproximateNumberOfMessagesVisible", "Errors"} <= alarmed, "missing alarms on queue depth or errors")
+
+if failures:
+    print("template.yaml checks failed:\n  " + "\n  ".join(failures))
+    sys.exit(1)
+print("template.yaml: least-privilege and on-failure checks passed")

@@ -1,0 +1,346 @@
+//! The performance benchmark: release binaries driven over the Lambda Runtime API emulator on loopback,
+//! KMS and Auto Scaling on a loopback moto server, Slack as a loopback receiver. Every figure is also
+//! given as a ratio to a bare `lambda_runtime` echo function measured in the same run, because absolute
+//! times drift on shared machines and ratios hold. Prints a table and writes JSON.
+//!
+//! `scripts/bench` runs it; `BENCH_COLD_RUNS` and `BENCH_WARM_RUNS` change the sample sizes.
+
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use chatops_tests::runtime_api::Outcome;
+use chatops_tests::slack_requests::{Shape, command_body, event, signed_headers};
+use chatops_tests::{FunctionProcess, Moto, RuntimeApi, SlackStandIn, build_bin, build_binary, fixture};
+use serde_json::{Value, json};
+
+const SIGNING_SECRET: &str = "bench-signing-secret";
+const GROUP: &str = "bench-asg";
+
+struct Scenario {
+    name: &'static str,
+    binary: std::path::PathBuf,
+    env: Vec<(&'static str, String)>,
+    event: Box<dyn Fn() -> Value>,
+    /// Checks a response, so a benchmark of failures cannot pass.
+    check: fn(&Outcome) -> bool,
+}
+
+#[derive(Default, Clone)]
+struct Figures {
+    cold_ms: Vec<f64>,
+    init_ms: Vec<f64>,
+    warm_us: Vec<f64>,
+    peak_rss_kib: u64,
+    binary_bytes: u64,
+}
+
+fn percentile(values: &[f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let rank = ((p / 100.0) * (v.len() as f64 - 1.0)).round() as usize;
+    v[rank.min(v.len() - 1)]
+}
+
+fn max(values: &[f64]) -> f64 {
+    values.iter().copied().fold(f64::NAN, f64::max)
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+async fn measure(s: &Scenario, cold_runs: usize, warm_runs: usize) -> Figures {
+    let env: Vec<(&str, &str)> = s.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut f =
+        Figures { binary_bytes: std::fs::metadata(&s.binary).map(|m| m.len()).unwrap_or(0), ..Figures::default() };
+    for _ in 0..cold_runs {
+        let runtime = RuntimeApi::start().await;
+        let body = serde_json::to_vec(&(s.event)()).unwrap_or_default();
+        // Queue the event first, so the process finds it at its first /next, as on a cold start.
+        let pending = {
+            let runtime = runtime.clone();
+            tokio::spawn(async move {
+                runtime.invoke_bytes(body.into(), Duration::from_secs(10), Duration::from_secs(30)).await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let process = FunctionProcess::spawn(&s.binary, &runtime, &env);
+        let inv = pending.await.expect("invocation task");
+        assert!((s.check)(&inv.outcome), "{}: unexpected outcome {:?}\n{}", s.name, inv.outcome, process.output());
+        f.cold_ms.push((inv.finished_at - process.started_at).as_secs_f64() * 1000.0);
+        if let Some(first_next) = runtime.next_calls().first() {
+            f.init_ms.push((*first_next - process.started_at).as_secs_f64() * 1000.0);
+        }
+        drop(process);
+    }
+    let runtime = RuntimeApi::start().await;
+    let process = FunctionProcess::spawn(&s.binary, &runtime, &env);
+    for i in 0..warm_runs + 10 {
+        let inv = runtime.invoke(&(s.event)()).await;
+        assert!((s.check)(&inv.outcome), "{}: unexpected outcome {:?}", s.name, inv.outcome);
+        if i >= 10 {
+            if let Some(served) = inv.served_at {
+                f.warm_us.push((inv.finished_at - served).as_secs_f64() * 1e6);
+            }
+        }
+    }
+    f.peak_rss_kib = process.peak_rss_kib().unwrap_or(0);
+    f
+}
+
+fn ok_response(o: &Outcome) -> bool {
+    matches!(o, Outcome::Response(_))
+}
+
+fn delivered(o: &Outcome) -> bool {
+    matches!(o, Outcome::Response(b) if serde_json::from_slice::<Value>(b).ok() == Some(json!({"delivered": 1})))
+}
+
+fn status_200(o: &Outcome) -> bool {
+    matches!(o, Outcome::Response(b) if serde_json::from_slice::<Value>(b).ok().is_some_and(|v| v["statusCode"] == 200 && v["body"].as_str().is_some_and(|t| t.contains("Desired"))))
+}
+
+fn now() -> String {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0).to_string()
+}
+
+/// Median time of `n` calls of `f` from a warm client in this process: the round trip a function pays.
+async fn round_trip_ms<F, Fut>(n: usize, f: F) -> f64
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    f().await;
+    let mut times = Vec::new();
+    for _ in 0..n {
+        let t = Instant::now();
+        f().await;
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    percentile(&times, 50.0)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let cold_runs = env_usize("BENCH_COLD_RUNS", 15);
+    let warm_runs = env_usize("BENCH_WARM_RUNS", 300);
+    eprintln!("building release binaries (LTO: this takes minutes the first time)…");
+    let echo = build_bin("chatops-tests", "bench-echo", true);
+    let alarm = build_binary("alarm-to-slack", true);
+    let command = build_binary("slack-command", true);
+
+    let moto = Moto::shared();
+    let key = moto.create_key().await;
+    moto.create_group(GROUP, 1, 10, 2, Some("enabled")).await;
+    let slack = SlackStandIn::start().await;
+    let webhook = slack.url("/services/T0/B0/bench");
+    let webhook_ct = moto.encrypt(&key, &webhook, Some("chatops-test")).await;
+    let secret_ct = moto.encrypt(&key, SIGNING_SECRET, Some("chatops-test")).await;
+
+    let kms = moto.kms().await;
+    let asg = moto.autoscaling().await;
+    let decrypt_blob = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.decode(&secret_ct).unwrap_or_default()
+    };
+    let decrypt_ms = round_trip_ms(15, || {
+        let kms = kms.clone();
+        let blob = decrypt_blob.clone();
+        async move {
+            let _ = kms
+                .decrypt()
+                .ciphertext_blob(aws_sdk_kms::primitives::Blob::new(blob))
+                .encryption_context("LambdaFunctionName", "chatops-test")
+                .send()
+                .await;
+        }
+    })
+    .await;
+    let describe_ms = round_trip_ms(15, || {
+        let asg = asg.clone();
+        async move {
+            let _ = asg.describe_auto_scaling_groups().auto_scaling_group_names(GROUP).send().await;
+        }
+    })
+    .await;
+
+    let with_moto = |extra: Vec<(&'static str, String)>| {
+        let mut env = moto.env();
+        env.extend(extra);
+        env
+    };
+    let scenarios = vec![
+        Scenario {
+            name: "bare echo (floor)",
+            binary: echo.clone(),
+            env: vec![],
+            event: Box::new(|| fixture("sns-alarm-metric.json")),
+            check: ok_response,
+        },
+        Scenario {
+            name: "alarm-to-slack, plaintext webhook",
+            binary: alarm.clone(),
+            env: vec![("SLACK_WEBHOOK_URL", webhook.clone())],
+            event: Box::new(|| fixture("sns-alarm-metric.json")),
+            check: delivered,
+        },
+        Scenario {
+            name: "alarm-to-slack, KMS webhook",
+            binary: alarm.clone(),
+            env: with_moto(vec![("KMS_ENCRYPTED_SLACK_WEBHOOK_URL", webhook_ct.clone())]),
+            event: Box::new(|| fixture("sns-alarm-metric.json")),
+            check: delivered,
+        },
+        Scenario {
+            name: "slack-command /scale <group>, KMS secret",
+            binary: command.clone(),
+            env: with_moto(vec![("KMS_ENCRYPTED_SLACK_SIGNING_SECRET", secret_ct.clone())]),
+            event: Box::new(|| {
+                let body = command_body("/scale", GROUP, "U1", "T1");
+                event(Shape::HttpApi, &signed_headers(SIGNING_SECRET, &now(), body.as_bytes()), body.as_bytes(), false)
+            }),
+            check: status_200,
+        },
+    ];
+
+    let mut results = Vec::new();
+    for s in &scenarios {
+        eprintln!("measuring {} ({cold_runs} cold starts, {warm_runs} warm invocations)…", s.name);
+        results.push((s, measure(s, cold_runs, warm_runs).await));
+    }
+    let floor = results[0].1.clone();
+    let floor_cold = percentile(&floor.cold_ms, 50.0);
+
+    // Targets from the performance issue.
+    let targets: Vec<(&str, f64, f64, String)> = vec![
+        (
+            "alarm-to-slack, plaintext webhook",
+            percentile(&results[1].1.cold_ms, 50.0),
+            2.0 * floor_cold,
+            "cold ≤ 2.0× echo".into(),
+        ),
+        (
+            "alarm-to-slack, KMS webhook",
+            percentile(&results[2].1.cold_ms, 50.0),
+            2.0 * floor_cold + decrypt_ms,
+            format!("cold ≤ 2.0× echo + decrypt ({decrypt_ms:.2} ms)"),
+        ),
+        (
+            "slack-command /scale <group>, KMS secret",
+            percentile(&results[3].1.cold_ms, 50.0),
+            3.0 * floor_cold + decrypt_ms + describe_ms,
+            format!("cold ≤ 3× echo + 2 moto round trips ({:.2} ms)", decrypt_ms + describe_ms),
+        ),
+        (
+            "alarm-to-slack warm p50 (ms)",
+            percentile(&results[1].1.warm_us, 50.0) / 1000.0,
+            2.0,
+            "warm p50 ≤ 2 ms".into(),
+        ),
+        (
+            "alarm-to-slack warm p99 (ms)",
+            percentile(&results[1].1.warm_us, 99.0) / 1000.0,
+            5.0,
+            "warm p99 ≤ 5 ms".into(),
+        ),
+    ];
+
+    let host = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    println!(
+        "\nBenchmark: {cold_runs} cold starts and {warm_runs} warm invocations per function; {cores} cores, {host}"
+    );
+    println!(
+        "moto round trips from a warm client: KMS Decrypt {decrypt_ms:.2} ms, DescribeAutoScalingGroups {describe_ms:.2} ms\n"
+    );
+    println!(
+        "| function | cold p50 ms (× echo) | cold max ms | init p50 ms (× echo) | warm p50 µs (× echo) | warm p99 µs (× echo) | peak RSS MiB (× echo) | binary MiB (× echo) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
+    let mut json_rows = Vec::new();
+    for (s, f) in &results {
+        let (cold, init, w50, w99) = (
+            percentile(&f.cold_ms, 50.0),
+            percentile(&f.init_ms, 50.0),
+            percentile(&f.warm_us, 50.0),
+            percentile(&f.warm_us, 99.0),
+        );
+        let rss = f.peak_rss_kib as f64 / 1024.0;
+        let bin = f.binary_bytes as f64 / 1_048_576.0;
+        println!(
+            "| {} | {cold:.2} ({:.2}×) | {:.2} | {init:.2} ({:.2}×) | {w50:.0} ({:.2}×) | {w99:.0} ({:.2}×) | {rss:.1} ({:.2}×) | {bin:.2} ({:.2}×) |",
+            s.name,
+            ratio(cold, floor_cold),
+            max(&f.cold_ms),
+            ratio(init, percentile(&floor.init_ms, 50.0)),
+            ratio(w50, percentile(&floor.warm_us, 50.0)),
+            ratio(w99, percentile(&floor.warm_us, 99.0)),
+            ratio(rss, floor.peak_rss_kib as f64 / 1024.0),
+            ratio(bin, floor.binary_bytes as f64 / 1_048_576.0),
+        );
+        json_rows.push(json!({
+            "function": s.name,
+            "cold_ms": {"p50": cold, "max": max(&f.cold_ms), "samples": f.cold_ms},
+            "init_ms": {"p50": init, "samples": f.init_ms},
+            "warm_us": {"p50": w50, "p99": w99, "count": f.warm_us.len()},
+            "peak_rss_kib": f.peak_rss_kib,
+            "binary_bytes": f.binary_bytes,
+        }));
+    }
+    let mut all_pass = true;
+    println!("\n| target | measured | limit | pass |\n|---|---|---|---|");
+    let mut json_targets = Vec::new();
+    for (name, measured, limit, what) in &targets {
+        let pass = measured <= limit;
+        all_pass &= pass;
+        println!("| {name}: {what} | {measured:.2} | {limit:.2} | {} |", if pass { "pass" } else { "FAIL" });
+        json_targets
+            .push(json!({"target": format!("{name}: {what}"), "measured": measured, "limit": limit, "pass": pass}));
+    }
+    for (s, f) in results.iter().skip(1) {
+        for (what, value, limit, aim) in [
+            ("peak RSS MiB", f.peak_rss_kib as f64 / 1024.0, 24.0, 12.0),
+            ("binary MiB", f.binary_bytes as f64 / 1_048_576.0, 8.0, 5.0),
+        ] {
+            let pass = value <= limit;
+            all_pass &= pass;
+            println!(
+                "| {}: {what} ≤ {limit} (aim ≤ {aim}) | {value:.2} | {limit:.2} | {}{} |",
+                s.name,
+                if pass { "pass" } else { "FAIL" },
+                if value <= aim { ", within aim" } else { "" }
+            );
+            json_targets.push(json!({"target": format!("{}: {what} ≤ {limit}", s.name), "measured": value, "limit": limit, "aim": aim, "pass": pass}));
+        }
+    }
+    let out = json!({
+        "date": time_now_iso(),
+        "machine": {"cpu": host, "cores": cores},
+        "cold_runs": cold_runs,
+        "warm_runs": warm_runs,
+        "moto_round_trip_ms": {"kms_decrypt": decrypt_ms, "describe_auto_scaling_groups": describe_ms},
+        "functions": json_rows,
+        "targets": json_targets,
+        "all_pass": all_pass,
+    });
+    let path = chatops_tests::workspace_root().join("target/bench/results.json");
+    let _ = std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")));
+    match std::fs::write(&path, serde_json::to_string_pretty(&out).unwrap_or_default()) {
+        Ok(()) => println!("\nJSON: {}", path.display()),
+        Err(e) => eprintln!("could not write {}: {e}", path.display()),
+    }
+    println!("{}", if all_pass { "all targets met" } else { "SOME TARGETS MISSED" });
+}
+
+fn time_now_iso() -> String {
+    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}

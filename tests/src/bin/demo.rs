@@ -1,0 +1,213 @@
+//! The whole product on a laptop, with no AWS account and no Slack workspace: a moto server holds a KMS
+//! key and an Auto Scaling group, a local receiver stands where Slack is and prints every message, and
+//! the real function binaries run behind a Lambda Runtime API emulator.
+//!
+//! Run it with `scripts/demo` (it installs moto into .venv first).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use chatops_tests::slack_requests::{Shape, command_body, event, signed_headers};
+use chatops_tests::slack_standin::Received;
+use chatops_tests::{FunctionProcess, Moto, RuntimeApi, SlackStandIn, build_binary, fixture};
+use serde_json::Value;
+
+const STACK: &str = "chatops-demo";
+const SIGNING_SECRET: &str = "demo-signing-secret-not-for-production";
+const GROUP: &str = "web-asg";
+
+fn bold(s: &str) -> String {
+    format!("\x1b[1m{s}\x1b[0m")
+}
+
+fn dim(s: &str) -> String {
+    format!("\x1b[2m{s}\x1b[0m")
+}
+
+/// Slack's mrkdwn as a terminal would show it: links and dates by their labels, entities decoded.
+fn mrkdwn(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find('<') {
+        out.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find('>') else {
+            break;
+        };
+        let inner = &rest[start + 1..start + end];
+        let label = inner.rsplit('|').next().unwrap_or(inner);
+        out.push_str(&if inner.starts_with('@') { inner.to_owned() } else { label.to_owned() });
+        rest = &rest[start + end + 1..];
+    }
+    out.push_str(rest);
+    out.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+}
+
+fn print_message(n: usize, received: &Received) {
+    let body = received.json();
+    let blocks =
+        body["blocks"].as_array().or_else(|| body["attachments"][0]["blocks"].as_array()).cloned().unwrap_or_default();
+    let colour = body["attachments"][0]["color"].as_str().unwrap_or("");
+    println!(
+        "\n{} {}",
+        bold(&format!("── Slack message #{n}")),
+        dim(&format!(
+            "(POST {}{})",
+            received.path,
+            if colour.is_empty() { String::new() } else { format!(", colour {colour}") }
+        ))
+    );
+    println!("{} {}", dim("text:"), mrkdwn(body["text"].as_str().unwrap_or("")));
+    for block in blocks {
+        match block["type"].as_str() {
+            Some("header") => println!("  {}", bold(block["text"]["text"].as_str().unwrap_or(""))),
+            Some("section") => {
+                if let Some(t) = block["text"]["text"].as_str() {
+                    for line in mrkdwn(t).lines() {
+                        println!("  {line}");
+                    }
+                }
+                if let Some(fields) = block["fields"].as_array() {
+                    let cells: Vec<String> =
+                        fields.iter().map(|f| mrkdwn(f["text"].as_str().unwrap_or("")).replace('\n', ": ")).collect();
+                    println!("  {}", cells.join("  │  "));
+                }
+            }
+            Some("context") => {
+                let parts: Vec<String> = block["elements"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|e| mrkdwn(e["text"].as_str().unwrap_or("")))
+                    .collect();
+                println!("  {}", dim(&parts.join(" ")));
+            }
+            Some("divider") => println!("  {}", dim("────────")),
+            _ => {}
+        }
+    }
+}
+
+fn now() -> String {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0).to_string()
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    println!("{}", bold("ChatOps on AWS Lambda, in Rust: local demo (no AWS account, no Slack workspace)"));
+
+    println!(
+        "\n{} moto server on loopback: KMS key, Auto Scaling group `{GROUP}` tagged chatops:scale=enabled",
+        bold("1.")
+    );
+    let moto = Moto::shared();
+    let key = moto.create_key().await;
+    moto.create_group(GROUP, 1, 10, 2, Some("enabled")).await;
+    println!(
+        "   moto at {}; KMS key {key}; {GROUP}: min 1, max 10, desired {}",
+        moto.endpoint,
+        moto.desired_capacity(GROUP).await
+    );
+
+    println!("\n{} a local receiver stands where Slack is; it prints each message it receives", bold("2."));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let slack = SlackStandIn::start_with(Some(tx)).await;
+    let printer = tokio::spawn(async move {
+        let mut n = 0;
+        while let Some(received) = rx.recv().await {
+            n += 1;
+            print_message(n, &received);
+        }
+    });
+    println!("   webhook URL {}", slack.url("/services/T000/B000/demo"));
+
+    println!("\n{} secrets encrypted in KMS with each function's name as encryption context, as in AWS", bold("3."));
+    let alarm_fn = format!("{STACK}-alarm-to-slack");
+    let command_fn = format!("{STACK}-slack-command");
+    let webhook_ct = moto.encrypt(&key, &slack.url("/services/T000/B000/demo"), Some(&alarm_fn)).await;
+    let secret_ct = moto.encrypt(&key, SIGNING_SECRET, Some(&command_fn)).await;
+    println!("   KMS_ENCRYPTED_SLACK_WEBHOOK_URL={}…", &webhook_ct[..32]);
+    println!("   KMS_ENCRYPTED_SLACK_SIGNING_SECRET={}…", &secret_ct[..32]);
+
+    println!("\n{} the real function binaries, each behind a Lambda Runtime API emulator", bold("4."));
+    let alarm_bin = build_binary("alarm-to-slack", false);
+    let command_bin = build_binary("slack-command", false);
+    let mut aws_env: Vec<(&str, String)> = moto.env();
+    let alarm_runtime = RuntimeApi::start().await;
+    aws_env.push(("AWS_LAMBDA_FUNCTION_NAME", alarm_fn.clone()));
+    aws_env.push(("KMS_ENCRYPTED_SLACK_WEBHOOK_URL", webhook_ct));
+    let env: Vec<(&str, &str)> = aws_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let alarm_process = FunctionProcess::spawn(&alarm_bin, &alarm_runtime, &env);
+    let mut aws_env: Vec<(&str, String)> = moto.env();
+    aws_env.push(("AWS_LAMBDA_FUNCTION_NAME", command_fn.clone()));
+    aws_env.push(("KMS_ENCRYPTED_SLACK_SIGNING_SECRET", secret_ct));
+    let command_runtime = RuntimeApi::start().await;
+    let env: Vec<(&str, &str)> = aws_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let command_process = FunctionProcess::spawn(&command_bin, &command_runtime, &env);
+    println!("   {} (pid {}), {} (pid {})", alarm_fn, alarm_process.pid(), command_fn, command_process.pid());
+
+    println!("\n{} alarms published to alarm-to-slack, one of each shape in events/", bold("5."));
+    for name in [
+        "sns-alarm-metric.json",
+        "sns-alarm-metric-math.json",
+        "sns-alarm-composite.json",
+        "sns-alarm-ok-percentile.json",
+        "alarm-action.json",
+        "eventbridge-alarm-state-change.json",
+        "sns-plain-text.json",
+    ] {
+        let before = slack.received().len();
+        let inv = alarm_runtime.invoke(&fixture(name)).await;
+        let outcome = match &inv.outcome {
+            chatops_tests::runtime_api::Outcome::Response(b) => String::from_utf8_lossy(b).into_owned(),
+            other => format!("{other:?}"),
+        };
+        slack.wait_for(before + 1, Duration::from_secs(2)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        println!("\n   {} events/{name} → {outcome}", dim("invoked with"));
+    }
+
+    println!("\n{} /scale from \"Slack\": signed requests through the HTTP API envelope", bold("6."));
+    let send = |text: &str, secret: &str| {
+        let body = command_body("/scale", text, "U0DEMO", "T0DEMO");
+        event(Shape::HttpApi, &signed_headers(secret, &now(), body.as_bytes()), body.as_bytes(), true)
+    };
+    for (label, request) in [
+        (format!("/scale {GROUP}"), send(GROUP, SIGNING_SECRET)),
+        (format!("/scale {GROUP} 4"), send(&format!("{GROUP} 4"), SIGNING_SECRET)),
+        (format!("/scale {GROUP} 20"), send(&format!("{GROUP} 20"), SIGNING_SECRET)),
+        (format!("/scale {GROUP} 9 (forged signature)"), send(&format!("{GROUP} 9"), "not-the-secret")),
+    ] {
+        let inv = command_runtime.invoke(&request).await;
+        let response = inv.response_json();
+        let body: Value = serde_json::from_str(response["body"].as_str().unwrap_or("")).unwrap_or(Value::Null);
+        println!("\n   {} {}", bold(&label), dim(&format!("→ HTTP {}", response["statusCode"])));
+        if let Some(text) = body["text"].as_str() {
+            println!("   [{}] {}", body["response_type"].as_str().unwrap_or(""), mrkdwn(text).replace('\n', "\n   "));
+        }
+        println!("   {} desired capacity of {GROUP} in moto: {}", dim("→"), moto.desired_capacity(GROUP).await);
+    }
+
+    println!("\n{} the audit lines slack-command wrote", bold("7."));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for line in command_process.json_logs().iter().filter(|l| l["fields"]["kind"] == "audit") {
+        let f = &line["fields"];
+        println!(
+            "   {} user={} text={:?} decision={} reason={} before={} after={} latency_ms={}",
+            dim("audit"),
+            f["user_id"].as_str().unwrap_or(""),
+            f["text"].as_str().unwrap_or(""),
+            f["decision"].as_str().unwrap_or(""),
+            f["reason"].as_str().unwrap_or("-"),
+            f["before"],
+            f["after"],
+            f["latency_ms"]
+        );
+    }
+    drop(slack);
+    printer.abort();
+    println!(
+        "\n{} {} Slack messages delivered; {GROUP} now at desired capacity {}.",
+        bold("Done."),
+        alarm_process.json_logs().iter().filter(|l| l["fields"]["outcome"] == "delivered").count(),
+        moto.desired_capacity(GROUP).await
+    );
+}
