@@ -81,10 +81,10 @@ async fn measure(s: &Scenario, cold_runs: usize, warm_runs: usize) -> Figures {
     for i in 0..warm_runs + 10 {
         let inv = runtime.invoke(&(s.event)()).await;
         assert!((s.check)(&inv.outcome), "{}: unexpected outcome {:?}", s.name, inv.outcome);
-        if i >= 10 {
-            if let Some(served) = inv.served_at {
-                f.warm_us.push((inv.finished_at - served).as_secs_f64() * 1e6);
-            }
+        if i >= 10
+            && let Some(served) = inv.served_at
+        {
+            f.warm_us.push((inv.finished_at - served).as_secs_f64() * 1e6);
         }
     }
     f.peak_rss_kib = process.peak_rss_kib().unwrap_or(0);
