@@ -165,6 +165,7 @@ fn defaults_apply_without_overriding_a_payload() {
         channel: Some("#ops".into()),
         username: Some("AWS".into()),
         icon_emoji: Some(":aws:".into()),
+        ..MessageDefaults::default()
     };
     let n = notifications_from_event(&fixture("sns-alarm-metric.json")).unwrap();
     let body = n[0].to_slack(&defaults);
@@ -231,4 +232,55 @@ fn huge_values_are_cut_to_slack_limits() {
     let blocks = body["blocks"].as_array().unwrap();
     assert!(blocks.len() <= 50);
     assert!(all_text(&body).contains("more characters not shown"));
+}
+
+#[test]
+fn a_ready_blue_green_deployment_has_its_buttons_in_the_operators_order() {
+    use chatops_shared::notify::CodeDeploySettings;
+    let defaults = MessageDefaults {
+        codedeploy: CodeDeploySettings::parse(
+            Some("orders/orders-ecs-bg, other/x"),
+            Some("orders/orders-ecs-bg=https://green.orders.example.com"),
+        )
+        .unwrap(),
+        ..MessageDefaults::default()
+    };
+    let n = notifications_from_event(&fixture("codedeploy-ready.json")).unwrap();
+    let body = n[0].to_slack(&defaults);
+    let blocks = body["attachments"][0]["blocks"].as_array().unwrap();
+    let actions = blocks.iter().find(|b| b["type"] == "actions").expect("an actions block");
+    assert_eq!(actions["block_id"], "codedeploy:d-7QX4Z2K9B");
+    let buttons = actions["elements"].as_array().unwrap();
+    let order: Vec<&str> = buttons.iter().map(|b| b["action_id"].as_str().unwrap()).collect();
+    assert_eq!(order, ["codedeploy:switch", "codedeploy:rollback", "codedeploy:terminate"]);
+    let labels: Vec<&str> = buttons.iter().map(|b| b["text"]["text"].as_str().unwrap()).collect();
+    assert_eq!(labels, ["🔁 Switch traffic", "🔙 Roll back", "🧹 Terminate original"]);
+    assert!(buttons.iter().all(|b| b["value"] == "d-7QX4Z2K9B"));
+    assert!(buttons[0].get("confirm").is_none(), "switching asks no confirmation");
+    assert!(buttons[1]["confirm"].is_object() && buttons[2]["confirm"].is_object(), "rollback and terminate confirm");
+    let text = all_text(&body);
+    for needle in [
+        "<https://green.orders.example.com>",
+        "<https://eu-west-1.console.aws.amazon.com/codesuite/codedeploy/deployments/d-7QX4Z2K9B?region=eu-west-1|d-7QX4Z2K9B>",
+        "orders-ecs-bg",
+        "123456789012",
+        "Next steps",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in {text}");
+    }
+
+    // A group that is not configured gets the message but no buttons, and says how to enable them.
+    let plain = n[0].to_slack(&MessageDefaults::default());
+    assert!(!all_text(&plain).contains("Switch traffic"));
+    assert!(all_text(&plain).contains("add it to CODEDEPLOY_DEPLOYMENT_GROUPS"));
+
+    for (file, needle) in
+        [("codedeploy-success.json", "✅ Deployment succeeded"), ("codedeploy-failure.json", "❌ Deployment failed")]
+    {
+        let body = notifications_from_event(&fixture(file)).unwrap()[0].to_slack(&defaults);
+        assert!(all_text(&body).contains(needle), "{file}");
+        assert!(!all_text(&body).contains("Switch traffic"), "{file}: no buttons once it ended");
+    }
+    let err = CodeDeploySettings::parse(Some("no-slash"), None).unwrap_err().to_string();
+    assert!(err.contains("CODEDEPLOY_DEPLOYMENT_GROUPS") && err.contains("no-slash"), "{err}");
 }

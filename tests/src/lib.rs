@@ -2,6 +2,7 @@
 //! what it receives and answers as scripted, a Lambda Runtime API emulator that drives the real
 //! binaries, a moto server for KMS and Auto Scaling, and signing of Slack requests.
 
+pub mod codedeploy_standin;
 pub mod moto;
 pub mod runtime_api;
 pub mod slack_requests;

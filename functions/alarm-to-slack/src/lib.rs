@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chatops_shared::aws::kms::{CachedSecret, SecretError};
-use chatops_shared::notify::{MessageDefaults, UnrecognisedEvent, notifications_from_event};
+use chatops_shared::notify::{CodeDeploySettings, MessageDefaults, UnrecognisedEvent, notifications_from_event};
 use chatops_shared::secret::{ConfigError, SecretSource};
 use chatops_shared::slack::webhook::{DeliveryError, RetryPolicy, SlackPoster};
 use lambda_runtime::{Diagnostic, LambdaEvent};
@@ -36,6 +36,10 @@ impl Config {
                 channel: opt("SLACK_CHANNEL"),
                 username: opt("SLACK_USERNAME"),
                 icon_emoji: opt("SLACK_ICON_EMOJI"),
+                codedeploy: CodeDeploySettings::parse(
+                    opt(CodeDeploySettings::GROUPS_VAR).as_deref(),
+                    opt(CodeDeploySettings::GREEN_URLS_VAR).as_deref(),
+                )?,
             },
             function_name: opt("AWS_LAMBDA_FUNCTION_NAME"),
         })

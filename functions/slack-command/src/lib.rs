@@ -1,16 +1,20 @@
-//! slack-command: Slack slash commands behind API Gateway (REST or HTTP API) or a function URL.
-//! Verify the signature over the raw body first; then parse, authorise, run the command under a time
-//! budget, answer Slack, and leave one audit line. Every request gets an HTTP answer: 401 for anything
-//! unsigned, 400 for a body that is not a slash command, 200 with a message for everything else.
+//! slack-command: the Slack-facing HTTP function behind API Gateway (REST or HTTP API) or a function URL:
+//! slash commands and button clicks (interactivity). Verify the signature over the raw body first; then
+//! parse, authorise, run the command or action under a time budget, answer Slack, and leave one audit
+//! line. Every request gets an HTTP answer: 401 for anything unsigned, 400 for a body that is neither a
+//! slash command nor an interaction, 200 with a message for everything else.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chatops_shared::aws::kms::CachedSecret;
-use chatops_shared::commands::{AccessPolicy, Services, audit, dispatch};
+use chatops_shared::commands::{AccessPolicy, Caller, Services, audit, dispatch, dispatch_action};
+use chatops_shared::notify::CodeDeploySettings;
 use chatops_shared::secret::{ConfigError, SecretSource};
 use chatops_shared::slack::form::{SlashCommand, parse_form};
 use chatops_shared::slack::gateway::{json_response, request_from_event, response_to_event, text_response};
+use chatops_shared::slack::interaction::BlockAction;
 use chatops_shared::slack::signature::verify_slack_signature;
+use chatops_shared::slack::webhook::{RetryPolicy, SlackPoster};
 use lambda_http::{Body, Request, Response};
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
@@ -26,6 +30,7 @@ pub const DEFAULT_BUDGET: Duration = Duration::from_millis(2500);
 pub struct Config {
     pub signing_secret: SecretSource,
     pub policy: AccessPolicy,
+    pub codedeploy: CodeDeploySettings,
     pub function_name: Option<String>,
 }
 
@@ -42,6 +47,7 @@ impl Config {
                 team_id: opt("SLACK_TEAM_ID"),
                 allowed_users: AccessPolicy::parse_users(opt("SLACK_ALLOWED_USERS").as_deref()),
             },
+            codedeploy: CodeDeploySettings::parse(opt(CodeDeploySettings::GROUPS_VAR).as_deref(), None)?,
             function_name: opt("AWS_LAMBDA_FUNCTION_NAME"),
         })
     }
@@ -51,6 +57,8 @@ pub struct Deps {
     pub signing_secret: CachedSecret,
     pub policy: AccessPolicy,
     pub services: Services,
+    /// Posts button outcomes to the interaction's `response_url`.
+    pub poster: SlackPoster,
     /// How long a command may take, from the moment the request arrives.
     pub budget: Duration,
     /// Seconds since the epoch; a field so tests can use Slack's fixed example timestamp.
@@ -62,14 +70,39 @@ pub fn system_now_unix() -> i64 {
 }
 
 impl Deps {
-    pub fn new(config: Config, kms: Option<aws_sdk_kms::Client>, autoscaling: aws_sdk_autoscaling::Client) -> Self {
+    pub fn new(config: Config, kms: Option<aws_sdk_kms::Client>, aws: AwsClients, http: reqwest::Client) -> Self {
         Self {
             signing_secret: CachedSecret::new(config.signing_secret, kms, config.function_name),
             policy: config.policy,
-            services: Services { autoscaling },
+            services: Services {
+                autoscaling: aws.autoscaling,
+                codedeploy: aws.codedeploy,
+                codedeploy_settings: config.codedeploy,
+            },
+            poster: SlackPoster::new(http, response_url_policy()),
             budget: DEFAULT_BUDGET,
             now_unix: system_now_unix,
         }
+    }
+}
+
+/// Part of a button's budget kept for posting the outcome to `response_url`.
+pub const RESPONSE_RESERVE: Duration = Duration::from_millis(400);
+
+/// The AWS clients the commands and actions call.
+pub struct AwsClients {
+    pub autoscaling: aws_sdk_autoscaling::Client,
+    pub codedeploy: aws_sdk_codedeploy::Client,
+}
+
+/// `response_url` updates happen inside Slack's 3 s: short attempts, few retries.
+pub fn response_url_policy() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 2,
+        backoff: Duration::from_millis(100),
+        attempt_timeout: Duration::from_millis(1500),
+        reserve: Duration::ZERO,
+        default_retry_after: Duration::from_millis(500),
     }
 }
 
@@ -111,16 +144,46 @@ pub async fn handle_request(deps: &Deps, request: Request, deadline: Instant) ->
     if form.get("ssl_check").map(String::as_str) == Some("1") {
         return text_response(200, "");
     }
+    let deadline = deadline.min(started + deps.budget);
+    if let Some(payload) = form.get("payload") {
+        return handle_interaction(deps, payload, started, deadline).await;
+    }
     let command = match SlashCommand::from_form(form) {
         Ok(command) => command,
         Err(err) => return text_response(400, &err.to_string()),
     };
-    let outcome = match deps.policy.refuse(&command) {
+    let caller = Caller::from(&command);
+    let outcome = match deps.policy.refuse(&caller) {
         Some(refusal) => refusal,
-        None => dispatch(&deps.services, &command, deadline.min(started + deps.budget)).await,
+        None => dispatch(&deps.services, &command, deadline).await,
     };
-    audit(&command, &outcome, started.elapsed());
+    audit(&caller, &outcome, started.elapsed());
     json_response(200, &outcome.message.to_json())
+}
+
+/// A button click: acknowledged with an empty 200; the outcome goes to the message's `response_url`
+/// (the updated message, or an ephemeral refusal), within the same budget.
+async fn handle_interaction(deps: &Deps, payload: &str, started: Instant, deadline: Instant) -> Response<Body> {
+    let click = match BlockAction::parse(payload) {
+        Ok(click) => click,
+        Err(err) => return text_response(400, &err.to_string()),
+    };
+    let caller = Caller::from(&click);
+    let outcome = match deps.policy.refuse(&caller) {
+        Some(refusal) => refusal,
+        // Keep time for the response_url update after the AWS calls.
+        None => {
+            dispatch_action(&deps.services, &click, deadline.checked_sub(RESPONSE_RESERVE).unwrap_or(deadline)).await
+        }
+    };
+    audit(&caller, &outcome, started.elapsed());
+    if let Some(url) = &click.response_url {
+        let url = chatops_shared::secret::Secret::new(url.clone());
+        if let Err(err) = deps.poster.post(&url, &outcome.message, deadline).await {
+            tracing::error!(error = %err, action = %click.action_id, "could not update the message through response_url");
+        }
+    }
+    text_response(200, "")
 }
 
 /// The Lambda entry point: event envelope in, envelope out, never an `Err` (that would be a 502).

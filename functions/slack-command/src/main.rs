@@ -5,7 +5,7 @@ use std::time::Duration;
 use aws_sdk_autoscaling::config::retry::RetryConfig;
 use aws_sdk_autoscaling::config::timeout::TimeoutConfig;
 use lambda_runtime::{Error, service_fn};
-use slack_command::{Config, Deps, handle_event};
+use slack_command::{AwsClients, Config, Deps, handle_event};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -17,17 +17,22 @@ async fn main() -> Result<(), Error> {
     let kms = matches!(config.signing_secret, chatops_shared::secret::SecretSource::Kms { .. })
         .then(|| aws_sdk_kms::Client::new(&sdk));
     // Slack waits 3 s: one quick retry at most, and no attempt may outlive the command's budget.
-    let autoscaling = aws_sdk_autoscaling::Client::from_conf(
-        aws_sdk_autoscaling::config::Builder::from(&sdk)
-            .retry_config(RetryConfig::standard().with_max_attempts(2))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_millis(500))
-                    .operation_attempt_timeout(Duration::from_millis(1500))
-                    .build(),
-            )
-            .build(),
-    );
-    let deps = Deps::new(config, kms, autoscaling);
+    let retry = RetryConfig::standard().with_max_attempts(2);
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_millis(500))
+        .operation_attempt_timeout(Duration::from_millis(1500))
+        .build();
+    let aws = AwsClients {
+        autoscaling: aws_sdk_autoscaling::Client::from_conf(
+            aws_sdk_autoscaling::config::Builder::from(&sdk)
+                .retry_config(retry.clone())
+                .timeout_config(timeouts.clone())
+                .build(),
+        ),
+        codedeploy: aws_sdk_codedeploy::Client::from_conf(
+            aws_sdk_codedeploy::config::Builder::from(&sdk).retry_config(retry).timeout_config(timeouts).build(),
+        ),
+    };
+    let deps = Deps::new(config, kms, aws, chatops_shared::slack::webhook::http_client()?);
     lambda_runtime::run(service_fn(|event| handle_event(&deps, event))).await
 }

@@ -60,7 +60,21 @@ fn deps() -> Deps {
     Deps {
         signing_secret: CachedSecret::new(SecretSource::Plain { var: "S", value: Secret::new("s3cr3t") }, None, None),
         policy: AccessPolicy::default(),
-        services: Services { autoscaling: aws_sdk_autoscaling::Client::from_conf(conf) },
+        services: Services {
+            autoscaling: aws_sdk_autoscaling::Client::from_conf(conf),
+            codedeploy: aws_sdk_codedeploy::Client::from_conf(
+                aws_sdk_codedeploy::Config::builder()
+                    .behavior_version(aws_sdk_codedeploy::config::BehaviorVersion::latest())
+                    .region(aws_sdk_codedeploy::config::Region::new("eu-west-1"))
+                    .endpoint_url("http://127.0.0.1:9")
+                    .build(),
+            ),
+            codedeploy_settings: Default::default(),
+        },
+        poster: chatops_shared::slack::webhook::SlackPoster::new(
+            chatops_shared::slack::webhook::http_client().unwrap(),
+            slack_command::response_url_policy(),
+        ),
         budget: Duration::from_millis(300),
         now_unix: || SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64,
     }

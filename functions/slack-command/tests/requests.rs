@@ -41,7 +41,22 @@ fn deps_with(autoscaling: aws_sdk_autoscaling::Client, policy: AccessPolicy) -> 
             None,
         ),
         policy,
-        services: Services { autoscaling },
+        services: Services {
+            // No test here clicks a button: CodeDeploy points at a closed port.
+            codedeploy: aws_sdk_codedeploy::Client::from_conf(
+                aws_sdk_codedeploy::Config::builder()
+                    .behavior_version(aws_sdk_codedeploy::config::BehaviorVersion::latest())
+                    .region(aws_sdk_codedeploy::config::Region::new("eu-west-1"))
+                    .endpoint_url("http://127.0.0.1:9")
+                    .build(),
+            ),
+            autoscaling,
+            codedeploy_settings: Default::default(),
+        },
+        poster: chatops_shared::slack::webhook::SlackPoster::new(
+            chatops_shared::slack::webhook::http_client().unwrap(),
+            slack_command::response_url_policy(),
+        ),
         budget: Duration::from_millis(2500),
         now_unix: now,
     }

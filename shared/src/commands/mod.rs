@@ -1,7 +1,8 @@
-//! Slash commands: who may run them, the table that routes a command to its module, the outcome each
-//! one reports, and the audit line every command leaves. A new command is one module and one line in
-//! [`COMMANDS`].
+//! Slash commands and button actions: who may run them, the tables that route them to their modules,
+//! the outcome each reports, and the audit line every one leaves. A new command is one module and one
+//! line in [`COMMANDS`]; a new kind of button, one module and one line in [`ACTIONS`].
 
+pub mod codedeploy;
 pub mod scale;
 
 use std::collections::BTreeSet;
@@ -9,13 +10,60 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
+use crate::notify::codedeploy::CodeDeploySettings;
 use crate::slack::form::SlashCommand;
+use crate::slack::interaction::BlockAction;
 use crate::slack::{Block, Message, escape};
 
-/// The AWS clients commands use, built once per container.
+/// The AWS clients and settings commands use, built once per container.
 #[derive(Clone, Debug)]
 pub struct Services {
     pub autoscaling: aws_sdk_autoscaling::Client,
+    pub codedeploy: aws_sdk_codedeploy::Client,
+    /// Which deployment groups buttons may act on.
+    pub codedeploy_settings: CodeDeploySettings,
+}
+
+/// Who asked, from where, for what: the subject of the policy check and of the audit line.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Caller {
+    pub team_id: String,
+    pub user_id: String,
+    pub user_name: String,
+    pub channel_id: String,
+    pub channel_name: String,
+    /// The slash command (`/scale`) or the button's action (`codedeploy:switch`).
+    pub command: String,
+    /// The command text, or the button's value.
+    pub text: String,
+}
+
+impl From<&SlashCommand> for Caller {
+    fn from(c: &SlashCommand) -> Self {
+        Self {
+            team_id: c.team_id.clone(),
+            user_id: c.user_id.clone(),
+            user_name: c.user_name.clone(),
+            channel_id: c.channel_id.clone(),
+            channel_name: c.channel_name.clone(),
+            command: c.command.clone(),
+            text: c.text.clone(),
+        }
+    }
+}
+
+impl From<&BlockAction> for Caller {
+    fn from(a: &BlockAction) -> Self {
+        Self {
+            team_id: a.team_id.clone(),
+            user_id: a.user_id.clone(),
+            user_name: a.user_name.clone(),
+            channel_id: a.channel_id.clone(),
+            channel_name: a.channel_name.clone(),
+            command: a.action_id.clone(),
+            text: a.value.clone(),
+        }
+    }
 }
 
 /// What a command decided, for the audit line.
@@ -81,6 +129,23 @@ type Handler =
 /// The command table: name as configured in the Slack app, one-line summary, handler.
 pub const COMMANDS: &[(&str, &str, Handler)] = &[("/scale", scale::SUMMARY, |s, c, d| Box::pin(scale::run(s, c, d)))];
 
+type ActionHandler =
+    for<'a> fn(&'a Services, &'a BlockAction, Instant) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
+
+/// The button table: `action_id` prefix, handler.
+pub const ACTIONS: &[(&str, ActionHandler)] = &[("codedeploy:", |s, a, d| Box::pin(codedeploy::run(s, a, d)))];
+
+/// Runs the action of a button click before `deadline`.
+pub async fn dispatch_action(services: &Services, click: &BlockAction, deadline: Instant) -> Outcome {
+    match ACTIONS.iter().find(|(prefix, _)| click.action_id.starts_with(prefix)) {
+        Some((_, handler)) => handler(services, click, deadline).await,
+        None => Outcome::ephemeral(
+            format!("I don't know the action `{}`.", escape(&click.action_id)),
+            Decision::Refused("unknown action".into()),
+        ),
+    }
+}
+
 /// Runs the command named in the payload before `deadline`.
 pub async fn dispatch(services: &Services, command: &SlashCommand, deadline: Instant) -> Outcome {
     match COMMANDS.iter().find(|(name, _, _)| *name == command.command) {
@@ -111,8 +176,8 @@ impl AccessPolicy {
         (!users.is_empty()).then_some(users)
     }
 
-    /// `Some(refusal)` when the caller may not run commands here.
-    pub fn refuse(&self, command: &SlashCommand) -> Option<Outcome> {
+    /// `Some(refusal)` when the caller may not run commands or press buttons here.
+    pub fn refuse(&self, command: &Caller) -> Option<Outcome> {
         if let Some(team) = &self.team_id
             && &command.team_id != team
         {
@@ -139,7 +204,7 @@ impl AccessPolicy {
 
 /// One structured audit line per command, marked `kind = "audit"` so Logs Insights or a metric filter
 /// can select it (`{ $.fields.kind = "audit" }`).
-pub fn audit(command: &SlashCommand, outcome: &Outcome, latency: Duration) {
+pub fn audit(command: &Caller, outcome: &Outcome, latency: Duration) {
     tracing::info!(
         target: "audit",
         kind = "audit",

@@ -3,6 +3,7 @@
 //! and one line in [`notifications_from_event`].
 
 pub mod alarm;
+pub mod codedeploy;
 mod generic;
 mod render;
 mod time_fmt;
@@ -10,14 +11,14 @@ mod time_fmt;
 use serde_json::Value;
 
 pub use alarm::{Alarm, AlarmState, Condition};
+pub use codedeploy::{CodeDeploySettings, DeploymentNotice};
 pub use generic::GenericNotice;
-
-use crate::slack::Message;
 
 /// One thing to tell Slack about.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Notification {
     Alarm(Box<Alarm>),
+    Deployment(Box<DeploymentNotice>),
     Generic(GenericNotice),
     /// A message that is already a Slack payload (`text` / `blocks` / `attachments`): passed through.
     SlackPayload(serde_json::Map<String, Value>),
@@ -29,6 +30,8 @@ pub struct MessageDefaults {
     pub channel: Option<String>,
     pub username: Option<String>,
     pub icon_emoji: Option<String>,
+    /// Which CodeDeploy groups get buttons, and their green URLs.
+    pub codedeploy: CodeDeploySettings,
 }
 
 /// The event is none of the shapes we know.
@@ -56,6 +59,9 @@ pub fn notifications_from_event(event: &Value) -> Result<Vec<Notification>, Unre
     if let Some(alarm) = alarm::from_sns_alarm_message(obj, None) {
         return Ok(vec![Notification::Alarm(Box::new(alarm))]);
     }
+    if let Some(notice) = DeploymentNotice::from_eventbridge(obj) {
+        return Ok(vec![Notification::Deployment(Box::new(notice))]);
+    }
     if let Some(notice) = GenericNotice::from_eventbridge(obj) {
         return Ok(vec![Notification::Generic(notice)]);
     }
@@ -69,6 +75,9 @@ fn from_sns_record(sns: &Value) -> Notification {
     if let Some(obj) = parsed.as_ref().and_then(Value::as_object) {
         if let Some(alarm) = alarm::from_sns_alarm_message(obj, Some(sns)) {
             return Notification::Alarm(Box::new(alarm));
+        }
+        if let Some(notice) = DeploymentNotice::from_eventbridge(obj) {
+            return Notification::Deployment(Box::new(notice));
         }
         if is_slack_payload(obj) {
             return Notification::SlackPayload(obj.clone());
@@ -106,6 +115,7 @@ impl Notification {
     pub fn label(&self) -> String {
         match self {
             Self::Alarm(a) => a.name.clone(),
+            Self::Deployment(d) => format!("{} {}", d.group_key(), d.deployment_id),
             Self::Generic(g) => g.title.clone(),
             Self::SlackPayload(_) => "slack payload".into(),
         }
@@ -115,6 +125,7 @@ impl Notification {
     pub fn state(&self) -> &str {
         match self {
             Self::Alarm(a) => a.new_state.as_str(),
+            Self::Deployment(d) => &d.state,
             Self::Generic(_) => "NOTICE",
             Self::SlackPayload(_) => "PASSTHROUGH",
         }
@@ -124,6 +135,7 @@ impl Notification {
     pub fn to_slack(&self, defaults: &MessageDefaults) -> Value {
         let mut body = match self {
             Self::Alarm(alarm) => render::alarm_message(alarm).to_json(),
+            Self::Deployment(d) => render::deployment_message(d, &defaults.codedeploy).to_json(),
             Self::Generic(notice) => render::generic_message(notice).to_json(),
             Self::SlackPayload(map) => Value::Object(map.clone()),
         };
@@ -139,13 +151,5 @@ impl Notification {
             }
         }
         body
-    }
-
-    pub fn to_message(&self) -> Option<Message> {
-        match self {
-            Self::Alarm(alarm) => Some(render::alarm_message(alarm)),
-            Self::Generic(notice) => Some(render::generic_message(notice)),
-            Self::SlackPayload(_) => None,
-        }
     }
 }

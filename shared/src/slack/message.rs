@@ -54,11 +54,19 @@ pub fn truncate(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Block {
     Header(String),
-    Section { text: String, fields: Vec<String> },
+    Section {
+        text: String,
+        fields: Vec<String>,
+    },
     Fields(Vec<String>),
     Context(Vec<String>),
     Divider,
-    Actions { block_id: Option<String>, buttons: Vec<Button> },
+    Actions {
+        block_id: Option<String>,
+        buttons: Vec<Button>,
+    },
+    /// A block as Slack sent it (from an interaction payload), passed back unchanged.
+    Raw(serde_json::Value),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -122,6 +130,7 @@ impl Block {
                 json!({ "type": "context", "elements": elements })
             }
             Self::Divider => json!({ "type": "divider" }),
+            Self::Raw(value) => value.clone(),
             Self::Actions { block_id, buttons } => {
                 if buttons.is_empty() {
                     return None;

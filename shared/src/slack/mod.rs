@@ -3,6 +3,7 @@
 
 pub mod form;
 pub mod gateway;
+pub mod interaction;
 pub mod message;
 pub mod signature;
 pub mod webhook;

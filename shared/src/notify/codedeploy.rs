@@ -1,0 +1,205 @@
+//! CodeDeploy deployment state changes (EventBridge `CodeDeploy Deployment State-change Notification`).
+//! A blue/green deployment waiting for traffic to be rerouted (`READY`) becomes a message with the
+//! green environment to check and three buttons, always in the order an operator needs them:
+//! Switch traffic, Roll back, Terminate original.
+
+use serde_json::{Map, Value};
+
+use super::alarm::text;
+
+/// `action_id`s of the buttons; slack-command routes clicks by them.
+pub const ACTION_SWITCH: &str = "codedeploy:switch";
+pub const ACTION_ROLLBACK: &str = "codedeploy:rollback";
+pub const ACTION_TERMINATE: &str = "codedeploy:terminate";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeploymentNotice {
+    pub application: String,
+    pub deployment_group: String,
+    pub deployment_id: String,
+    /// `START`, `READY`, `SUCCESS`, `FAILURE`, `STOP`, ... as sent.
+    pub state: String,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    pub time: Option<String>,
+}
+
+impl DeploymentNotice {
+    /// `application/deployment-group`, the key of the per-group settings.
+    pub fn group_key(&self) -> String {
+        format!("{}/{}", self.application, self.deployment_group)
+    }
+
+    pub(crate) fn from_eventbridge(event: &Map<String, Value>) -> Option<Self> {
+        if text(event.get("source")).as_deref() != Some("aws.codedeploy")
+            || text(event.get("detail-type")).as_deref() != Some("CodeDeploy Deployment State-change Notification")
+        {
+            return None;
+        }
+        let detail = event.get("detail")?;
+        Some(Self {
+            application: text(detail.get("application"))?,
+            deployment_group: text(detail.get("deploymentGroup"))?,
+            deployment_id: text(detail.get("deploymentId"))?,
+            state: text(detail.get("state")).unwrap_or_else(|| "UNKNOWN".into()).to_ascii_uppercase(),
+            account: text(event.get("account")),
+            region: text(detail.get("region")).or_else(|| text(event.get("region"))),
+            time: text(event.get("time")),
+        })
+    }
+
+    /// The deployment in the CodeDeploy console.
+    pub fn console_url(&self) -> Option<String> {
+        let region = self.region.as_deref().filter(|r| !r.contains(' '))?;
+        let host = if region.starts_with("cn-") {
+            format!("{region}.console.amazonaws.cn")
+        } else if region.starts_with("us-gov-") {
+            "console.amazonaws-us-gov.com".to_owned()
+        } else {
+            format!("{region}.console.aws.amazon.com")
+        };
+        Some(format!("https://{host}/codesuite/codedeploy/deployments/{}?region={region}", self.deployment_id))
+    }
+}
+
+/// What a button asks CodeDeploy to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeploymentAction {
+    /// `ContinueDeployment` with wait type `READY_WAIT`: reroute traffic to the green environment.
+    SwitchTraffic,
+    /// `StopDeployment` with auto-rollback.
+    RollBack,
+    /// `ContinueDeployment` with wait type `TERMINATION_WAIT`: terminate the original environment now.
+    TerminateOriginal,
+}
+
+impl DeploymentAction {
+    /// The buttons in the order an operator uses them.
+    pub const ALL: [Self; 3] = [Self::SwitchTraffic, Self::RollBack, Self::TerminateOriginal];
+
+    pub fn action_id(self) -> &'static str {
+        match self {
+            Self::SwitchTraffic => ACTION_SWITCH,
+            Self::RollBack => ACTION_ROLLBACK,
+            Self::TerminateOriginal => ACTION_TERMINATE,
+        }
+    }
+
+    pub fn from_action_id(id: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.action_id() == id)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::SwitchTraffic => "🔁 Switch traffic",
+            Self::RollBack => "🔙 Roll back",
+            Self::TerminateOriginal => "🧹 Terminate original",
+        }
+    }
+
+    /// What was done, for the message update: "switched traffic".
+    pub fn past_tense(self) -> &'static str {
+        match self {
+            Self::SwitchTraffic => "switched traffic to the green environment",
+            Self::RollBack => "rolled the deployment back",
+            Self::TerminateOriginal => "terminated the original environment",
+        }
+    }
+
+    /// The buttons that still make sense after this action succeeded.
+    pub fn remaining_after(self) -> &'static [Self] {
+        match self {
+            Self::SwitchTraffic => &[Self::RollBack, Self::TerminateOriginal],
+            Self::RollBack | Self::TerminateOriginal => &[],
+        }
+    }
+
+    pub fn button(self, deployment_id: &str) -> crate::slack::Button {
+        let confirm = match self {
+            Self::SwitchTraffic => None,
+            Self::RollBack => Some((
+                "Roll back?".to_owned(),
+                format!("Stop deployment `{deployment_id}` and send traffic back to the original environment?"),
+                "Roll back".to_owned(),
+                "Cancel".to_owned(),
+            )),
+            Self::TerminateOriginal => Some((
+                "Terminate the original?".to_owned(),
+                format!(
+                    "Terminate the original (blue) environment of `{deployment_id}` now? After this there is no quick way back."
+                ),
+                "Terminate".to_owned(),
+                "Cancel".to_owned(),
+            )),
+        };
+        crate::slack::Button {
+            text: self.label().to_owned(),
+            action_id: self.action_id().to_owned(),
+            value: Some(deployment_id.to_owned()),
+            url: None,
+            style: match self {
+                Self::SwitchTraffic => Some("primary"),
+                Self::RollBack => Some("danger"),
+                Self::TerminateOriginal => None,
+            },
+            confirm,
+        }
+    }
+}
+
+/// The actions block for a deployment, with `actions` in the given order.
+pub fn actions_block(deployment_id: &str, actions: &[DeploymentAction]) -> crate::slack::Block {
+    crate::slack::Block::Actions {
+        block_id: Some(format!("codedeploy:{deployment_id}")),
+        buttons: actions.iter().map(|a| a.button(deployment_id)).collect(),
+    }
+}
+
+/// Which deployment groups may be operated from Slack, and their green URLs: `CODEDEPLOY_DEPLOYMENT_GROUPS`
+/// (`application/group,...`) and `CODEDEPLOY_GREEN_URLS` (`application/group=https://...,...`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CodeDeploySettings {
+    pub groups: std::collections::BTreeSet<String>,
+    pub green_urls: std::collections::BTreeMap<String, String>,
+}
+
+impl CodeDeploySettings {
+    /// Names of the two variables, for error messages.
+    pub const GROUPS_VAR: &'static str = "CODEDEPLOY_DEPLOYMENT_GROUPS";
+    pub const GREEN_URLS_VAR: &'static str = "CODEDEPLOY_GREEN_URLS";
+
+    /// Parses both settings; an error names the variable at fault and the bad item.
+    pub fn parse(groups: Option<&str>, green_urls: Option<&str>) -> Result<Self, crate::secret::ConfigError> {
+        let invalid = |var: &'static str, problem: String| crate::secret::ConfigError::Invalid { var, problem };
+        let items = |s: Option<&str>| -> Vec<String> {
+            s.unwrap_or_default().split(',').map(str::trim).filter(|i| !i.is_empty()).map(str::to_owned).collect()
+        };
+        let mut settings = Self::default();
+        for group in items(groups) {
+            if group.split('/').count() != 2 || group.starts_with('/') || group.ends_with('/') {
+                return Err(invalid(
+                    Self::GROUPS_VAR,
+                    format!("has `{group}`, which is not application/deployment-group"),
+                ));
+            }
+            settings.groups.insert(group);
+        }
+        for pair in items(green_urls) {
+            let Some((group, url)) = pair.split_once('=') else {
+                return Err(invalid(
+                    Self::GREEN_URLS_VAR,
+                    format!("has `{pair}`, which is not application/deployment-group=https://..."),
+                ));
+            };
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(invalid(Self::GREEN_URLS_VAR, format!("has a URL for `{group}` that is not http(s)")));
+            }
+            settings.green_urls.insert(group.trim().to_owned(), url.trim().to_owned());
+        }
+        Ok(settings)
+    }
+
+    pub fn allows(&self, application: &str, group: &str) -> bool {
+        self.groups.contains(&format!("{application}/{group}"))
+    }
+}

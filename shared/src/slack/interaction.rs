@@ -1,0 +1,75 @@
+//! Interactive payloads (button clicks): the form field `payload`, a JSON document of `type:
+//! block_actions`. Read field by field, so an unexpected shape is a clear error, never a panic.
+
+use serde_json::Value;
+
+use crate::notify::alarm::text;
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InteractionError {
+    #[error("the `payload` field is not JSON")]
+    NotJson,
+    #[error("interactions of type `{0}` are not handled")]
+    UnsupportedType(String),
+    #[error("the payload has no `{0}`")]
+    Missing(&'static str),
+}
+
+/// One button click.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BlockAction {
+    pub team_id: String,
+    pub user_id: String,
+    pub user_name: String,
+    pub channel_id: String,
+    pub channel_name: String,
+    pub action_id: String,
+    pub block_id: String,
+    pub value: String,
+    pub response_url: Option<String>,
+    /// The blocks of the message the button is in (top level, or in its first attachment), to rebuild it.
+    pub message_blocks: Vec<Value>,
+    /// Where the blocks were: `true` when inside `attachments[0]` (messages with a colour bar).
+    pub in_attachment: bool,
+    pub message_color: Option<String>,
+    pub message_text: String,
+}
+
+impl BlockAction {
+    pub fn parse(payload: &str) -> Result<Self, InteractionError> {
+        let v: Value = serde_json::from_str(payload).map_err(|_| InteractionError::NotJson)?;
+        let kind = text(v.get("type")).unwrap_or_default();
+        if kind != "block_actions" {
+            return Err(InteractionError::UnsupportedType(kind));
+        }
+        let action = v
+            .get("actions")
+            .and_then(Value::as_array)
+            .and_then(|a| a.first())
+            .ok_or(InteractionError::Missing("actions"))?;
+        let user = v.get("user").ok_or(InteractionError::Missing("user"))?;
+        let message = v.get("message").unwrap_or(&Value::Null);
+        let attachment_blocks = message.pointer("/attachments/0/blocks").and_then(Value::as_array);
+        let (message_blocks, in_attachment) = match (message.get("blocks").and_then(Value::as_array), attachment_blocks)
+        {
+            (Some(b), _) if !b.is_empty() => (b.clone(), false),
+            (_, Some(b)) => (b.clone(), true),
+            _ => (Vec::new(), false),
+        };
+        Ok(Self {
+            team_id: text(v.pointer("/team/id")).or_else(|| text(user.get("team_id"))).unwrap_or_default(),
+            user_id: text(user.get("id")).ok_or(InteractionError::Missing("user.id"))?,
+            user_name: text(user.get("username")).or_else(|| text(user.get("name"))).unwrap_or_default(),
+            channel_id: text(v.pointer("/channel/id")).unwrap_or_default(),
+            channel_name: text(v.pointer("/channel/name")).unwrap_or_default(),
+            action_id: text(action.get("action_id")).ok_or(InteractionError::Missing("actions[0].action_id"))?,
+            block_id: text(action.get("block_id")).unwrap_or_default(),
+            value: text(action.get("value")).unwrap_or_default(),
+            response_url: text(v.get("response_url")),
+            message_blocks,
+            in_attachment,
+            message_color: text(message.pointer("/attachments/0/color")),
+            message_text: text(message.get("text")).unwrap_or_default(),
+        })
+    }
+}
