@@ -50,6 +50,16 @@ for logical, expected_binary, name_suffix in [
         if st.get("Resource") == "*":
             check(all(a.split(":")[1].startswith("Describe") for a in actions), f"{logical}: {actions} on *")
 
+for logical, res in resources.items():
+    if res["Type"] != "AWS::IAM::Policy":
+        continue
+    for st in res["Properties"]["PolicyDocument"]["Statement"]:
+        actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+        check(all(a != "*" and not a.endswith(":*") for a in actions), f"{logical}: wildcard action")
+        check(st.get("Resource") != "*", f"{logical}: {actions} on *")
+        if any(a.startswith("codedeploy:") for a in actions):
+            check("deploymentgroup:" in str(st["Resource"]), f"{logical}: CodeDeploy not limited to deployment groups")
+
 on_failure = resources["AlarmToSlackFunction"]["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
 check(on_failure["Type"] == "SQS", "alarm-to-slack has no SQS on-failure destination")
 alarmed = {r["Properties"]["MetricName"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"}

@@ -99,3 +99,45 @@ async fn missing_signing_secret_stops_init_with_a_message_naming_the_variables()
         "{output}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_button_click_reaches_codedeploy_through_its_standard_endpoint_setting() {
+    use chatops_tests::SlackStandIn;
+    use chatops_tests::codedeploy_standin::CodeDeployStandIn;
+    let codedeploy = CodeDeployStandIn::start().await;
+    codedeploy.add_ready("d-BINARY001", "orders", "orders-ecs-bg");
+    let slack = SlackStandIn::start().await;
+    let moto = Moto::shared();
+    let mut env: Vec<(&str, String)> = moto.env();
+    env.push(("SLACK_SIGNING_SECRET", SECRET.into()));
+    env.push(("CODEDEPLOY_DEPLOYMENT_GROUPS", "orders/orders-ecs-bg".into()));
+    // The SDK's per-service endpoint setting: CodeDeploy here, everything else on moto.
+    env.push(("AWS_ENDPOINT_URL_CODEDEPLOY", codedeploy.endpoint()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let runtime = RuntimeApi::start().await;
+    let _process = FunctionProcess::spawn(&build_binary("slack-command", false), &runtime, &env);
+
+    let payload = json!({
+        "type": "block_actions",
+        "user": {"id": "U_OPS", "username": "ops"},
+        "team": {"id": "T0123ABCD"},
+        "channel": {"id": "C1", "name": "deploys"},
+        "message": {"text": "ready", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "ready"}}]},
+        "response_url": slack.url("/actions/1"),
+        "actions": [{"action_id": "codedeploy:switch", "block_id": "codedeploy:d-BINARY001", "value": "d-BINARY001", "type": "button"}]
+    });
+    let encoded: String = payload
+        .to_string()
+        .bytes()
+        .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect();
+    let body = format!("payload={encoded}");
+    let inv = runtime
+        .invoke(&event(Shape::HttpApi, &signed_headers(SECRET, &now(), body.as_bytes()), body.as_bytes(), false))
+        .await;
+    assert_eq!(inv.response_json()["statusCode"], 200);
+    let ops: Vec<String> = codedeploy.calls().into_iter().map(|c| c.operation).collect();
+    assert_eq!(ops, ["GetDeployment", "ContinueDeployment"]);
+    let update = slack.wait_for(1, Duration::from_secs(3)).await;
+    assert_eq!(update[0].json()["replace_original"], true);
+}

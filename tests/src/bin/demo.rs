@@ -6,6 +6,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use chatops_tests::codedeploy_standin::CodeDeployStandIn;
 use chatops_tests::slack_requests::{Shape, command_body, event, signed_headers};
 use chatops_tests::slack_standin::Received;
 use chatops_tests::{FunctionProcess, Moto, RuntimeApi, SlackStandIn, build_binary, fixture};
@@ -81,6 +82,15 @@ fn print_message(n: usize, received: &Received) {
                 println!("  {}", dim(&parts.join(" ")));
             }
             Some("divider") => println!("  {}", dim("────────")),
+            Some("actions") => {
+                let buttons: Vec<String> = block["elements"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|b| format!("[ {} ]", b["text"]["text"].as_str().unwrap_or("")))
+                    .collect();
+                println!("  {}", bold(&buttons.join(" ")));
+            }
             _ => {}
         }
     }
@@ -130,14 +140,21 @@ async fn main() {
     println!("\n{} the real function binaries, each behind a Lambda Runtime API emulator", bold("4."));
     let alarm_bin = build_binary("alarm-to-slack", false);
     let command_bin = build_binary("slack-command", false);
+    let codedeploy = CodeDeployStandIn::start().await;
+    codedeploy.add_ready("d-7QX4Z2K9B", "orders", "orders-ecs-bg");
     let mut aws_env: Vec<(&str, String)> = moto.env();
     let alarm_runtime = RuntimeApi::start().await;
+    aws_env.push(("CODEDEPLOY_DEPLOYMENT_GROUPS", "orders/orders-ecs-bg".into()));
+    aws_env.push(("CODEDEPLOY_GREEN_URLS", "orders/orders-ecs-bg=https://green.orders.example.com".into()));
     aws_env.push(("AWS_LAMBDA_FUNCTION_NAME", alarm_fn.clone()));
     aws_env.push(("KMS_ENCRYPTED_SLACK_WEBHOOK_URL", webhook_ct));
     let env: Vec<(&str, &str)> = aws_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let alarm_process = FunctionProcess::spawn(&alarm_bin, &alarm_runtime, &env);
     let mut aws_env: Vec<(&str, String)> = moto.env();
     aws_env.push(("AWS_LAMBDA_FUNCTION_NAME", command_fn.clone()));
+    aws_env.push(("CODEDEPLOY_DEPLOYMENT_GROUPS", "orders/orders-ecs-bg".into()));
+    // moto has no ContinueDeployment: CodeDeploy goes to a loopback stand-in, through the SDK's own setting.
+    aws_env.push(("AWS_ENDPOINT_URL_CODEDEPLOY", codedeploy.endpoint()));
     aws_env.push(("KMS_ENCRYPTED_SLACK_SIGNING_SECRET", secret_ct));
     let command_runtime = RuntimeApi::start().await;
     let env: Vec<(&str, &str)> = aws_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -186,7 +203,55 @@ async fn main() {
         println!("   {} desired capacity of {GROUP} in moto: {}", dim("→"), moto.desired_capacity(GROUP).await);
     }
 
-    println!("\n{} the audit lines slack-command wrote", bold("7."));
+    println!("\n{} a blue/green deployment is READY: the notifier posts it with its buttons", bold("7."));
+    let before = slack.received().len();
+    alarm_runtime.invoke(&fixture("codedeploy-ready.json")).await;
+    let posted = slack.wait_for(before + 1, Duration::from_secs(2)).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut message = posted.last().map(|r| r.json()).unwrap_or_default();
+    for action in ["codedeploy:switch", "codedeploy:switch", "codedeploy:terminate"] {
+        let payload = serde_json::json!({
+            "type": "block_actions",
+            "user": {"id": "U0DEMO", "username": "demo"},
+            "team": {"id": "T0DEMO"},
+            "channel": {"id": "C0DEPLOYS", "name": "deploys"},
+            "message": {"text": message["text"], "attachments": message["attachments"]},
+            "response_url": slack.url("/actions/T0DEMO/1/demo"),
+            "actions": [{"action_id": action, "block_id": "codedeploy:d-7QX4Z2K9B", "value": "d-7QX4Z2K9B", "type": "button"}]
+        });
+        let encoded: String = payload
+            .to_string()
+            .bytes()
+            .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+            .collect();
+        let body = format!("payload={encoded}");
+        let before = slack.received().len();
+        let inv = command_runtime
+            .invoke(&event(
+                Shape::HttpApi,
+                &signed_headers(SIGNING_SECRET, &now(), body.as_bytes()),
+                body.as_bytes(),
+                false,
+            ))
+            .await;
+        let got = slack.wait_for(before + 1, Duration::from_secs(3)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Slack shows the replaced message from now on; later clicks come from it.
+        if let Some(update) = got.last().map(|r| r.json()).filter(|u| u["replace_original"] == true) {
+            message = update;
+        }
+        println!(
+            "\n   {} {} → HTTP {}; CodeDeploy status now {}",
+            bold("click"),
+            action,
+            inv.response_json()["statusCode"],
+            codedeploy.deployment("d-7QX4Z2K9B").map(|d| d.status).unwrap_or_default()
+        );
+    }
+    let calls: Vec<String> = codedeploy.changes().iter().map(|c| format!("{} {}", c.operation, c.body)).collect();
+    println!("   CodeDeploy changes made: {}", calls.join("; "));
+
+    println!("\n{} the audit lines slack-command wrote", bold("8."));
     tokio::time::sleep(Duration::from_millis(200)).await;
     for line in command_process.json_logs().iter().filter(|l| l["fields"]["kind"] == "audit") {
         let f = &line["fields"];
