@@ -20,11 +20,13 @@ async fn main() -> Result<(), Error> {
             .await;
         }
     };
+    let http = http_client()?;
+    // The SDK is loaded only when the webhook is a KMS ciphertext: a plaintext configuration starts faster.
     let kms = if config.needs_kms() {
-        Some(aws_sdk_kms::Client::new(&chatops_shared::aws::load_sdk_config().await))
+        Some(aws_sdk_kms::Client::new(&chatops_shared::aws::load_sdk_config(&http).await))
     } else {
         None
     };
-    let deps = Deps::new(config, kms, http_client()?, RetryPolicy::default());
+    let deps = Deps::new(config, kms, http, RetryPolicy::default());
     lambda_runtime::run(service_fn(|event| handle(&deps, event))).await
 }

@@ -13,7 +13,8 @@ async fn main() -> Result<(), Error> {
     // Without its signing secret the function cannot verify anyone: fail init loudly, naming the variable.
     let config =
         Config::from_env().inspect_err(|err| tracing::error!(error = %err, "slack-command is not configured"))?;
-    let sdk = chatops_shared::aws::load_sdk_config().await;
+    let http = chatops_shared::slack::webhook::http_client()?;
+    let sdk = chatops_shared::aws::load_sdk_config(&http).await;
     let kms = matches!(config.signing_secret, chatops_shared::secret::SecretSource::Kms { .. })
         .then(|| aws_sdk_kms::Client::new(&sdk));
     // Slack waits 3 s: one quick retry at most, and no attempt may outlive the command's budget.
@@ -33,6 +34,6 @@ async fn main() -> Result<(), Error> {
             aws_sdk_codedeploy::config::Builder::from(&sdk).retry_config(retry).timeout_config(timeouts).build(),
         ),
     };
-    let deps = Deps::new(config, kms, aws, chatops_shared::slack::webhook::http_client()?);
+    let deps = Deps::new(config, kms, aws, http);
     lambda_runtime::run(service_fn(|event| handle_event(&deps, event))).await
 }

@@ -32,6 +32,7 @@ async fn rig(policy: AccessPolicy) -> Rig {
     let slack = SlackStandIn::start().await;
     let sdk = Moto::shared().sdk_config().await;
     let cd_conf = aws_sdk_codedeploy::config::Builder::from(&sdk)
+        .http_client(chatops_shared::aws::http::sdk_http_client(http_client().unwrap()))
         .endpoint_url(codedeploy.endpoint())
         .retry_config(aws_sdk_codedeploy::config::retry::RetryConfig::disabled())
         .build();

@@ -24,9 +24,11 @@ fn ts() -> String {
     now().to_string()
 }
 
+/// An Auto Scaling client served by our reqwest-backed SDK HTTP client, as in the function.
 async fn autoscaling_at(endpoint: &str) -> aws_sdk_autoscaling::Client {
     let moto = Moto::shared();
     let conf = aws_sdk_autoscaling::config::Builder::from(&moto.sdk_config().await)
+        .http_client(chatops_shared::aws::http::sdk_http_client(chatops_shared::slack::webhook::http_client().unwrap()))
         .endpoint_url(endpoint)
         .retry_config(aws_sdk_autoscaling::config::retry::RetryConfig::disabled())
         .build();
@@ -69,7 +71,7 @@ async fn recording_deps() -> (Deps, SlackStandIn) {
 }
 
 async fn moto_deps(policy: AccessPolicy) -> Deps {
-    deps_with(Moto::shared().autoscaling().await, policy)
+    deps_with(autoscaling_at(&Moto::shared().endpoint).await, policy)
 }
 
 async fn call(deps: &Deps, event: Value) -> (u16, Value, String) {
