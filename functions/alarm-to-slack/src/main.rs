@@ -28,5 +28,11 @@ async fn main() -> Result<(), Error> {
         None
     };
     let deps = Deps::new(config, kms, http, RetryPolicy::default());
-    lambda_runtime::run(service_fn(|event| handle(&deps, event))).await
+    // Decrypt the webhook while the runtime fetches the first event, not after: the handler's get()
+    // joins the decrypt in flight. A failure here is retried, and reported, by the handler.
+    let prefetch = async {
+        let _ = deps.webhook_url.get().await;
+    };
+    let (_, served) = tokio::join!(prefetch, lambda_runtime::run(service_fn(|event| handle(&deps, event))));
+    served
 }

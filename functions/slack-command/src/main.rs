@@ -35,5 +35,10 @@ async fn main() -> Result<(), Error> {
         ),
     };
     let deps = Deps::new(config, kms, aws, http);
-    lambda_runtime::run(service_fn(|event| handle_event(&deps, event))).await
+    // Decrypt the signing secret while the runtime fetches the first request (see alarm-to-slack).
+    let prefetch = async {
+        let _ = deps.signing_secret.get().await;
+    };
+    let (_, served) = tokio::join!(prefetch, lambda_runtime::run(service_fn(|event| handle_event(&deps, event))));
+    served
 }
