@@ -51,11 +51,10 @@ impl SecretSource {
         plain_var: &'static str,
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let non_empty = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        if let Some(ciphertext) = non_empty(kms_var) {
+        if let Some(ciphertext) = non_empty(lookup, kms_var) {
             return Ok(Self::Kms { var: kms_var, ciphertext });
         }
-        if let Some(value) = non_empty(plain_var) {
+        if let Some(value) = non_empty(lookup, plain_var) {
             return Ok(Self::Plain { var: plain_var, value: Secret::new(value) });
         }
         Err(ConfigError::MissingSecret { kms_var, plain_var })
@@ -66,6 +65,11 @@ impl SecretSource {
             Self::Kms { var, .. } | Self::Plain { var, .. } => var,
         }
     }
+}
+
+/// A setting through `lookup`, trimmed; blank counts as unset.
+pub fn non_empty(lookup: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
 /// The environment of the current process, as a lookup for the `from_lookup` constructors.

@@ -37,6 +37,16 @@ pub fn command_body(command: &str, text: &str, user_id: &str, team_id: &str) -> 
     )
 }
 
+/// An interaction body as Slack sends it: the form field `payload` holding the JSON document.
+pub fn interaction_body(payload: &Value) -> String {
+    let encoded: String = payload
+        .to_string()
+        .bytes()
+        .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect();
+    format!("payload={encoded}")
+}
+
 /// Headers as `(name, value)`; names in any case, as the envelope carries them.
 pub fn signed_headers(secret: &str, timestamp: &str, body: &[u8]) -> Vec<(String, String)> {
     vec![

@@ -126,12 +126,7 @@ async fn a_button_click_reaches_codedeploy_through_its_standard_endpoint_setting
         "response_url": slack.url("/actions/1"),
         "actions": [{"action_id": "codedeploy:switch", "block_id": "codedeploy:d-BINARY001", "value": "d-BINARY001", "type": "button"}]
     });
-    let encoded: String = payload
-        .to_string()
-        .bytes()
-        .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
-        .collect();
-    let body = format!("payload={encoded}");
+    let body = chatops_tests::slack_requests::interaction_body(&payload);
     let inv = runtime
         .invoke(&event(Shape::HttpApi, &signed_headers(SECRET, &now(), body.as_bytes()), body.as_bytes(), false))
         .await;

@@ -40,7 +40,7 @@ impl Config {
     }
 
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let opt = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let opt = |name: &str| chatops_shared::secret::non_empty(lookup, name);
         Ok(Self {
             signing_secret: SecretSource::from_lookup(KMS_SECRET_VAR, PLAIN_SECRET_VAR, lookup)?,
             policy: AccessPolicy {

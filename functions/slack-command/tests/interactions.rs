@@ -10,7 +10,7 @@ use chatops_shared::notify::{CodeDeploySettings, MessageDefaults, notifications_
 use chatops_shared::secret::{Secret, SecretSource};
 use chatops_shared::slack::webhook::http_client;
 use chatops_tests::codedeploy_standin::CodeDeployStandIn;
-use chatops_tests::slack_requests::{Shape, event, signed_headers};
+use chatops_tests::slack_requests::{Shape, event, interaction_body, signed_headers};
 use chatops_tests::{Moto, SlackStandIn, fixture};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
@@ -84,17 +84,9 @@ fn payload(message: &Value, action_id: &str, user: &str, response_url: &str) -> 
     })
 }
 
-fn form(payload: &Value) -> Vec<u8> {
-    let encoded: String = payload
-        .to_string()
-        .bytes()
-        .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
-        .collect();
-    format!("payload={encoded}").into_bytes()
-}
-
 async fn click(rig: &Rig, message: &Value, action: &str, user: &str, sign_with: &str) -> (u16, String) {
-    let body = form(&payload(message, action, user, &rig.slack.url("/actions/T0123/1234/abcd")));
+    let body =
+        interaction_body(&payload(message, action, user, &rig.slack.url("/actions/T0123/1234/abcd"))).into_bytes();
     let ts = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs().to_string();
     let ev = event(Shape::HttpApi, &signed_headers(sign_with, &ts, &body), &body, true);
     let mut ctx = Context::default();

@@ -7,7 +7,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chatops_tests::codedeploy_standin::CodeDeployStandIn;
-use chatops_tests::slack_requests::{Shape, command_body, event, signed_headers};
+use chatops_tests::slack_requests::{Shape, command_body, event, interaction_body, signed_headers};
 use chatops_tests::slack_standin::Received;
 use chatops_tests::{FunctionProcess, Moto, RuntimeApi, SlackStandIn, build_binary, fixture};
 use serde_json::Value;
@@ -219,12 +219,7 @@ async fn main() {
             "response_url": slack.url("/actions/T0DEMO/1/demo"),
             "actions": [{"action_id": action, "block_id": "codedeploy:d-7QX4Z2K9B", "value": "d-7QX4Z2K9B", "type": "button"}]
         });
-        let encoded: String = payload
-            .to_string()
-            .bytes()
-            .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
-            .collect();
-        let body = format!("payload={encoded}");
+        let body = interaction_body(&payload);
         let before = slack.received().len();
         let inv = command_runtime
             .invoke(&event(
