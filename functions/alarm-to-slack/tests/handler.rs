@@ -246,3 +246,58 @@ async fn the_secret_is_decrypted_once_per_container() {
     let fresh = kms_secret(client, ciphertext, "f");
     assert!(fresh.get().await.is_err(), "KMS must be unreachable, or this test proves nothing");
 }
+
+/// An HTTPS server on loopback with a self-signed certificate (openssl + Python's ssl module).
+struct SelfSignedTls {
+    child: std::process::Child,
+    port: u16,
+    _dir: std::path::PathBuf,
+}
+
+impl SelfSignedTls {
+    fn start() -> Self {
+        let dir = std::env::temp_dir().join(format!("chatops-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let status = std::process::Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"])
+            .arg("-keyout")
+            .arg(dir.join("key.pem"))
+            .arg("-out")
+            .arg(dir.join("cert.pem"))
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl is needed for this test (Debian: apt-get install openssl)");
+        assert!(status.success());
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let script = format!(
+            "import http.server, ssl\nctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\nctx.load_cert_chain({cert:?}, {key:?})\nsrv = http.server.HTTPServer(('127.0.0.1', {port}), http.server.BaseHTTPRequestHandler)\nsrv.socket = ctx.wrap_socket(srv.socket, server_side=True)\nsrv.serve_forever()\n",
+            cert = dir.join("cert.pem").display().to_string(),
+            key = dir.join("key.pem").display().to_string(),
+        );
+        let child = std::process::Command::new("python3").args(["-c", &script]).spawn().expect("python3");
+        let until = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { child, port, _dir: dir }
+    }
+}
+
+impl Drop for SelfSignedTls {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn https_is_verified_and_the_cause_of_a_failure_is_reported() {
+    let tls = SelfSignedTls::start();
+    let policy = RetryPolicy { max_attempts: 2, ..fast_policy() };
+    let deps = deps(format!("https://localhost:{}/services/T0/B0/secret", tls.port), policy);
+    let err = handle(&deps, event(fixture("sns-alarm-metric.json"), Duration::from_secs(10))).await.unwrap_err();
+    let msg = err.to_string();
+    // The handshake happened and the self-signed certificate was refused: TLS is on and verifying.
+    assert!(msg.contains("invalid peer certificate"), "{msg}");
+    assert!(!msg.contains("secret"), "the webhook URL must not appear: {msg}");
+}

@@ -100,6 +100,22 @@ pub fn http_client() -> Result<reqwest::Client, HttpClientError> {
 #[error("could not build the HTTP client: {0}")]
 pub struct HttpClientError(String);
 
+/// An error with its causes ("error sending request: ... invalid peer certificate: UnknownIssuer"): reqwest's
+/// own message alone does not say what went wrong. Callers strip the URL first (`without_url`).
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
+}
+
 enum Attempt {
     Done,
     Fatal(DeliveryError),
@@ -178,7 +194,7 @@ impl SlackPoster {
                 let why = if err.is_timeout() {
                     format!("timed out after {} ms", timeout.as_millis())
                 } else {
-                    err.to_string()
+                    error_chain(&err)
                 };
                 return Attempt::Retry { wait: next_backoff(backoff), why };
             }
