@@ -81,7 +81,7 @@ pub struct SlackPoster {
 pub fn http_client() -> Result<reqwest::Client, HttpClientError> {
     let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
     let tls =
-        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()
             .map_err(|e| HttpClientError(e.to_string()))?
             .with_root_certificates(roots)
