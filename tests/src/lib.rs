@@ -36,3 +36,15 @@ pub fn fixture(name: &str) -> serde_json::Value {
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
 }
+
+/// A CodeDeploy client pointed at a closed loopback port, for tests that must not reach CodeDeploy:
+/// any call fails at once.
+pub fn unreachable_codedeploy() -> aws_sdk_codedeploy::Client {
+    aws_sdk_codedeploy::Client::from_conf(
+        aws_sdk_codedeploy::Config::builder()
+            .behavior_version(aws_sdk_codedeploy::config::BehaviorVersion::latest())
+            .region(aws_sdk_codedeploy::config::Region::new("eu-west-1"))
+            .endpoint_url("http://127.0.0.1:9")
+            .build(),
+    )
+}

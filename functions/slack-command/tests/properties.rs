@@ -62,13 +62,7 @@ fn deps() -> Deps {
         policy: AccessPolicy::default(),
         services: Services {
             autoscaling: aws_sdk_autoscaling::Client::from_conf(conf),
-            codedeploy: aws_sdk_codedeploy::Client::from_conf(
-                aws_sdk_codedeploy::Config::builder()
-                    .behavior_version(aws_sdk_codedeploy::config::BehaviorVersion::latest())
-                    .region(aws_sdk_codedeploy::config::Region::new("eu-west-1"))
-                    .endpoint_url("http://127.0.0.1:9")
-                    .build(),
-            ),
+            codedeploy: chatops_tests::unreachable_codedeploy(),
             codedeploy_settings: Default::default(),
         },
         poster: chatops_shared::slack::webhook::SlackPoster::new(

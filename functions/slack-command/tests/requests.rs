@@ -45,13 +45,7 @@ fn deps_with(autoscaling: aws_sdk_autoscaling::Client, policy: AccessPolicy) -> 
         policy,
         services: Services {
             // No test here clicks a button: CodeDeploy points at a closed port.
-            codedeploy: aws_sdk_codedeploy::Client::from_conf(
-                aws_sdk_codedeploy::Config::builder()
-                    .behavior_version(aws_sdk_codedeploy::config::BehaviorVersion::latest())
-                    .region(aws_sdk_codedeploy::config::Region::new("eu-west-1"))
-                    .endpoint_url("http://127.0.0.1:9")
-                    .build(),
-            ),
+            codedeploy: chatops_tests::unreachable_codedeploy(),
             autoscaling,
             codedeploy_settings: Default::default(),
         },
