@@ -2,7 +2,7 @@
 //! to a Slack incoming webhook. Every record is delivered, or the invocation fails so that Lambda's
 //! retries and the on-failure destination keep the message.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use chatops_shared::aws::kms::{CachedSecret, SecretError};
 use chatops_shared::notify::{CodeDeploySettings, MessageDefaults, UnrecognisedEvent, notifications_from_event};
@@ -102,15 +102,10 @@ impl From<HandlerError> for Diagnostic {
     }
 }
 
-/// The instant the invocation must be finished by, from the runtime's deadline (ms since the epoch).
-fn deadline_instant(deadline_ms: u64) -> Instant {
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
-}
-
 /// Parses the event, renders every notification and delivers each one. Returns a summary.
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, HandlerError> {
-    let deadline = deadline_instant(event.context.deadline);
+    // The Slack poster keeps its own reserve before this deadline.
+    let deadline = chatops_shared::invocation_deadline(event.context.deadline, Duration::ZERO);
     let notifications = notifications_from_event(&event.payload).inspect_err(|err| {
         tracing::error!(error = %err, "event not recognised");
     })?;

@@ -188,11 +188,8 @@ async fn handle_interaction(deps: &Deps, payload: &str, started: Instant, deadli
 
 /// The Lambda entry point: event envelope in, envelope out, never an `Err` (that would be a 502).
 pub async fn handle_event(deps: &Deps, event: LambdaEvent<Box<RawValue>>) -> Result<Value, lambda_runtime::Error> {
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     // Keep 200 ms for answering before Lambda's own timeout.
-    let lambda_left =
-        Duration::from_millis(event.context.deadline.saturating_sub(now_ms)).saturating_sub(Duration::from_millis(200));
-    let deadline = Instant::now() + lambda_left;
+    let deadline = chatops_shared::invocation_deadline(event.context.deadline, Duration::from_millis(200));
     let response = match request_from_event(&event.payload) {
         Ok(request) => handle_request(deps, request, deadline).await,
         Err(err) => {

@@ -80,6 +80,11 @@ fn budget_exceeded(what: &str, group: &str, command: &str) -> String {
     )
 }
 
+/// The honest answer when AWS did not answer within the budget.
+fn out_of_time(what: &str, group: &str, command: &str, why: &str) -> Outcome {
+    Outcome::ephemeral(budget_exceeded(what, group, command), Decision::Failed(why.to_owned())).on(group)
+}
+
 /// Runs `/scale`. Every path returns an outcome; nothing is changed unless every check passed.
 pub async fn run(services: &Services, cmd: &SlashCommand, deadline: Instant) -> Outcome {
     let request = match parse(&cmd.text) {
@@ -99,11 +104,7 @@ pub async fn run(services: &Services, cmd: &SlashCommand, deadline: Instant) -> 
     let refuse = |text: String, why: &str| Outcome::ephemeral(text, Decision::Refused(why.to_owned())).on(&group_name);
 
     let Some(budget) = remaining(deadline) else {
-        return Outcome::ephemeral(
-            budget_exceeded("reading", &group_name, &cmd.command),
-            Decision::Failed("time budget exhausted".into()),
-        )
-        .on(&group_name);
+        return out_of_time("reading", &group_name, &cmd.command, "time budget exhausted");
     };
     let described = tokio::time::timeout(
         budget,
@@ -112,11 +113,7 @@ pub async fn run(services: &Services, cmd: &SlashCommand, deadline: Instant) -> 
     .await;
     let group = match described {
         Err(_) => {
-            return Outcome::ephemeral(
-                budget_exceeded("reading", &group_name, &cmd.command),
-                Decision::Failed("AWS timed out".into()),
-            )
-            .on(&group_name);
+            return out_of_time("reading", &group_name, &cmd.command, "AWS timed out");
         }
         Ok(Err(err)) => return aws_failure("reading", &group_name, &err),
         Ok(Ok(out)) => match out.auto_scaling_groups.unwrap_or_default().into_iter().next() {
@@ -178,11 +175,7 @@ pub async fn run(services: &Services, cmd: &SlashCommand, deadline: Instant) -> 
         return outcome;
     }
     let Some(budget) = remaining(deadline) else {
-        return Outcome::ephemeral(
-            budget_exceeded("reading", &group_name, &cmd.command),
-            Decision::Failed("time budget exhausted".into()),
-        )
-        .on(&group_name);
+        return out_of_time("reading", &group_name, &cmd.command, "time budget exhausted");
     };
     let Ok(target32) = i32::try_from(target) else {
         return refuse(format!("{target} is not a valid capacity."), "target out of range");
@@ -200,11 +193,8 @@ pub async fn run(services: &Services, cmd: &SlashCommand, deadline: Instant) -> 
     .await;
     match set {
         Err(_) => {
-            let mut outcome = Outcome::ephemeral(
-                budget_exceeded("changing", &group_name, &cmd.command),
-                Decision::Failed("AWS timed out during SetDesiredCapacity".into()),
-            )
-            .on(&group_name);
+            let mut outcome =
+                out_of_time("changing", &group_name, &cmd.command, "AWS timed out during SetDesiredCapacity");
             outcome.before = Some(desired);
             outcome
         }

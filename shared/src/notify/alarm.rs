@@ -182,6 +182,24 @@ fn math_queries(metrics: &[Value]) -> Vec<MathQuery> {
         .collect()
 }
 
+/// The child alarms that made a composite alarm change, as `(name, state)`: SNS sends
+/// `[{"Arn", "State": {"Value"}}]`, alarm actions and EventBridge `[{"arn", "state": {"value"}}]`.
+fn triggering_children(
+    items: Option<&Value>,
+    arn_key: &str,
+    state_key: &str,
+    value_key: &str,
+) -> Vec<(String, Option<String>)> {
+    array(items)
+        .iter()
+        .filter_map(|c| {
+            let arn = text(c.get(arn_key))?;
+            let child = arn.rsplit(":alarm:").next().unwrap_or(&arn).to_owned();
+            Some((child, c.get(state_key).and_then(|s| text(s.get(value_key)))))
+        })
+        .collect()
+}
+
 /// The JSON `Message` of an SNS alarm notification. `sns` is the SNS record, for fallbacks.
 pub(crate) fn from_sns_alarm_message(msg: &Map<String, Value>, sns: Option<&Value>) -> Option<Alarm> {
     let name = text(msg.get("AlarmName"))?;
@@ -191,15 +209,10 @@ pub(crate) fn from_sns_alarm_message(msg: &Map<String, Value>, sns: Option<&Valu
         arn.as_deref().and_then(arn_parts).map_or((None, None), |(_, r, a)| (Some(r.to_owned()), Some(a.to_owned())));
     let trigger = msg.get("Trigger").filter(|t| t.is_object());
     let condition = if let Some(rule) = text(msg.get("AlarmRule")) {
-        let children = array(msg.get("TriggeringChildren"))
-            .iter()
-            .filter_map(|c| {
-                let arn = text(c.get("Arn"))?;
-                let child = arn.rsplit(":alarm:").next().unwrap_or(&arn).to_owned();
-                Some((child, c.get("State").and_then(|s| text(s.get("Value")))))
-            })
-            .collect();
-        Condition::Composite { rule, triggering_children: children }
+        Condition::Composite {
+            rule,
+            triggering_children: triggering_children(msg.get("TriggeringChildren"), "Arn", "State", "Value"),
+        }
     } else if let Some(t) = trigger {
         let metrics = array(t.get("Metrics"));
         if !metrics.is_empty() {
@@ -265,15 +278,10 @@ fn from_alarm_data(
     let reason_data: Value =
         text(state.get("reasonData")).and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default();
     let condition = if let Some(rule) = text(config.get("alarmRule")) {
-        let children = array(reason_data.get("triggeringAlarms"))
-            .iter()
-            .filter_map(|c| {
-                let arn = text(c.get("arn"))?;
-                let child = arn.rsplit(":alarm:").next().unwrap_or(&arn).to_owned();
-                Some((child, c.get("state").and_then(|s| text(s.get("value")))))
-            })
-            .collect();
-        Condition::Composite { rule, triggering_children: children }
+        Condition::Composite {
+            rule,
+            triggering_children: triggering_children(reason_data.get("triggeringAlarms"), "arn", "state", "value"),
+        }
     } else {
         let queries = math_queries(array(config.get("metrics")));
         match queries.as_slice() {
