@@ -41,6 +41,18 @@ pub enum ConfigError {
     MissingSecret { kms_var: &'static str, plain_var: &'static str },
     #[error("configuration invalid: {var} {problem}")]
     Invalid { var: &'static str, problem: String },
+    #[error("configuration missing: {var} is not set ({hint})")]
+    Missing { var: &'static str, hint: &'static str },
+}
+
+impl ConfigError {
+    /// The variable to fix (for the secret pair, the KMS one).
+    pub fn var(&self) -> &'static str {
+        match self {
+            Self::MissingSecret { kms_var, .. } => kms_var,
+            Self::Invalid { var, .. } | Self::Missing { var, .. } => var,
+        }
+    }
 }
 
 impl SecretSource {

@@ -89,6 +89,19 @@ async fn missing_configuration_fails_each_invocation_naming_the_variables() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn kms_webhook_without_aws_credentials_fails_each_invocation_naming_the_variable() {
+    // Lambda always sets the execution role's credentials; a local run that forgot them gets told which.
+    let (runtime, process) = start(&[("KMS_ENCRYPTED_SLACK_WEBHOOK_URL", "AQICAHhSecretCiphertext==")]).await;
+    for _ in 0..2 {
+        let inv = runtime.invoke(&fixture("sns-alarm-metric.json")).await;
+        assert_eq!(inv.error()["errorType"], "ConfigError");
+        let msg = inv.error()["errorMessage"].as_str().unwrap();
+        assert!(msg.contains("AWS_ACCESS_KEY_ID"), "{msg}");
+    }
+    assert!(!process.output().contains("SecretCiphertext"), "{}", process.output());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn decrypts_the_kms_webhook_with_the_function_name_context_via_aws_endpoint_url() {
     let moto = Moto::shared();
     let key = moto.create_key().await;

@@ -101,6 +101,21 @@ async fn missing_signing_secret_stops_init_with_a_message_naming_the_variables()
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn missing_aws_credentials_stop_init_naming_the_variable() {
+    let runtime = RuntimeApi::start().await;
+    let env = [("SLACK_SIGNING_SECRET", "local-dev-signing-secret"), ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnSECRETKEY")];
+    let mut process = FunctionProcess::spawn(&build_binary("slack-command", false), &runtime, &env);
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while process.is_running() && std::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!process.is_running(), "without credentials no command can work: init must fail");
+    let output = process.output();
+    assert!(output.contains("AWS_ACCESS_KEY_ID"), "{output}");
+    assert!(!output.contains("SECRETKEY") && !output.contains("local-dev-signing-secret"), "{output}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_button_click_reaches_codedeploy_through_its_standard_endpoint_setting() {
     use chatops_tests::SlackStandIn;
     use chatops_tests::codedeploy_standin::CodeDeployStandIn;

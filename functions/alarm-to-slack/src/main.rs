@@ -1,14 +1,23 @@
 //! Wiring: tracing, configuration, clients built once per container, then the runtime loop.
 
 use alarm_to_slack::{Config, Deps, HandlerError, handle};
+use chatops_shared::aws::sdk_config;
+use chatops_shared::secret::process_env;
 use chatops_shared::slack::webhook::{RetryPolicy, http_client};
 use lambda_runtime::{Error, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = match Config::from_env() {
-        Ok(config) => config,
+    let http = http_client()?;
+    // The SDK is configured only when the webhook is a KMS ciphertext: a plaintext configuration starts faster.
+    let setup = Config::from_env().and_then(|config| {
+        let kms =
+            if config.needs_kms() { Some(aws_sdk_kms::Client::new(&sdk_config(&http, &process_env)?)) } else { None };
+        Ok((config, kms))
+    });
+    let (config, kms) = match setup {
+        Ok(setup) => setup,
         Err(err) => {
             // Keep serving so every invocation fails with this clear error (and the alarm goes to the
             // on-failure destination) instead of a crash loop with a bare exit code.
@@ -19,13 +28,6 @@ async fn main() -> Result<(), Error> {
             }))
             .await;
         }
-    };
-    let http = http_client()?;
-    // The SDK is loaded only when the webhook is a KMS ciphertext: a plaintext configuration starts faster.
-    let kms = if config.needs_kms() {
-        Some(aws_sdk_kms::Client::new(&chatops_shared::aws::load_sdk_config(&http).await))
-    } else {
-        None
     };
     let deps = Deps::new(config, kms, http, RetryPolicy::default());
     // Decrypt the webhook while the runtime fetches the first event, not after: the handler's get()

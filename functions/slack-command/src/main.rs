@@ -14,7 +14,8 @@ async fn main() -> Result<(), Error> {
     let config =
         Config::from_env().inspect_err(|err| tracing::error!(error = %err, "slack-command is not configured"))?;
     let http = chatops_shared::slack::webhook::http_client()?;
-    let sdk = chatops_shared::aws::load_sdk_config(&http).await;
+    let sdk = chatops_shared::aws::sdk_config(&http, &chatops_shared::secret::process_env)
+        .inspect_err(|err| tracing::error!(error = %err, "slack-command cannot reach AWS"))?;
     let kms = matches!(config.signing_secret, chatops_shared::secret::SecretSource::Kms { .. })
         .then(|| aws_sdk_kms::Client::new(&sdk));
     // Slack waits 3 s: one quick retry at most, and no attempt may outlive the command's budget.
