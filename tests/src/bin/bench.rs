@@ -52,30 +52,31 @@ fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-async fn measure(s: &Scenario, cold_runs: usize, warm_runs: usize) -> Figures {
+/// One cold start: a fresh Runtime API with the event already queued, then a fresh process. Returns
+/// (process start → response posted, process start → first /next) in ms.
+async fn cold_start(s: &Scenario) -> (f64, Option<f64>) {
     let env: Vec<(&str, &str)> = s.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let mut f =
-        Figures { binary_bytes: std::fs::metadata(&s.binary).map(|m| m.len()).unwrap_or(0), ..Figures::default() };
-    for _ in 0..cold_runs {
-        let runtime = RuntimeApi::start().await;
-        let body = serde_json::to_vec(&(s.event)()).unwrap_or_default();
-        // Queue the event first, so the process finds it at its first /next, as on a cold start.
-        let pending = {
-            let runtime = runtime.clone();
-            tokio::spawn(async move {
-                runtime.invoke_bytes(body.into(), Duration::from_secs(10), Duration::from_secs(30)).await
-            })
-        };
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        let process = FunctionProcess::spawn(&s.binary, &runtime, &env);
-        let inv = pending.await.expect("invocation task");
-        assert!((s.check)(&inv.outcome), "{}: unexpected outcome {:?}\n{}", s.name, inv.outcome, process.output());
-        f.cold_ms.push((inv.finished_at - process.started_at).as_secs_f64() * 1000.0);
-        if let Some(first_next) = runtime.next_calls().first() {
-            f.init_ms.push((*first_next - process.started_at).as_secs_f64() * 1000.0);
-        }
-        drop(process);
-    }
+    let runtime = RuntimeApi::start().await;
+    let body = serde_json::to_vec(&(s.event)()).unwrap_or_default();
+    // Queue the event first, so the process finds it at its first /next, as on a cold start.
+    let pending = {
+        let runtime = runtime.clone();
+        tokio::spawn(async move {
+            runtime.invoke_bytes(body.into(), Duration::from_secs(10), Duration::from_secs(30)).await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let process = FunctionProcess::spawn(&s.binary, &runtime, &env);
+    let inv = pending.await.expect("invocation task");
+    assert!((s.check)(&inv.outcome), "{}: unexpected outcome {:?}\n{}", s.name, inv.outcome, process.output());
+    let cold = (inv.finished_at - process.started_at).as_secs_f64() * 1000.0;
+    let init = runtime.next_calls().first().map(|t| (*t - process.started_at).as_secs_f64() * 1000.0);
+    (cold, init)
+}
+
+/// Warm invocations of one long-lived process, after 10 to warm it up; and its peak RSS.
+async fn warm(s: &Scenario, f: &mut Figures, warm_runs: usize) {
+    let env: Vec<(&str, &str)> = s.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let runtime = RuntimeApi::start().await;
     let process = FunctionProcess::spawn(&s.binary, &runtime, &env);
     for i in 0..warm_runs + 10 {
@@ -88,7 +89,6 @@ async fn measure(s: &Scenario, cold_runs: usize, warm_runs: usize) -> Figures {
         }
     }
     f.peak_rss_kib = process.peak_rss_kib().unwrap_or(0);
-    f
 }
 
 fn ok_response(o: &Outcome) -> bool {
@@ -142,7 +142,8 @@ async fn main() {
     let secret_ct = moto.encrypt(&key, SIGNING_SECRET, Some("chatops-test")).await;
 
     // Two round trips for each call: over a kept-alive connection, and over a new connection (a fresh
-    // client per sample), which is what a cold process pays. The targets use the second.
+    // client per sample), which is what a cold process pays. The targets use the second, sampled once
+    // per round of cold starts (below).
     let decrypt_blob = {
         use base64::Engine as _;
         base64::engine::general_purpose::STANDARD.decode(&secret_ct).unwrap_or_default()
@@ -167,23 +168,23 @@ async fn main() {
     let fresh_http = || {
         chatops_shared::aws::http::sdk_http_client(chatops_shared::slack::webhook::http_client().expect("HTTP client"))
     };
-    let decrypt_ms = round_trip_ms(15, || {
+    let decrypt_new = || {
         let conf = aws_sdk_kms::config::Builder::from(&sdk).http_client(fresh_http()).build();
         decrypt(aws_sdk_kms::Client::from_conf(conf), decrypt_blob.clone())
-    })
-    .await;
-    let describe_ms = round_trip_ms(15, || {
+    };
+    let describe_new = || {
         let conf = aws_sdk_autoscaling::config::Builder::from(&sdk).http_client(fresh_http()).build();
         describe(aws_sdk_autoscaling::Client::from_conf(conf))
-    })
-    .await;
+    };
+    decrypt_new().await;
+    describe_new().await;
 
     let with_moto = |extra: Vec<(&'static str, String)>| {
         let mut env = moto.env();
         env.extend(extra);
         env
     };
-    let scenarios = vec![
+    let scenarios = [
         Scenario {
             name: "bare echo (floor)",
             binary: echo.clone(),
@@ -217,11 +218,38 @@ async fn main() {
         },
     ];
 
-    let mut results = Vec::new();
-    for s in &scenarios {
-        eprintln!("measuring {} ({cold_runs} cold starts, {warm_runs} warm invocations)…", s.name);
-        results.push((s, measure(s, cold_runs, warm_runs).await));
+    // Cold starts in rounds: each round starts every function once and times both moto round trips, so
+    // a drift of the shared machine (or of moto) during the run weighs on the floor, the functions and
+    // the round trips alike, and the ratios compare figures taken at the same moments.
+    let mut figures: Vec<Figures> = scenarios
+        .iter()
+        .map(|s| Figures {
+            binary_bytes: std::fs::metadata(&s.binary).map(|m| m.len()).unwrap_or(0),
+            ..Figures::default()
+        })
+        .collect();
+    let (mut decrypt_samples, mut describe_samples) = (Vec::new(), Vec::new());
+    eprintln!("measuring {cold_runs} rounds of cold starts…");
+    for _ in 0..cold_runs {
+        for (s, f) in scenarios.iter().zip(figures.iter_mut()) {
+            let (cold, init) = cold_start(s).await;
+            f.cold_ms.push(cold);
+            f.init_ms.extend(init);
+        }
+        let t = Instant::now();
+        decrypt_new().await;
+        decrypt_samples.push(t.elapsed().as_secs_f64() * 1000.0);
+        let t = Instant::now();
+        describe_new().await;
+        describe_samples.push(t.elapsed().as_secs_f64() * 1000.0);
     }
+    for (s, f) in scenarios.iter().zip(figures.iter_mut()) {
+        eprintln!("measuring {} ({warm_runs} warm invocations)…", s.name);
+        warm(s, f, warm_runs).await;
+    }
+    let decrypt_ms = percentile(&decrypt_samples, 50.0);
+    let describe_ms = percentile(&describe_samples, 50.0);
+    let results: Vec<(&Scenario, Figures)> = scenarios.iter().zip(figures).collect();
     let floor = results[0].1.clone();
     let floor_cold = percentile(&floor.cold_ms, 50.0);
 
@@ -339,7 +367,8 @@ async fn main() {
         "cold_runs": cold_runs,
         "warm_runs": warm_runs,
         "moto_round_trip_ms": {
-            "new_connection": {"kms_decrypt": decrypt_ms, "describe_auto_scaling_groups": describe_ms},
+            "new_connection": {"kms_decrypt": decrypt_ms, "describe_auto_scaling_groups": describe_ms,
+                "kms_decrypt_samples": decrypt_samples, "describe_auto_scaling_groups_samples": describe_samples},
             "kept_alive": {"kms_decrypt": decrypt_warm_ms, "describe_auto_scaling_groups": describe_warm_ms},
         },
         "functions": json_rows,
