@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod commands;
+pub mod logging;
 
 pub mod notify;
 pub mod secret;

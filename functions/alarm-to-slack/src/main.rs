@@ -8,7 +8,7 @@ use lambda_runtime::{Error, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    chatops_shared::logging::init();
     let http = http_client()?;
     // The SDK is configured only when the webhook is a KMS ciphertext: a plaintext configuration starts faster.
     let setup = Config::from_env().and_then(|config| {

@@ -9,7 +9,7 @@ use slack_command::{AwsClients, Config, Deps, handle_event};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    chatops_shared::logging::init();
     // Without its signing secret the function cannot verify anyone: fail init loudly, naming the variable.
     let config =
         Config::from_env().inspect_err(|err| tracing::error!(error = %err, "slack-command is not configured"))?;
