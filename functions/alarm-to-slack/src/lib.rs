@@ -109,14 +109,15 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Han
     let notifications = notifications_from_event(&event.payload).inspect_err(|err| {
         tracing::error!(error = %err, "event not recognised");
     })?;
+    // Render before waiting for the webhook: on a cold start its decryption is still in flight.
+    let bodies: Vec<_> = notifications.iter().map(|n| n.to_slack(&deps.defaults)).collect();
     let url = deps.webhook_url.get().await?;
     let total = notifications.len();
     let mut delivered = 0;
     let mut first_failure = None;
-    for notification in &notifications {
-        let body = notification.to_slack(&deps.defaults);
+    for (notification, body) in notifications.iter().zip(&bodies) {
         let started = Instant::now();
-        match deps.poster.post(url, &body, deadline).await {
+        match deps.poster.post(url, body, deadline).await {
             Ok(d) => {
                 delivered += 1;
                 tracing::info!(
