@@ -60,13 +60,9 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
     use std::sync::{Arc, Mutex};
 
-    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        move |k| map.get(k).cloned()
-    }
+    use crate::secret::test_lookup as lookup;
 
     fn level(targets: &Targets, target: &str) -> Option<LevelFilter> {
         // The most verbose level that `target` lets through.

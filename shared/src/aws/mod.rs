@@ -103,12 +103,8 @@ impl LoadServiceConfig for EnvEndpoints {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
-    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        move |k| map.get(k).cloned()
-    }
+    use crate::secret::test_lookup as lookup;
 
     const LAMBDA: [(&str, &str); 4] = [
         ("AWS_REGION", "eu-west-1"),
