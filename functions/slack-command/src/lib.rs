@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chatops_shared::aws::kms::CachedSecret;
-use chatops_shared::commands::{AccessPolicy, Caller, Services, audit, dispatch, dispatch_action};
+use chatops_shared::commands::{AccessPolicy, Caller, Outcome, Services, audit, dispatch, dispatch_action};
 use chatops_shared::notify::CodeDeploySettings;
 use chatops_shared::secret::{ConfigError, SecretSource};
 use chatops_shared::slack::form::{SlashCommand, parse_form};
@@ -152,13 +152,19 @@ pub async fn handle_request(deps: &Deps, request: Request, deadline: Instant) ->
         Ok(command) => command,
         Err(err) => return text_response(400, &err.to_string()),
     };
-    let caller = Caller::from(&command);
-    let outcome = match deps.policy.refuse(&caller) {
-        Some(refusal) => refusal,
-        None => dispatch(&deps.services, &command, deadline).await,
-    };
-    audit(&caller, &outcome, started.elapsed());
+    let outcome = checked(deps, &Caller::from(&command), started, dispatch(&deps.services, &command, deadline)).await;
     json_response(200, &outcome.message.to_json())
+}
+
+/// The policy check, then `run` (not started when the caller is refused), then the audit line: the
+/// same for a command and a button, so neither can skip one.
+async fn checked(deps: &Deps, caller: &Caller, started: Instant, run: impl Future<Output = Outcome>) -> Outcome {
+    let outcome = match deps.policy.refuse(caller) {
+        Some(refusal) => refusal,
+        None => run.await,
+    };
+    audit(caller, &outcome, started.elapsed());
+    outcome
 }
 
 /// A button click: acknowledged with an empty 200; the outcome goes to the message's `response_url`
@@ -168,15 +174,10 @@ async fn handle_interaction(deps: &Deps, payload: &str, started: Instant, deadli
         Ok(click) => click,
         Err(err) => return text_response(400, &err.to_string()),
     };
-    let caller = Caller::from(&click);
-    let outcome = match deps.policy.refuse(&caller) {
-        Some(refusal) => refusal,
-        // Keep time for the response_url update after the AWS calls.
-        None => {
-            dispatch_action(&deps.services, &click, deadline.checked_sub(RESPONSE_RESERVE).unwrap_or(deadline)).await
-        }
-    };
-    audit(&caller, &outcome, started.elapsed());
+    // Keep time for the response_url update after the AWS calls.
+    let action_deadline = deadline.checked_sub(RESPONSE_RESERVE).unwrap_or(deadline);
+    let outcome =
+        checked(deps, &Caller::from(&click), started, dispatch_action(&deps.services, &click, action_deadline)).await;
     if let Some(url) = &click.response_url {
         let url = chatops_shared::secret::Secret::new(url.clone());
         if let Err(err) = deps.poster.post(&url, &outcome.message, deadline).await {

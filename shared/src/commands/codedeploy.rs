@@ -3,9 +3,9 @@
 //! Switch after traffic moved, anything after the deployment ended) is refused, so each action runs once.
 //! The message is then rebuilt: who did what and when, and only the buttons that still make sense.
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use aws_sdk_codedeploy::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_codedeploy::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_codedeploy::types::{DeploymentStatus, DeploymentWaitType};
 use serde_json::Value;
 
@@ -33,7 +33,7 @@ fn timed_out(id: &str, doing: &str) -> Outcome {
 fn aws_failed<E: ProvideErrorMetadata + std::error::Error + 'static>(
     id: &str,
     doing: &str,
-    err: &aws_sdk_codedeploy::error::SdkError<E>,
+    err: &SdkError<E>,
 ) -> Outcome {
     let code = err.code().unwrap_or("error");
     let detail = err.message().map_or_else(|| DisplayErrorContext(err).to_string(), str::to_owned);
@@ -104,26 +104,16 @@ pub async fn run(services: &Services, click: &BlockAction, deadline: Instant) ->
     let cd = &services.codedeploy;
     // `None`: done. `Some(outcome)`: what went wrong.
     let failure = match action {
+        DeploymentAction::RollBack => {
+            change(id, budget, cd.stop_deployment().deployment_id(id).auto_rollback_enabled(true).send()).await
+        }
         DeploymentAction::SwitchTraffic | DeploymentAction::TerminateOriginal => {
             let wait = if action == DeploymentAction::SwitchTraffic {
                 DeploymentWaitType::ReadyWait
             } else {
                 DeploymentWaitType::TerminationWait
             };
-            let call = cd.continue_deployment().deployment_id(id).deployment_wait_type(wait).send();
-            match tokio::time::timeout(budget, call).await {
-                Err(_) => Some(timed_out(id, "changing")),
-                Ok(Err(err)) => Some(aws_error(id, &err)),
-                Ok(Ok(_)) => None,
-            }
-        }
-        DeploymentAction::RollBack => {
-            let call = cd.stop_deployment().deployment_id(id).auto_rollback_enabled(true).send();
-            match tokio::time::timeout(budget, call).await {
-                Err(_) => Some(timed_out(id, "changing")),
-                Ok(Err(err)) => Some(aws_error(id, &err)),
-                Ok(Ok(_)) => None,
-            }
+            change(id, budget, cd.continue_deployment().deployment_id(id).deployment_wait_type(wait).send()).await
         }
     };
     match failure {
@@ -138,11 +128,21 @@ pub async fn run(services: &Services, click: &BlockAction, deadline: Instant) ->
     }
 }
 
-/// Another click won the race: CodeDeploy says the state moved on. That is a refusal, not a failure.
-fn aws_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
+/// Makes one changing call within `budget`: `None` when it succeeded, else the outcome saying why not.
+async fn change<T, E: ProvideErrorMetadata + std::error::Error + 'static>(
     id: &str,
-    err: &aws_sdk_codedeploy::error::SdkError<E>,
-) -> Outcome {
+    budget: Duration,
+    call: impl Future<Output = Result<T, SdkError<E>>>,
+) -> Option<Outcome> {
+    match tokio::time::timeout(budget, call).await {
+        Err(_) => Some(timed_out(id, "changing")),
+        Ok(Err(err)) => Some(aws_error(id, &err)),
+        Ok(Ok(_)) => None,
+    }
+}
+
+/// Another click won the race: CodeDeploy says the state moved on. That is a refusal, not a failure.
+fn aws_error<E: ProvideErrorMetadata + std::error::Error + 'static>(id: &str, err: &SdkError<E>) -> Outcome {
     match err.code() {
         Some("DeploymentIsNotInReadyStateException" | "DeploymentAlreadyCompletedException") => Outcome::ephemeral(
             "Someone else already acted on this deployment, or it moved on. Nothing was done.",

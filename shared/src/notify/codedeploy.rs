@@ -51,13 +51,13 @@ impl DeploymentNotice {
     /// The deployment in the CodeDeploy console.
     pub fn console_url(&self) -> Option<String> {
         let region = self.region.as_deref().filter(|r| !r.contains(' '))?;
-        let host = if region.starts_with("cn-") {
-            format!("{region}.console.amazonaws.cn")
-        } else if region.starts_with("us-gov-") {
-            "console.amazonaws-us-gov.com".to_owned()
-        } else {
-            format!("{region}.console.aws.amazon.com")
+        // The event has no ARN to read the partition from: the region's name tells it.
+        let partition = match region {
+            r if r.starts_with("cn-") => "aws-cn",
+            r if r.starts_with("us-gov-") => "aws-us-gov",
+            _ => "aws",
         };
+        let host = super::render::console_host(partition, region);
         Some(format!("https://{host}/codesuite/codedeploy/deployments/{}?region={region}", self.deployment_id))
     }
 }
@@ -201,5 +201,37 @@ impl CodeDeploySettings {
 
     pub fn allows(&self, application: &str, group: &str) -> bool {
         self.groups.contains(&format!("{application}/{group}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn console_url_follows_the_partition_of_the_region() {
+        let notice = |region: &str| DeploymentNotice {
+            application: "orders".into(),
+            deployment_group: "bg".into(),
+            deployment_id: "d-1".into(),
+            state: "READY".into(),
+            account: None,
+            region: Some(region.into()),
+            time: None,
+        };
+        let path = "/codesuite/codedeploy/deployments/d-1?region=";
+        assert_eq!(
+            notice("eu-west-1").console_url().unwrap(),
+            format!("https://eu-west-1.console.aws.amazon.com{path}eu-west-1")
+        );
+        assert_eq!(
+            notice("cn-north-1").console_url().unwrap(),
+            format!("https://cn-north-1.console.amazonaws.cn{path}cn-north-1")
+        );
+        assert_eq!(
+            notice("us-gov-west-1").console_url().unwrap(),
+            format!("https://console.amazonaws-us-gov.com{path}us-gov-west-1")
+        );
+        assert_eq!(notice("not a region").console_url(), None);
     }
 }

@@ -74,12 +74,17 @@ fn metric_text(m: &MetricRef) -> String {
 pub(crate) fn console_url(alarm: &Alarm) -> Option<String> {
     let region = alarm.region.as_deref().filter(|r| !r.is_empty() && !r.contains(' '))?;
     let partition = alarm.arn.as_deref().and_then(arn_parts).map_or("aws", |p| p.0);
-    let host = match partition {
+    let host = console_host(partition, region);
+    Some(format!("https://{host}/cloudwatch/home?region={region}#alarmsV2:alarm/{}", percent_encode(&alarm.name)))
+}
+
+/// The AWS console's host for `region` in `partition` (`aws`, `aws-cn`, `aws-us-gov`).
+pub(crate) fn console_host(partition: &str, region: &str) -> String {
+    match partition {
         "aws-cn" => format!("{region}.console.amazonaws.cn"),
         "aws-us-gov" => "console.amazonaws-us-gov.com".to_owned(),
         _ => format!("{region}.console.aws.amazon.com"),
-    };
-    Some(format!("https://{host}/cloudwatch/home?region={region}#alarmsV2:alarm/{}", percent_encode(&alarm.name)))
+    }
 }
 
 fn percent_encode(s: &str) -> String {
