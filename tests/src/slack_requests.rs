@@ -13,19 +13,22 @@ pub enum Shape {
 
 pub const SHAPES: [Shape; 3] = [Shape::Rest, Shape::HttpApi, Shape::FunctionUrl];
 
+/// A form value encoded as Slack encodes it (`application/x-www-form-urlencoded`).
+fn form_encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => out.push(b as char),
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 /// A slash-command form body, encoded as Slack encodes it.
 pub fn command_body(command: &str, text: &str, user_id: &str, team_id: &str) -> String {
-    let enc = |s: &str| {
-        let mut out = String::new();
-        for b in s.bytes() {
-            match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => out.push(b as char),
-                b' ' => out.push('+'),
-                _ => out.push_str(&format!("%{b:02X}")),
-            }
-        }
-        out
-    };
+    let enc = form_encode;
     format!(
         "token=legacyTokenIgnored&team_id={}&team_domain=acme&channel_id=C0123ABCD&channel_name=ops&user_id={}&user_name={}&command={}&text={}&api_app_id=A0123&is_enterprise_install=false&response_url={}&trigger_id=1234.5678.abcdef",
         enc(team_id),
@@ -39,12 +42,7 @@ pub fn command_body(command: &str, text: &str, user_id: &str, team_id: &str) -> 
 
 /// An interaction body as Slack sends it: the form field `payload` holding the JSON document.
 pub fn interaction_body(payload: &Value) -> String {
-    let encoded: String = payload
-        .to_string()
-        .bytes()
-        .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
-        .collect();
-    format!("payload={encoded}")
+    format!("payload={}", form_encode(&payload.to_string()))
 }
 
 /// Headers as `(name, value)`; names in any case, as the envelope carries them.

@@ -84,14 +84,19 @@ async fn scale_end_to_end_with_a_kms_secret_and_an_audit_line() {
     assert!(!output.contains(SECRET) && !output.contains(&ciphertext[..40]), "a secret reached the log:\n{output}");
 }
 
+/// Waits until `process` has exited, or `limit` has passed.
+async fn stops_within(process: &mut FunctionProcess, limit: Duration) {
+    let until = std::time::Instant::now() + limit;
+    while process.is_running() && std::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn missing_signing_secret_stops_init_with_a_message_naming_the_variables() {
     let runtime = RuntimeApi::start().await;
     let mut process = FunctionProcess::spawn(&build_binary("slack-command", false), &runtime, &[]);
-    let until = std::time::Instant::now() + Duration::from_secs(10);
-    while process.is_running() && std::time::Instant::now() < until {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    stops_within(&mut process, Duration::from_secs(10)).await;
     assert!(!process.is_running(), "the function must not serve requests it cannot verify");
     let output = process.output();
     assert!(
@@ -105,10 +110,7 @@ async fn missing_aws_credentials_stop_init_naming_the_variable() {
     let runtime = RuntimeApi::start().await;
     let env = [("SLACK_SIGNING_SECRET", "local-dev-signing-secret"), ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnSECRETKEY")];
     let mut process = FunctionProcess::spawn(&build_binary("slack-command", false), &runtime, &env);
-    let until = std::time::Instant::now() + Duration::from_secs(10);
-    while process.is_running() && std::time::Instant::now() < until {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    stops_within(&mut process, Duration::from_secs(10)).await;
     assert!(!process.is_running(), "without credentials no command can work: init must fail");
     let output = process.output();
     assert!(output.contains("AWS_ACCESS_KEY_ID"), "{output}");

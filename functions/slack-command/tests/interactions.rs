@@ -100,13 +100,17 @@ fn blocks_of(update: &Value) -> Vec<Value> {
     update["attachments"][0]["blocks"].as_array().or_else(|| update["blocks"].as_array()).cloned().unwrap_or_default()
 }
 
-fn buttons(update: &Value) -> Vec<String> {
+/// The buttons of a message's actions blocks, as Slack would receive them.
+fn button_elements(update: &Value) -> Vec<Value> {
     blocks_of(update)
         .iter()
         .filter(|b| b["type"] == "actions")
         .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
-        .map(|e| e["action_id"].as_str().unwrap_or_default().to_owned())
         .collect()
+}
+
+fn buttons(update: &Value) -> Vec<String> {
+    button_elements(update).iter().map(|e| e["action_id"].as_str().unwrap_or_default().to_owned()).collect()
 }
 
 fn text(update: &Value) -> String {
@@ -166,12 +170,7 @@ async fn confirmed_rollback_stops_with_auto_rollback_and_removes_the_buttons() {
     let rig = rig(AccessPolicy::default()).await;
     let original = ready_message();
     // The dialog is Slack's, client side: the button carries it, and a confirmed click arrives as usual.
-    let rollback = blocks_of(&original)
-        .iter()
-        .filter(|b| b["type"] == "actions")
-        .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
-        .find(|e| e["action_id"] == "codedeploy:rollback")
-        .unwrap();
+    let rollback = button_elements(&original).into_iter().find(|e| e["action_id"] == "codedeploy:rollback").unwrap();
     assert_eq!(rollback["confirm"]["confirm"]["text"], "Roll back");
     click(&rig, &original, "codedeploy:rollback", "U_OPS", SECRET).await;
     let changes = rig.codedeploy.changes();

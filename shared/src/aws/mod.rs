@@ -117,7 +117,8 @@ mod tests {
         crate::slack::webhook::http_client().unwrap()
     }
 
-    fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+    /// The Lambda variables and `extra`.
+    fn with<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
         LAMBDA.iter().chain(extra).copied().collect()
     }
 
@@ -208,25 +209,17 @@ mod tests {
         let (global, global_hits) = listener().await;
         let (asg, asg_hits) = listener().await;
         let (cd, cd_hits) = listener().await;
-        let pairs: Vec<(&str, &str)> = LAMBDA
-            .iter()
-            .copied()
-            .chain([
-                ("AWS_ENDPOINT_URL", global.as_str()),
-                ("AWS_ENDPOINT_URL_AUTO_SCALING", asg.as_str()),
-                ("AWS_ENDPOINT_URL_CODEDEPLOY", cd.as_str()),
-            ])
-            .collect();
+        let pairs = with(&[
+            ("AWS_ENDPOINT_URL", global.as_str()),
+            ("AWS_ENDPOINT_URL_AUTO_SCALING", asg.as_str()),
+            ("AWS_ENDPOINT_URL_CODEDEPLOY", cd.as_str()),
+        ]);
         calls(&sdk_config(&http(), &lookup(&pairs)).unwrap()).await;
         // KMS has no variable of its own here, so it takes the global one; 400s are not retried.
         assert_eq!((global_hits.load(SeqCst), asg_hits.load(SeqCst), cd_hits.load(SeqCst)), (1, 1, 1));
 
         let (kms, kms_hits) = listener().await;
-        let pairs: Vec<(&str, &str)> = LAMBDA
-            .iter()
-            .copied()
-            .chain([("AWS_ENDPOINT_URL", global.as_str()), ("AWS_ENDPOINT_URL_KMS", kms.as_str())])
-            .collect();
+        let pairs = with(&[("AWS_ENDPOINT_URL", global.as_str()), ("AWS_ENDPOINT_URL_KMS", kms.as_str())]);
         calls(&sdk_config(&http(), &lookup(&pairs)).unwrap()).await;
         assert_eq!(kms_hits.load(SeqCst), 1);
         assert_eq!(global_hits.load(SeqCst), 3, "Auto Scaling and CodeDeploy fall back to AWS_ENDPOINT_URL");
@@ -237,15 +230,11 @@ mod tests {
         use std::sync::atomic::Ordering::SeqCst;
         let (global, global_hits) = listener().await;
         let (kms, kms_hits) = listener().await;
-        let pairs: Vec<(&str, &str)> = LAMBDA
-            .iter()
-            .copied()
-            .chain([
-                ("AWS_ENDPOINT_URL", global.as_str()),
-                ("AWS_ENDPOINT_URL_KMS", kms.as_str()),
-                ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"),
-            ])
-            .collect();
+        let pairs = with(&[
+            ("AWS_ENDPOINT_URL", global.as_str()),
+            ("AWS_ENDPOINT_URL_KMS", kms.as_str()),
+            ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"),
+        ]);
         let sdk = sdk_config(&http(), &lookup(&pairs)).unwrap();
         // With the endpoints ignored the request would go to AWS itself: check only the resolution.
         let endpoints = sdk.service_config().expect("endpoint settings");
