@@ -8,6 +8,7 @@ pub mod logging;
 pub mod notify;
 pub mod secret;
 pub mod slack;
+pub mod state;
 
 /// The instant by which an invocation must be finished, from the runtime's deadline (milliseconds since
 /// the epoch, `Context::deadline`), less `reserve` kept for reporting the outcome.

@@ -43,6 +43,8 @@ pub enum ConfigError {
     Invalid { var: &'static str, problem: String },
     #[error("configuration missing: {var} is not set ({hint})")]
     Missing { var: &'static str, hint: &'static str },
+    #[error("configuration missing: set {}", .alternatives.join(", or "))]
+    MissingAlternatives { var: &'static str, alternatives: &'static [&'static str] },
 }
 
 impl ConfigError {
@@ -50,7 +52,7 @@ impl ConfigError {
     pub fn var(&self) -> &'static str {
         match self {
             Self::MissingSecret { kms_var, .. } => kms_var,
-            Self::Invalid { var, .. } | Self::Missing { var, .. } => var,
+            Self::Invalid { var, .. } | Self::Missing { var, .. } | Self::MissingAlternatives { var, .. } => var,
         }
     }
 }

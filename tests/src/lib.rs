@@ -5,11 +5,13 @@
 pub mod codedeploy_standin;
 pub mod moto;
 pub mod runtime_api;
+pub mod slack_api_standin;
 pub mod slack_requests;
 pub mod slack_standin;
 
 pub use moto::Moto;
 pub use runtime_api::{FunctionProcess, Invocation, RuntimeApi, build_bin, build_binary};
+pub use slack_api_standin::{ApiReply, SlackApiStandIn};
 pub use slack_standin::{Reply, SlackStandIn};
 
 use hmac::{Hmac, Mac};
@@ -47,4 +49,24 @@ pub fn unreachable_codedeploy() -> aws_sdk_codedeploy::Client {
             .endpoint_url("http://127.0.0.1:9")
             .build(),
     )
+}
+
+/// An SNS alarm notification shaped like `events/sns-alarm-metric.json`: alarm `name` going from `old`
+/// to `state` at `at` (`2026-11-20T09:41:07.473+0000`), SNS `MessageId` `message_id`, through `topic`.
+pub fn sns_alarm(name: &str, state: &str, old: &str, at: &str, message_id: &str, topic: &str) -> serde_json::Value {
+    let mut event = fixture("sns-alarm-metric.json");
+    let record = &mut event["Records"][0]["Sns"];
+    let mut message: serde_json::Value =
+        serde_json::from_str(record["Message"].as_str().expect("Message")).expect("Message JSON");
+    message["AlarmName"] = name.into();
+    message["AlarmArn"] = format!("arn:aws:cloudwatch:eu-west-1:123456789012:alarm:{name}").into();
+    message["NewStateValue"] = state.into();
+    message["OldStateValue"] = old.into();
+    message["StateChangeTime"] = at.into();
+    message["NewStateReason"] = format!("Threshold Crossed: {name} went {state}").into();
+    record["Message"] = message.to_string().into();
+    record["MessageId"] = message_id.into();
+    record["Subject"] = format!("{state}: \"{name}\" in EU (Ireland)").into();
+    record["TopicArn"] = format!("arn:aws:sns:eu-west-1:123456789012:{topic}").into();
+    event
 }

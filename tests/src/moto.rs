@@ -1,6 +1,7 @@
 //! A moto server on loopback: the real AWS protocols (KMS, Auto Scaling, ...) without an AWS account.
 //! Uses `MOTO_ENDPOINT` when a server is already running (the test script starts one), otherwise starts
-//! `moto_server` from the project's `.venv` or the PATH, once per test process.
+//! `scripts/moto_server.py` (moto with DynamoDB's atomic conditional writes) with the project's `.venv`
+//! Python, or a Python on the PATH that has moto, once per test process.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -14,13 +15,15 @@ pub struct Moto {
     pub endpoint: String,
 }
 
-fn find_moto_server() -> Option<PathBuf> {
-    let venv = crate::workspace_root().join(".venv/bin/moto_server");
+/// The Python that has moto: the project's `.venv`, else the one next to a `moto_server` on the PATH.
+fn find_moto_python() -> Option<PathBuf> {
+    let venv = crate::workspace_root().join(".venv/bin/python");
     if venv.exists() {
         return Some(venv);
     }
-    std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join("moto_server")).find(|p| p.exists()))
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths).find(|p| p.join("moto_server").exists()).map(|p| p.join("python3"))
+    })
 }
 
 fn wait_until_up(endpoint: &str) -> bool {
@@ -44,7 +47,7 @@ impl Moto {
                 assert!(wait_until_up(&endpoint), "MOTO_ENDPOINT={endpoint} does not answer");
                 return Moto { endpoint };
             }
-            let Some(bin) = find_moto_server() else {
+            let Some(python) = find_moto_python() else {
                 panic!(
                     "moto_server not found: these tests need a moto server on loopback. Run the README's test command \
                      (scripts/test installs moto into .venv), or `pip install 'moto[server]'`, or set MOTO_ENDPOINT."
@@ -56,8 +59,11 @@ impl Moto {
             // The server is started from a thread that never ends, with PDEATHSIG, so it dies with this
             // process (the signal fires when the spawning thread exits).
             std::thread::spawn(move || {
-                let mut cmd = Command::new(bin);
-                cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]).stdout(Stdio::null()).stderr(Stdio::null());
+                let mut cmd = Command::new(python);
+                cmd.arg(crate::workspace_root().join("scripts/moto_server.py"))
+                    .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null());
                 #[cfg(target_os = "linux")]
                 unsafe {
                     use std::os::unix::process::CommandExt;
@@ -176,5 +182,88 @@ impl Moto {
             .await
             .expect("DescribeAutoScalingGroups");
         out.auto_scaling_groups().first().and_then(|g| g.desired_capacity).expect("group exists")
+    }
+}
+
+impl Moto {
+    pub async fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.sdk_config().await)
+    }
+
+    /// Creates a state table as template.yaml does (`pk` / `sk`, on demand, TTL on `expires_at`) under a
+    /// fresh name, and returns the name.
+    pub async fn create_state_table(&self) -> String {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
+        };
+        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let name = format!("chatops-state-{}-{n}", std::process::id());
+        let ddb = self.dynamodb().await;
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attribute")
+        };
+        let key =
+            |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build().expect("key");
+        ddb.create_table()
+            .table_name(&name)
+            .attribute_definitions(attr("pk"))
+            .attribute_definitions(attr("sk"))
+            .key_schema(key("pk", KeyType::Hash))
+            .key_schema(key("sk", KeyType::Range))
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await
+            .expect("CreateTable");
+        ddb.update_time_to_live()
+            .table_name(&name)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder().enabled(true).attribute_name("expires_at").build().expect("ttl"),
+            )
+            .send()
+            .await
+            .expect("UpdateTimeToLive");
+        name
+    }
+
+    /// Every item of a table, as JSON-ish maps of attribute name to its string or number text.
+    pub async fn items(&self, table: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+        let out = self.dynamodb().await.scan().table_name(table).send().await.expect("Scan");
+        out.items()
+            .iter()
+            .map(|item| {
+                item.iter()
+                    .map(|(k, v)| {
+                        let text = v.as_s().or_else(|_| v.as_n()).cloned().unwrap_or_else(|_| format!("{v:?}"));
+                        (k.clone(), text)
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Sets `expires_at` of every item whose `pk` starts with `prefix` to the past, as if its TTL had run
+    /// out (DynamoDB deletes expired items only within days, so readers must treat them as gone).
+    pub async fn expire(&self, table: &str, prefix: &str) -> usize {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let ddb = self.dynamodb().await;
+        let mut n = 0;
+        for item in self.items(table).await.into_iter().filter(|i| i["pk"].starts_with(prefix)) {
+            ddb.update_item()
+                .table_name(table)
+                .key("pk", AttributeValue::S(item["pk"].clone()))
+                .key("sk", AttributeValue::S(item["sk"].clone()))
+                .update_expression("SET expires_at = :past")
+                .expression_attribute_values(":past", AttributeValue::N("1000".into()))
+                .send()
+                .await
+                .expect("UpdateItem");
+            n += 1;
+        }
+        n
     }
 }

@@ -1,24 +1,51 @@
 //! alarm-to-slack: CloudWatch alarms (SNS, EventBridge, direct alarm actions) and other notifications
-//! to a Slack incoming webhook. Every record is delivered, or the invocation fails so that Lambda's
-//! retries and the on-failure destination keep the message.
+//! to Slack, through an incoming webhook or, with a bot token, the Web API: one message per alarm
+//! lifecycle, routed to the owning team's channel, each notification posted once (state table).
+//! Every record is delivered, or the invocation fails so that Lambda's retries and the on-failure
+//! destination keep the message.
 
-use std::time::{Duration, Instant};
+mod deliver;
+
+use std::time::Duration;
 
 use chatops_shared::aws::kms::{CachedSecret, SecretError};
-use chatops_shared::notify::{CodeDeploySettings, MessageDefaults, UnrecognisedEvent, notifications_from_event};
+use chatops_shared::notify::routing::{ROUTES_VAR, Routes};
+use chatops_shared::notify::{CodeDeploySettings, MessageDefaults, UnrecognisedEvent, incoming_from_event};
 use chatops_shared::secret::{ConfigError, SecretSource};
+use chatops_shared::slack::api::{ApiError, DEFAULT_API_URL, SlackApi};
 use chatops_shared::slack::webhook::{DeliveryError, RetryPolicy, SlackPoster};
+use chatops_shared::state::{StateTable, TABLE_VAR};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
 
+pub use deliver::Outcome;
+
 pub const KMS_WEBHOOK_VAR: &str = "KMS_ENCRYPTED_SLACK_WEBHOOK_URL";
 pub const PLAIN_WEBHOOK_VAR: &str = "SLACK_WEBHOOK_URL";
+pub const KMS_BOT_TOKEN_VAR: &str = "KMS_ENCRYPTED_SLACK_BOT_TOKEN";
+pub const PLAIN_BOT_TOKEN_VAR: &str = "SLACK_BOT_TOKEN";
+pub const API_URL_VAR: &str = "SLACK_API_URL";
+pub const RETENTION_VAR: &str = "STATE_RETENTION_DAYS";
+
+/// How messages reach Slack.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Destination {
+    /// An incoming webhook: one channel, chosen when the webhook was made; every notification a new message.
+    Webhook(SecretSource),
+    /// The Web API with a bot token: any channel the app is in, messages updated in place.
+    WebApi { token: SecretSource, api_url: String },
+}
 
 /// The function's settings, read once from the environment (the names are the contract).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    pub webhook: SecretSource,
+    pub destination: Destination,
     pub defaults: MessageDefaults,
+    pub routes: Routes,
+    /// `STATE_TABLE`: the DynamoDB table for lifecycles and exactly-once posting.
+    pub state_table: Option<String>,
+    /// How long records are kept after the last state change that is not ALARM.
+    pub retention: Duration,
     /// `AWS_LAMBDA_FUNCTION_NAME`: the KMS encryption context.
     pub function_name: Option<String>,
 }
@@ -30,10 +57,47 @@ impl Config {
 
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let opt = |name: &str| chatops_shared::secret::non_empty(lookup, name);
+        let channel = opt("SLACK_CHANNEL");
+        let routes = Routes::parse(opt(ROUTES_VAR).as_deref(), channel.clone())?;
+        // The token wins when both are set: the Web API can do everything the webhook can.
+        let destination = match SecretSource::from_lookup(KMS_BOT_TOKEN_VAR, PLAIN_BOT_TOKEN_VAR, lookup) {
+            Ok(token) => {
+                let api_url = opt(API_URL_VAR).unwrap_or_else(|| DEFAULT_API_URL.to_owned());
+                if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
+                    return Err(ConfigError::Invalid { var: API_URL_VAR, problem: "is not an http(s) URL".into() });
+                }
+                if !routes.covers_everything() {
+                    return Err(ConfigError::Missing {
+                        var: "SLACK_CHANNEL",
+                        hint: "with a bot token every message needs a channel: set SLACK_CHANNEL to a channel ID, or end SLACK_ROUTES with a rule that has only a channel",
+                    });
+                }
+                Destination::WebApi { token, api_url }
+            }
+            Err(_) => match SecretSource::from_lookup(KMS_WEBHOOK_VAR, PLAIN_WEBHOOK_VAR, lookup) {
+                Ok(url) => Destination::Webhook(url),
+                Err(_) => {
+                    return Err(ConfigError::MissingAlternatives {
+                        var: KMS_BOT_TOKEN_VAR,
+                        alternatives: &[
+                            "KMS_ENCRYPTED_SLACK_BOT_TOKEN (base64 KMS ciphertext) or SLACK_BOT_TOKEN (plaintext, local runs) for the Web API",
+                            "KMS_ENCRYPTED_SLACK_WEBHOOK_URL (base64 KMS ciphertext) or SLACK_WEBHOOK_URL (plaintext, local runs) for an incoming webhook",
+                        ],
+                    });
+                }
+            },
+        };
+        let retention_days = match opt(RETENTION_VAR) {
+            None => 7,
+            Some(v) => v.parse::<u64>().ok().filter(|d| (1..=365).contains(d)).ok_or_else(|| ConfigError::Invalid {
+                var: RETENTION_VAR,
+                problem: "must be a whole number of days from 1 to 365".into(),
+            })?,
+        };
         Ok(Self {
-            webhook: SecretSource::from_lookup(KMS_WEBHOOK_VAR, PLAIN_WEBHOOK_VAR, lookup)?,
+            destination,
             defaults: MessageDefaults {
-                channel: opt("SLACK_CHANNEL"),
+                channel,
                 username: opt("SLACK_USERNAME"),
                 icon_emoji: opt("SLACK_ICON_EMOJI"),
                 codedeploy: CodeDeploySettings::parse(
@@ -41,12 +105,25 @@ impl Config {
                     opt(CodeDeploySettings::GREEN_URLS_VAR).as_deref(),
                 )?,
             },
+            routes,
+            state_table: opt(TABLE_VAR),
+            retention: Duration::from_secs(retention_days * 86_400),
             function_name: opt("AWS_LAMBDA_FUNCTION_NAME"),
         })
     }
 
+    /// The secret in use (the token when set, else the webhook) is a KMS ciphertext.
     pub fn needs_kms(&self) -> bool {
-        matches!(self.webhook, SecretSource::Kms { .. })
+        let source = match &self.destination {
+            Destination::Webhook(url) => url,
+            Destination::WebApi { token, .. } => token,
+        };
+        matches!(source, SecretSource::Kms { .. })
+    }
+
+    /// The AWS SDK is needed: for KMS or for the state table.
+    pub fn needs_sdk(&self) -> bool {
+        self.needs_kms() || self.state_table.is_some()
     }
 }
 
@@ -60,20 +137,82 @@ pub fn normalise_webhook_url(url: String) -> String {
     }
 }
 
+/// Where messages go, with the secret that opens the way.
+pub enum Sink {
+    Webhook { url: CachedSecret, poster: SlackPoster },
+    WebApi { token: CachedSecret, api: SlackApi },
+}
+
+impl Sink {
+    pub fn secret(&self) -> &CachedSecret {
+        match self {
+            Self::Webhook { url, .. } => url,
+            Self::WebApi { token, .. } => token,
+        }
+    }
+}
+
 /// What a container keeps between invocations.
 pub struct Deps {
     pub defaults: MessageDefaults,
-    pub webhook_url: CachedSecret,
-    pub poster: SlackPoster,
+    pub routes: Routes,
+    pub sink: Sink,
+    pub state: Option<StateTable>,
+    pub retention: Duration,
 }
 
 impl Deps {
-    pub fn new(config: Config, kms: Option<aws_sdk_kms::Client>, http: reqwest::Client, policy: RetryPolicy) -> Self {
-        Self {
-            webhook_url: CachedSecret::new(config.webhook, kms, config.function_name)
-                .with_transform(normalise_webhook_url),
-            defaults: config.defaults,
-            poster: SlackPoster::new(http, policy),
+    pub fn new(
+        config: Config,
+        kms: Option<aws_sdk_kms::Client>,
+        dynamodb: Option<aws_sdk_dynamodb::Client>,
+        http: reqwest::Client,
+        policy: RetryPolicy,
+    ) -> Self {
+        let sink = match config.destination {
+            Destination::Webhook(url) => {
+                if !config.routes.is_empty() {
+                    tracing::warn!(
+                        "SLACK_ROUTES is set but messages go through an incoming webhook, which posts to its own channel: the routes' channels are ignored (their mentions still apply); set a bot token to route"
+                    );
+                }
+                Sink::Webhook {
+                    url: CachedSecret::new(url, kms, config.function_name).with_transform(normalise_webhook_url),
+                    poster: SlackPoster::new(http, policy),
+                }
+            }
+            Destination::WebApi { token, api_url } => Sink::WebApi {
+                token: CachedSecret::new(token, kms, config.function_name),
+                api: SlackApi::new(http, &api_url, policy),
+            },
+        };
+        let state = match (config.state_table, dynamodb) {
+            (Some(table), Some(client)) => Some(StateTable::new(client, table)),
+            _ => {
+                tracing::info!(
+                    "no STATE_TABLE: every notification is posted as a new message, and a redelivered one is posted again"
+                );
+                None
+            }
+        };
+        Self { defaults: config.defaults, routes: config.routes, sink, state, retention: config.retention }
+    }
+}
+
+/// Why a message could not be posted: through the webhook, or through the Web API.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PostError {
+    #[error(transparent)]
+    Webhook(#[from] DeliveryError),
+    #[error(transparent)]
+    Api(#[from] ApiError),
+}
+
+impl PostError {
+    pub fn attempts(&self) -> u32 {
+        match self {
+            Self::Webhook(e) => e.attempts(),
+            Self::Api(e) => e.attempts(),
         }
     }
 }
@@ -87,7 +226,7 @@ pub enum HandlerError {
     #[error(transparent)]
     Unrecognised(#[from] UnrecognisedEvent),
     #[error("{failed} of {total} messages were not delivered to Slack; first failure: {first}")]
-    Delivery { failed: usize, total: usize, first: DeliveryError },
+    Delivery { failed: usize, total: usize, first: PostError },
 }
 
 impl From<HandlerError> for Diagnostic {
@@ -102,49 +241,31 @@ impl From<HandlerError> for Diagnostic {
     }
 }
 
-/// Parses the event, renders every notification and delivers each one. Returns a summary.
+/// Parses the event, then delivers each notification (or skips one that was delivered before).
+/// Returns a summary: `delivered`, and `skipped` when redeliveries were skipped.
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, HandlerError> {
-    // The Slack poster keeps its own reserve before this deadline.
-    let deadline = chatops_shared::invocation_deadline(event.context.deadline, Duration::ZERO);
-    let notifications = notifications_from_event(&event.payload).inspect_err(|err| {
+    let incoming = incoming_from_event(&event.payload).inspect_err(|err| {
         tracing::error!(error = %err, "event not recognised");
     })?;
-    // Render before waiting for the webhook: on a cold start its decryption is still in flight.
-    let bodies: Vec<_> = notifications.iter().map(|n| n.to_slack(&deps.defaults)).collect();
-    let url = deps.webhook_url.get().await?;
-    let total = notifications.len();
-    let mut delivered = 0;
+    let mut run = deliver::Run::new(deps, &event.context);
+    // Render before waiting for the secret: on a cold start its decryption is still in flight.
+    let planned: Vec<_> = incoming.iter().map(|i| run.plan(i)).collect();
+    let secret = deps.sink.secret().get().await?;
+    let total = incoming.len();
+    let (mut delivered, mut skipped) = (0, 0);
     let mut first_failure = None;
-    for (notification, body) in notifications.iter().zip(&bodies) {
-        let started = Instant::now();
-        match deps.poster.post(url, body, deadline).await {
-            Ok(d) => {
-                delivered += 1;
-                tracing::info!(
-                    outcome = "delivered",
-                    alarm = %notification.label(),
-                    state = notification.state(),
-                    attempts = d.attempts,
-                    latency_ms = d.latency.as_millis() as u64,
-                    "message delivered to Slack"
-                );
-            }
+    for (index, plan) in planned.iter().enumerate() {
+        match run.deliver(plan, secret, index).await {
+            Ok(Outcome::Skipped) => skipped += 1,
+            Ok(_) => delivered += 1,
             Err(err) => {
-                tracing::error!(
-                    outcome = "failed",
-                    alarm = %notification.label(),
-                    state = notification.state(),
-                    attempts = err.attempts(),
-                    latency_ms = started.elapsed().as_millis() as u64,
-                    error = %err,
-                    "message NOT delivered to Slack"
-                );
                 first_failure.get_or_insert(err);
             }
         }
     }
     match first_failure {
-        None => Ok(json!({ "delivered": delivered })),
-        Some(first) => Err(HandlerError::Delivery { failed: total - delivered, total, first }),
+        None if skipped == 0 => Ok(json!({ "delivered": delivered })),
+        None => Ok(json!({ "delivered": delivered, "skipped": skipped })),
+        Some(first) => Err(HandlerError::Delivery { failed: total - delivered - skipped, total, first }),
     }
 }

@@ -4,19 +4,21 @@ use alarm_to_slack::{Config, Deps, HandlerError, handle};
 use chatops_shared::aws::sdk_config;
 use chatops_shared::secret::process_env;
 use chatops_shared::slack::webhook::{RetryPolicy, http_client};
+use chatops_shared::state::dynamodb_client;
 use lambda_runtime::{Error, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     chatops_shared::logging::init();
     let http = http_client()?;
-    // The SDK is configured only when the webhook is a KMS ciphertext: a plaintext configuration starts faster.
+    // The SDK is configured only when KMS or the state table is used: a plaintext webhook starts faster.
     let setup = Config::from_env().and_then(|config| {
-        let kms =
-            if config.needs_kms() { Some(aws_sdk_kms::Client::new(&sdk_config(&http, &process_env)?)) } else { None };
-        Ok((config, kms))
+        let sdk = if config.needs_sdk() { Some(sdk_config(&http, &process_env)?) } else { None };
+        let kms = sdk.as_ref().filter(|_| config.needs_kms()).map(aws_sdk_kms::Client::new);
+        let dynamodb = sdk.as_ref().filter(|_| config.state_table.is_some()).map(dynamodb_client);
+        Ok((config, kms, dynamodb))
     });
-    let (config, kms) = match setup {
+    let (config, kms, dynamodb) = match setup {
         Ok(setup) => setup,
         Err(err) => {
             // Keep serving so every invocation fails with this clear error (and the alarm goes to the
@@ -29,11 +31,11 @@ async fn main() -> Result<(), Error> {
             .await;
         }
     };
-    let deps = Deps::new(config, kms, http, RetryPolicy::default());
-    // Decrypt the webhook while the runtime fetches the first event, not after: the handler's get()
+    let deps = Deps::new(config, kms, dynamodb, http, RetryPolicy::default());
+    // Decrypt the secret while the runtime fetches the first event, not after: the handler's get()
     // joins the decrypt in flight. A failure here is retried, and reported, by the handler.
     let prefetch = async {
-        let _ = deps.webhook_url.get().await;
+        let _ = deps.sink.secret().get().await;
     };
     let (_, served) = tokio::join!(prefetch, lambda_runtime::run(service_fn(|event| handle(&deps, event))));
     served

@@ -2,9 +2,10 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use alarm_to_slack::{Config, Deps, HandlerError, handle};
+use alarm_to_slack::{Config, Deps, Destination, HandlerError, PostError, handle};
 use chatops_shared::aws::kms::CachedSecret;
 use chatops_shared::notify::MessageDefaults;
+use chatops_shared::notify::routing::Routes;
 use chatops_shared::secret::{Secret, SecretSource};
 use chatops_shared::slack::webhook::{DeliveryError, RetryPolicy, http_client};
 use chatops_tests::{Moto, Reply, SlackStandIn, fixture};
@@ -23,11 +24,14 @@ fn fast_policy() -> RetryPolicy {
 
 fn deps(url: String, policy: RetryPolicy) -> Deps {
     let config = Config {
-        webhook: SecretSource::Plain { var: "SLACK_WEBHOOK_URL", value: Secret::new(url) },
+        destination: Destination::Webhook(SecretSource::Plain { var: "SLACK_WEBHOOK_URL", value: Secret::new(url) }),
         defaults: MessageDefaults { channel: Some("#alarms".into()), ..MessageDefaults::default() },
+        routes: Routes::default(),
+        state_table: None,
+        retention: Duration::from_secs(7 * 86_400),
         function_name: Some("alarm-to-slack".into()),
     };
-    Deps::new(config, None, http_client().unwrap(), policy)
+    Deps::new(config, None, None, http_client().unwrap(), policy)
 }
 
 #[tokio::test]
@@ -67,7 +71,10 @@ async fn a_retry_after_beyond_the_deadline_fails_at_once_instead_of_timing_out()
     let err = handle(&deps, event(fixture("sns-alarm-metric.json"), Duration::from_secs(5))).await.unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
     assert!(
-        matches!(err, HandlerError::Delivery { first: DeliveryError::Deadline { attempts: 1, .. }, .. }),
+        matches!(
+            err,
+            HandlerError::Delivery { first: PostError::Webhook(DeliveryError::Deadline { attempts: 1, .. }), .. }
+        ),
         "{err:?}"
     );
 }
@@ -95,7 +102,10 @@ async fn a_400_is_not_retried_and_slacks_answer_is_reported() {
     let err = handle(&deps, event(fixture("sns-alarm-metric.json"), Duration::from_secs(10))).await.unwrap_err();
     assert_eq!(slack.received().len(), 1);
     match err {
-        HandlerError::Delivery { first: DeliveryError::Rejected { status: 400, answer, attempts: 1 }, .. } => {
+        HandlerError::Delivery {
+            first: PostError::Webhook(DeliveryError::Rejected { status: 400, answer, attempts: 1 }),
+            ..
+        } => {
             assert_eq!(answer, "invalid_payload")
         }
         other => panic!("{other:?}"),

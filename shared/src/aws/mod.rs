@@ -9,7 +9,7 @@
 //!
 //! The standard endpoint settings are honoured exactly as the SDK defines them, so a local emulator is
 //! reached unchanged: `AWS_ENDPOINT_URL_<SERVICE>` (e.g. `AWS_ENDPOINT_URL_KMS`,
-//! `AWS_ENDPOINT_URL_AUTO_SCALING`, `AWS_ENDPOINT_URL_CODEDEPLOY`), then `AWS_ENDPOINT_URL`, both off
+//! `AWS_ENDPOINT_URL_AUTO_SCALING`, `AWS_ENDPOINT_URL_CODEDEPLOY`, `AWS_ENDPOINT_URL_DYNAMODB`), then `AWS_ENDPOINT_URL`, both off
 //! when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`; and `AWS_USE_FIPS_ENDPOINT`, `AWS_USE_DUALSTACK_ENDPOINT`.
 
 pub mod http;
@@ -71,7 +71,7 @@ struct EnvEndpoints {
 
 impl EnvEndpoints {
     const VAR: &'static str = "AWS_ENDPOINT_URL";
-    const SERVICE_IDS: [&'static str; 3] = ["KMS", "Auto Scaling", "CodeDeploy"];
+    const SERVICE_IDS: [&'static str; 4] = ["KMS", "Auto Scaling", "CodeDeploy", "DynamoDB"];
 
     fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         if flag(lookup, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")? {

@@ -5,7 +5,9 @@
 pub mod alarm;
 pub mod codedeploy;
 mod generic;
+pub mod lifecycle;
 mod render;
+pub mod routing;
 mod time_fmt;
 
 use serde_json::Value;
@@ -13,6 +15,7 @@ use serde_json::Value;
 pub use alarm::{Alarm, AlarmState, Condition};
 pub use codedeploy::{CodeDeploySettings, DeploymentNotice};
 pub use generic::GenericNotice;
+pub use time_fmt::duration_text;
 
 /// One thing to tell Slack about.
 #[derive(Clone, Debug, PartialEq)]
@@ -43,27 +46,58 @@ pub struct UnrecognisedEvent {
     pub shape: String,
 }
 
+/// A notification and what we know of its delivery: what exactly-once posting and routing need.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Incoming {
+    pub notification: Notification,
+    /// The same for every redelivery of this notification: `sns:<MessageId>`, `eventbridge:<id>`, or
+    /// `alarm-action:<alarm ARN>:<state timestamp>`. `None` when the event carries nothing stable.
+    pub delivery_id: Option<String>,
+    /// The name of the SNS topic it came through.
+    pub topic: Option<String>,
+}
+
 /// Turns one Lambda event into the notifications it carries, in order: one per SNS record.
 pub fn notifications_from_event(event: &Value) -> Result<Vec<Notification>, UnrecognisedEvent> {
+    incoming_from_event(event).map(|all| all.into_iter().map(|i| i.notification).collect())
+}
+
+/// Like [`notifications_from_event`], with each notification's delivery ID and topic.
+pub fn incoming_from_event(event: &Value) -> Result<Vec<Incoming>, UnrecognisedEvent> {
     let obj = event.as_object().ok_or_else(|| UnrecognisedEvent { shape: describe(event) })?;
     if let Some(records) = obj.get("Records").and_then(Value::as_array) {
         let sns: Vec<&Value> = records.iter().filter_map(|r| r.get("Sns")).collect();
         if !records.is_empty() && sns.len() == records.len() {
-            return Ok(sns.into_iter().map(from_sns_record).collect());
+            return Ok(sns
+                .into_iter()
+                .map(|record| Incoming {
+                    notification: from_sns_record(record),
+                    delivery_id: alarm::text(record.get("MessageId")).map(|id| format!("sns:{id}")),
+                    topic: alarm::text(record.get("TopicArn")).map(|t| t.rsplit(':').next().unwrap_or(&t).to_owned()),
+                })
+                .collect());
         }
     }
-    if let Some(alarm) = alarm::from_alarm_action(obj).or_else(|| alarm::from_eventbridge(obj)) {
-        return Ok(vec![Notification::Alarm(Box::new(alarm))]);
+    let eventbridge_id =
+        || alarm::text(obj.get("detail-type")).and(alarm::text(obj.get("id"))).map(|id| format!("eventbridge:{id}"));
+    let single = |notification, delivery_id| Ok(vec![Incoming { notification, delivery_id, topic: None }]);
+    if let Some(alarm) = alarm::from_alarm_action(obj) {
+        // An alarm action has no event ID: the alarm and the time of its state change identify it.
+        let id = alarm.arn.as_ref().zip(alarm.changed_at.as_ref()).map(|(arn, at)| format!("alarm-action:{arn}:{at}"));
+        return single(Notification::Alarm(Box::new(alarm)), id);
+    }
+    if let Some(alarm) = alarm::from_eventbridge(obj) {
+        return single(Notification::Alarm(Box::new(alarm)), eventbridge_id());
     }
     // The SNS message of an alarm, invoked directly (handy with `cargo lambda invoke`).
     if let Some(alarm) = alarm::from_sns_alarm_message(obj, None) {
-        return Ok(vec![Notification::Alarm(Box::new(alarm))]);
+        return single(Notification::Alarm(Box::new(alarm)), None);
     }
     if let Some(notice) = DeploymentNotice::from_eventbridge(obj) {
-        return Ok(vec![Notification::Deployment(Box::new(notice))]);
+        return single(Notification::Deployment(Box::new(notice)), eventbridge_id());
     }
     if let Some(notice) = GenericNotice::from_eventbridge(obj) {
-        return Ok(vec![Notification::Generic(notice)]);
+        return single(Notification::Generic(notice), eventbridge_id());
     }
     Err(UnrecognisedEvent { shape: describe(event) })
 }
@@ -133,11 +167,40 @@ impl Notification {
 
     /// The Slack body to post, with the deployment's defaults applied.
     pub fn to_slack(&self, defaults: &MessageDefaults) -> Value {
-        let mut body = match self {
-            Self::Alarm(alarm) => render::alarm_message(alarm).to_json(),
-            Self::Deployment(d) => render::deployment_message(d, &defaults.codedeploy).to_json(),
-            Self::Generic(notice) => render::generic_message(notice).to_json(),
-            Self::SlackPayload(map) => Value::Object(map.clone()),
+        self.to_slack_with(defaults, &Extras::default())
+    }
+
+    /// The Slack body with a mention (the route's, on ALARM) and a note on the lifecycle (`OK after 12 min`).
+    pub fn to_slack_with(&self, defaults: &MessageDefaults, extras: &Extras) -> Value {
+        let message = match self {
+            Self::Alarm(alarm) => Some(render::alarm_message(alarm)),
+            Self::Deployment(d) => Some(render::deployment_message(d, &defaults.codedeploy)),
+            Self::Generic(notice) => Some(render::generic_message(notice)),
+            Self::SlackPayload(_) => None,
+        };
+        let mut body = match (message, self) {
+            (Some(mut msg), _) => {
+                // Below the header: what the reader needs before the details.
+                let at = usize::from(matches!(msg.blocks.first(), Some(crate::slack::Block::Header(_))));
+                if let Some(note) = &extras.note {
+                    msg.blocks.insert(at.min(msg.blocks.len()), crate::slack::Block::Context(vec![note.clone()]));
+                }
+                if let Some(mention) = &extras.mention {
+                    msg.text = format!("{mention} {}", msg.text);
+                    msg.blocks.insert(at.min(msg.blocks.len()), crate::slack::Block::section(format!("🔔 {mention}")));
+                }
+                msg.to_json()
+            }
+            (None, Self::SlackPayload(map)) => {
+                let mut map = map.clone();
+                if let Some(mention) = &extras.mention {
+                    let text = map.get("text").and_then(Value::as_str).unwrap_or_default();
+                    let text = format!("{mention} {text}");
+                    map.insert("text".into(), Value::String(text.trim_end().to_owned()));
+                }
+                Value::Object(map)
+            }
+            (None, _) => Value::Null,
         };
         if let Some(map) = body.as_object_mut() {
             for (key, value) in
@@ -152,4 +215,27 @@ impl Notification {
         }
         body
     }
+
+    /// What routing rules match on. `topic` is the SNS topic's name, when it came through SNS.
+    pub fn route_key<'a>(&'a self, topic: Option<&'a str>) -> routing::RouteKey<'a> {
+        let (alarm, account, region) = match self {
+            Self::Alarm(a) => (Some(a.name.as_str()), a.account.as_deref(), a.region.as_deref()),
+            Self::Deployment(d) => (None, d.account.as_deref(), d.region.as_deref()),
+            Self::Generic(g) => {
+                let get = |label: &str| g.context.iter().find(|(l, _)| l == label).map(|(_, v)| v.as_str());
+                (None, get("account"), get("region"))
+            }
+            Self::SlackPayload(_) => (None, None, None),
+        };
+        routing::RouteKey { alarm, topic, account, region, state: self.state() }
+    }
+}
+
+/// Additions to a rendered message.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Extras {
+    /// Slack mention syntax (`<!subteam^S0...>`), put first in the text and below the header.
+    pub mention: Option<String>,
+    /// One line of context below the header (mrkdwn, escaped by the caller).
+    pub note: Option<String>,
 }

@@ -12,7 +12,7 @@ use crate::slack::{Block, Message, escape};
 /// Sections a long generic body may be split into before the rest is cut.
 const MAX_BODY_SECTIONS: usize = 8;
 
-fn state_style(state: &AlarmState) -> (&'static str, &'static str) {
+pub(crate) fn state_style(state: &AlarmState) -> (&'static str, &'static str) {
     match state {
         AlarmState::Alarm => ("🔴", "#E01E5A"),
         AlarmState::Ok => ("✅", "#2EB67D"),
@@ -244,15 +244,20 @@ pub(crate) fn alarm_message(alarm: &Alarm) -> Message {
     msg.block(Block::Context(vec![footer]))
 }
 
-pub(crate) fn deployment_message(d: &DeploymentNotice, settings: &CodeDeploySettings) -> Message {
-    let (emoji, color, what) = match d.state.as_str() {
+/// Emoji, colour and words for a deployment state.
+pub(crate) fn deployment_style(state: &str) -> (&'static str, &'static str, &'static str) {
+    match state {
         "READY" => ("🚦", "#1D9BD1", "ready to switch traffic"),
         "START" => ("🚀", "#1D9BD1", "started"),
         "SUCCESS" => ("✅", "#2EB67D", "succeeded"),
         "FAILURE" => ("❌", "#E01E5A", "failed"),
         "STOP" => ("⏹️", "#ECB22E", "stopped"),
         _ => ("🔔", "#9E9E9E", "changed state"),
-    };
+    }
+}
+
+pub(crate) fn deployment_message(d: &DeploymentNotice, settings: &CodeDeploySettings) -> Message {
+    let (emoji, color, what) = deployment_style(&d.state);
     let title = format!("{emoji} Deployment {what}: {} / {}", d.application, d.deployment_group);
     let mut msg = Message::new(format!(
         "{emoji} CodeDeploy {} {what} ({} / {}, state {})",

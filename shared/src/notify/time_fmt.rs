@@ -29,6 +29,23 @@ pub(crate) fn slack_date(raw: &str) -> String {
     }
 }
 
+/// The shortest useful description of how long something lasted: `45 s`, `12 min`, `2 h 5 min`, `3 d 4 h`.
+pub fn duration_text(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min", s / 60),
+        3600..86_400 => match (s % 3600) / 60 {
+            0 => format!("{} h", s / 3600),
+            m => format!("{} h {m} min", s / 3600),
+        },
+        _ => match (s % 86_400) / 3600 {
+            0 => format!("{} d", s / 86_400),
+            h => format!("{} d {h} h", s / 86_400),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -44,5 +61,14 @@ mod tests {
             slack_date("2024-05-01T12:00:00Z"),
             "<!date^1714564800^{date_short_pretty} {time_secs}|2024-05-01 12:00:00 UTC>"
         );
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(duration_text(std::time::Duration::from_secs(45)), "45 s");
+        assert_eq!(duration_text(std::time::Duration::from_secs(12 * 60 + 30)), "12 min");
+        assert_eq!(duration_text(std::time::Duration::from_secs(2 * 3600 + 5 * 60)), "2 h 5 min");
+        assert_eq!(duration_text(std::time::Duration::from_secs(3600)), "1 h");
+        assert_eq!(duration_text(std::time::Duration::from_secs(3 * 86_400 + 4 * 3600 + 59)), "3 d 4 h");
     }
 }

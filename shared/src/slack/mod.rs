@@ -1,6 +1,7 @@
 //! Everything Slack: the message model with Slack's limits, webhook delivery, request verification,
 //! form bodies and slash-command payloads.
 
+pub mod api;
 pub mod form;
 pub mod gateway;
 pub mod interaction;

@@ -3,6 +3,7 @@
 //!
 //! 429: wait `Retry-After`. 5xx, timeouts and connection errors: back off and retry. Other 4xx: Slack
 //! will give the same answer again (`invalid_payload`, `no_service`, `channel_not_found`), so no retry.
+//! The retry loop itself ([`RetryPolicy::run`]) serves the Web API client too.
 
 use std::time::{Duration, Instant};
 
@@ -67,6 +68,113 @@ impl DeliveryError {
     }
 }
 
+/// What one attempt came to.
+pub(crate) enum Attempt<T, E> {
+    Done(T),
+    /// Slack will give the same answer again: stop.
+    Fatal(E),
+    /// Worth another try: after `wait` (Slack's `Retry-After`), or after the growing backoff when `None`.
+    Retry {
+        wait: Option<Duration>,
+        why: String,
+    },
+}
+
+/// How the retry loop ended without success.
+pub(crate) enum GaveUp<E> {
+    Fatal(E),
+    Exhausted(String),
+    Deadline(String),
+}
+
+impl RetryPolicy {
+    /// Runs `attempt` (given its timeout) until it is done, fatal, out of attempts, or the next try
+    /// could not finish before `deadline` less the reserve. Returns the outcome and the attempts made.
+    pub(crate) async fn run<T, E, F, Fut>(&self, deadline: Instant, mut attempt: F) -> (Result<T, GaveUp<E>>, u32)
+    where
+        F: FnMut(Duration) -> Fut,
+        Fut: std::future::Future<Output = Attempt<T, E>>,
+    {
+        let mut attempts = 0;
+        let mut last = String::from("no attempt made");
+        let mut backoff = self.backoff;
+        loop {
+            let Some(budget) = deadline.checked_duration_since(Instant::now() + self.reserve) else {
+                return (Err(GaveUp::Deadline(last)), attempts);
+            };
+            if attempts >= self.max_attempts {
+                return (Err(GaveUp::Exhausted(last)), attempts);
+            }
+            attempts += 1;
+            match attempt(budget.min(self.attempt_timeout)).await {
+                Attempt::Done(value) => return (Ok(value), attempts),
+                Attempt::Fatal(err) => return (Err(GaveUp::Fatal(err)), attempts),
+                Attempt::Retry { wait, why } => {
+                    let wait = wait.unwrap_or_else(|| {
+                        let wait = backoff;
+                        backoff = backoff.saturating_mul(2);
+                        wait
+                    });
+                    tracing::warn!(attempt = attempts, wait_ms = wait.as_millis() as u64, reason = %why, "Slack call will be retried");
+                    last = why;
+                    if Instant::now() + wait + self.reserve >= deadline {
+                        return (Err(GaveUp::Deadline(last)), attempts);
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+}
+
+/// One HTTP exchange with Slack, read whole: status, `Retry-After` and the body (cut for logs).
+pub(crate) struct Exchange {
+    pub status: u16,
+    pub retry_after: Option<Duration>,
+    pub body: String,
+}
+
+impl Exchange {
+    /// Sends `request` and reads the answer. A transport failure (connection, timeout) is an error
+    /// that says why, without the URL: reqwest puts the URL, which may be a secret, into its messages.
+    pub(crate) async fn send(request: reqwest::RequestBuilder, timeout: Duration) -> Result<Self, String> {
+        let response = request.timeout(timeout).send().await.map_err(|err| {
+            let err = err.without_url();
+            if err.is_timeout() { format!("timed out after {} ms", timeout.as_millis()) } else { error_chain(&err) }
+        })?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = match response.text().await {
+            Ok(text) => text,
+            Err(err) => format!("(unreadable body: {})", err.without_url()),
+        };
+        Ok(Self { status, retry_after, body })
+    }
+
+    /// The answer the same for webhooks and the Web API: 429 and 5xx are retried, `None` otherwise.
+    pub(crate) fn retry<T, E>(&self, default_retry_after: Duration) -> Option<Attempt<T, E>> {
+        if self.status == 429 {
+            Some(Attempt::Retry {
+                wait: Some(self.retry_after.unwrap_or(default_retry_after)),
+                why: format!("HTTP 429 rate limited: {}", self.short_body()),
+            })
+        } else if self.status >= 500 {
+            Some(Attempt::Retry { wait: None, why: format!("HTTP {}: {}", self.status, self.short_body()) })
+        } else {
+            None
+        }
+    }
+
+    pub(crate) fn short_body(&self) -> String {
+        crate::slack::message::truncate(self.body.trim(), 300).into_owned()
+    }
+}
+
 /// Posts JSON bodies to a Slack URL held as a secret.
 #[derive(Clone, Debug)]
 pub struct SlackPoster {
@@ -116,12 +224,6 @@ fn error_chain(err: &dyn std::error::Error) -> String {
     out
 }
 
-enum Attempt {
-    Done,
-    Fatal(DeliveryError),
-    Retry { wait: Duration, why: String },
-}
-
 impl SlackPoster {
     pub fn new(client: reqwest::Client, policy: RetryPolicy) -> Self {
         Self { client, policy }
@@ -136,91 +238,33 @@ impl SlackPoster {
     ) -> Result<Delivered, DeliveryError> {
         let body = serde_json::to_vec(body).map_err(|e| DeliveryError::Serialise(e.to_string()))?;
         let started = Instant::now();
-        let mut attempts = 0;
-        let mut last = String::from("no attempt made");
-        let mut backoff = self.policy.backoff;
-        loop {
-            let Some(budget) = deadline.checked_duration_since(Instant::now() + self.policy.reserve) else {
-                return Err(DeliveryError::Deadline { last, attempts });
-            };
-            if attempts >= self.policy.max_attempts {
-                return Err(DeliveryError::Exhausted { last, attempts });
-            }
-            attempts += 1;
-            let timeout = budget.min(self.policy.attempt_timeout);
-            match self.attempt(url, &body, timeout, attempts, &mut backoff).await {
-                Attempt::Done => {
-                    return Ok(Delivered { attempts, latency: started.elapsed() });
-                }
-                Attempt::Fatal(err) => return Err(err),
-                Attempt::Retry { wait, why } => {
-                    tracing::warn!(attempt = attempts, wait_ms = wait.as_millis() as u64, reason = %why, "Slack delivery will be retried");
-                    last = why;
-                    if Instant::now() + wait + self.policy.reserve >= deadline {
-                        return Err(DeliveryError::Deadline { last, attempts });
+        let (outcome, attempts) = self
+            .policy
+            .run(deadline, |timeout| {
+                let request = self
+                    .client
+                    .post(url.expose())
+                    .header(reqwest::header::CONTENT_TYPE, "application/json; charset=utf-8")
+                    .body(body.clone());
+                async move {
+                    let exchange = match Exchange::send(request, timeout).await {
+                        Ok(exchange) => exchange,
+                        Err(why) => return Attempt::Retry { wait: None, why },
+                    };
+                    if (200..300).contains(&exchange.status) {
+                        return Attempt::Done(());
                     }
-                    tokio::time::sleep(wait).await;
+                    exchange
+                        .retry(self.policy.default_retry_after)
+                        .unwrap_or_else(|| Attempt::Fatal((exchange.status, exchange.short_body())))
                 }
-            }
-        }
-    }
-
-    async fn attempt(
-        &self,
-        url: &Secret,
-        body: &[u8],
-        timeout: Duration,
-        attempts: u32,
-        backoff: &mut Duration,
-    ) -> Attempt {
-        let sent = self
-            .client
-            .post(url.expose())
-            .header(reqwest::header::CONTENT_TYPE, "application/json; charset=utf-8")
-            .timeout(timeout)
-            .body(body.to_vec())
-            .send()
+            })
             .await;
-        let next_backoff = |b: &mut Duration| {
-            let wait = *b;
-            *b = b.saturating_mul(2);
-            wait
-        };
-        let response = match sent {
-            Ok(r) => r,
-            // `without_url`: reqwest puts the URL, our secret, into its error messages.
-            Err(err) => {
-                let err = err.without_url();
-                let why = if err.is_timeout() {
-                    format!("timed out after {} ms", timeout.as_millis())
-                } else {
-                    error_chain(&err)
-                };
-                return Attempt::Retry { wait: next_backoff(backoff), why };
-            }
-        };
-        let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let answer = match response.text().await {
-            Ok(text) => crate::slack::message::truncate(text.trim(), 300).into_owned(),
-            Err(err) => format!("(unreadable body: {})", err.without_url()),
-        };
-        if status.is_success() {
-            Attempt::Done
-        } else if status.as_u16() == 429 {
-            Attempt::Retry {
-                wait: retry_after.unwrap_or(self.policy.default_retry_after),
-                why: format!("HTTP 429 rate limited: {answer}"),
-            }
-        } else if status.is_server_error() {
-            Attempt::Retry { wait: next_backoff(backoff), why: format!("HTTP {}: {answer}", status.as_u16()) }
-        } else {
-            Attempt::Fatal(DeliveryError::Rejected { status: status.as_u16(), answer, attempts })
+        match outcome {
+            Ok(()) => Ok(Delivered { attempts, latency: started.elapsed() }),
+            Err(GaveUp::Fatal((status, answer))) => Err(DeliveryError::Rejected { status, answer, attempts }),
+            Err(GaveUp::Exhausted(last)) => Err(DeliveryError::Exhausted { last, attempts }),
+            Err(GaveUp::Deadline(last)) => Err(DeliveryError::Deadline { last, attempts }),
         }
     }
 }

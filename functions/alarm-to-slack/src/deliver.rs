@@ -1,0 +1,296 @@
+//! Delivering one notification: claim it (exactly once), then post it through the webhook, or through
+//! the Web API as a new message or as an update of its lifecycle's message with a reply in the thread.
+//!
+//! The state table helps and never hinders: when DynamoDB fails, the notification is still posted (a
+//! new message rather than an update), the failure is logged once, and the rest of the invocation
+//! does without the table.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use chatops_shared::notify::lifecycle::{Before, parent_note, thread_reply};
+use chatops_shared::notify::routing::Route;
+use chatops_shared::notify::{Extras, Incoming};
+use chatops_shared::secret::Secret;
+use chatops_shared::slack::api::{ApiError, Posted, SlackApi};
+use chatops_shared::state::{Claim, LifecycleUpdate, StateError, StateTable, Thread};
+use lambda_runtime::Context;
+use serde_json::Value;
+
+use crate::{Deps, PostError, Sink};
+
+/// How a notification ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Posted through the webhook, or as a new Web API message.
+    Posted,
+    /// Its lifecycle's message was updated and the change replied in the thread.
+    Updated,
+    /// Delivered before (a redelivery), or being delivered by another container right now.
+    Skipped,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Posted => "posted",
+            Self::Updated => "updated",
+            Self::Skipped => "skipped",
+        }
+    }
+}
+
+/// A notification ready to deliver: routed, and rendered as a new message.
+pub(crate) struct Plan<'a> {
+    incoming: &'a Incoming,
+    route: Route,
+    body: Value,
+}
+
+/// Records whose state is ALARM are kept at least this long, so a long incident still resolves on its message.
+const ALARM_RETENTION: Duration = Duration::from_secs(30 * 86_400);
+/// How long to wait for another container's lease on the same lifecycle before posting a new message.
+const LEASE_WAIT: Duration = Duration::from_secs(5);
+
+/// One invocation's delivery: its deadline, its identity for claims and leases, and whether the state
+/// table still answers.
+pub(crate) struct Run<'d> {
+    deps: &'d Deps,
+    deadline: Instant,
+    deadline_ms: i64,
+    owner: String,
+    state: Option<&'d StateTable>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+impl<'d> Run<'d> {
+    pub(crate) fn new(deps: &'d Deps, context: &Context) -> Self {
+        // The Slack calls keep their own reserve before this deadline.
+        let deadline = chatops_shared::invocation_deadline(context.deadline, Duration::ZERO);
+        // Unique per attempt: Lambda retries an event with the same request ID.
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let owner = format!("{}:{}:{nanos}", context.request_id, std::process::id());
+        Self { deps, deadline, deadline_ms: context.deadline as i64, owner, state: deps.state.as_ref() }
+    }
+
+    pub(crate) fn plan<'a>(&self, incoming: &'a Incoming) -> Plan<'a> {
+        let n = &incoming.notification;
+        let route = self.deps.routes.route(&n.route_key(incoming.topic.as_deref()));
+        let body = n.to_slack_with(&self.deps.defaults, &Extras { mention: route.mention.clone(), note: None });
+        Plan { incoming, route, body }
+    }
+
+    /// The state table failed: say so, and do without it for the rest of this invocation.
+    fn state_failed(&mut self, err: &StateError) {
+        tracing::warn!(error = %err, "state table unavailable: delivering without it (new messages, no de-duplication)");
+        self.state = None;
+    }
+
+    fn expires_at(&self, alarm: bool) -> i64 {
+        let keep = if alarm { self.deps.retention.max(ALARM_RETENTION) } else { self.deps.retention };
+        now_ms() / 1000 + keep.as_secs() as i64
+    }
+
+    pub(crate) async fn deliver(
+        &mut self,
+        plan: &Plan<'_>,
+        secret: &Secret,
+        index: usize,
+    ) -> Result<Outcome, PostError> {
+        let started = Instant::now();
+        let n = &plan.incoming.notification;
+        let owner = format!("{}:{index}", self.owner);
+        let claim_id = plan.incoming.delivery_id.as_deref();
+        let mut claimed = false;
+        if let (Some(state), Some(id)) = (self.state, claim_id) {
+            match state.claim_notification(id, &owner, now_ms(), self.deadline_ms, self.expires_at(false)).await {
+                Ok(Claim::Claimed) => claimed = true,
+                Ok(other) => {
+                    let why = if other == Claim::Delivered { "delivered before" } else { "in progress elsewhere" };
+                    tracing::info!(outcome = "skipped", why, alarm = %n.label(), state = n.state(), delivery_id = id, "notification skipped");
+                    return Ok(Outcome::Skipped);
+                }
+                Err(err) => self.state_failed(&err),
+            }
+        }
+        let deps = self.deps;
+        let result = match &deps.sink {
+            Sink::Webhook { poster, .. } => poster
+                .post(secret, &plan.body, self.deadline)
+                .await
+                .map(|d| (Outcome::Posted, d.attempts, None))
+                .map_err(PostError::from),
+            Sink::WebApi { api, .. } => {
+                self.post_via_api(api, plan, secret, &owner).await.map(|(o, p)| (o, p.attempts, Some(p.channel)))
+            }
+        };
+        match (&result, claimed, self.state, claim_id) {
+            (Ok(_), true, Some(state), Some(id)) => {
+                if let Err(err) = state.mark_delivered(id, self.expires_at(false)).await {
+                    self.state_failed(&err);
+                }
+            }
+            (Err(_), true, Some(state), Some(id)) => {
+                // Give the claim back at once, so Lambda's retry posts it.
+                if let Err(err) = state.release_notification(id, &owner).await {
+                    self.state_failed(&err);
+                }
+            }
+            _ => {}
+        }
+        let latency_ms = started.elapsed().as_millis() as u64;
+        match result {
+            Ok((outcome, attempts, channel)) => {
+                tracing::info!(
+                    outcome = outcome.as_str(),
+                    alarm = %n.label(),
+                    state = n.state(),
+                    channel = channel.as_deref().unwrap_or("(webhook)"),
+                    rule = plan.route.rule,
+                    attempts,
+                    latency_ms,
+                    "message delivered to Slack"
+                );
+                Ok(outcome)
+            }
+            Err(err) => {
+                tracing::error!(
+                    outcome = "failed",
+                    alarm = %n.label(),
+                    state = n.state(),
+                    channel = plan.route.channel.as_deref().unwrap_or("(webhook)"),
+                    slack_error = err_code(&err),
+                    attempts = err.attempts(),
+                    latency_ms,
+                    error = %err,
+                    "message NOT delivered to Slack"
+                );
+                Err(err)
+            }
+        }
+    }
+
+    /// Through the Web API: the lifecycle's message when the notification has one and the state
+    /// table answers, else a new message in the routed channel.
+    async fn post_via_api(
+        &mut self,
+        api: &SlackApi,
+        plan: &Plan<'_>,
+        token: &Secret,
+        owner: &str,
+    ) -> Result<(Outcome, Posted), PostError> {
+        // Config::from_lookup makes sure every notification has a channel in this mode.
+        let channel = plan.route.channel.as_deref().unwrap_or_default();
+        let n = &plan.incoming.notification;
+        let (Some(state), Some(key)) = (self.state, n.lifecycle_key()) else {
+            return Ok((Outcome::Posted, api.post_message(token, channel, &plan.body, None, self.deadline).await?));
+        };
+        let at = n.changed_at_ms().unwrap_or_else(now_ms);
+        let alarm = n.is_alarm_state();
+        let waited_until = Instant::now() + LEASE_WAIT.min(self.deadline.saturating_duration_since(Instant::now()) / 3);
+        let lifecycle = loop {
+            match state
+                .lock_lifecycle(&key.key, key.kind, owner, now_ms(), self.deadline_ms, self.expires_at(alarm))
+                .await
+            {
+                Ok(Some(lifecycle)) => break Some(lifecycle),
+                Ok(None) if Instant::now() < waited_until => tokio::time::sleep(Duration::from_millis(100)).await,
+                Ok(None) => {
+                    tracing::warn!(lifecycle = %key.key, "another container held this lifecycle too long: posting a new message");
+                    break None;
+                }
+                Err(err) => {
+                    self.state_failed(&err);
+                    break None;
+                }
+            }
+        };
+        let Some(lifecycle) = lifecycle else {
+            return Ok((Outcome::Posted, api.post_message(token, channel, &plan.body, None, self.deadline).await?));
+        };
+        let before = Before {
+            state: lifecycle.state.as_deref(),
+            changed_at_ms: lifecycle.changed_at_ms,
+            alarm_since_ms: lifecycle.alarm_since_ms,
+        };
+        let new_record = |thread: Thread, changes: i64, alarm_since_ms: Option<i64>| LifecycleUpdate {
+            thread,
+            state: n.state().to_owned(),
+            changed_at_ms: at,
+            alarm_since_ms,
+            changes,
+            expires_at: self.expires_at(alarm),
+        };
+        let worked: Result<(Outcome, Posted, Option<LifecycleUpdate>), ApiError> = async {
+            let Some(thread) = lifecycle.thread.clone() else {
+                let posted = api.post_message(token, channel, &plan.body, None, self.deadline).await?;
+                let record = new_record(Thread { channel: posted.channel.clone(), ts: posted.ts.clone() }, 1, alarm.then_some(at));
+                return Ok((Outcome::Posted, posted, Some(record)));
+            };
+            if before.changed_at_ms.is_some_and(|shown| at < shown) {
+                // Older than what the message shows: history only.
+                let reply = reply_body(thread_reply(n, &Before::default(), at, None, true));
+                let posted = api.post_message(token, &thread.channel, &reply, Some((&thread.ts, false)), self.deadline).await?;
+                return Ok((Outcome::Updated, posted, None));
+            }
+            let state_changed = before.state != Some(n.state());
+            let changes = lifecycle.changes + i64::from(state_changed);
+            let alarm_since = match (alarm, before.state, before.alarm_since_ms) {
+                (true, Some("ALARM"), Some(since)) => Some(since),
+                (true, _, _) => Some(at),
+                (false, _, _) => None,
+            };
+            let note = parent_note(n, &before, at, changes);
+            let body = n.to_slack_with(&self.deps.defaults, &Extras { mention: plan.route.mention.clone(), note });
+            match api.update(token, &thread.channel, &thread.ts, &body, self.deadline).await {
+                Ok(_) => {}
+                Err(err) if err.is_gone() => {
+                    // Someone deleted the message: start the lifecycle again with a new one.
+                    tracing::warn!(error = %err, lifecycle = %key.key, "the lifecycle's message is gone: posting a new one");
+                    let posted = api.post_message(token, channel, &plan.body, None, self.deadline).await?;
+                    let record = new_record(Thread { channel: posted.channel.clone(), ts: posted.ts.clone() }, 1, alarm_since);
+                    return Ok((Outcome::Posted, posted, Some(record)));
+                }
+                Err(err) => return Err(err),
+            }
+            let record = new_record(thread.clone(), changes, alarm_since);
+            if !state_changed {
+                return Ok((Outcome::Updated, Posted { channel: thread.channel, ts: thread.ts, attempts: 1 }, Some(record)));
+            }
+            // A return to ALARM pages again: the reply mentions and shows in the channel too.
+            let reply = reply_body(thread_reply(n, &before, at, plan.route.mention.as_deref(), false));
+            let posted = match api.post_message(token, &thread.channel, &reply, Some((&thread.ts, alarm)), self.deadline).await {
+                Ok(posted) => posted,
+                // The message shows the new state; a lost history line must not fail the alarm, a lost page must.
+                Err(err) if !alarm => {
+                    tracing::warn!(error = %err, lifecycle = %key.key, "thread reply not posted; the message itself was updated");
+                    Posted { channel: thread.channel, ts: thread.ts, attempts: err.attempts() }
+                }
+                Err(err) => return Err(err),
+            };
+            Ok((Outcome::Updated, posted, Some(record)))
+        }
+        .await;
+        let update = worked.as_ref().ok().and_then(|(_, _, record)| record.as_ref());
+        match state.unlock_lifecycle(&key.key, owner, update).await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(lifecycle = %key.key, "the lease ran out before the message was recorded"),
+            Err(err) => self.state_failed(&err),
+        }
+        let (outcome, posted, _) = worked?;
+        Ok((outcome, posted))
+    }
+}
+
+fn reply_body(text: String) -> Value {
+    serde_json::json!({ "text": text })
+}
+
+fn err_code(err: &PostError) -> Option<&str> {
+    match err {
+        PostError::Api(e) => e.code(),
+        PostError::Webhook(_) => None,
+    }
+}

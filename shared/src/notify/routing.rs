@@ -1,0 +1,250 @@
+//! Which channel a notification goes to, and whom it mentions: `SLACK_ROUTES`, a JSON array of rules,
+//! first match wins, `SLACK_CHANNEL` when none matches.
+//!
+//! `[{"alarm": "payments-*", "channel": "C0PAYMENTS", "mention": "<!subteam^S0PAYONCALL>"},
+//!   {"topic": "prod-*", "channel": "C0PROD"}, {"state": ["OK"], "channel": "C0QUIET"}]`
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::secret::ConfigError;
+
+pub const ROUTES_VAR: &str = "SLACK_ROUTES";
+
+/// One rule. Every condition given must match; a rule without conditions matches everything.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// Glob (`*`, `?`) on the alarm name.
+    #[serde(default)]
+    pub alarm: Option<String>,
+    /// Glob on the SNS topic's name.
+    #[serde(default)]
+    pub topic: Option<String>,
+    /// Glob on the account ID.
+    #[serde(default)]
+    pub account: Option<String>,
+    /// Glob on the region code.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// The states this rule is for (`ALARM`, `OK`, `INSUFFICIENT_DATA`; a deployment's `READY`, `SUCCESS`, ...).
+    #[serde(default)]
+    pub state: Option<Vec<String>>,
+    pub channel: String,
+    /// Added to the message only when the state is ALARM (`<!subteam^S0...>`, `<@U0...>`, `<!here>`).
+    #[serde(default)]
+    pub mention: Option<String>,
+}
+
+/// What a notification offers to match on.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RouteKey<'a> {
+    pub alarm: Option<&'a str>,
+    pub topic: Option<&'a str>,
+    pub account: Option<&'a str>,
+    pub region: Option<&'a str>,
+    pub state: &'a str,
+}
+
+/// Where a notification goes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Route {
+    /// `None`: no rule matched and no `SLACK_CHANNEL` is set.
+    pub channel: Option<String>,
+    /// The matching rule's mention, when the state is ALARM.
+    pub mention: Option<String>,
+    /// Index of the rule that matched, for logs.
+    pub rule: Option<usize>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Routes {
+    rules: Vec<Rule>,
+    default_channel: Option<String>,
+}
+
+impl Routes {
+    /// Parses `SLACK_ROUTES`; an error names the rule at fault (by position, with its text).
+    pub fn parse(routes: Option<&str>, default_channel: Option<String>) -> Result<Self, ConfigError> {
+        let invalid = |problem: String| ConfigError::Invalid { var: ROUTES_VAR, problem };
+        let Some(text) = routes.map(str::trim).filter(|t| !t.is_empty()) else {
+            return Ok(Self { rules: Vec::new(), default_channel });
+        };
+        let items: Vec<Value> = match serde_json::from_str(text) {
+            Ok(Value::Array(items)) => items,
+            Ok(_) => return Err(invalid("is not a JSON array of rules".into())),
+            Err(e) => return Err(invalid(format!("is not valid JSON: {e}"))),
+        };
+        let mut rules = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let shown = crate::slack::message::truncate(&item.to_string(), 200).into_owned();
+            let rule: Rule =
+                serde_json::from_value(item.clone()).map_err(|e| invalid(format!("rule {} {shown}: {e}", i + 1)))?;
+            if rule.channel.trim().is_empty() {
+                return Err(invalid(format!("rule {} {shown}: channel is empty", i + 1)));
+            }
+            if rule.state.as_ref().is_some_and(Vec::is_empty) {
+                return Err(invalid(format!("rule {} {shown}: state is an empty list, which never matches", i + 1)));
+            }
+            rules.push(rule);
+        }
+        Ok(Self { rules, default_channel })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Whether every notification gets a channel: a default channel, or a rule without conditions.
+    pub fn covers_everything(&self) -> bool {
+        self.default_channel.is_some()
+            || self.rules.iter().any(|r| {
+                r.alarm.is_none() && r.topic.is_none() && r.account.is_none() && r.region.is_none() && r.state.is_none()
+            })
+    }
+
+    /// The first matching rule's channel (and mention, for ALARM), else the default channel.
+    pub fn route(&self, key: &RouteKey<'_>) -> Route {
+        for (i, rule) in self.rules.iter().enumerate() {
+            if rule.matches(key) {
+                return Route {
+                    channel: Some(rule.channel.clone()),
+                    mention: rule.mention.clone().filter(|_| key.state.eq_ignore_ascii_case("ALARM")),
+                    rule: Some(i + 1),
+                };
+            }
+        }
+        Route { channel: self.default_channel.clone(), mention: None, rule: None }
+    }
+}
+
+impl Rule {
+    fn matches(&self, key: &RouteKey<'_>) -> bool {
+        let field = |pattern: &Option<String>, value: Option<&str>| match pattern {
+            None => true,
+            Some(p) => value.is_some_and(|v| glob(p, v)),
+        };
+        field(&self.alarm, key.alarm)
+            && field(&self.topic, key.topic)
+            && field(&self.account, key.account)
+            && field(&self.region, key.region)
+            && self.state.as_ref().is_none_or(|states| states.iter().any(|s| s.eq_ignore_ascii_case(key.state)))
+    }
+}
+
+/// `*` matches any run of characters, `?` one character; everything else itself. Iterative, with one
+/// backtrack point, so no pattern can make it slow.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"[{"alarm": "payments-*", "channel": "C0PAYMENTS", "mention": "<!subteam^S0PAYONCALL>"},
+        {"topic": "prod-*", "channel": "C0PROD"}, {"state": ["OK"], "channel": "C0QUIET"}]"#;
+
+    fn key<'a>(alarm: &'a str, topic: Option<&'a str>, state: &'a str) -> RouteKey<'a> {
+        RouteKey { alarm: Some(alarm), topic, state, ..RouteKey::default() }
+    }
+
+    #[test]
+    fn first_match_wins_and_the_mention_is_for_alarm_only() {
+        let routes = Routes::parse(Some(EXAMPLE), Some("C0DEFAULT".into())).unwrap();
+        let r = routes.route(&key("payments-5xx", Some("prod-alarms"), "ALARM"));
+        assert_eq!(r.channel.as_deref(), Some("C0PAYMENTS"));
+        assert_eq!(r.mention.as_deref(), Some("<!subteam^S0PAYONCALL>"));
+        assert_eq!(r.rule, Some(1));
+        let r = routes.route(&key("payments-5xx", None, "OK"));
+        assert_eq!((r.channel.as_deref(), r.mention), (Some("C0PAYMENTS"), None));
+        assert_eq!(routes.route(&key("api-cpu", Some("prod-alarms"), "OK")).channel.as_deref(), Some("C0PROD"));
+        assert_eq!(routes.route(&key("api-cpu", Some("dev-alarms"), "OK")).channel.as_deref(), Some("C0QUIET"));
+        let r = routes.route(&key("api-cpu", Some("dev-alarms"), "ALARM"));
+        assert_eq!((r.channel.as_deref(), r.rule), (Some("C0DEFAULT"), None));
+        assert!(routes.covers_everything());
+        assert!(!Routes::parse(Some(EXAMPLE), None).unwrap().covers_everything());
+    }
+
+    #[test]
+    fn account_region_and_state_lists_match() {
+        let routes = Routes::parse(
+            Some(
+                r#"[{"account": "1111*", "region": "eu-*", "state": ["alarm", "INSUFFICIENT_DATA"], "channel": "C1"}]"#,
+            ),
+            None,
+        )
+        .unwrap();
+        let mut k = RouteKey {
+            account: Some("111122223333"),
+            region: Some("eu-west-1"),
+            state: "ALARM",
+            ..RouteKey::default()
+        };
+        assert_eq!(routes.route(&k).channel.as_deref(), Some("C1"));
+        k.state = "OK";
+        assert_eq!(routes.route(&k).channel, None);
+        k.state = "INSUFFICIENT_DATA";
+        k.region = None;
+        assert_eq!(routes.route(&k).channel, None, "a condition on a field the notification lacks does not match");
+    }
+
+    #[test]
+    fn a_bad_rule_set_is_a_config_error_naming_the_rule() {
+        for (routes, expect) in [
+            ("{}", "not a JSON array"),
+            ("[{", "not valid JSON"),
+            (r#"[{"channel": "C1"}, {"alarm": "x"}]"#, "rule 2"),
+            (r#"[{"chanel": "C1"}]"#, "unknown field `chanel`"),
+            (r#"[{"channel": " "}]"#, "channel is empty"),
+            (r#"[{"channel": "C1", "state": []}]"#, "never matches"),
+            (r#"[{"channel": "C1", "state": "OK"}]"#, "rule 1"),
+        ] {
+            let err = Routes::parse(Some(routes), None).unwrap_err();
+            assert_eq!(err.var(), ROUTES_VAR);
+            assert!(err.to_string().contains(expect), "{routes}: {err}");
+        }
+        assert!(Routes::parse(Some("  "), None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn globs() {
+        for (p, t, m) in [
+            ("payments-*", "payments-5xx", true),
+            ("payments-*", "payments-", true),
+            ("payments-*", "pay", false),
+            ("*-prod-*", "api-prod-cpu", true),
+            ("a?c", "abc", true),
+            ("a?c", "ac", false),
+            ("exact", "exact", true),
+            ("exact", "exactly", false),
+            ("*", "", true),
+            ("**a**", "bab", true),
+            ("ü*", "über", true),
+        ] {
+            assert_eq!(glob(p, t), m, "{p} ~ {t}");
+        }
+        // Pathological patterns stay linear-ish.
+        let long = "a".repeat(5000);
+        assert!(!glob(&format!("{}b", "*a".repeat(50)), &long));
+    }
+}

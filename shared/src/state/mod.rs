@@ -1,0 +1,344 @@
+//! The DynamoDB state table that every function shares (`STATE_TABLE`): one item per thing we must
+//! remember, keyed `pk` / `sk`, with a `kind` and a TTL (`expires_at`, epoch seconds) on everything.
+//!
+//! Many containers use it at once, so every claim and transition is one conditional write, never a
+//! read followed by a write:
+//! - a notification (SNS `MessageId`, EventBridge `id`) is claimed before it is posted and marked
+//!   delivered after ([`StateTable::claim_notification`]);
+//! - an alarm's or deployment's lifecycle (the Slack message that shows it) is changed only under a
+//!   short lease taken by conditional update ([`StateTable::lock_lifecycle`]), so two containers never
+//!   create two messages for it or update it out of order.
+//!
+//! Attribute names without an underscore are always written through `#aliases` in expressions: many
+//! plain words (`state`, `status`, ...) are reserved in DynamoDB's expression language.
+//!
+//! DynamoDB's TTL deletes expired items lazily (within days), so reads treat `expires_at` in the past
+//! as absent, and the conditions do too.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+
+pub const TABLE_VAR: &str = "STATE_TABLE";
+/// The table's TTL attribute (template.yaml enables TTL on it).
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+type Item = HashMap<String, AttributeValue>;
+
+/// A state-table call failed: DynamoDB unreachable, throttled, or refusing access.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("state table {operation} failed: {detail}")]
+pub struct StateError {
+    pub operation: &'static str,
+    pub detail: String,
+}
+
+fn state_error<E, R>(operation: &'static str) -> impl FnOnce(aws_sdk_dynamodb::error::SdkError<E, R>) -> StateError
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    move |err| StateError { operation, detail: DisplayErrorContext(err).to_string() }
+}
+
+fn is_condition_failure<E: ProvideErrorMetadata, R>(err: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool {
+    err.as_service_error().and_then(ProvideErrorMetadata::code) == Some("ConditionalCheckFailedException")
+}
+
+/// The outcome of claiming a notification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// Ours to post; mark it delivered, or release it, afterwards.
+    Claimed,
+    /// Posted before (a redelivery or a retry): skip it.
+    Delivered,
+    /// Another container holds it right now; if that one fails it releases the claim, and its own
+    /// retry posts it.
+    InProgress,
+}
+
+/// Where a lifecycle's Slack message is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Thread {
+    pub channel: String,
+    pub ts: String,
+}
+
+/// A lifecycle as found under our lease: `thread` is `None` when there is no message yet (or the record
+/// expired, which counts as none).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Lifecycle {
+    pub thread: Option<Thread>,
+    pub state: Option<String>,
+    /// When the state shown was entered (epoch ms), to put late notifications in their place.
+    pub changed_at_ms: Option<i64>,
+    /// When the current ALARM began (epoch ms), while in ALARM.
+    pub alarm_since_ms: Option<i64>,
+    /// How many state changes the message has shown.
+    pub changes: i64,
+}
+
+/// What to record when the lease is given back after the message was posted or updated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LifecycleUpdate {
+    pub thread: Thread,
+    pub state: String,
+    pub changed_at_ms: i64,
+    pub alarm_since_ms: Option<i64>,
+    pub changes: i64,
+    pub expires_at: i64,
+}
+
+/// A DynamoDB client for the state table: short timeouts and one retry, so an unreachable DynamoDB
+/// costs an invocation about a second, once (the caller then does without the table), not its deadline.
+pub fn dynamodb_client(sdk: &aws_types::SdkConfig) -> aws_sdk_dynamodb::Client {
+    let config = aws_sdk_dynamodb::config::Builder::from(sdk)
+        .timeout_config(
+            aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+                .connect_timeout(std::time::Duration::from_millis(500))
+                .operation_attempt_timeout(std::time::Duration::from_millis(700))
+                .operation_timeout(std::time::Duration::from_millis(1500))
+                .build(),
+        )
+        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::standard().with_max_attempts(2))
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// The state table of a container.
+#[derive(Clone, Debug)]
+pub struct StateTable {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn get_s(item: &Item, key: &str) -> Option<String> {
+    item.get(key).and_then(|v| v.as_s().ok()).cloned()
+}
+
+fn get_n(item: &Item, key: &str) -> Option<i64> {
+    item.get(key).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
+}
+
+impl StateTable {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn key(pk: String, sk: &str) -> Item {
+        HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+    }
+
+    fn notification_key(id: &str) -> Item {
+        Self::key(format!("notification#{id}"), "notification")
+    }
+
+    /// Claims notification `id` for `owner` until `lease_until_ms`. A claim whose holder vanished
+    /// (lease over, never delivered) may be taken again.
+    pub async fn claim_notification(
+        &self,
+        id: &str,
+        owner: &str,
+        now_ms: i64,
+        lease_until_ms: i64,
+        expires_at: i64,
+    ) -> Result<Claim, StateError> {
+        let mut item = Self::notification_key(id);
+        item.extend([
+            ("kind".to_owned(), s("notification")),
+            ("status".to_owned(), s("claimed")),
+            ("owner".to_owned(), s(owner)),
+            ("lease_until".to_owned(), n(lease_until_ms)),
+            (TTL_ATTRIBUTE.to_owned(), n(expires_at)),
+        ]);
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(
+                "attribute_not_exists(pk) OR #exp < :now_s OR (#status = :claimed AND lease_until < :now_ms)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#exp", TTL_ATTRIBUTE)
+            .expression_attribute_values(":claimed", s("claimed"))
+            .expression_attribute_values(":now_ms", n(now_ms))
+            .expression_attribute_values(":now_s", n(now_ms / 1000))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(Claim::Claimed),
+            Err(err) if is_condition_failure(&err) => {
+                let old = err.as_service_error().and_then(|e| match e {
+                    aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => {
+                        c.item.clone()
+                    }
+                    _ => None,
+                });
+                Ok(match old.as_ref().and_then(|i| get_s(i, "status")).as_deref() {
+                    Some("delivered") => Claim::Delivered,
+                    _ => Claim::InProgress,
+                })
+            }
+            Err(err) => Err(state_error("PutItem (claim notification)")(err)),
+        }
+    }
+
+    /// Marks notification `id` delivered: a redelivery of it is skipped until `expires_at`.
+    pub async fn mark_delivered(&self, id: &str, expires_at: i64) -> Result<(), StateError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::notification_key(id)))
+            .update_expression("SET #status = :delivered, #exp = :exp REMOVE lease_until")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#exp", TTL_ATTRIBUTE)
+            .expression_attribute_values(":delivered", s("delivered"))
+            .expression_attribute_values(":exp", n(expires_at))
+            .send()
+            .await
+            .map(drop)
+            .map_err(state_error("UpdateItem (mark delivered)"))
+    }
+
+    /// Gives a claim back after a failed post, so a retry may claim it at once. Only `owner`'s claim.
+    pub async fn release_notification(&self, id: &str, owner: &str) -> Result<(), StateError> {
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::notification_key(id)))
+            .condition_expression("#owner = :owner AND #status = :claimed")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":claimed", s("claimed"))
+            .send()
+            .await;
+        match deleted {
+            Ok(_) => Ok(()),
+            Err(err) if is_condition_failure(&err) => Ok(()), // someone else's by now: nothing of ours to give back
+            Err(err) => Err(state_error("DeleteItem (release notification)")(err)),
+        }
+    }
+
+    fn lifecycle_key(key: &str) -> Item {
+        Self::key(format!("lifecycle#{key}"), "lifecycle")
+    }
+
+    /// Takes the lease on lifecycle `key` (`kind` is `alarm` or `deployment`) until `lease_until_ms`,
+    /// creating the record if there is none. Returns the lifecycle as it stands, or `None` when another
+    /// container holds the lease.
+    pub async fn lock_lifecycle(
+        &self,
+        key: &str,
+        kind: &str,
+        owner: &str,
+        now_ms: i64,
+        lease_until_ms: i64,
+        expires_at: i64,
+    ) -> Result<Option<Lifecycle>, StateError> {
+        let updated = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::lifecycle_key(key)))
+            .update_expression(
+                "SET lease_owner = :owner, lease_until = :until, #kind = :kind, #exp = if_not_exists(#exp, :exp)",
+            )
+            .condition_expression("attribute_not_exists(lease_owner) OR lease_until < :now")
+            .expression_attribute_names("#kind", "kind")
+            .expression_attribute_names("#exp", TTL_ATTRIBUTE)
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":until", n(lease_until_ms))
+            .expression_attribute_values(":kind", s(kind))
+            .expression_attribute_values(":exp", n(expires_at))
+            .expression_attribute_values(":now", n(now_ms))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        let item = match updated {
+            Ok(out) => out.attributes.unwrap_or_default(),
+            Err(err) if is_condition_failure(&err) => return Ok(None),
+            Err(err) => return Err(state_error("UpdateItem (lock lifecycle)")(err)),
+        };
+        if get_n(&item, TTL_ATTRIBUTE).is_some_and(|e| e < now_ms / 1000) {
+            return Ok(Some(Lifecycle::default())); // expired, not yet deleted by TTL: a new lifecycle
+        }
+        let thread = match (get_s(&item, "channel"), get_s(&item, "ts")) {
+            (Some(channel), Some(ts)) => Some(Thread { channel, ts }),
+            _ => None,
+        };
+        Ok(Some(Lifecycle {
+            thread,
+            state: get_s(&item, "state"),
+            changed_at_ms: get_n(&item, "changed_at"),
+            alarm_since_ms: get_n(&item, "alarm_since"),
+            changes: get_n(&item, "changes").unwrap_or(0),
+        }))
+    }
+
+    /// Gives the lease back, recording `update` when the message was posted or changed. Returns false
+    /// when the lease was no longer ours (it ran out and another container took it): nothing was written.
+    pub async fn unlock_lifecycle(
+        &self,
+        key: &str,
+        owner: &str,
+        update: Option<&LifecycleUpdate>,
+    ) -> Result<bool, StateError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::lifecycle_key(key)))
+            .condition_expression("lease_owner = :owner")
+            .expression_attribute_values(":owner", s(owner));
+        request = match update {
+            None => request.update_expression("REMOVE lease_owner, lease_until"),
+            Some(u) => {
+                let (set_since, remove_since) = match u.alarm_since_ms {
+                    Some(_) => (", alarm_since = :since", ""),
+                    None => ("", ", alarm_since"),
+                };
+                let mut r = request
+                    .update_expression(format!(
+                        "SET #channel = :channel, #ts = :ts, #state = :state, changed_at = :changed, #changes = :changes, #exp = :exp{set_since} REMOVE lease_owner, lease_until{remove_since}"
+                    ))
+                    .expression_attribute_names("#channel", "channel")
+                    .expression_attribute_names("#ts", "ts")
+                    .expression_attribute_names("#state", "state")
+                    .expression_attribute_names("#changes", "changes")
+                    .expression_attribute_names("#exp", TTL_ATTRIBUTE)
+                    .expression_attribute_values(":channel", s(&u.thread.channel))
+                    .expression_attribute_values(":ts", s(&u.thread.ts))
+                    .expression_attribute_values(":state", s(&u.state))
+                    .expression_attribute_values(":changed", n(u.changed_at_ms))
+                    .expression_attribute_values(":changes", n(u.changes))
+                    .expression_attribute_values(":exp", n(u.expires_at));
+                if let Some(since) = u.alarm_since_ms {
+                    r = r.expression_attribute_values(":since", n(since));
+                }
+                r
+            }
+        };
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => Ok(false),
+            Err(err) => Err(state_error("UpdateItem (unlock lifecycle)")(err)),
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! A loopback server standing where the Slack Web API is (`SLACK_API_URL`): `chat.postMessage` and
+//! `chat.update` with Slack's wire format (JSON bodies, `Authorization: Bearer`, HTTP 200 with
+//! `{"ok": false, "error": ...}`), keeping channels, messages and threads like Slack does, recording
+//! every call, and failing as scripted: an `ok:false` code, a 429 with `Retry-After`, a 5xx, a stall.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+
+/// A scripted answer for the next call.
+#[derive(Clone, Debug)]
+pub enum ApiReply {
+    /// `{"ok": false, "error": code}` with HTTP 200, as Slack answers most failures.
+    Error(&'static str),
+    /// HTTP 429 `ratelimited` with `Retry-After` seconds.
+    RateLimited(u64),
+    /// An HTTP status with an HTML body (a proxy's 503, say).
+    Status(u16),
+    /// Answer normally, after a delay.
+    Slow(Duration),
+}
+
+/// One call as received.
+#[derive(Clone, Debug)]
+pub struct ApiCall {
+    pub method: String,
+    pub authorization: Option<String>,
+    pub body: Value,
+    pub at: Instant,
+    /// What was answered: `ok` or the error code.
+    pub answer: String,
+}
+
+/// A message as Slack keeps it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredMessage {
+    pub channel: String,
+    pub ts: String,
+    pub thread_ts: Option<String>,
+    /// The body last posted or updated (text, blocks, attachments, ...).
+    pub body: Value,
+    pub broadcast: bool,
+    pub updates: usize,
+}
+
+impl StoredMessage {
+    pub fn text(&self) -> &str {
+        self.body["text"].as_str().unwrap_or_default()
+    }
+
+    /// The colour bar, when the message has one.
+    pub fn color(&self) -> Option<&str> {
+        self.body["attachments"][0]["color"].as_str()
+    }
+
+    /// The header block's text.
+    pub fn header(&self) -> Option<&str> {
+        let blocks = self.body["attachments"][0]["blocks"].as_array().or_else(|| self.body["blocks"].as_array())?;
+        blocks.iter().find(|b| b["type"] == "header").and_then(|b| b["text"]["text"].as_str())
+    }
+
+    /// Every text of the message (text, blocks, fields, context) joined, for `contains` checks.
+    pub fn all_text(&self) -> String {
+        fn walk(v: &Value, out: &mut String) {
+            match v {
+                Value::String(s) => {
+                    out.push_str(s);
+                    out.push('\n');
+                }
+                Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
+                Value::Object(map) => map.values().for_each(|i| walk(i, out)),
+                _ => {}
+            }
+        }
+        let mut out = String::new();
+        walk(&self.body, &mut out);
+        out
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    token: String,
+    script: VecDeque<ApiReply>,
+    fallback: Option<ApiReply>,
+    calls: Vec<ApiCall>,
+    messages: Vec<StoredMessage>,
+    next_ts: u64,
+}
+
+#[derive(Clone)]
+pub struct SlackApiStandIn {
+    pub addr: SocketAddr,
+    inner: Arc<Mutex<Inner>>,
+    on_call: Option<tokio::sync::mpsc::UnboundedSender<(ApiCall, Option<StoredMessage>)>>,
+}
+
+impl SlackApiStandIn {
+    /// Starts the server; only `token` is accepted (anything else gets `invalid_auth`).
+    pub async fn start(token: &str) -> Self {
+        Self::start_with(token, None).await
+    }
+
+    /// Like `start`, and sends every call (with the message it created or changed) to `tx` (the demo prints them).
+    pub async fn start_with(
+        token: &str,
+        tx: Option<tokio::sync::mpsc::UnboundedSender<(ApiCall, Option<StoredMessage>)>>,
+    ) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let inner = Inner { token: token.to_owned(), next_ts: 1_700_000_000_000_100, ..Inner::default() };
+        let standin = Self { addr, inner: Arc::new(Mutex::new(inner)), on_call: tx };
+        let app = Router::new().route("/api/{method}", post(handle)).with_state(standin.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        standin
+    }
+
+    /// The `SLACK_API_URL` to configure.
+    pub fn url(&self) -> String {
+        format!("http://{}/api/", self.addr)
+    }
+
+    pub fn script(&self, replies: impl IntoIterator<Item = ApiReply>) {
+        self.inner.lock().unwrap().script.extend(replies);
+    }
+
+    pub fn always(&self, reply: ApiReply) {
+        self.inner.lock().unwrap().fallback = Some(reply);
+    }
+
+    pub fn calls(&self) -> Vec<ApiCall> {
+        self.inner.lock().unwrap().calls.clone()
+    }
+
+    /// Calls of one method (`chat.postMessage`, `chat.update`) that Slack accepted.
+    pub fn accepted(&self, method: &str) -> Vec<ApiCall> {
+        self.calls().into_iter().filter(|c| c.method == method && c.answer == "ok").collect()
+    }
+
+    /// Top-level messages of `channel`, oldest first.
+    pub fn channel(&self, channel: &str) -> Vec<StoredMessage> {
+        let inner = self.inner.lock().unwrap();
+        inner.messages.iter().filter(|m| m.channel == channel && m.thread_ts.is_none()).cloned().collect()
+    }
+
+    /// Every top-level message, of every channel.
+    pub fn top_level(&self) -> Vec<StoredMessage> {
+        self.inner.lock().unwrap().messages.iter().filter(|m| m.thread_ts.is_none()).cloned().collect()
+    }
+
+    /// The replies in the thread of `ts`, oldest first.
+    pub fn thread(&self, channel: &str, ts: &str) -> Vec<StoredMessage> {
+        let inner = self.inner.lock().unwrap();
+        inner.messages.iter().filter(|m| m.channel == channel && m.thread_ts.as_deref() == Some(ts)).cloned().collect()
+    }
+
+    /// Deletes a message, as a person in Slack could.
+    pub fn delete(&self, channel: &str, ts: &str) {
+        self.inner.lock().unwrap().messages.retain(|m| !(m.channel == channel && m.ts == ts));
+    }
+
+    /// Waits until at least `n` calls were answered, up to `timeout`.
+    pub async fn wait_for_calls(&self, n: usize, timeout: Duration) -> Vec<ApiCall> {
+        let until = Instant::now() + timeout;
+        loop {
+            let calls = self.calls();
+            if calls.len() >= n || Instant::now() >= until {
+                return calls;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+fn slack_error(code: &str) -> Response {
+    (StatusCode::OK, axum::Json(json!({"ok": false, "error": code}))).into_response()
+}
+
+async fn handle(
+    State(standin): State<SlackApiStandIn>,
+    Path(method): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let scripted = {
+        let mut inner = standin.inner.lock().unwrap();
+        inner.script.pop_front().or_else(|| inner.fallback.clone())
+    };
+    if let Some(ApiReply::Slow(delay)) = &scripted {
+        tokio::time::sleep(*delay).await;
+    }
+    let (answer, response, changed) = {
+        let mut inner = standin.inner.lock().unwrap();
+        let (answer, response, changed) = match scripted {
+            Some(ApiReply::Error(code)) => (code.to_owned(), slack_error(code), None),
+            Some(ApiReply::RateLimited(secs)) => {
+                let mut r = (StatusCode::TOO_MANY_REQUESTS, axum::Json(json!({"ok": false, "error": "ratelimited"})))
+                    .into_response();
+                r.headers_mut().insert("retry-after", secs.into());
+                ("ratelimited".to_owned(), r, None)
+            }
+            Some(ApiReply::Status(status)) => {
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                (format!("HTTP {}", status.as_u16()), (status, "<html>upstream error</html>").into_response(), None)
+            }
+            None | Some(ApiReply::Slow(_)) => answer(&mut inner, &method, authorization.as_deref(), &parsed),
+        };
+        inner.calls.push(ApiCall {
+            method: method.clone(),
+            authorization: authorization.clone(),
+            body: parsed.clone(),
+            at: Instant::now(),
+            answer: answer.clone(),
+        });
+        (answer, response, changed)
+    };
+    if let Some(tx) = &standin.on_call {
+        let call = ApiCall { method, authorization, body: parsed, at: Instant::now(), answer };
+        let _ = tx.send((call, changed));
+    }
+    response
+}
+
+/// Slack's behaviour for a well-formed call.
+fn answer(
+    inner: &mut Inner,
+    method: &str,
+    authorization: Option<&str>,
+    body: &Value,
+) -> (String, Response, Option<StoredMessage>) {
+    if authorization != Some(&format!("Bearer {}", inner.token)) {
+        return ("invalid_auth".into(), slack_error("invalid_auth"), None);
+    }
+    let Some(channel) = body["channel"].as_str().filter(|c| !c.is_empty()) else {
+        return ("channel_not_found".into(), slack_error("channel_not_found"), None);
+    };
+    let has_content = body["text"].as_str().is_some_and(|t| !t.is_empty())
+        || body["blocks"].as_array().is_some_and(|b| !b.is_empty())
+        || body["attachments"].as_array().is_some_and(|a| !a.is_empty());
+    if !has_content {
+        return ("no_text".into(), slack_error("no_text"), None);
+    }
+    match method {
+        "chat.postMessage" => {
+            let thread_ts = body["thread_ts"].as_str().map(str::to_owned);
+            if let Some(parent) = &thread_ts
+                && !inner.messages.iter().any(|m| m.channel == channel && &m.ts == parent)
+            {
+                return ("thread_not_found".into(), slack_error("thread_not_found"), None);
+            }
+            inner.next_ts += 100;
+            let ts = format!("{}.{:06}", inner.next_ts / 1_000_000, inner.next_ts % 1_000_000);
+            let message = StoredMessage {
+                channel: channel.to_owned(),
+                ts: ts.clone(),
+                thread_ts,
+                body: body.clone(),
+                broadcast: body["reply_broadcast"] == true,
+                updates: 0,
+            };
+            inner.messages.push(message.clone());
+            let reply = json!({"ok": true, "channel": channel, "ts": ts, "message": {"text": body["text"]}});
+            ("ok".into(), axum::Json(reply).into_response(), Some(message))
+        }
+        "chat.update" => {
+            let ts = body["ts"].as_str().unwrap_or_default();
+            let Some(message) = inner.messages.iter_mut().find(|m| m.channel == channel && m.ts == ts) else {
+                return ("message_not_found".into(), slack_error("message_not_found"), None);
+            };
+            // chat.update replaces text, blocks and attachments; the rest of the message stays.
+            let mut merged: BTreeMap<String, Value> =
+                message.body.as_object().cloned().unwrap_or_default().into_iter().collect();
+            for key in ["text", "blocks", "attachments"] {
+                match body.get(key) {
+                    Some(v) => merged.insert(key.to_owned(), v.clone()),
+                    None => merged.remove(key),
+                };
+            }
+            message.body = Value::Object(merged.into_iter().collect());
+            message.updates += 1;
+            let changed = message.clone();
+            let reply = json!({"ok": true, "channel": channel, "ts": ts, "text": body["text"]});
+            ("ok".into(), axum::Json(reply).into_response(), Some(changed))
+        }
+        _ => ("unknown_method".into(), slack_error("unknown_method"), None),
+    }
+}
