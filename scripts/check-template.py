@@ -60,6 +60,29 @@ for logical, res in resources.items():
         if any(a.startswith("codedeploy:") for a in actions):
             check("deploymentgroup:" in str(st["Resource"]), f"{logical}: CodeDeploy not limited to deployment groups")
 
+# The state table: on demand, TTL on expires_at, point-in-time recovery; only alarm-to-slack may write, only
+# the actions it uses, only on that table and its own key prefixes.
+table = resources["StateTable"]["Properties"]
+check(table.get("BillingMode") == "PAY_PER_REQUEST", "state table is not on demand")
+check(table.get("TimeToLiveSpecification") == {"AttributeName": "expires_at", "Enabled": True}, "state table TTL is not on expires_at")
+check(table.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled") is True, "state table has no PITR")
+alarm_env = resources["AlarmToSlackFunction"]["Properties"]["Environment"]["Variables"]
+check(alarm_env.get("STATE_TABLE") == {"Ref": "StateTable"}, "alarm-to-slack: STATE_TABLE is not the state table")
+for logical, expected in [
+    ("AlarmToSlackFunction", {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}),
+    ("SlackCommandFunction", set()),
+]:
+    granted = set()
+    for st in statements(resources[logical]):
+        actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+        ddb = {a for a in actions if a.startswith("dynamodb:")}
+        if ddb:
+            granted |= ddb
+            check(st["Resource"] == {"Fn::GetAtt": ["StateTable", "Arn"]}, f"{logical}: DynamoDB beyond the state table")
+            keys = st.get("Condition", {}).get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
+            check(bool(keys), f"{logical}: DynamoDB access not limited to its own key prefixes")
+    check(granted == expected, f"{logical}: DynamoDB actions {sorted(granted)}, expected {sorted(expected)}")
+
 on_failure = resources["AlarmToSlackFunction"]["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
 check(on_failure["Type"] == "SQS", "alarm-to-slack has no SQS on-failure destination")
 alarmed = {r["Properties"]["MetricName"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"}
