@@ -1,6 +1,8 @@
 //! Property tests: arbitrary JSON and bytes never panic the parsers or the renderer.
 
-use chatops_shared::notify::{MessageDefaults, notifications_from_event};
+use chatops_shared::notify::lifecycle::{Before, parent_note, thread_reply};
+use chatops_shared::notify::routing::{Routes, glob};
+use chatops_shared::notify::{Extras, MessageDefaults, incoming_from_event, notifications_from_event};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -69,6 +71,27 @@ fn exercise(event: &Value) {
             assert!(body.is_object());
         }
     }
+    // The lifecycle and routing paths of the Web API mode.
+    let routes = Routes::parse(
+        Some(r#"[{"alarm": "a*", "state": ["ALARM"], "channel": "C1", "mention": "<!here>"}]"#),
+        Some("C0".into()),
+    )
+    .expect("valid routes");
+    for incoming in incoming_from_event(event).unwrap_or_default() {
+        let n = &incoming.notification;
+        let route = routes.route(&n.route_key(incoming.topic.as_deref()));
+        assert!(route.channel.is_some());
+        let _ = (n.lifecycle_key(), n.changed_at_ms());
+        let before = Before { state: Some("ALARM"), changed_at_ms: Some(0), alarm_since_ms: Some(i64::MIN) };
+        let at = n.changed_at_ms().unwrap_or(i64::MAX);
+        let note = parent_note(n, &before, at, i64::MAX);
+        let body = n.to_slack_with(&MessageDefaults::default(), &Extras { mention: route.mention.clone(), note });
+        assert!(body.is_object(), "{body}");
+        // Our own messages always carry a fallback text (a passed-through Slack payload may not).
+        let ours = !matches!(n, chatops_shared::notify::Notification::SlackPayload(_));
+        assert!(!ours || body["text"].is_string(), "{body}");
+        assert!(!thread_reply(n, &before, at, route.mention.as_deref(), true).is_empty());
+    }
 }
 
 proptest! {
@@ -94,5 +117,23 @@ proptest! {
             exercise(&v);
         }
         exercise(&json!({"Records": [{"Sns": {"Message": String::from_utf8_lossy(&bytes)}}]}));
+    }
+
+    #[test]
+    fn arbitrary_route_sets_parse_or_fail_cleanly(text in any::<String>(), json in arb_json()) {
+        let _ = Routes::parse(Some(&text), None);
+        if let Err(err) = Routes::parse(Some(&json.to_string()), None) {
+            prop_assert_eq!(err.var(), "SLACK_ROUTES");
+        }
+    }
+
+    #[test]
+    fn globs_match_themselves_and_star_matches_everything(text in ".{0,30}", pattern in "[a*?]{0,12}") {
+        let literal: String = text.chars().filter(|c| *c != '*' && *c != '?').collect();
+        prop_assert!(glob(&literal, &literal));
+        prop_assert!(glob("*", &text));
+        let (prefix_pattern, extended) = (format!("{literal}*"), format!("{literal}{text}"));
+        prop_assert!(glob(&prefix_pattern, &extended));
+        let _ = glob(&pattern, &text);
     }
 }

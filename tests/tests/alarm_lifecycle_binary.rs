@@ -152,3 +152,34 @@ async fn a_bad_route_set_fails_every_invocation_naming_the_rule() {
     assert!(msg.contains("SLACK_ROUTES") && msg.contains("rule 2") && msg.contains("chanel"), "{msg}");
     assert!(api.calls().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn webhook_mode_takes_the_mentions_ignores_the_channels_says_so_once_and_still_posts_once() {
+    let moto = Moto::shared();
+    let table = moto.create_state_table().await;
+    let slack = chatops_tests::SlackStandIn::start().await;
+    let mut vars = moto.env();
+    vars.extend([
+        ("SLACK_WEBHOOK_URL", slack.url("/services/T0/B0/SECRETHOOK")),
+        ("STATE_TABLE", table),
+        (
+            "SLACK_ROUTES",
+            r#"[{"alarm": "payments-*", "channel": "C0PAYMENTS", "mention": "<!subteam^S0PAY>"}]"#.to_owned(),
+        ),
+    ]);
+    let c = container(&vars).await;
+    let fired = alarm("payments-api", "ALARM", "OK", 0, "w-1");
+    for event in [&fired, &fired, &alarm("payments-api", "OK", "ALARM", 4, "w-2")] {
+        assert!(c.runtime.invoke(event).await.response_json()["delivered"].is_number());
+    }
+    let got = slack.received();
+    assert_eq!(got.len(), 2, "the redelivered ALARM is skipped");
+    let (first, second) = (got[0].json(), got[1].json());
+    assert!(first["text"].as_str().unwrap().starts_with("<!subteam^S0PAY> 🔴 ALARM"), "{first}");
+    assert!(first.get("channel").is_none(), "a webhook cannot choose the route's channel");
+    assert!(!second["text"].as_str().unwrap().contains("S0PAY"), "no mention on OK");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let output = c.process.output();
+    assert_eq!(output.matches("the routes' channels are ignored").count(), 1, "{output}");
+    assert!(!output.contains("SECRETHOOK"));
+}

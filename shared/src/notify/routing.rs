@@ -140,12 +140,13 @@ pub fn glob(pattern: &str, text: &str) -> bool {
     let (mut pi, mut ti) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        // The wildcard first: a `*` in the text must not be taken as the pattern's literal `*`.
+        if pi < p.len() && p[pi] == '*' {
             star = Some((pi, ti));
             pi += 1;
+        } else if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
         } else if let Some((sp, st)) = star {
             pi = sp + 1;
             ti = st + 1;
@@ -240,6 +241,8 @@ mod tests {
             ("*", "", true),
             ("**a**", "bab", true),
             ("ü*", "über", true),
+            ("*", "*¡", true), // found by the property test: a `*` in the text is no wildcard
+            ("a*", "a*b", true),
         ] {
             assert_eq!(glob(p, t), m, "{p} ~ {t}");
         }
