@@ -7,14 +7,18 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chatops_tests::codedeploy_standin::CodeDeployStandIn;
+use chatops_tests::slack_api_standin::{ApiCall, StoredMessage};
 use chatops_tests::slack_requests::{Shape, command_body, event, interaction_body, signed_headers};
 use chatops_tests::slack_standin::Received;
-use chatops_tests::{FunctionProcess, Moto, RuntimeApi, SlackStandIn, build_binary, fixture};
+use chatops_tests::{
+    FunctionProcess, Moto, RuntimeApi, SlackApiStandIn, SlackStandIn, build_binary, fixture, sns_alarm,
+};
 use serde_json::Value;
 
 const STACK: &str = "chatops-demo";
 const SIGNING_SECRET: &str = "demo-signing-secret-not-for-production";
 const GROUP: &str = "web-asg";
+const BOT_TOKEN: &str = "xoxb-demo-bot-token-not-for-production";
 
 fn bold(s: &str) -> String {
     format!("\x1b[1m{s}\x1b[0m")
@@ -92,6 +96,59 @@ fn print_message(n: usize, received: &Received) {
                 println!("  {}", bold(&buttons.join(" ")));
             }
             _ => {}
+        }
+    }
+}
+
+/// One line per Web API call, as the stand-in saw it.
+fn print_api_call(call: &ApiCall, message: Option<&StoredMessage>) {
+    let what = match (call.method.as_str(), message) {
+        ("chat.postMessage", Some(m)) if m.thread_ts.is_some() => {
+            format!(
+                "reply in thread {}{}",
+                m.thread_ts.as_deref().unwrap_or(""),
+                if m.broadcast { ", also sent to the channel" } else { "" }
+            )
+        }
+        ("chat.postMessage", Some(m)) => format!("new message ts {}", m.ts),
+        ("chat.update", Some(m)) => format!("message {} updated", m.ts),
+        _ => format!("answered {}", call.answer),
+    };
+    let text = message.map(|m| m.header().map(str::to_owned).unwrap_or_else(|| mrkdwn(m.text()))).unwrap_or_default();
+    println!(
+        "   {} {} {} {}",
+        bold(&format!("{:<16}", call.method)),
+        call.body["channel"].as_str().unwrap_or(""),
+        dim(&format!("({what})")),
+        mrkdwn(&text)
+    );
+}
+
+/// A channel as a person would see it: each message with its current header, note and thread.
+fn print_channel(api: &SlackApiStandIn, channel: &str) {
+    println!("\n   {}", bold(&format!("#{channel} now shows:")));
+    for message in api.channel(channel) {
+        let colour = message.color().unwrap_or("-");
+        println!(
+            "   ┃ {} {}",
+            message.header().unwrap_or(message.text()),
+            dim(&format!("(colour {colour}, updated {}×)", message.updates))
+        );
+        let blocks = message.body["attachments"][0]["blocks"].as_array().cloned().unwrap_or_default();
+        for block in blocks.iter().filter(|b| b["type"] == "context").take(1) {
+            let parts: Vec<String> = block["elements"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| mrkdwn(e["text"].as_str().unwrap_or("")))
+                .collect();
+            println!("   ┃   {}", dim(&parts.join(" ")));
+        }
+        if message.text().starts_with("<!") {
+            println!("   ┃   {}", dim("mentions the on-call group (route's mention, ALARM only)"));
+        }
+        for reply in api.thread(channel, &message.ts) {
+            println!("   ┃   ↳ {}", mrkdwn(reply.text()));
         }
     }
 }
@@ -246,7 +303,75 @@ async fn main() {
     let calls: Vec<String> = codedeploy.changes().iter().map(|c| format!("{} {}", c.operation, c.body)).collect();
     println!("   CodeDeploy changes made: {}", calls.join("; "));
 
-    println!("\n{} the audit lines slack-command wrote", bold("8."));
+    println!(
+        "\n{} alarm-to-slack with a bot token: the Web API, the state table in DynamoDB (moto), routes",
+        bold("8.")
+    );
+    let table = moto.create_state_table().await;
+    let (api_tx, mut api_rx) = tokio::sync::mpsc::unbounded_channel();
+    let api = SlackApiStandIn::start_with(BOT_TOKEN, Some(api_tx)).await;
+    let api_printer = tokio::spawn(async move {
+        while let Some((call, message)) = api_rx.recv().await {
+            print_api_call(&call, message.as_ref());
+        }
+    });
+    let token_ct = moto.encrypt(&key, BOT_TOKEN, Some(&alarm_fn)).await;
+    let routes = r#"[{"alarm": "payments-*", "channel": "C0PAYMENTS", "mention": "<!subteam^S0PAYONCALL>"}]"#;
+    let mut bot_env: Vec<(&str, String)> = moto.env();
+    bot_env.extend([
+        ("AWS_LAMBDA_FUNCTION_NAME", alarm_fn.clone()),
+        ("KMS_ENCRYPTED_SLACK_BOT_TOKEN", token_ct.clone()),
+        ("SLACK_API_URL", api.url()),
+        ("SLACK_CHANNEL", "C0ALARMS".into()),
+        ("SLACK_ROUTES", routes.into()),
+        ("STATE_TABLE", table.clone()),
+    ]);
+    println!("   STATE_TABLE={table} SLACK_CHANNEL=C0ALARMS SLACK_ROUTES={routes}");
+    println!("   KMS_ENCRYPTED_SLACK_BOT_TOKEN={}…", &token_ct[..32]);
+    let bot_runtime = RuntimeApi::start().await;
+    let env: Vec<(&str, &str)> = bot_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let bot_process = FunctionProcess::spawn(&alarm_bin, &bot_runtime, &env);
+    let at = |minute: u32| format!("2026-11-20T09:{minute:02}:00.000+0000");
+    for (label, event) in [
+        ("api-high-cpu ALARM", sns_alarm("api-high-cpu", "ALARM", "OK", &at(0), "demo-1", "cloudwatch-alarms")),
+        (
+            "api-high-cpu OK, 12 minutes later",
+            sns_alarm("api-high-cpu", "OK", "ALARM", &at(12), "demo-2", "cloudwatch-alarms"),
+        ),
+        ("api-high-cpu ALARM again", sns_alarm("api-high-cpu", "ALARM", "OK", &at(30), "demo-3", "cloudwatch-alarms")),
+        (
+            "payments-5xx ALARM (routed, mentions on-call)",
+            sns_alarm("payments-5xx", "ALARM", "OK", &at(31), "demo-4", "cloudwatch-alarms"),
+        ),
+        (
+            "payments-5xx ALARM redelivered by SNS (same MessageId)",
+            sns_alarm("payments-5xx", "ALARM", "OK", &at(31), "demo-4", "cloudwatch-alarms"),
+        ),
+    ] {
+        println!("\n   {} {label}", dim("published"));
+        let inv = bot_runtime.invoke(&event).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let outcome = match &inv.outcome {
+            chatops_tests::runtime_api::Outcome::Response(b) => String::from_utf8_lossy(b).into_owned(),
+            other => format!("{other:?}"),
+        };
+        println!("   {} {outcome}", dim("→ invocation answered"));
+    }
+    print_channel(&api, "C0ALARMS");
+    print_channel(&api, "C0PAYMENTS");
+    let claims = moto.items(&table).await;
+    println!("\n   {} {} items in the state table:", dim("DynamoDB:"), claims.len());
+    for item in &claims {
+        let shown: Vec<String> = ["state", "status", "channel", "ts", "changes", "expires_at"]
+            .iter()
+            .filter_map(|k| item.get(*k).map(|v| format!("{k}={v}")))
+            .collect();
+        println!("   {} {}", item["pk"], dim(&shown.join(" ")));
+    }
+    drop(bot_process);
+    api_printer.abort();
+
+    println!("\n{} the audit lines slack-command wrote", bold("9."));
     tokio::time::sleep(Duration::from_millis(200)).await;
     for line in command_process.json_logs().iter().filter(|l| l["fields"]["kind"] == "audit") {
         let f = &line["fields"];
