@@ -10,11 +10,17 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chatops_tests::runtime_api::Outcome;
 use chatops_tests::slack_requests::{Shape, command_body, event, signed_headers};
-use chatops_tests::{FunctionProcess, Moto, RuntimeApi, SlackStandIn, build_bin, build_binary, fixture};
+use chatops_tests::{
+    FunctionProcess, Moto, RuntimeApi, SlackApiStandIn, SlackStandIn, build_bin, build_binary, fixture, sns_alarm,
+};
 use serde_json::{Value, json};
 
 const SIGNING_SECRET: &str = "bench-signing-secret";
 const GROUP: &str = "bench-asg";
+const BOT_TOKEN: &str = "xoxb-bench";
+/// DynamoDB calls of a bot-token notification on an alarm that has its message already: claim the
+/// notification, take the lifecycle's lease, give it back with the new state, mark the notification delivered.
+const STATE_CALLS: f64 = 4.0;
 
 struct Scenario {
     name: &'static str,
@@ -168,6 +174,38 @@ async fn main() {
     let fresh_http = || {
         chatops_shared::aws::http::sdk_http_client(chatops_shared::slack::webhook::http_client().expect("HTTP client"))
     };
+    // The state table: UpdateItem round trips, the call the bot-token path makes most.
+    let table = moto.create_state_table().await;
+    let update = |ddb: aws_sdk_dynamodb::Client, table: String| async move {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let _ = ddb
+            .update_item()
+            .table_name(table)
+            .key("pk", AttributeValue::S("bench#round-trip".into()))
+            .key("sk", AttributeValue::S("bench".into()))
+            .update_expression("SET n = if_not_exists(n, :zero) + :one")
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .send()
+            .await;
+    };
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let update_warm_ms = round_trip_ms(15, || update(ddb.clone(), table.clone())).await;
+    let update_new = || {
+        let conf = aws_sdk_dynamodb::config::Builder::from(&sdk).http_client(fresh_http()).build();
+        update(aws_sdk_dynamodb::Client::from_conf(conf), table.clone())
+    };
+    let api = SlackApiStandIn::start(BOT_TOKEN).await;
+    // Every invocation a new notification (its own MessageId) of the same alarm, alternating ALARM and
+    // OK: after the first, each one updates the alarm's message and replies in its thread.
+    let sequence = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let next_state_change = move || {
+        let n = sequence.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let (state, old) = if n % 2 == 0 { ("ALARM", "OK") } else { ("OK", "ALARM") };
+        let at = time::OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(1_800_000_000 + i64::from(n));
+        let at = at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        sns_alarm("bench-api-cpu", state, old, &at, &format!("bench-{n}"), "cloudwatch-alarms")
+    };
     let decrypt_new = || {
         let conf = aws_sdk_kms::config::Builder::from(&sdk).http_client(fresh_http()).build();
         decrypt(aws_sdk_kms::Client::from_conf(conf), decrypt_blob.clone())
@@ -178,6 +216,7 @@ async fn main() {
     };
     decrypt_new().await;
     describe_new().await;
+    update_new().await;
 
     let with_moto = |extra: Vec<(&'static str, String)>| {
         let mut env = moto.env();
@@ -207,6 +246,18 @@ async fn main() {
             check: delivered,
         },
         Scenario {
+            name: "alarm-to-slack, bot token + state table",
+            binary: alarm.clone(),
+            env: with_moto(vec![
+                ("SLACK_BOT_TOKEN", BOT_TOKEN.into()),
+                ("SLACK_API_URL", api.url()),
+                ("SLACK_CHANNEL", "C0BENCH".into()),
+                ("STATE_TABLE", table.clone()),
+            ]),
+            event: Box::new(next_state_change),
+            check: delivered,
+        },
+        Scenario {
             name: "slack-command /scale <group>, KMS secret",
             binary: command.clone(),
             env: with_moto(vec![("KMS_ENCRYPTED_SLACK_SIGNING_SECRET", secret_ct.clone())]),
@@ -228,7 +279,7 @@ async fn main() {
             ..Figures::default()
         })
         .collect();
-    let (mut decrypt_samples, mut describe_samples) = (Vec::new(), Vec::new());
+    let (mut decrypt_samples, mut describe_samples, mut update_samples) = (Vec::new(), Vec::new(), Vec::new());
     eprintln!("measuring {cold_runs} rounds of cold starts…");
     for _ in 0..cold_runs {
         for (s, f) in scenarios.iter().zip(figures.iter_mut()) {
@@ -242,6 +293,9 @@ async fn main() {
         let t = Instant::now();
         describe_new().await;
         describe_samples.push(t.elapsed().as_secs_f64() * 1000.0);
+        let t = Instant::now();
+        update_new().await;
+        update_samples.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     for (s, f) in scenarios.iter().zip(figures.iter_mut()) {
         eprintln!("measuring {} ({warm_runs} warm invocations)…", s.name);
@@ -249,6 +303,9 @@ async fn main() {
     }
     let decrypt_ms = percentile(&decrypt_samples, 50.0);
     let describe_ms = percentile(&describe_samples, 50.0);
+    let update_ms = percentile(&update_samples, 50.0);
+    // A cold process pays one new connection to DynamoDB, then reuses it.
+    let state_cold_ms = update_ms + (STATE_CALLS - 1.0) * update_warm_ms;
     let results: Vec<(&Scenario, Figures)> = scenarios.iter().zip(figures).collect();
     let floor = results[0].1.clone();
     let floor_cold = percentile(&floor.cold_ms, 50.0);
@@ -268,8 +325,20 @@ async fn main() {
             format!("cold ≤ 2.0× echo + decrypt ({decrypt_ms:.2} ms)"),
         ),
         (
-            "slack-command /scale <group>, KMS secret",
+            "alarm-to-slack, bot token + state table",
             percentile(&results[3].1.cold_ms, 50.0),
+            2.0 * floor_cold + state_cold_ms,
+            format!("cold ≤ 2.0× echo + {STATE_CALLS} DynamoDB round trips ({state_cold_ms:.2} ms)"),
+        ),
+        (
+            "alarm-to-slack, bot token + state table, warm p50 (ms)",
+            percentile(&results[3].1.warm_us, 50.0) / 1000.0,
+            2.0 + STATE_CALLS * update_warm_ms,
+            format!("warm p50 ≤ 2 ms + {STATE_CALLS} DynamoDB round trips ({:.2} ms)", STATE_CALLS * update_warm_ms),
+        ),
+        (
+            "slack-command /scale <group>, KMS secret",
+            percentile(&results[4].1.cold_ms, 50.0),
             3.0 * floor_cold + decrypt_ms + describe_ms,
             format!("cold ≤ 3× echo + 2 moto round trips ({:.2} ms)", decrypt_ms + describe_ms),
         ),
@@ -298,7 +367,7 @@ async fn main() {
         "\nBenchmark: {cold_runs} cold starts and {warm_runs} warm invocations per function; {cores} cores, {host}"
     );
     println!(
-        "moto round trips over a new connection (kept alive): KMS Decrypt {decrypt_ms:.2} ms ({decrypt_warm_ms:.2}), DescribeAutoScalingGroups {describe_ms:.2} ms ({describe_warm_ms:.2})\n"
+        "moto round trips over a new connection (kept alive): KMS Decrypt {decrypt_ms:.2} ms ({decrypt_warm_ms:.2}), DescribeAutoScalingGroups {describe_ms:.2} ms ({describe_warm_ms:.2}), DynamoDB UpdateItem {update_ms:.2} ms ({update_warm_ms:.2})\n"
     );
     println!(
         "| function | cold p50 ms (× echo) | cold max ms | init p50 ms (× echo) | warm p50 µs (× echo) | warm p99 µs (× echo) | peak RSS MiB (× echo) | binary MiB (× echo) |"
@@ -368,8 +437,11 @@ async fn main() {
         "warm_runs": warm_runs,
         "moto_round_trip_ms": {
             "new_connection": {"kms_decrypt": decrypt_ms, "describe_auto_scaling_groups": describe_ms,
-                "kms_decrypt_samples": decrypt_samples, "describe_auto_scaling_groups_samples": describe_samples},
-            "kept_alive": {"kms_decrypt": decrypt_warm_ms, "describe_auto_scaling_groups": describe_warm_ms},
+                "dynamodb_update_item": update_ms,
+                "kms_decrypt_samples": decrypt_samples, "describe_auto_scaling_groups_samples": describe_samples,
+                "dynamodb_update_item_samples": update_samples},
+            "kept_alive": {"kms_decrypt": decrypt_warm_ms, "describe_auto_scaling_groups": describe_warm_ms,
+                "dynamodb_update_item": update_warm_ms},
         },
         "functions": json_rows,
         "targets": json_targets,
