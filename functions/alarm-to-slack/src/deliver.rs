@@ -103,10 +103,11 @@ impl<'d> Run<'d> {
         let n = &plan.incoming.notification;
         let owner = format!("{}:{index}", self.owner);
         let claim_id = plan.incoming.delivery_id.as_deref();
-        let mut claimed = false;
+        // The table that holds our claim: marked or released after the post even if a later call failed.
+        let mut claimed_in = None;
         if let (Some(state), Some(id)) = (self.state, claim_id) {
             match state.claim_notification(id, &owner, now_ms(), self.deadline_ms, self.expires_at(false)).await {
-                Ok(Claim::Claimed) => claimed = true,
+                Ok(Claim::Claimed) => claimed_in = Some(state),
                 Ok(other) => {
                     let why = if other == Claim::Delivered { "delivered before" } else { "in progress elsewhere" };
                     tracing::info!(outcome = "skipped", why, alarm = %n.label(), state = n.state(), delivery_id = id, "notification skipped");
@@ -126,13 +127,13 @@ impl<'d> Run<'d> {
                 self.post_via_api(api, plan, secret, &owner).await.map(|(o, p)| (o, p.attempts, Some(p.channel)))
             }
         };
-        match (&result, claimed, self.state, claim_id) {
-            (Ok(_), true, Some(state), Some(id)) => {
+        match (&result, claimed_in, claim_id) {
+            (Ok(_), Some(state), Some(id)) => {
                 if let Err(err) = state.mark_delivered(id, self.expires_at(false)).await {
                     self.state_failed(&err);
                 }
             }
-            (Err(_), true, Some(state), Some(id)) => {
+            (Err(_), Some(state), Some(id)) => {
                 // Give the claim back at once, so Lambda's retry posts it.
                 if let Err(err) = state.release_notification(id, &owner).await {
                     self.state_failed(&err);

@@ -46,6 +46,13 @@ fn mrkdwn(text: &str) -> String {
     out.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 }
 
+/// A context block's elements, as a terminal shows them.
+fn context_text(block: &Value) -> String {
+    let parts: Vec<String> =
+        block["elements"].as_array().into_iter().flatten().map(|e| mrkdwn(e["text"].as_str().unwrap_or(""))).collect();
+    parts.join(" ")
+}
+
 fn print_message(n: usize, received: &Received) {
     let body = received.json();
     let blocks =
@@ -76,15 +83,7 @@ fn print_message(n: usize, received: &Received) {
                     println!("  {}", cells.join("  │  "));
                 }
             }
-            Some("context") => {
-                let parts: Vec<String> = block["elements"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|e| mrkdwn(e["text"].as_str().unwrap_or("")))
-                    .collect();
-                println!("  {}", dim(&parts.join(" ")));
-            }
+            Some("context") => println!("  {}", dim(&context_text(&block))),
             Some("divider") => println!("  {}", dim("────────")),
             Some("actions") => {
                 let buttons: Vec<String> = block["elements"]
@@ -136,13 +135,7 @@ fn print_channel(api: &SlackApiStandIn, channel: &str) {
         );
         let blocks = message.body["attachments"][0]["blocks"].as_array().cloned().unwrap_or_default();
         for block in blocks.iter().filter(|b| b["type"] == "context").take(1) {
-            let parts: Vec<String> = block["elements"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|e| mrkdwn(e["text"].as_str().unwrap_or("")))
-                .collect();
-            println!("   ┃   {}", dim(&parts.join(" ")));
+            println!("   ┃   {}", dim(&context_text(block)));
         }
         if message.text().starts_with("<!") {
             println!("   ┃   {}", dim("mentions the on-call group (route's mention, ALARM only)"));
