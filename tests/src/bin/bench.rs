@@ -201,7 +201,7 @@ async fn main() {
     let sequence = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
     let next_state_change = move || {
         let n = sequence.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let (state, old) = if n % 2 == 0 { ("ALARM", "OK") } else { ("OK", "ALARM") };
+        let (state, old) = if n.is_multiple_of(2) { ("ALARM", "OK") } else { ("OK", "ALARM") };
         let at = time::OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(1_800_000_000 + i64::from(n));
         let at = at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
         sns_alarm("bench-api-cpu", state, old, &at, &format!("bench-{n}"), "cloudwatch-alarms")
