@@ -111,8 +111,8 @@ async fn kms_bot_token_lifecycle_routes_and_no_secret_in_the_log() {
     let logs = c.process.json_logs();
     let outcomes: Vec<(&str, &str)> = logs
         .iter()
-        .filter(|l| l["fields"]["message"] == "message delivered to Slack")
-        .map(|l| (l["fields"]["outcome"].as_str().unwrap_or(""), l["fields"]["channel"].as_str().unwrap_or("")))
+        .filter(|l| l["fields"]["outcome"] == "delivered")
+        .map(|l| (l["fields"]["action"].as_str().unwrap_or(""), l["fields"]["channel"].as_str().unwrap_or("")))
         .collect();
     assert_eq!(outcomes, [("posted", "C0PAYMENTS"), ("updated", "C0PAYMENTS"), ("updated", "C0PAYMENTS")]);
     let output = c.process.output();

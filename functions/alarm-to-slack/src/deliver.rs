@@ -1,5 +1,7 @@
 //! Delivering one notification: claim it (exactly once), then post it through the webhook, or through
 //! the Web API as a new message or as an update of its lifecycle's message with a reply in the thread.
+//! The state table is asked twice, two calls each time: claim and lease together before Slack, give
+//! the lease back and mark the claim together after.
 //!
 //! The state table helps and never hinders: when DynamoDB fails, the notification is still posted (a
 //! new message rather than an update), the failure is logged once, and the rest of the invocation
@@ -7,12 +9,12 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use chatops_shared::notify::lifecycle::{Before, parent_note, thread_reply};
+use chatops_shared::notify::lifecycle::{Before, LifecycleKey, parent_note, thread_reply};
 use chatops_shared::notify::routing::Route;
 use chatops_shared::notify::{Extras, Incoming};
 use chatops_shared::secret::Secret;
 use chatops_shared::slack::api::{ApiError, Posted, SlackApi};
-use chatops_shared::state::{Claim, LifecycleUpdate, StateError, StateTable, Thread};
+use chatops_shared::state::{Claim, Lifecycle, LifecycleUpdate, StateError, StateTable, Thread};
 use lambda_runtime::Context;
 use serde_json::Value;
 
@@ -84,13 +86,45 @@ impl<'d> Run<'d> {
 
     /// The state table failed: say so, and do without it for the rest of this invocation.
     fn state_failed(&mut self, err: &StateError) {
-        tracing::warn!(error = %err, "state table unavailable: delivering without it (new messages, no de-duplication)");
-        self.state = None;
+        if self.state.take().is_some() {
+            tracing::warn!(error = %err, "state table unavailable: delivering without it (new messages, no de-duplication)");
+        }
     }
 
     fn expires_at(&self, alarm: bool) -> i64 {
         let keep = if alarm { self.deps.retention.max(ALARM_RETENTION) } else { self.deps.retention };
         now_ms() / 1000 + keep.as_secs() as i64
+    }
+
+    /// Takes the lease on `key` once: the lifecycle, `None` when another container holds it.
+    async fn lock(
+        &self,
+        key: &LifecycleKey,
+        owner: &str,
+        alarm: bool,
+    ) -> Option<Result<Option<Lifecycle>, StateError>> {
+        let state = self.state?;
+        Some(state.lock_lifecycle(&key.key, key.kind, owner, now_ms(), self.deadline_ms, self.expires_at(alarm)).await)
+    }
+
+    /// Waits for another container's lease on `key`, a few seconds at most; `None` when it is not
+    /// given back in time (then a new message is better than a late one) or the table fails.
+    async fn wait_for_lease(&mut self, key: &LifecycleKey, owner: &str, alarm: bool) -> Option<Lifecycle> {
+        let until = Instant::now() + LEASE_WAIT.min(self.deadline.saturating_duration_since(Instant::now()) / 3);
+        loop {
+            match self.lock(key, owner, alarm).await? {
+                Ok(Some(lifecycle)) => return Some(lifecycle),
+                Ok(None) if Instant::now() < until => tokio::time::sleep(Duration::from_millis(100)).await,
+                Ok(None) => {
+                    tracing::warn!(lifecycle = %key.key, "another container held this lifecycle too long: posting a new message");
+                    return None;
+                }
+                Err(err) => {
+                    self.state_failed(&err);
+                    return None;
+                }
+            }
+        }
     }
 
     pub(crate) async fn deliver(
@@ -102,50 +136,111 @@ impl<'d> Run<'d> {
         let started = Instant::now();
         let n = &plan.incoming.notification;
         let owner = format!("{}:{index}", self.owner);
+        let deps = self.deps;
+        let alarm = n.is_alarm_state();
+        // Through the Web API, a notification with a lifecycle updates that lifecycle's message, under its lease.
+        let key = match &deps.sink {
+            Sink::WebApi { .. } => n.lifecycle_key(),
+            Sink::Webhook { .. } => None,
+        };
         let claim_id = plan.incoming.delivery_id.as_deref();
+        // The table as it was asked: a lease it granted is given back even if the claim failed meanwhile.
+        let table = self.state;
+        // The claim and the lease are asked for at once: one round trip to the table instead of two. A
+        // lease taken for a notification that turns out to be a redelivery is given back at once.
+        let (claim, first_lock) = {
+            let claim = async {
+                match (self.state, claim_id) {
+                    (Some(state), Some(id)) => Some(
+                        state.claim_notification(id, &owner, now_ms(), self.deadline_ms, self.expires_at(false)).await,
+                    ),
+                    _ => None,
+                }
+            };
+            let lock = async {
+                match &key {
+                    Some(key) => self.lock(key, &owner, alarm).await,
+                    None => None,
+                }
+            };
+            tokio::join!(claim, lock)
+        };
         // The table that holds our claim: marked or released after the post even if a later call failed.
         let mut claimed_in = None;
-        if let (Some(state), Some(id)) = (self.state, claim_id) {
-            match state.claim_notification(id, &owner, now_ms(), self.deadline_ms, self.expires_at(false)).await {
-                Ok(Claim::Claimed) => claimed_in = Some(state),
-                Ok(other) => {
-                    let why = if other == Claim::Delivered { "delivered before" } else { "in progress elsewhere" };
-                    tracing::info!(outcome = "skipped", why, alarm = %n.label(), state = n.state(), delivery_id = id, "notification skipped");
-                    return Ok(Outcome::Skipped);
+        match claim {
+            Some(Ok(Claim::Claimed)) => claimed_in = self.state,
+            Some(Ok(other)) => {
+                if let (Some(key), Some(Ok(Some(_))), Some(state)) = (&key, &first_lock, table) {
+                    let _ = state.unlock_lifecycle(&key.key, &owner, None).await;
                 }
-                Err(err) => self.state_failed(&err),
+                let why = if other == Claim::Delivered { "delivered before" } else { "in progress elsewhere" };
+                tracing::info!(outcome = "skipped", why, alarm = %n.label(), state = n.state(), delivery_id = claim_id, "notification skipped");
+                return Ok(Outcome::Skipped);
             }
+            Some(Err(err)) => self.state_failed(&err),
+            None => {}
         }
-        let deps = self.deps;
-        let result = match &deps.sink {
+        let lease = match (&key, first_lock) {
+            (Some(key), Some(Ok(Some(lifecycle)))) => table.map(|state| (key, state, lifecycle)),
+            (Some(key), Some(Ok(None))) => match self.wait_for_lease(key, &owner, alarm).await {
+                Some(lifecycle) => self.state.map(|state| (key, state, lifecycle)),
+                None => None,
+            },
+            (_, Some(Err(err))) => {
+                self.state_failed(&err);
+                None
+            }
+            _ => None,
+        };
+        let result: Result<(Outcome, u32, Option<String>, Option<LifecycleUpdate>), PostError> = match &deps.sink {
             Sink::Webhook { poster, .. } => poster
                 .post(secret, &plan.body, self.deadline)
                 .await
-                .map(|d| (Outcome::Posted, d.attempts, None))
+                .map(|d| (Outcome::Posted, d.attempts, None, None))
                 .map_err(PostError::from),
             Sink::WebApi { api, .. } => {
-                self.post_via_api(api, plan, secret, &owner).await.map(|(o, p)| (o, p.attempts, Some(p.channel)))
+                let posted = match &lease {
+                    Some((key, _, lifecycle)) => self.change_lifecycle(api, plan, secret, key, lifecycle).await,
+                    None => self.post_new(api, plan, secret).await.map(|p| (Outcome::Posted, p, None)),
+                };
+                posted.map(|(o, p, update)| (o, p.attempts, Some(p.channel), update)).map_err(PostError::from)
             }
         };
-        match (&result, claimed_in, claim_id) {
-            (Ok(_), Some(state), Some(id)) => {
-                if let Err(err) = state.mark_delivered(id, self.expires_at(false)).await {
-                    self.state_failed(&err);
-                }
+        // Giving the lease back and marking (or releasing) the claim: again one round trip for both.
+        let update = result.as_ref().ok().and_then(|(.., update)| update.as_ref());
+        let unlock = async {
+            match &lease {
+                Some((key, state, _)) => Some((key, state.unlock_lifecycle(&key.key, &owner, update).await)),
+                None => None,
             }
-            (Err(_), Some(state), Some(id)) => {
+        };
+        let settle = async {
+            match (claimed_in, claim_id) {
+                (Some(state), Some(id)) if result.is_ok() => {
+                    Some(state.mark_delivered(id, self.expires_at(false)).await)
+                }
                 // Give the claim back at once, so Lambda's retry posts it.
-                if let Err(err) = state.release_notification(id, &owner).await {
-                    self.state_failed(&err);
-                }
+                (Some(state), Some(id)) => Some(state.release_notification(id, &owner).await),
+                _ => None,
             }
+        };
+        let (unlocked, settled) = tokio::join!(unlock, settle);
+        match unlocked {
+            Some((key, Ok(false))) => {
+                tracing::warn!(lifecycle = %key.key, "the lease ran out before the message was recorded")
+            }
+            Some((_, Err(err))) => self.state_failed(&err),
             _ => {}
+        }
+        if let Some(Err(err)) = settled {
+            self.state_failed(&err);
         }
         let latency_ms = started.elapsed().as_millis() as u64;
         match result {
-            Ok((outcome, attempts, channel)) => {
+            Ok((outcome, attempts, channel, _)) => {
                 tracing::info!(
-                    outcome = outcome.as_str(),
+                    outcome = "delivered",
+                    action = outcome.as_str(),
                     alarm = %n.label(),
                     state = n.state(),
                     channel = channel.as_deref().unwrap_or("(webhook)"),
@@ -173,50 +268,32 @@ impl<'d> Run<'d> {
         }
     }
 
-    /// Through the Web API: the lifecycle's message when the notification has one and the state
-    /// table answers, else a new message in the routed channel.
-    async fn post_via_api(
-        &mut self,
+    /// A new message in the routed channel. `Config::from_lookup` makes sure every notification has a
+    /// channel when a bot token is used.
+    async fn post_new(&self, api: &SlackApi, plan: &Plan<'_>, token: &Secret) -> Result<Posted, ApiError> {
+        let channel = plan.route.channel.as_deref().unwrap_or_default();
+        api.post_message(token, channel, &plan.body, None, self.deadline).await
+    }
+
+    /// Under the lifecycle's lease: its first message, or an update of its message with a reply in the
+    /// thread. Returns what to record when the lease is given back (`None`: nothing changed).
+    async fn change_lifecycle(
+        &self,
         api: &SlackApi,
         plan: &Plan<'_>,
         token: &Secret,
-        owner: &str,
-    ) -> Result<(Outcome, Posted), PostError> {
-        // Config::from_lookup makes sure every notification has a channel in this mode.
-        let channel = plan.route.channel.as_deref().unwrap_or_default();
+        key: &LifecycleKey,
+        lifecycle: &Lifecycle,
+    ) -> Result<(Outcome, Posted, Option<LifecycleUpdate>), ApiError> {
         let n = &plan.incoming.notification;
-        let (Some(state), Some(key)) = (self.state, n.lifecycle_key()) else {
-            return Ok((Outcome::Posted, api.post_message(token, channel, &plan.body, None, self.deadline).await?));
-        };
         let at = n.changed_at_ms().unwrap_or_else(now_ms);
         let alarm = n.is_alarm_state();
-        let waited_until = Instant::now() + LEASE_WAIT.min(self.deadline.saturating_duration_since(Instant::now()) / 3);
-        let lifecycle = loop {
-            match state
-                .lock_lifecycle(&key.key, key.kind, owner, now_ms(), self.deadline_ms, self.expires_at(alarm))
-                .await
-            {
-                Ok(Some(lifecycle)) => break Some(lifecycle),
-                Ok(None) if Instant::now() < waited_until => tokio::time::sleep(Duration::from_millis(100)).await,
-                Ok(None) => {
-                    tracing::warn!(lifecycle = %key.key, "another container held this lifecycle too long: posting a new message");
-                    break None;
-                }
-                Err(err) => {
-                    self.state_failed(&err);
-                    break None;
-                }
-            }
-        };
-        let Some(lifecycle) = lifecycle else {
-            return Ok((Outcome::Posted, api.post_message(token, channel, &plan.body, None, self.deadline).await?));
-        };
         let before = Before {
             state: lifecycle.state.as_deref(),
             changed_at_ms: lifecycle.changed_at_ms,
             alarm_since_ms: lifecycle.alarm_since_ms,
         };
-        let new_record = |thread: Thread, changes: i64, alarm_since_ms: Option<i64>| LifecycleUpdate {
+        let record = |thread: Thread, changes: i64, alarm_since_ms: Option<i64>| LifecycleUpdate {
             thread,
             state: n.state().to_owned(),
             changed_at_ms: at,
@@ -224,64 +301,61 @@ impl<'d> Run<'d> {
             changes,
             expires_at: self.expires_at(alarm),
         };
-        let worked: Result<(Outcome, Posted, Option<LifecycleUpdate>), ApiError> = async {
-            let Some(thread) = lifecycle.thread.clone() else {
-                let posted = api.post_message(token, channel, &plan.body, None, self.deadline).await?;
-                let record = new_record(Thread { channel: posted.channel.clone(), ts: posted.ts.clone() }, 1, alarm.then_some(at));
-                return Ok((Outcome::Posted, posted, Some(record)));
-            };
-            if before.changed_at_ms.is_some_and(|shown| at < shown) {
-                // Older than what the message shows: history only.
-                let reply = reply_body(thread_reply(n, &Before::default(), at, None, true));
-                let posted = api.post_message(token, &thread.channel, &reply, Some((&thread.ts, false)), self.deadline).await?;
-                return Ok((Outcome::Updated, posted, None));
-            }
-            let state_changed = before.state != Some(n.state());
-            let changes = lifecycle.changes + i64::from(state_changed);
-            let alarm_since = match (alarm, before.state, before.alarm_since_ms) {
-                (true, Some("ALARM"), Some(since)) => Some(since),
-                (true, _, _) => Some(at),
-                (false, _, _) => None,
-            };
-            let note = parent_note(n, &before, at, changes);
-            let body = n.to_slack_with(&self.deps.defaults, &Extras { mention: plan.route.mention.clone(), note });
-            match api.update(token, &thread.channel, &thread.ts, &body, self.deadline).await {
-                Ok(_) => {}
-                Err(err) if err.is_gone() => {
-                    // Someone deleted the message: start the lifecycle again with a new one.
-                    tracing::warn!(error = %err, lifecycle = %key.key, "the lifecycle's message is gone: posting a new one");
-                    let posted = api.post_message(token, channel, &plan.body, None, self.deadline).await?;
-                    let record = new_record(Thread { channel: posted.channel.clone(), ts: posted.ts.clone() }, 1, alarm_since);
-                    return Ok((Outcome::Posted, posted, Some(record)));
-                }
-                Err(err) => return Err(err),
-            }
-            let record = new_record(thread.clone(), changes, alarm_since);
-            if !state_changed {
-                return Ok((Outcome::Updated, Posted { channel: thread.channel, ts: thread.ts, attempts: 1 }, Some(record)));
-            }
-            // A return to ALARM pages again: the reply mentions and shows in the channel too.
-            let reply = reply_body(thread_reply(n, &before, at, plan.route.mention.as_deref(), false));
-            let posted = match api.post_message(token, &thread.channel, &reply, Some((&thread.ts, alarm)), self.deadline).await {
-                Ok(posted) => posted,
-                // The message shows the new state; a lost history line must not fail the alarm, a lost page must.
-                Err(err) if !alarm => {
-                    tracing::warn!(error = %err, lifecycle = %key.key, "thread reply not posted; the message itself was updated");
-                    Posted { channel: thread.channel, ts: thread.ts, attempts: err.attempts() }
-                }
-                Err(err) => return Err(err),
-            };
-            Ok((Outcome::Updated, posted, Some(record)))
+        let first = |posted: Posted, alarm_since: Option<i64>| {
+            let update = record(Thread { channel: posted.channel.clone(), ts: posted.ts.clone() }, 1, alarm_since);
+            (Outcome::Posted, posted, Some(update))
+        };
+        let Some(thread) = lifecycle.thread.clone() else {
+            return Ok(first(self.post_new(api, plan, token).await?, alarm.then_some(at)));
+        };
+        if before.changed_at_ms.is_some_and(|shown| at < shown) {
+            // Older than what the message shows: history only.
+            let reply = reply_body(thread_reply(n, &Before::default(), at, None, true));
+            let posted =
+                api.post_message(token, &thread.channel, &reply, Some((&thread.ts, false)), self.deadline).await?;
+            return Ok((Outcome::Updated, posted, None));
         }
-        .await;
-        let update = worked.as_ref().ok().and_then(|(_, _, record)| record.as_ref());
-        match state.unlock_lifecycle(&key.key, owner, update).await {
-            Ok(true) => {}
-            Ok(false) => tracing::warn!(lifecycle = %key.key, "the lease ran out before the message was recorded"),
-            Err(err) => self.state_failed(&err),
+        let state_changed = before.state != Some(n.state());
+        let changes = lifecycle.changes + i64::from(state_changed);
+        let alarm_since = match (alarm, before.state, before.alarm_since_ms) {
+            (true, Some("ALARM"), Some(since)) => Some(since),
+            (true, _, _) => Some(at),
+            (false, _, _) => None,
+        };
+        let note = parent_note(n, &before, at, changes);
+        let body = n.to_slack_with(&self.deps.defaults, &Extras { mention: plan.route.mention.clone(), note });
+        match api.update(token, &thread.channel, &thread.ts, &body, self.deadline).await {
+            Ok(_) => {}
+            Err(err) if err.is_gone() => {
+                // Someone deleted the message: start the lifecycle again with a new one.
+                tracing::warn!(error = %err, lifecycle = %key.key, "the lifecycle's message is gone: posting a new one");
+                return Ok(first(self.post_new(api, plan, token).await?, alarm_since));
+            }
+            Err(err) => return Err(err),
         }
-        let (outcome, posted, _) = worked?;
-        Ok((outcome, posted))
+        let update = record(thread.clone(), changes, alarm_since);
+        if !state_changed {
+            return Ok((
+                Outcome::Updated,
+                Posted { channel: thread.channel, ts: thread.ts, attempts: 1 },
+                Some(update),
+            ));
+        }
+        // A return to ALARM pages again: the reply mentions and shows in the channel too.
+        let reply = reply_body(thread_reply(n, &before, at, plan.route.mention.as_deref(), false));
+        let posted = match api
+            .post_message(token, &thread.channel, &reply, Some((&thread.ts, alarm)), self.deadline)
+            .await
+        {
+            Ok(posted) => posted,
+            // The message shows the new state; a lost history line must not fail the alarm, a lost page must.
+            Err(err) if !alarm => {
+                tracing::warn!(error = %err, lifecycle = %key.key, "thread reply not posted; the message itself was updated");
+                Posted { channel: thread.channel, ts: thread.ts, attempts: err.attempts() }
+            }
+            Err(err) => return Err(err),
+        };
+        Ok((Outcome::Updated, posted, Some(update)))
     }
 }
 
