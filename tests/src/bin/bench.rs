@@ -172,8 +172,9 @@ async fn main() {
         chatops_shared::aws::http::sdk_http_client(chatops_shared::slack::webhook::http_client().expect("HTTP client"))
     };
     // The state table calls of a bot-token notification on an alarm that has its message: claim the
-    // notification, take the alarm's lease, give it back with the new state, mark the notification
-    // delivered; the very calls the function makes (the library's), timed as one sequence.
+    // notification and take the alarm's lease, then give the lease back with the new state and mark the
+    // notification delivered; the very calls the function makes (the library's), two at a time as it
+    // makes them, timed as one sequence.
     let table = moto.create_state_table().await;
     let sequence_counter = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
     let state_sequence = |ddb: aws_sdk_dynamodb::Client| {
@@ -183,8 +184,11 @@ async fn main() {
         async move {
             let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
             let (id, owner, expires) = (format!("sns:bench-sequence-{n}"), format!("bench-{n}"), now / 1000 + 600);
-            let claim = state.claim_notification(&id, &owner, now, now + 30_000, expires).await;
-            let lock = state.lock_lifecycle("alarm:bench-sequence", "alarm", &owner, now, now + 30_000, expires).await;
+            // Two at a time, as the function asks them.
+            let (claim, lock) = tokio::join!(
+                state.claim_notification(&id, &owner, now, now + 30_000, expires),
+                state.lock_lifecycle("alarm:bench-sequence", "alarm", &owner, now, now + 30_000, expires)
+            );
             let update = LifecycleUpdate {
                 thread: Thread { channel: "C0BENCH".into(), ts: "1.000100".into() },
                 state: "OK".into(),
@@ -193,8 +197,10 @@ async fn main() {
                 changes: i64::from(n),
                 expires_at: expires,
             };
-            let unlock = state.unlock_lifecycle("alarm:bench-sequence", &owner, Some(&update)).await;
-            let mark = state.mark_delivered(&id, expires).await;
+            let (unlock, mark) = tokio::join!(
+                state.unlock_lifecycle("alarm:bench-sequence", &owner, Some(&update)),
+                state.mark_delivered(&id, expires)
+            );
             assert!(
                 matches!((claim, lock, unlock, mark), (Ok(_), Ok(Some(_)), Ok(true), Ok(()))),
                 "the state sequence failed against moto"
@@ -339,13 +345,13 @@ async fn main() {
             "alarm-to-slack, bot token + state table",
             percentile(&results[3].1.cold_ms, 50.0),
             2.0 * floor_cold + state_ms,
-            format!("cold ≤ 2.0× echo + its 4 DynamoDB round trips ({state_ms:.2} ms)"),
+            format!("cold ≤ 2.0× echo + its DynamoDB calls, 2 × 2 at once ({state_ms:.2} ms)"),
         ),
         (
             "alarm-to-slack, bot token + state table, warm p50 (ms)",
             percentile(&results[3].1.warm_us, 50.0) / 1000.0,
             2.0 + state_warm_ms,
-            format!("warm p50 ≤ 2 ms + its 4 DynamoDB round trips ({state_warm_ms:.2} ms)"),
+            format!("warm p50 ≤ 2 ms + its DynamoDB calls, 2 × 2 at once ({state_warm_ms:.2} ms)"),
         ),
         (
             "slack-command /scale <group>, KMS secret",
@@ -378,7 +384,7 @@ async fn main() {
         "\nBenchmark: {cold_runs} cold starts and {warm_runs} warm invocations per function; {cores} cores, {host}"
     );
     println!(
-        "moto round trips over a new connection (kept alive): KMS Decrypt {decrypt_ms:.2} ms ({decrypt_warm_ms:.2}), DescribeAutoScalingGroups {describe_ms:.2} ms ({describe_warm_ms:.2}), DynamoDB: the 4 calls of a bot-token notification {state_ms:.2} ms ({state_warm_ms:.2})\n"
+        "moto round trips over a new connection (kept alive): KMS Decrypt {decrypt_ms:.2} ms ({decrypt_warm_ms:.2}), DescribeAutoScalingGroups {describe_ms:.2} ms ({describe_warm_ms:.2}), DynamoDB: the calls of a bot-token notification (2 × 2 at once) {state_ms:.2} ms ({state_warm_ms:.2})\n"
     );
     println!(
         "| function | cold p50 ms (× echo) | cold max ms | init p50 ms (× echo) | warm p50 µs (× echo) | warm p99 µs (× echo) | peak RSS MiB (× echo) | binary MiB (× echo) |"
