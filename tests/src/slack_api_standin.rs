@@ -169,18 +169,6 @@ impl SlackApiStandIn {
     pub fn delete(&self, channel: &str, ts: &str) {
         self.inner.lock().unwrap().messages.retain(|m| !(m.channel == channel && m.ts == ts));
     }
-
-    /// Waits until at least `n` calls were answered, up to `timeout`.
-    pub async fn wait_for_calls(&self, n: usize, timeout: Duration) -> Vec<ApiCall> {
-        let until = Instant::now() + timeout;
-        loop {
-            let calls = self.calls();
-            if calls.len() >= n || Instant::now() >= until {
-                return calls;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
 }
 
 fn slack_error(code: &str) -> Response {

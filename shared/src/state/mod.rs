@@ -134,10 +134,6 @@ impl StateTable {
         Self { client, table: table.into() }
     }
 
-    pub fn table(&self) -> &str {
-        &self.table
-    }
-
     fn key(pk: String, sk: &str) -> Item {
         HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
     }
