@@ -210,7 +210,7 @@ pub struct HttpClientError(String);
 
 /// An error with its causes ("error sending request: ... invalid peer certificate: UnknownIssuer"): reqwest's
 /// own message alone does not say what went wrong. Callers strip the URL first (`without_url`).
-fn error_chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut out = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
