@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod commands;
+pub mod deploy;
 pub mod logging;
 
 pub mod notify;

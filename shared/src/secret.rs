@@ -25,6 +25,18 @@ impl fmt::Debug for Secret {
     }
 }
 
+impl Secret {
+    /// Whether `presented` (a bearer token from a request) is this secret, in constant time: both are
+    /// hashed first, so neither the length nor a common prefix shows in the time taken.
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        use sha2::{Digest, Sha256};
+        use subtle::ConstantTimeEq;
+        let expected = Sha256::digest(self.0.as_bytes());
+        let given = Sha256::digest(presented);
+        expected.ct_eq(&given).into()
+    }
+}
+
 /// Where a secret comes from, as configured by a pair of environment variables.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SecretSource {
@@ -111,6 +123,13 @@ mod tests {
         assert_eq!(format!("{s:?}"), "Secret(<redacted>)");
         let src = SecretSource::Plain { var: "V", value: s };
         assert!(!format!("{src:?}").contains("hooks.slack.com"));
+    }
+
+    #[test]
+    fn a_token_matches_only_itself() {
+        let s = Secret::new("notify-token");
+        assert!(s.matches(b"notify-token"));
+        assert!(!s.matches(b"notify-toke") && !s.matches(b"notify-tokenX") && !s.matches(b""));
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! slack-command: the Slack-facing HTTP function behind API Gateway (REST or HTTP API) or a function URL:
-//! slash commands and button clicks (interactivity). Verify the signature over the raw body first; then
+//! slash commands and button clicks (interactivity), mentions through the Events API (`/slack/events`)
+//! and the deploy pipeline's callback (`/deploy/notify`, its own bearer token; see [`deploys`]). Verify the signature over the raw body first; then
 //! parse, authorise, run the command or action under a time budget, answer Slack, and leave one audit
 //! line. Every request gets an HTTP answer: 401 for anything unsigned, 400 for a body that is neither a
 //! slash command nor an interaction, 200 with a message for everything else.
+
+pub mod deploys;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -32,6 +35,8 @@ pub struct Config {
     pub policy: AccessPolicy,
     pub codedeploy: CodeDeploySettings,
     pub function_name: Option<String>,
+    /// Deploy by mention, when `DEPLOY_TARGETS_SECRET_ARN` is set.
+    pub deploys: Option<deploys::DeployConfig>,
 }
 
 impl Config {
@@ -49,6 +54,7 @@ impl Config {
             },
             codedeploy: CodeDeploySettings::parse(opt(CodeDeploySettings::GROUPS_VAR).as_deref(), None)?,
             function_name: opt("AWS_LAMBDA_FUNCTION_NAME"),
+            deploys: deploys::DeployConfig::from_lookup(lookup)?,
         })
     }
 }
@@ -63,6 +69,8 @@ pub struct Deps {
     pub budget: Duration,
     /// Seconds since the epoch; a field so tests can use Slack's fixed example timestamp.
     pub now_unix: fn() -> i64,
+    /// Deploy by mention and its callback; `None` when not configured.
+    pub deploys: Option<deploys::DeployDeps>,
 }
 
 pub fn system_now_unix() -> i64 {
@@ -71,7 +79,19 @@ pub fn system_now_unix() -> i64 {
 
 impl Deps {
     pub fn new(config: Config, kms: Option<aws_sdk_kms::Client>, aws: AwsClients, http: reqwest::Client) -> Self {
+        let deploys = match (config.deploys, aws.secrets, aws.dynamodb) {
+            (Some(deploys), Some(secrets), Some(dynamodb)) => Some(deploys::DeployDeps::new(
+                deploys,
+                kms.clone(),
+                config.function_name.clone(),
+                secrets,
+                dynamodb,
+                http.clone(),
+            )),
+            _ => None,
+        };
         Self {
+            deploys,
             signing_secret: CachedSecret::new(config.signing_secret, kms, config.function_name),
             policy: config.policy,
             services: Services {
@@ -93,6 +113,10 @@ pub const RESPONSE_RESERVE: Duration = Duration::from_millis(400);
 pub struct AwsClients {
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub codedeploy: aws_sdk_codedeploy::Client,
+    /// For the deploy mapping; built only when deploys are configured.
+    pub secrets: Option<aws_sdk_secretsmanager::Client>,
+    /// For the state table; built only when deploys are configured.
+    pub dynamodb: Option<aws_sdk_dynamodb::Client>,
 }
 
 /// `response_url` updates happen inside Slack's 3 s: short attempts, few retries.
@@ -116,6 +140,12 @@ pub async fn handle_request(deps: &Deps, request: Request, deadline: Instant) ->
     if request.method() != lambda_http::http::Method::POST {
         return text_response(405, "POST only");
     }
+    let path = request.uri().path().trim_end_matches('/').to_owned();
+    let deadline = deadline.min(started + deps.budget);
+    // Not Slack: the pipeline's callback has its own token and never sees the signing secret.
+    if path.ends_with("/deploy/notify") {
+        return deploys::handle_notify(deps, &request, started, deadline).await;
+    }
     let secret = match deps.signing_secret.get().await {
         Ok(secret) => secret,
         Err(err) => {
@@ -137,6 +167,9 @@ pub async fn handle_request(deps: &Deps, request: Request, deadline: Instant) ->
         tracing::warn!(reason = %reason, "request refused: Slack signature check failed");
         return unauthorised();
     }
+    if path.ends_with("/slack/events") {
+        return deploys::handle_events(deps, &request, started, deadline).await;
+    }
     let form = match parse_form(body) {
         Ok(form) => form,
         Err(err) => return text_response(400, &err.to_string()),
@@ -144,7 +177,6 @@ pub async fn handle_request(deps: &Deps, request: Request, deadline: Instant) ->
     if form.get("ssl_check").map(String::as_str) == Some("1") {
         return text_response(200, "");
     }
-    let deadline = deadline.min(started + deps.budget);
     if let Some(payload) = form.get("payload") {
         return handle_interaction(deps, payload, started, deadline).await;
     }
@@ -158,7 +190,12 @@ pub async fn handle_request(deps: &Deps, request: Request, deadline: Instant) ->
 
 /// The policy check, then `run` (not started when the caller is refused), then the audit line: the
 /// same for a command and a button, so neither can skip one.
-async fn checked(deps: &Deps, caller: &Caller, started: Instant, run: impl Future<Output = Outcome>) -> Outcome {
+pub(crate) async fn checked(
+    deps: &Deps,
+    caller: &Caller,
+    started: Instant,
+    run: impl Future<Output = Outcome>,
+) -> Outcome {
     let outcome = match deps.policy.refuse(caller) {
         Some(refusal) => refusal,
         None => run.await,

@@ -16,15 +16,25 @@ async fn main() -> Result<(), Error> {
     let http = chatops_shared::slack::webhook::http_client()?;
     let sdk = chatops_shared::aws::sdk_config(&http, &chatops_shared::secret::process_env)
         .inspect_err(|err| tracing::error!(error = %err, "slack-command cannot reach AWS"))?;
-    let kms = matches!(config.signing_secret, chatops_shared::secret::SecretSource::Kms { .. })
-        .then(|| aws_sdk_kms::Client::new(&sdk));
+    let is_kms =
+        |s: &chatops_shared::secret::SecretSource| matches!(s, chatops_shared::secret::SecretSource::Kms { .. });
+    let kms = (is_kms(&config.signing_secret)
+        || config
+            .deploys
+            .as_ref()
+            .is_some_and(|d| is_kms(&d.bot_token) || d.notify_token.as_ref().is_some_and(is_kms)))
+    .then(|| aws_sdk_kms::Client::new(&sdk));
     // Slack waits 3 s: one quick retry at most, and no attempt may outlive the command's budget.
     let retry = RetryConfig::standard().with_max_attempts(2);
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(Duration::from_millis(500))
         .operation_attempt_timeout(Duration::from_millis(1500))
         .build();
+    // Deploys read their mapping from Secrets Manager and claim events in the state table.
+    let deploys = config.deploys.is_some();
     let aws = AwsClients {
+        secrets: deploys.then(|| chatops_shared::aws::secrets::secrets_client(&sdk)),
+        dynamodb: deploys.then(|| chatops_shared::state::dynamodb_client(&sdk)),
         autoscaling: aws_sdk_autoscaling::Client::from_conf(
             aws_sdk_autoscaling::config::Builder::from(&sdk)
                 .retry_config(retry.clone())
@@ -39,6 +49,9 @@ async fn main() -> Result<(), Error> {
     // Decrypt the signing secret while the runtime fetches the first request (see alarm-to-slack).
     let prefetch = async {
         let _ = deps.signing_secret.get().await;
+        if let Some(d) = &deps.deploys {
+            let _ = tokio::join!(d.bot_token.get(), d.targets.get());
+        }
     };
     let (_, served) = tokio::join!(prefetch, lambda_runtime::run(service_fn(|event| handle_event(&deps, event))));
     served

@@ -47,6 +47,7 @@ async fn rig(policy: AccessPolicy) -> Rig {
         poster: chatops_shared::slack::webhook::SlackPoster::new(http_client().unwrap(), response_url_policy()),
         budget: Duration::from_millis(2500),
         now_unix: || SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64,
+        deploys: None,
     };
     Rig { deps, codedeploy, slack }
 }

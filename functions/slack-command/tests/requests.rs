@@ -55,6 +55,7 @@ fn deps_with(autoscaling: aws_sdk_autoscaling::Client, policy: AccessPolicy) -> 
         ),
         budget: Duration::from_millis(2500),
         now_unix: now,
+        deploys: None,
     }
 }
 

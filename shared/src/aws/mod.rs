@@ -9,11 +9,13 @@
 //!
 //! The standard endpoint settings are honoured exactly as the SDK defines them, so a local emulator is
 //! reached unchanged: `AWS_ENDPOINT_URL_<SERVICE>` (e.g. `AWS_ENDPOINT_URL_KMS`,
-//! `AWS_ENDPOINT_URL_AUTO_SCALING`, `AWS_ENDPOINT_URL_CODEDEPLOY`, `AWS_ENDPOINT_URL_DYNAMODB`), then `AWS_ENDPOINT_URL`, both off
+//! `AWS_ENDPOINT_URL_AUTO_SCALING`, `AWS_ENDPOINT_URL_CODEDEPLOY`, `AWS_ENDPOINT_URL_DYNAMODB`,
+//! `AWS_ENDPOINT_URL_SECRETS_MANAGER`), then `AWS_ENDPOINT_URL`, both off
 //! when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`; and `AWS_USE_FIPS_ENDPOINT`, `AWS_USE_DUALSTACK_ENDPOINT`.
 
 pub mod http;
 pub mod kms;
+pub mod secrets;
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
@@ -71,7 +73,7 @@ struct EnvEndpoints {
 
 impl EnvEndpoints {
     const VAR: &'static str = "AWS_ENDPOINT_URL";
-    const SERVICE_IDS: [&'static str; 4] = ["KMS", "Auto Scaling", "CodeDeploy", "DynamoDB"];
+    const SERVICE_IDS: [&'static str; 5] = ["KMS", "Auto Scaling", "CodeDeploy", "DynamoDB", "Secrets Manager"];
 
     fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         if flag(lookup, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")? {

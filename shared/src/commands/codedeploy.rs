@@ -124,6 +124,7 @@ pub async fn run(services: &Services, click: &BlockAction, deadline: Instant) ->
             resource: Some(resource),
             before: None,
             after: None,
+            pipeline: None,
         },
     }
 }

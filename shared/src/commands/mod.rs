@@ -11,6 +11,7 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use crate::notify::codedeploy::CodeDeploySettings;
+use crate::slack::events::Mention;
 use crate::slack::form::SlashCommand;
 use crate::slack::interaction::BlockAction;
 use crate::slack::{Block, Message, escape};
@@ -48,6 +49,25 @@ impl From<&SlashCommand> for Caller {
             channel_name: c.channel_name.clone(),
             command: c.command.clone(),
             text: c.text.clone(),
+        }
+    }
+}
+
+impl From<&Mention> for Caller {
+    /// A mention: the first word is the command (`release`), the rest its text. Slack's event carries
+    /// no user or channel name; the IDs stand in for them.
+    fn from(m: &Mention) -> Self {
+        let words = m.text.split_whitespace().filter(|w| !(w.starts_with("<@") && w.ends_with('>')));
+        let mut words = words.map(str::to_owned);
+        let command = words.next().map(|w| w.to_lowercase()).unwrap_or_default();
+        Self {
+            team_id: m.team_id.clone(),
+            user_id: m.user_id.clone(),
+            user_name: m.user_id.clone(),
+            channel_id: m.channel_id.clone(),
+            channel_name: m.channel_id.clone(),
+            command: format!("@mention {command}").trim_end().to_owned(),
+            text: words.collect::<Vec<_>>().join(" "),
         }
     }
 }
@@ -106,6 +126,8 @@ pub struct Outcome {
     pub resource: Option<String>,
     pub before: Option<i64>,
     pub after: Option<i64>,
+    /// The pipeline a deploy started (its page), for the audit line.
+    pub pipeline: Option<String>,
 }
 
 impl Outcome {
@@ -114,7 +136,7 @@ impl Outcome {
         let text = text.into();
         let mut message = Message::new(text.clone()).block(Block::section(text));
         message.response_type = Some("ephemeral");
-        Self { message, decision, resource: None, before: None, after: None }
+        Self { message, decision, resource: None, before: None, after: None, pipeline: None }
     }
 
     pub fn on(mut self, resource: &str) -> Self {
@@ -220,6 +242,7 @@ pub fn audit(command: &Caller, outcome: &Outcome, latency: Duration) {
         resource = outcome.resource.as_deref(),
         before = outcome.before,
         after = outcome.after,
+        pipeline = outcome.pipeline.as_deref(),
         latency_ms = latency.as_millis() as u64,
         "command audited"
     );

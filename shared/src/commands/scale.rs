@@ -218,6 +218,7 @@ pub async fn run(services: &Services, cmd: &SlashCommand, deadline: Instant) -> 
                 resource: Some(group_name),
                 before: Some(desired),
                 after: Some(target),
+                pipeline: None,
             }
         }
     }

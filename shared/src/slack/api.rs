@@ -1,4 +1,4 @@
-//! The Slack Web API with a bot token (`chat.postMessage`, `chat.update`): JSON bodies, `Authorization:
+//! The Slack Web API with a bot token (`chat.postMessage`, `chat.update`, `reactions.add`): JSON bodies, `Authorization:
 //! Bearer`, and Slack's way of failing, an HTTP 200 with `{"ok": false, "error": "..."}`, classified into
 //! what is worth retrying, what a fix of the configuration needs, and what the message itself caused.
 //! Retries go through the same deadline-aware loop as webhooks ([`RetryPolicy::run`]).
@@ -176,7 +176,9 @@ impl SlackApi {
                 body["reply_broadcast"] = json!(true);
             }
         }
-        self.call("chat.postMessage", token, channel, &body, deadline).await
+        self.call("chat.postMessage", token, channel, &body, deadline)
+            .await
+            .and_then(posted("chat.postMessage", channel))
     }
 
     /// `chat.update` of the message `ts` in `channel` (a channel ID) with `message`.
@@ -197,7 +199,24 @@ impl SlackApi {
         if body.get("attachments").is_none() {
             body["attachments"] = json!([]);
         }
-        self.call("chat.update", token, channel, &body, deadline).await
+        self.call("chat.update", token, channel, &body, deadline).await.and_then(posted("chat.update", channel))
+    }
+
+    /// `reactions.add` of emoji `name` (without colons) on message `ts`; a reaction already there counts as added.
+    pub async fn add_reaction(
+        &self,
+        token: &Secret,
+        channel: &str,
+        ts: &str,
+        name: &str,
+        deadline: Instant,
+    ) -> Result<(), ApiError> {
+        let body = json!({"channel": channel, "timestamp": ts, "name": name});
+        match self.call("reactions.add", token, channel, &body, deadline).await {
+            Ok(_) => Ok(()),
+            Err(err) if err.code() == Some("already_reacted") => Ok(()),
+            Err(err) => Err(err),
+        }
     }
 
     async fn call(
@@ -207,7 +226,7 @@ impl SlackApi {
         channel: &str,
         body: &Value,
         deadline: Instant,
-    ) -> Result<Posted, ApiError> {
+    ) -> Result<(Value, u32), ApiError> {
         let url = format!("{}{method}", self.base);
         let bytes = serde_json::to_vec(body).unwrap_or_default();
         let (outcome, attempts) = self
@@ -224,7 +243,7 @@ impl SlackApi {
             .await;
         let channel = channel.to_owned();
         match outcome {
-            Ok((answered_channel, ts)) => Ok(Posted { channel: answered_channel.unwrap_or(channel), ts, attempts }),
+            Ok(answer) => Ok((answer, attempts)),
             Err(GaveUp::Fatal(Fatal::Refused(code))) => {
                 let class = ErrorClass::of(&code);
                 Err(ApiError::Refused { method, channel, code, class, attempts })
@@ -237,7 +256,7 @@ impl SlackApi {
         }
     }
 
-    fn classify(&self, sent: Result<Exchange, String>) -> Attempt<(Option<String>, String), Fatal> {
+    fn classify(&self, sent: Result<Exchange, String>) -> Attempt<Value, Fatal> {
         let exchange = match sent {
             Ok(exchange) => exchange,
             Err(why) => return Attempt::Retry { wait: None, why },
@@ -250,11 +269,7 @@ impl SlackApi {
             return Attempt::Fatal(Fatal::Http(exchange.status, exchange.short_body()));
         }
         if answer["ok"] == json!(true) {
-            let channel = answer["channel"].as_str().map(str::to_owned);
-            return match answer["ts"].as_str() {
-                Some(ts) => Attempt::Done((channel, ts.to_owned())),
-                None => Attempt::Fatal(Fatal::Http(exchange.status, "ok without a ts".into())),
-            };
+            return Attempt::Done(answer);
         }
         let code = answer["error"].as_str().unwrap_or("unknown_error").to_owned();
         match ErrorClass::of(&code) {
@@ -264,6 +279,18 @@ impl SlackApi {
                 why: format!("Slack answered {code}"),
             },
             _ => Attempt::Fatal(Fatal::Refused(code)),
+        }
+    }
+}
+
+/// The channel and `ts` of a message Slack accepted, from its answer.
+fn posted(method: &'static str, channel: &str) -> impl FnOnce((Value, u32)) -> Result<Posted, ApiError> + use<> {
+    let channel = channel.to_owned();
+    move |(answer, attempts)| {
+        let answered_channel = answer["channel"].as_str().map(str::to_owned);
+        match answer["ts"].as_str() {
+            Some(ts) => Ok(Posted { channel: answered_channel.unwrap_or(channel), ts: ts.to_owned(), attempts }),
+            None => Err(ApiError::Http { method, channel, status: 200, answer: "ok without a ts".into(), attempts }),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! form bodies and slash-command payloads.
 
 pub mod api;
+pub mod events;
 pub mod form;
 pub mod gateway;
 pub mod interaction;

@@ -5,6 +5,9 @@
 //! read followed by a write:
 //! - a notification (SNS `MessageId`, EventBridge `id`) is claimed before it is posted and marked
 //!   delivered after ([`StateTable::claim_notification`]);
+//! - a Slack event (`event_id`) is claimed before a mention is acted on, so Slack's retries never start a
+//!   second pipeline ([`StateTable::claim_event`]); the deploy it started is recorded under its thread for
+//!   the pipeline's callback, which reports the result once ([`StateTable::finish_deploy`]);
 //! - an alarm's or deployment's lifecycle (the Slack message that shows it) is changed only under a
 //!   short lease taken by conditional update ([`StateTable::lock_lifecycle`]), so two containers never
 //!   create two messages for it or update it out of order.
@@ -90,6 +93,54 @@ pub struct LifecycleUpdate {
     pub expires_at: i64,
 }
 
+/// A deploy started from a Slack thread, as the callback finds it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeployRecord {
+    pub channel: String,
+    /// The thread the deploy was asked for in, and answered in.
+    pub thread_ts: String,
+    /// The mention itself (reactions go on it).
+    pub mention_ts: String,
+    /// Our answer in the thread (updated with the result).
+    pub reply_ts: Option<String>,
+    pub project: String,
+    pub provider: String,
+    pub requested_by: String,
+    pub pipeline_id: Option<String>,
+    pub pipeline_url: String,
+    /// `started`, or `unknown` when the CI server did not answer in time.
+    pub status: String,
+}
+
+impl DeployRecord {
+    fn from_item(item: &Item) -> Self {
+        let get = |k: &str| get_s(item, k).unwrap_or_default();
+        Self {
+            channel: get("channel"),
+            thread_ts: get("thread_ts"),
+            mention_ts: get("mention_ts"),
+            reply_ts: get_s(item, "reply_ts"),
+            project: get("project"),
+            provider: get("provider"),
+            requested_by: get("requested_by"),
+            pipeline_id: get_s(item, "pipeline_id"),
+            pipeline_url: get("pipeline_url"),
+            status: get("status"),
+        }
+    }
+}
+
+/// What the pipeline's callback found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeployFinish {
+    /// The result is ours to post.
+    Finished(Box<DeployRecord>),
+    /// A result was reported before (the callback was repeated): nothing to post.
+    AlreadyReported(String),
+    /// No deploy was started in that thread (or its record expired).
+    NoDeploy,
+}
+
 /// A DynamoDB client for the state table: short timeouts and one retry, so an unreachable DynamoDB
 /// costs an invocation about a second, once (the caller then does without the table), not its deadline.
 pub fn dynamodb_client(sdk: &aws_types::SdkConfig) -> aws_sdk_dynamodb::Client {
@@ -152,31 +203,51 @@ impl StateTable {
         lease_until_ms: i64,
         expires_at: i64,
     ) -> Result<Claim, StateError> {
-        let mut item = Self::notification_key(id);
+        let key = Self::notification_key(id);
+        self.claim(key, "notification", owner, now_ms, Some(lease_until_ms), expires_at, "PutItem (claim notification)")
+            .await
+    }
+
+    /// One conditional PutItem that claims `key`: free, expired, or (with a lease) a claim whose lease
+    /// ran out. Without a lease a claim is never taken over: its holder may have acted before it vanished.
+    #[allow(clippy::too_many_arguments)]
+    async fn claim(
+        &self,
+        key: Item,
+        kind: &str,
+        owner: &str,
+        now_ms: i64,
+        lease_until_ms: Option<i64>,
+        expires_at: i64,
+        operation: &'static str,
+    ) -> Result<Claim, StateError> {
+        let mut item = key;
         item.extend([
-            ("kind".to_owned(), s("notification")),
+            ("kind".to_owned(), s(kind)),
             ("status".to_owned(), s("claimed")),
             ("owner".to_owned(), s(owner)),
-            ("lease_until".to_owned(), n(lease_until_ms)),
             (TTL_ATTRIBUTE.to_owned(), n(expires_at)),
         ]);
-        let put = self
+        let mut put = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(
-                "attribute_not_exists(pk) OR #exp < :now_s OR (#status = :claimed AND lease_until < :now_ms)",
-            )
-            .expression_attribute_names("#status", "status")
             .expression_attribute_names("#exp", TTL_ATTRIBUTE)
-            .expression_attribute_values(":claimed", s("claimed"))
-            .expression_attribute_values(":now_ms", n(now_ms))
             .expression_attribute_values(":now_s", n(now_ms / 1000))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match put {
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        put = match lease_until_ms {
+            Some(until) => {
+                item.insert("lease_until".to_owned(), n(until));
+                put.condition_expression(
+                    "attribute_not_exists(pk) OR #exp < :now_s OR (#status = :claimed AND lease_until < :now_ms)",
+                )
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":claimed", s("claimed"))
+                .expression_attribute_values(":now_ms", n(now_ms))
+            }
+            None => put.condition_expression("attribute_not_exists(pk) OR #exp < :now_s"),
+        };
+        match put.set_item(Some(item)).send().await {
             Ok(_) => Ok(Claim::Claimed),
             Err(err) if is_condition_failure(&err) => {
                 let old = err.as_service_error().and_then(|e| match e {
@@ -190,7 +261,7 @@ impl StateTable {
                     _ => Claim::InProgress,
                 })
             }
-            Err(err) => Err(state_error("PutItem (claim notification)")(err)),
+            Err(err) => Err(state_error(operation)(err)),
         }
     }
 
@@ -213,11 +284,15 @@ impl StateTable {
 
     /// Gives a claim back after a failed post, so a retry may claim it at once. Only `owner`'s claim.
     pub async fn release_notification(&self, id: &str, owner: &str) -> Result<(), StateError> {
+        self.release(Self::notification_key(id), owner, "DeleteItem (release notification)").await
+    }
+
+    async fn release(&self, key: Item, owner: &str, operation: &'static str) -> Result<(), StateError> {
         let deleted = self
             .client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(Self::notification_key(id)))
+            .set_key(Some(key))
             .condition_expression("#owner = :owner AND #status = :claimed")
             .expression_attribute_names("#owner", "owner")
             .expression_attribute_names("#status", "status")
@@ -228,7 +303,149 @@ impl StateTable {
         match deleted {
             Ok(_) => Ok(()),
             Err(err) if is_condition_failure(&err) => Ok(()), // someone else's by now: nothing of ours to give back
-            Err(err) => Err(state_error("DeleteItem (release notification)")(err)),
+            Err(err) => Err(state_error(operation)(err)),
+        }
+    }
+
+    fn event_key(event_id: &str) -> Item {
+        Self::key(format!("event#{event_id}"), "event")
+    }
+
+    /// Claims Slack event `event_id` before anything is done for it. Never taken over: a holder that
+    /// vanished may have started a pipeline, so only its own [`release_event`](Self::release_event)
+    /// (nothing was started) lets a retry run it again.
+    pub async fn claim_event(
+        &self,
+        event_id: &str,
+        owner: &str,
+        now_ms: i64,
+        expires_at: i64,
+    ) -> Result<Claim, StateError> {
+        self.claim(Self::event_key(event_id), "slack_event", owner, now_ms, None, expires_at, "PutItem (claim event)")
+            .await
+    }
+
+    /// Marks event `event_id` handled (`Claim::Delivered` to a retry from now on).
+    pub async fn finish_event(&self, event_id: &str) -> Result<(), StateError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::event_key(event_id)))
+            .update_expression("SET #status = :done")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":done", s("delivered"))
+            .send()
+            .await
+            .map(drop)
+            .map_err(state_error("UpdateItem (finish event)"))
+    }
+
+    /// Gives event `event_id` back when nothing was started for it, so Slack's retry may run it.
+    pub async fn release_event(&self, event_id: &str, owner: &str) -> Result<(), StateError> {
+        self.release(Self::event_key(event_id), owner, "DeleteItem (release event)").await
+    }
+
+    fn deploy_key(channel: &str, thread_ts: &str) -> Item {
+        Self::key(format!("deploy#{channel}#{thread_ts}"), "deploy")
+    }
+
+    /// Records the deploy started in a thread, for the pipeline's callback. A later deploy in the same
+    /// thread replaces it: the callback reports the newest.
+    pub async fn record_deploy(&self, deploy: &DeployRecord, expires_at: i64) -> Result<(), StateError> {
+        let mut item = Self::deploy_key(&deploy.channel, &deploy.thread_ts);
+        item.extend([
+            ("kind".to_owned(), s("deploy")),
+            ("channel".to_owned(), s(&deploy.channel)),
+            ("thread_ts".to_owned(), s(&deploy.thread_ts)),
+            ("mention_ts".to_owned(), s(&deploy.mention_ts)),
+            ("project".to_owned(), s(&deploy.project)),
+            ("provider".to_owned(), s(&deploy.provider)),
+            ("requested_by".to_owned(), s(&deploy.requested_by)),
+            ("pipeline_url".to_owned(), s(&deploy.pipeline_url)),
+            ("status".to_owned(), s(&deploy.status)),
+            (TTL_ATTRIBUTE.to_owned(), n(expires_at)),
+        ]);
+        if let Some(ts) = &deploy.reply_ts {
+            item.insert("reply_ts".to_owned(), s(ts));
+        }
+        if let Some(id) = &deploy.pipeline_id {
+            item.insert("pipeline_id".to_owned(), s(id));
+        }
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map(drop)
+            .map_err(state_error("PutItem (record deploy)"))
+    }
+
+    /// Records the result of the deploy in the thread, once: the first callback wins, a repeated one
+    /// finds it reported, a callback for a thread with no deploy finds nothing.
+    pub async fn finish_deploy(
+        &self,
+        channel: &str,
+        thread_ts: &str,
+        result: &str,
+        now_ms: i64,
+    ) -> Result<DeployFinish, StateError> {
+        let updated = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::deploy_key(channel, thread_ts)))
+            .update_expression("SET #result = :result, finished_at = :now")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(#result) AND #exp >= :now_s")
+            .expression_attribute_names("#result", "result")
+            .expression_attribute_names("#exp", TTL_ATTRIBUTE)
+            .expression_attribute_values(":result", s(result))
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":now_s", n(now_ms / 1000))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match updated {
+            Ok(out) => {
+                Ok(DeployFinish::Finished(Box::new(DeployRecord::from_item(&out.attributes.unwrap_or_default()))))
+            }
+            Err(err) if is_condition_failure(&err) => {
+                let old = err.as_service_error().and_then(|e| match e {
+                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c) => {
+                        c.item.clone()
+                    }
+                    _ => None,
+                });
+                Ok(match old {
+                    Some(item) if get_n(&item, TTL_ATTRIBUTE).is_none_or(|e| e >= now_ms / 1000) => {
+                        DeployFinish::AlreadyReported(get_s(&item, "result").unwrap_or_default())
+                    }
+                    _ => DeployFinish::NoDeploy,
+                })
+            }
+            Err(err) => Err(state_error("UpdateItem (finish deploy)")(err)),
+        }
+    }
+
+    /// Takes a recorded result back when it could not be posted, so the pipeline's retry of the callback
+    /// posts it.
+    pub async fn reopen_deploy(&self, channel: &str, thread_ts: &str, result: &str) -> Result<(), StateError> {
+        let updated = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::deploy_key(channel, thread_ts)))
+            .update_expression("REMOVE #result, finished_at")
+            .condition_expression("#result = :result")
+            .expression_attribute_names("#result", "result")
+            .expression_attribute_values(":result", s(result))
+            .send()
+            .await;
+        match updated {
+            Ok(_) => Ok(()),
+            Err(err) if is_condition_failure(&err) => Ok(()),
+            Err(err) => Err(state_error("UpdateItem (reopen deploy)")(err)),
         }
     }
 

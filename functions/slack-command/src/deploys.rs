@@ -1,0 +1,581 @@
+//! Deploy by @mention (`POST /slack/events`) and the pipeline's callback (`POST /deploy/notify`).
+//!
+//! A mention is claimed by its `event_id` in the state table before anything is done, so Slack's
+//! retries never start a second pipeline; it then goes through the same policy check and audit line as
+//! a command (`checked`), starts the channel's pipeline within the budget, and answers in the thread.
+//! The callback, authenticated by its own bearer token, reports the result once into that thread.
+
+use std::time::{Duration, Instant};
+
+use chatops_shared::aws::kms::CachedSecret;
+use chatops_shared::aws::secrets::CachedSecretJson;
+use chatops_shared::commands::{Caller, Decision, Outcome, audit};
+use chatops_shared::deploy::{DeployRequest, DeployTargets, Pipelines, Target, TriggerError};
+use chatops_shared::secret::{ConfigError, SecretSource, non_empty};
+use chatops_shared::slack::api::SlackApi;
+use chatops_shared::slack::escape;
+use chatops_shared::slack::events::{EventEnvelope, Mention, MentionRequest};
+use chatops_shared::slack::gateway::{json_response, text_response};
+use chatops_shared::slack::webhook::RetryPolicy;
+use chatops_shared::state::{Claim, DeployFinish, DeployRecord, StateTable};
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+
+use crate::Deps;
+
+pub const BOT_TOKEN_KMS_VAR: &str = "KMS_ENCRYPTED_SLACK_BOT_TOKEN";
+pub const BOT_TOKEN_PLAIN_VAR: &str = "SLACK_BOT_TOKEN";
+pub const NOTIFY_TOKEN_KMS_VAR: &str = "KMS_ENCRYPTED_DEPLOY_NOTIFY_TOKEN";
+pub const NOTIFY_TOKEN_PLAIN_VAR: &str = "DEPLOY_NOTIFY_TOKEN";
+
+/// How long the deploy mapping is kept before it is read again.
+pub const TARGETS_TTL: Duration = Duration::from_secs(300);
+/// Event claims outlive Slack's last retry (about 5 minutes after the first delivery) by far.
+const EVENT_RETENTION_S: i64 = 24 * 3600;
+/// A deploy's record waits for the pipeline's callback this long.
+const DEPLOY_RETENTION_S: i64 = 14 * 24 * 3600;
+/// Time kept after the pipeline call for the answer in the thread and the state writes.
+const ANSWER_RESERVE: Duration = Duration::from_millis(700);
+
+/// Deploys are on when `DEPLOY_TARGETS_SECRET_ARN` is set; then the bot token and the state table are needed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeployConfig {
+    pub targets_arn: String,
+    pub bot_token: SecretSource,
+    pub api_url: String,
+    pub state_table: String,
+    pub gitlab_url: Option<String>,
+    pub github_api_url: Option<String>,
+    /// Without it `/deploy/notify` refuses every call.
+    pub notify_token: Option<SecretSource>,
+}
+
+impl DeployConfig {
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Option<Self>, ConfigError> {
+        let opt = |name: &str| non_empty(lookup, name);
+        let Some(targets_arn) = opt(chatops_shared::deploy::TARGETS_VAR) else {
+            return Ok(None);
+        };
+        let bot_token = SecretSource::from_lookup(BOT_TOKEN_KMS_VAR, BOT_TOKEN_PLAIN_VAR, lookup)?;
+        let state_table = opt(chatops_shared::state::TABLE_VAR).ok_or(ConfigError::Missing {
+            var: chatops_shared::state::TABLE_VAR,
+            hint: "deploys by mention need the state table, so that Slack's retries start nothing twice",
+        })?;
+        let notify_token = match SecretSource::from_lookup(NOTIFY_TOKEN_KMS_VAR, NOTIFY_TOKEN_PLAIN_VAR, lookup) {
+            Ok(source) => Some(source),
+            Err(ConfigError::MissingSecret { .. }) => None,
+            Err(other) => return Err(other),
+        };
+        Ok(Some(Self {
+            targets_arn,
+            bot_token,
+            api_url: opt("SLACK_API_URL").unwrap_or_else(|| chatops_shared::slack::api::DEFAULT_API_URL.to_owned()),
+            state_table,
+            gitlab_url: opt(chatops_shared::deploy::GITLAB_URL_VAR),
+            github_api_url: opt(chatops_shared::deploy::GITHUB_API_URL_VAR),
+            notify_token,
+        }))
+    }
+}
+
+/// What deploys use, built once per container.
+pub struct DeployDeps {
+    pub targets: CachedSecretJson<DeployTargets>,
+    pub bot_token: CachedSecret,
+    pub notify_token: Option<CachedSecret>,
+    pub api: SlackApi,
+    pub pipelines: Pipelines,
+    pub state: StateTable,
+    /// Tells this container's claims from others' (the log stream and a counter would do; this is unique enough).
+    pub owner: String,
+}
+
+/// Web API calls answer inside Slack's 3 s too: short attempts, one retry.
+pub fn slack_api_policy() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 2,
+        backoff: Duration::from_millis(100),
+        attempt_timeout: Duration::from_millis(1000),
+        reserve: Duration::ZERO,
+        default_retry_after: Duration::from_millis(500),
+    }
+}
+
+impl DeployDeps {
+    pub fn new(
+        config: DeployConfig,
+        kms: Option<aws_sdk_kms::Client>,
+        function_name: Option<String>,
+        secrets: aws_sdk_secretsmanager::Client,
+        dynamodb: aws_sdk_dynamodb::Client,
+        http: reqwest::Client,
+    ) -> Self {
+        let parse = |text: &str| DeployTargets::parse(text).map_err(|e| e.to_string());
+        Self {
+            targets: CachedSecretJson::new(secrets, config.targets_arn, TARGETS_TTL, parse),
+            bot_token: CachedSecret::new(config.bot_token, kms.clone(), function_name.clone()),
+            notify_token: config.notify_token.map(|t| CachedSecret::new(t, kms, function_name.clone())),
+            api: SlackApi::new(http.clone(), &config.api_url, slack_api_policy()),
+            pipelines: Pipelines::new(http, config.gitlab_url.as_deref(), config.github_api_url.as_deref()),
+            state: StateTable::new(dynamodb, config.state_table),
+            owner: format!("{}-{}", function_name.as_deref().unwrap_or("slack-command"), owner_suffix()),
+        }
+    }
+}
+
+fn owner_suffix() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    format!("{}-{nanos}", std::process::id())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// `POST /slack/events`, after the signature check.
+pub async fn handle_events(deps: &Deps, request: &Request, started: Instant, deadline: Instant) -> Response<Body> {
+    let envelope = match EventEnvelope::parse(request.body().as_ref()) {
+        Ok(envelope) => envelope,
+        Err(err) => return text_response(400, &err.to_string()),
+    };
+    match envelope {
+        EventEnvelope::UrlVerification { challenge } => json_response(200, &json!({ "challenge": challenge })),
+        EventEnvelope::Ignored { kind } => {
+            tracing::debug!(event_type = %kind, "event ignored");
+            text_response(200, "")
+        }
+        EventEnvelope::Mention(mention) => {
+            let retry = request.headers().get("x-slack-retry-num").and_then(|v| v.to_str().ok()).map(str::to_owned);
+            match &deps.deploys {
+                Some(d) => handle_mention(deps, d, &mention, retry.as_deref(), started, deadline).await,
+                None => {
+                    tracing::warn!(
+                        event_id = %mention.event_id,
+                        "a mention arrived but deploys are not configured (set DEPLOY_TARGETS_SECRET_ARN, the bot token and STATE_TABLE)"
+                    );
+                    text_response(200, "")
+                }
+            }
+        }
+    }
+}
+
+async fn handle_mention(
+    deps: &Deps,
+    d: &DeployDeps,
+    mention: &Mention,
+    retry: Option<&str>,
+    started: Instant,
+    deadline: Instant,
+) -> Response<Body> {
+    let now = now_ms();
+    let request = MentionRequest::parse(&mention.text);
+    let is_deploy = matches!(request, MentionRequest::Deploy { .. });
+    // Claim first: a retry of an event handled (or being handled) elsewhere does nothing at all.
+    let claimed = match d.state.claim_event(&mention.event_id, &d.owner, now, now / 1000 + EVENT_RETENTION_S).await {
+        Ok(Claim::Claimed) => Ok(()),
+        Ok(seen) => {
+            tracing::info!(event_id = %mention.event_id, retry = retry, claim = ?seen, "event already handled or in progress: retry acknowledged, nothing done");
+            return text_response(200, "");
+        }
+        Err(err) => Err(err),
+    };
+    let token = match d.bot_token.get().await {
+        Ok(token) => token,
+        Err(err) => {
+            tracing::error!(error = %err, "bot token unavailable: cannot answer the mention");
+            if claimed.is_ok() {
+                release(d, mention).await;
+            }
+            return text_response(200, "");
+        }
+    };
+    let caller = Caller::from(mention);
+    // The provider and pipeline ID of a pipeline that was asked for, for its record.
+    let mut started_run: Option<(&'static str, Option<String>)> = None;
+    let outcome = match (&claimed, is_deploy) {
+        // Without the claim a retry could start a second pipeline: refuse the deploy, say why.
+        (Err(err), true) => {
+            tracing::error!(error = %err, event_id = %mention.event_id, "state table unavailable: deploy refused");
+            let outcome = Outcome::ephemeral(
+                ":warning: I can't record this request right now (the state table is unavailable), so I won't start a pipeline that a retry of Slack's could start twice. Nothing was started; please ask again in a minute.",
+                Decision::Failed("state table unavailable".into()),
+            );
+            crate::checked(deps, &caller, started, async { outcome }).await
+        }
+        _ => {
+            if let Err(err) = &claimed {
+                tracing::warn!(error = %err, "state table unavailable: answering without de-duplication");
+            }
+            crate::checked(deps, &caller, started, async {
+                let (outcome, run) = run(d, token, mention, &request, deadline).await;
+                started_run = run;
+                outcome
+            })
+            .await
+        }
+    };
+    let thread = Some((mention.thread_ts.as_str(), false));
+    let reply = d.api.post_message(token, &mention.channel_id, &outcome.message.to_json(), thread, deadline).await;
+    let reply_ts = match reply {
+        Ok(posted) => Some(posted.ts),
+        Err(err) => {
+            tracing::error!(error = %err, event_id = %mention.event_id, "could not answer in the thread");
+            None
+        }
+    };
+    if claimed.is_ok() {
+        let nothing_started = outcome.pipeline.is_none();
+        let record = async {
+            if let Some(url) = &outcome.pipeline {
+                let record = DeployRecord {
+                    channel: mention.channel_id.clone(),
+                    thread_ts: mention.thread_ts.clone(),
+                    mention_ts: mention.ts.clone(),
+                    reply_ts: reply_ts.clone(),
+                    project: outcome.resource.clone().unwrap_or_default(),
+                    provider: started_run.as_ref().map(|(p, _)| (*p).to_owned()).unwrap_or_default(),
+                    requested_by: mention.user_id.clone(),
+                    pipeline_id: started_run.as_ref().and_then(|(_, id)| id.clone()),
+                    pipeline_url: url.clone(),
+                    status: if outcome.decision == Decision::Done { "started" } else { "unknown" }.into(),
+                };
+                if let Err(err) = d.state.record_deploy(&record, now / 1000 + DEPLOY_RETENTION_S).await {
+                    tracing::error!(error = %err, "could not record the deploy: its callback will not find the thread");
+                }
+            }
+        };
+        // Nothing started and nothing said: give the event back so Slack's retry may do it.
+        let settle = async {
+            let settled = if nothing_started && reply_ts.is_none() {
+                d.state.release_event(&mention.event_id, &d.owner).await
+            } else {
+                d.state.finish_event(&mention.event_id).await
+            };
+            if let Err(err) = settled {
+                tracing::warn!(error = %err, "could not settle the event's claim");
+            }
+        };
+        // A deploy that could not start ends here: say so on the mention too.
+        let failed = async {
+            if is_deploy && nothing_started && matches!(outcome.decision, Decision::Failed(_)) {
+                let _ = d.api.add_reaction(token, &mention.channel_id, &mention.ts, "x", deadline).await;
+            }
+        };
+        tokio::join!(record, settle, failed);
+    }
+    text_response(200, "")
+}
+
+async fn release(d: &DeployDeps, mention: &Mention) {
+    if let Err(err) = d.state.release_event(&mention.event_id, &d.owner).await {
+        tracing::warn!(error = %err, "could not release the event's claim");
+    }
+}
+
+/// The bot's own mention as written in the text (`<@U0BOT>`), for help lines.
+fn bot_handle(text: &str) -> String {
+    text.split_whitespace()
+        .find(|w| w.starts_with("<@") && w.ends_with('>'))
+        .map(|w| w.split('|').next().unwrap_or(w).trim_end_matches('>').to_owned() + ">")
+        .unwrap_or_else(|| "@chatops".to_owned())
+}
+
+fn usage(bot: &str, projects: &[&str]) -> String {
+    let list = if projects.is_empty() {
+        "This channel has no projects to deploy.".to_owned()
+    } else {
+        format!(
+            "This channel may deploy: {}.",
+            projects.iter().map(|p| format!("`{}`", escape(p))).collect::<Vec<_>>().join(", ")
+        )
+    };
+    format!(
+        "{list}\nStart a deploy with `{bot} release <project>` (or `deploy <project>`, `リリース <project>`): the pipeline runs on the project's configured branch, its link comes here, and the result follows in this thread.",
+    )
+}
+
+/// What a mention asks for, under the deadline; the answer for the thread and the audit line.
+async fn run(
+    d: &DeployDeps,
+    token: &chatops_shared::secret::Secret,
+    mention: &Mention,
+    request: &MentionRequest,
+    deadline: Instant,
+) -> (Outcome, Option<(&'static str, Option<String>)>) {
+    let bot = bot_handle(&mention.text);
+    let targets = match request {
+        MentionRequest::Thanks => {
+            let text = if mention.text.contains('よ') || mention.text.contains('あ') {
+                "どういたしまして :raised_hands:"
+            } else {
+                "You're welcome! :raised_hands:"
+            };
+            return (Outcome::ephemeral(text, Decision::Info), None);
+        }
+        MentionRequest::Unknown(word) => {
+            let what = if word.is_empty() { "Hi!".to_owned() } else { format!("I don't know `{}`.", escape(word)) };
+            return (
+                Outcome::ephemeral(
+                    format!("{what} Try `{bot} release <project>`, or `{bot} help` for the projects of this channel."),
+                    Decision::Info,
+                ),
+                None,
+            );
+        }
+        _ => match d.targets.get().await {
+            Ok(targets) => targets,
+            Err(err) => {
+                tracing::error!(error = %err, "deploy targets unavailable");
+                return (
+                    Outcome::ephemeral(
+                        ":x: I can't read the deploy targets right now, so nothing was started. An admin can find why in the function's log.",
+                        Decision::Failed("deploy targets unavailable".into()),
+                    ),
+                    None,
+                );
+            }
+        },
+    };
+    let projects = targets.projects(&mention.team_id, &mention.channel_id);
+    let project = match request {
+        MentionRequest::Deploy { project: Some(project), .. } => project,
+        MentionRequest::Deploy { verb, project: None } => {
+            return (
+                Outcome::ephemeral(
+                    format!("Which project, after `{}`? {}", escape(verb), usage(&bot, &projects)),
+                    Decision::Refused("no project named".into()),
+                ),
+                None,
+            );
+        }
+        _ => return (Outcome::ephemeral(usage(&bot, &projects), Decision::Info), None),
+    };
+    let Some((name, target)) = targets.find(&mention.team_id, &mention.channel_id, project) else {
+        let list = if projects.is_empty() {
+            "This channel may not deploy anything.".to_owned()
+        } else {
+            format!(
+                "This channel may deploy: {}.",
+                projects.iter().map(|p| format!("`{}`", escape(p))).collect::<Vec<_>>().join(", ")
+            )
+        };
+        return (
+            Outcome::ephemeral(
+                format!("`{}` is not deployable from this channel. {list}", escape(project)),
+                Decision::Refused("project not mapped for this channel".into()),
+            )
+            .on(project),
+            None,
+        );
+    };
+    let deploy = DeployRequest {
+        project: name.to_owned(),
+        channel: mention.channel_id.clone(),
+        thread_ts: mention.thread_ts.clone(),
+        requested_by: mention.user_id.clone(),
+    };
+    let trigger_deadline = deadline.checked_sub(ANSWER_RESERVE).unwrap_or(deadline);
+    let seen = d.api.add_reaction(token, &mention.channel_id, &mention.ts, "eyes", trigger_deadline);
+    let (started, seen) = tokio::join!(d.pipelines.trigger(target, &deploy, trigger_deadline), seen);
+    if let Err(err) = seen {
+        tracing::warn!(error = %err, "could not add the 👀 reaction");
+    }
+    let run = (target.provider(), started.as_ref().ok().and_then(|s| s.id.clone()));
+    (started_outcome(name, target, &deploy, started), Some(run))
+}
+
+fn started_outcome(
+    name: &str,
+    target: &Target,
+    deploy: &DeployRequest,
+    started: Result<chatops_shared::deploy::Started, TriggerError>,
+) -> Outcome {
+    let project = escape(name);
+    let git_ref = escape(target.git_ref());
+    let provider = if target.provider() == "gitlab" { "GitLab" } else { "GitHub Actions" };
+    let mut outcome = match &started {
+        Ok(run) => {
+            let label = run.id.as_ref().map_or("the pipeline".to_owned(), |id| format!("pipeline #{id}"));
+            Outcome::ephemeral(
+                format!(
+                    ":rocket: Deploying *{project}* from `{git_ref}` for <@{}>: <{}|{label}> on {provider}. I'll post the result in this thread.",
+                    escape(&deploy.requested_by),
+                    run.url
+                ),
+                Decision::Done,
+            )
+        }
+        Err(TriggerError::NotStarted { detail, check, .. }) => Outcome::ephemeral(
+            format!(
+                ":x: {provider} did not start the *{project}* pipeline: {}. Nothing was started; ask again once it is fixed (<{check}|pipelines>).",
+                escape(detail)
+            ),
+            Decision::Failed(format!("pipeline not started: {detail}")),
+        ),
+        Err(TriggerError::Unknown { detail, check, .. }) => Outcome::ephemeral(
+            format!(
+                ":warning: {provider} did not confirm the *{project}* pipeline ({}). It may have started: check <{check}|the pipelines> before asking again.",
+                escape(detail)
+            ),
+            Decision::Failed(format!("pipeline state unknown: {detail}")),
+        ),
+    };
+    outcome.message.response_type = None;
+    outcome.pipeline = match &started {
+        Ok(run) => Some(run.url.clone()),
+        Err(TriggerError::Unknown { check, .. }) => Some(check.clone()),
+        Err(TriggerError::NotStarted { .. }) => None,
+    };
+    outcome.on(name)
+}
+
+/// The callback's body.
+#[derive(serde::Deserialize)]
+struct Notify {
+    result: String,
+    channel: String,
+    thread_ts: String,
+    #[serde(default)]
+    pipeline_url: Option<String>,
+}
+
+fn notify_error(status: u16, error: &str) -> Response<Body> {
+    json_response(status, &json!({"ok": false, "error": error}))
+}
+
+/// `POST /deploy/notify`: the pipeline's last job reports the result. Bearer token only; 401 otherwise.
+pub async fn handle_notify(deps: &Deps, request: &Request, started: Instant, deadline: Instant) -> Response<Body> {
+    if request.uri().query().is_some_and(|q| q.split('&').any(|p| p.starts_with("token="))) {
+        tracing::warn!("deploy callback refused: token in the query string");
+        return notify_error(
+            400,
+            "send the token in the Authorization header, never in the URL (URLs end up in access logs)",
+        );
+    }
+    let Some(d) = &deps.deploys else {
+        tracing::warn!("deploy callback refused: deploys are not configured");
+        return notify_error(401, "unauthorised");
+    };
+    let Some(expected) = &d.notify_token else {
+        tracing::error!(
+            "deploy callback refused: no DEPLOY_NOTIFY_TOKEN / KMS_ENCRYPTED_DEPLOY_NOTIFY_TOKEN configured"
+        );
+        return notify_error(401, "unauthorised");
+    };
+    let expected = match expected.get().await {
+        Ok(secret) => secret,
+        Err(err) => {
+            tracing::error!(error = %err, "deploy notify token unavailable");
+            return notify_error(503, "the function cannot check tokens right now");
+        }
+    };
+    let presented = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim);
+    if !presented.is_some_and(|p| expected.matches(p.as_bytes())) {
+        tracing::warn!(present = presented.is_some(), "deploy callback refused: wrong or missing bearer token");
+        return notify_error(401, "unauthorised");
+    }
+    let notify: Notify = match serde_json::from_slice(request.body().as_ref()) {
+        Ok(n) => n,
+        Err(err) => {
+            return notify_error(400, &format!("the body must be JSON with result, channel and thread_ts: {err}"));
+        }
+    };
+    let success = match notify.result.as_str() {
+        "success" => true,
+        "failure" => false,
+        _ => return notify_error(400, "result must be \"success\" or \"failure\""),
+    };
+    let record = match d.state.finish_deploy(&notify.channel, &notify.thread_ts, &notify.result, now_ms()).await {
+        Ok(DeployFinish::Finished(record)) => record,
+        Ok(DeployFinish::AlreadyReported(result)) => {
+            return json_response(200, &json!({"ok": true, "already_reported": result}));
+        }
+        Ok(DeployFinish::NoDeploy) => {
+            tracing::warn!(channel = %notify.channel, thread_ts = %notify.thread_ts, "deploy callback for a thread with no deploy");
+            return notify_error(404, "no deploy was requested in that thread");
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "deploy callback: state table unavailable");
+            return notify_error(503, "state table unavailable; retry");
+        }
+    };
+    let token = match d.bot_token.get().await {
+        Ok(token) => token,
+        Err(err) => {
+            tracing::error!(error = %err, "bot token unavailable");
+            reopen(d, &notify).await;
+            return notify_error(503, "the function cannot post to Slack right now; retry");
+        }
+    };
+    let url = notify
+        .pipeline_url
+        .as_deref()
+        .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+        .unwrap_or(&record.pipeline_url);
+    let project = escape(&record.project);
+    let (emoji, text) = if success {
+        (
+            "white_check_mark",
+            format!(
+                ":white_check_mark: *{project}* deployed (<{url}|pipeline>), requested by <@{}>.",
+                escape(&record.requested_by)
+            ),
+        )
+    } else {
+        (
+            "x",
+            format!(
+                ":x: The *{project}* deploy failed: see <{url}|the pipeline>. Requested by <@{}>.",
+                escape(&record.requested_by)
+            ),
+        )
+    };
+    let message = json!({"text": text});
+    let posted = d.api.post_message(token, &record.channel, &message, Some((&record.thread_ts, false)), deadline).await;
+    if let Err(err) = posted {
+        tracing::error!(error = %err, "could not post the deploy result");
+        reopen(d, &notify).await;
+        return notify_error(503, "could not post the result to Slack; retry");
+    }
+    // The mention's reaction and our first answer show the end too; neither is worth failing the callback.
+    let reaction = d.api.add_reaction(token, &record.channel, &record.mention_ts, emoji, deadline);
+    let update = async {
+        match &record.reply_ts {
+            Some(ts) => d.api.update(token, &record.channel, ts, &message, deadline).await.map(drop),
+            None => Ok(()),
+        }
+    };
+    let (reaction, update) = tokio::join!(reaction, update);
+    for err in [reaction.err(), update.err()].into_iter().flatten() {
+        tracing::warn!(error = %err, "could not mark the thread with the result");
+    }
+    let caller = Caller {
+        user_id: record.requested_by.clone(),
+        user_name: record.requested_by.clone(),
+        channel_id: record.channel.clone(),
+        channel_name: record.channel.clone(),
+        command: "deploy result".into(),
+        text: notify.result.clone(),
+        ..Caller::default()
+    };
+    let mut outcome = Outcome::ephemeral(
+        text,
+        if success { Decision::Done } else { Decision::Failed("pipeline reported failure".into()) },
+    )
+    .on(&record.project);
+    outcome.pipeline = Some(url.to_owned());
+    audit(&caller, &outcome, started.elapsed());
+    json_response(200, &json!({"ok": true}))
+}
+
+async fn reopen(d: &DeployDeps, notify: &Notify) {
+    if let Err(err) = d.state.reopen_deploy(&notify.channel, &notify.thread_ts, &notify.result).await {
+        tracing::error!(error = %err, "could not take the result back; the callback's retry will find it reported");
+    }
+}
