@@ -2,6 +2,7 @@
 //! what it receives and answers as scripted, a Lambda Runtime API emulator that drives the real
 //! binaries, a moto server for KMS and Auto Scaling, and signing of Slack requests.
 
+pub mod ci_standin;
 pub mod codedeploy_standin;
 pub mod moto;
 pub mod runtime_api;
@@ -9,6 +10,7 @@ pub mod slack_api_standin;
 pub mod slack_requests;
 pub mod slack_standin;
 
+pub use ci_standin::{CiReply, CiStandIn};
 pub use moto::Moto;
 pub use runtime_api::{FunctionProcess, Invocation, RuntimeApi, build_bin, build_binary};
 pub use slack_api_standin::{ApiReply, SlackApiStandIn};

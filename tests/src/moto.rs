@@ -190,6 +190,38 @@ impl Moto {
         aws_sdk_dynamodb::Client::new(&self.sdk_config().await)
     }
 
+    pub async fn secrets(&self) -> aws_sdk_secretsmanager::Client {
+        aws_sdk_secretsmanager::Client::new(&self.sdk_config().await)
+    }
+
+    /// Creates a Secrets Manager secret under a fresh name holding `value`; returns its ARN.
+    pub async fn create_secret(&self, value: &str) -> String {
+        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let out = self
+            .secrets()
+            .await
+            .create_secret()
+            .name(format!("chatops/test-{}-{n}", std::process::id()))
+            .secret_string(value)
+            .send()
+            .await
+            .expect("CreateSecret");
+        out.arn().expect("ARN").to_owned()
+    }
+
+    /// Stores a new value of secret `arn` (what a rotation does).
+    pub async fn put_secret(&self, arn: &str, value: &str) {
+        self.secrets()
+            .await
+            .put_secret_value()
+            .secret_id(arn)
+            .secret_string(value)
+            .send()
+            .await
+            .expect("PutSecretValue");
+    }
+
     /// Creates a state table as template.yaml does (`pk` / `sk`, on demand, TTL on `expires_at`) under a
     /// fresh name, and returns the name.
     pub async fn create_state_table(&self) -> String {

@@ -1,5 +1,5 @@
-//! A loopback server standing where the Slack Web API is (`SLACK_API_URL`): `chat.postMessage` and
-//! `chat.update` with Slack's wire format (JSON bodies, `Authorization: Bearer`, HTTP 200 with
+//! A loopback server standing where the Slack Web API is (`SLACK_API_URL`): `chat.postMessage`,
+//! `chat.update` and `reactions.add` with Slack's wire format (JSON bodies, `Authorization: Bearer`, HTTP 200 with
 //! `{"ok": false, "error": ...}`), keeping channels, messages and threads like Slack does, recording
 //! every call, and failing as scripted: an `ok:false` code, a 429 with `Retry-After`, a 5xx, a stall.
 
@@ -50,6 +50,8 @@ pub struct StoredMessage {
     pub body: Value,
     pub broadcast: bool,
     pub updates: usize,
+    /// Reactions added through `reactions.add`, in order.
+    pub reactions: Vec<String>,
 }
 
 impl StoredMessage {
@@ -165,6 +167,28 @@ impl SlackApiStandIn {
         inner.messages.iter().filter(|m| m.channel == channel && m.thread_ts.as_deref() == Some(ts)).cloned().collect()
     }
 
+    /// A message a person wrote (a mention, say), so answers can go into its thread. Returns its `ts`.
+    pub fn user_message(&self, channel: &str, text: &str) -> String {
+        let mut inner = self.inner.lock().unwrap();
+        inner.next_ts += 100;
+        let ts = format!("{}.{:06}", inner.next_ts / 1_000_000, inner.next_ts % 1_000_000);
+        inner.messages.push(StoredMessage {
+            channel: channel.to_owned(),
+            ts: ts.clone(),
+            thread_ts: None,
+            body: json!({"text": text, "user": "U0PERSON"}),
+            broadcast: false,
+            updates: 0,
+            reactions: Vec::new(),
+        });
+        ts
+    }
+
+    /// The message `ts` of `channel`, as it stands.
+    pub fn message(&self, channel: &str, ts: &str) -> Option<StoredMessage> {
+        self.inner.lock().unwrap().messages.iter().find(|m| m.channel == channel && m.ts == ts).cloned()
+    }
+
     /// Deletes a message, as a person in Slack could.
     pub fn delete(&self, channel: &str, ts: &str) {
         self.inner.lock().unwrap().messages.retain(|m| !(m.channel == channel && m.ts == ts));
@@ -235,6 +259,21 @@ fn answer(
     let Some(channel) = body["channel"].as_str().filter(|c| !c.is_empty()) else {
         return ("channel_not_found".into(), slack_error("channel_not_found"), None);
     };
+    if method == "reactions.add" {
+        let (ts, name) = (body["timestamp"].as_str().unwrap_or_default(), body["name"].as_str().unwrap_or_default());
+        let Some(message) = inner.messages.iter_mut().find(|m| m.channel == channel && m.ts == ts) else {
+            return ("message_not_found".into(), slack_error("message_not_found"), None);
+        };
+        if name.is_empty() || name.contains(':') {
+            return ("invalid_name".into(), slack_error("invalid_name"), None);
+        }
+        if message.reactions.iter().any(|r| r == name) {
+            return ("already_reacted".into(), slack_error("already_reacted"), None);
+        }
+        message.reactions.push(name.to_owned());
+        let changed = message.clone();
+        return ("ok".into(), axum::Json(json!({"ok": true})).into_response(), Some(changed));
+    }
     let has_content = body["text"].as_str().is_some_and(|t| !t.is_empty())
         || body["blocks"].as_array().is_some_and(|b| !b.is_empty())
         || body["attachments"].as_array().is_some_and(|a| !a.is_empty());
@@ -258,6 +297,7 @@ fn answer(
                 body: body.clone(),
                 broadcast: body["reply_broadcast"] == true,
                 updates: 0,
+                reactions: Vec::new(),
             };
             inner.messages.push(message.clone());
             let reply = json!({"ok": true, "channel": channel, "ts": ts, "message": {"text": body["text"]}});

@@ -67,6 +67,18 @@ pub fn event(shape: Shape, headers: &[(String, String)], body: &[u8], base64: bo
 
 /// Like `event`, with the body string exactly as given (for broken base64).
 pub fn event_raw(shape: Shape, headers: &[(String, String)], body: &str, base64: bool) -> Value {
+    event_at(shape, "/slack/commands", "", headers, body, base64)
+}
+
+/// A request to `path` (`/slack/events`, `/deploy/notify`) with query string `query` (without `?`).
+pub fn event_at(
+    shape: Shape,
+    path: &str,
+    query: &str,
+    headers: &[(String, String)],
+    body: &str,
+    base64: bool,
+) -> Value {
     let header_map: serde_json::Map<String, Value> = headers
         .iter()
         .map(|(k, v)| {
@@ -77,19 +89,19 @@ pub fn event_raw(shape: Shape, headers: &[(String, String)], body: &str, base64:
         .collect();
     match shape {
         Shape::Rest => json!({
-            "resource": "/slack/commands",
-            "path": "/slack/commands",
+            "resource": path,
+            "path": path,
             "httpMethod": "POST",
             "headers": header_map,
             "multiValueHeaders": headers.iter().map(|(k, v)| (k.clone(), json!([v]))).collect::<serde_json::Map<_, _>>(),
-            "queryStringParameters": null,
+            "queryStringParameters": query_map(query),
             "multiValueQueryStringParameters": null,
             "pathParameters": null,
             "stageVariables": null,
             "requestContext": {
-                "resourceId": "abc123", "resourcePath": "/slack/commands", "httpMethod": "POST",
+                "resourceId": "abc123", "resourcePath": path, "httpMethod": "POST",
                 "extendedRequestId": "ZyXwVuTsRqPoNm=", "requestTime": "20/Nov/2026:09:41:07 +0000",
-                "path": "/prod/slack/commands", "accountId": "123456789012", "protocol": "HTTP/1.1",
+                "path": format!("/prod{path}"), "accountId": "123456789012", "protocol": "HTTP/1.1",
                 "stage": "prod", "domainPrefix": "abcdef1234", "requestTimeEpoch": 1795167667000u64,
                 "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
                 "identity": {"sourceIp": "54.209.2.1", "userAgent": "Slackbot 1.0 (+https://api.slack.com/robots)"},
@@ -100,22 +112,23 @@ pub fn event_raw(shape: Shape, headers: &[(String, String)], body: &str, base64:
         }),
         Shape::HttpApi | Shape::FunctionUrl => {
             let (domain, route) = if shape == Shape::HttpApi {
-                ("abcdef1234.execute-api.eu-west-1.amazonaws.com", "POST /slack/commands")
+                ("abcdef1234.execute-api.eu-west-1.amazonaws.com", format!("POST {path}"))
             } else {
-                ("abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws", "$default")
+                ("abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws", "$default".to_owned())
             };
             json!({
                 "version": "2.0",
                 "routeKey": route,
-                "rawPath": "/slack/commands",
-                "rawQueryString": "",
+                "rawPath": path,
+                "rawQueryString": query,
+                "queryStringParameters": query_map(query),
                 "headers": header_map,
                 "requestContext": {
                     "accountId": if shape == Shape::HttpApi { "123456789012" } else { "anonymous" },
                     "apiId": "abcdef1234",
                     "domainName": domain,
                     "domainPrefix": "abcdef1234",
-                    "http": {"method": "POST", "path": "/slack/commands", "protocol": "HTTP/1.1", "sourceIp": "54.209.2.1", "userAgent": "Slackbot 1.0 (+https://api.slack.com/robots)"},
+                    "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "54.209.2.1", "userAgent": "Slackbot 1.0 (+https://api.slack.com/robots)"},
                     "requestId": "JKJaXmPLvHcESHA=",
                     "routeKey": route,
                     "stage": "$default",
@@ -127,4 +140,32 @@ pub fn event_raw(shape: Shape, headers: &[(String, String)], body: &str, base64:
             })
         }
     }
+}
+
+fn query_map(query: &str) -> Value {
+    if query.is_empty() {
+        return Value::Null;
+    }
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+    Value::Object(pairs.into_iter().map(|(k, v)| (k, json!(v))).collect())
+}
+
+/// An Events API `app_mention` callback body, as Slack sends it.
+pub fn mention_body(event_id: &str, team: &str, user: &str, channel: &str, ts: &str, text: &str) -> String {
+    json!({
+        "token": "deprecated-verification-token",
+        "team_id": team,
+        "api_app_id": "A0CHATOPS",
+        "event": {
+            "type": "app_mention", "user": user, "text": text, "ts": ts, "channel": channel, "event_ts": ts,
+            "client_msg_id": "8c1e2a84-6f0b-4c51-9d0e-1b2f3a4c5d6e", "team": team
+        },
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": 1_795_167_667,
+        "authorizations": [{"enterprise_id": null, "team_id": team, "user_id": "U0BOT", "is_bot": true, "is_enterprise_install": false}],
+        "is_ext_shared_channel": false,
+        "event_context": "4-eyJldCI6ImFwcF9tZW50aW9uIn0"
+    })
+    .to_string()
 }

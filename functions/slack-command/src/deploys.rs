@@ -245,9 +245,11 @@ async fn handle_mention(
                 }
             }
         };
-        // Nothing started and nothing said: give the event back so Slack's retry may do it.
+        // A deploy that failed before it started anything, or an answer nobody saw: give the event back,
+        // so a retry of Slack's may do it. Everything else is done: a retry does nothing.
+        let failed_before_start = is_deploy && nothing_started && matches!(outcome.decision, Decision::Failed(_));
         let settle = async {
-            let settled = if nothing_started && reply_ts.is_none() {
+            let settled = if failed_before_start || (nothing_started && reply_ts.is_none()) {
                 d.state.release_event(&mention.event_id, &d.owner).await
             } else {
                 d.state.finish_event(&mention.event_id).await
@@ -258,7 +260,7 @@ async fn handle_mention(
         };
         // A deploy that could not start ends here: say so on the mention too.
         let failed = async {
-            if is_deploy && nothing_started && matches!(outcome.decision, Decision::Failed(_)) {
+            if failed_before_start {
                 let _ = d.api.add_reaction(token, &mention.channel_id, &mention.ts, "x", deadline).await;
             }
         };
