@@ -83,6 +83,27 @@ for logical, expected in [
             check(bool(keys), f"{logical}: DynamoDB access not limited to its own key prefixes")
     check(granted == expected, f"{logical}: DynamoDB actions {sorted(granted)}, expected {sorted(expected)}")
 
+# Deploy by mention: slack-command reads only the mapping secret, and writes only event#/deploy# items, through
+# a policy that exists only when deploys are configured.
+deploy = resources["SlackCommandDeployPolicy"]
+check(deploy.get("Condition") == "HasDeploys", "deploy policy exists without deploys configured")
+granted = set()
+for st in deploy["Properties"]["PolicyDocument"]["Statement"]:
+    actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+    granted |= set(actions)
+    if any(a.startswith("secretsmanager:") for a in actions):
+        check(actions == ["secretsmanager:GetSecretValue"] or actions == "secretsmanager:GetSecretValue", "deploy: Secrets Manager beyond GetSecretValue")
+        check(st["Resource"] == {"Ref": "DeployTargetsSecretArn"}, "deploy: Secrets Manager beyond the mapping secret")
+    if any(a.startswith("dynamodb:") for a in actions):
+        check(st["Resource"] == {"Fn::GetAtt": ["StateTable", "Arn"]}, "deploy: DynamoDB beyond the state table")
+        keys = st.get("Condition", {}).get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
+        check(keys == ["event#*", "deploy#*"], f"deploy: DynamoDB key prefixes {keys}")
+check(granted == {"secretsmanager:GetSecretValue", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}, f"deploy: actions {sorted(granted)}")
+command_env = resources["SlackCommandFunction"]["Properties"]["Environment"]["Variables"]
+check(command_env.get("STATE_TABLE") == {"Ref": "StateTable"}, "slack-command: STATE_TABLE is not the state table")
+routes = {e["Properties"]["Path"] for e in resources["SlackCommandFunction"]["Properties"]["Events"].values()}
+check({"/slack/events", "/deploy/notify"} <= routes, f"slack-command routes {sorted(routes)}")
+
 on_failure = resources["AlarmToSlackFunction"]["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
 check(on_failure["Type"] == "SQS", "alarm-to-slack has no SQS on-failure destination")
 alarmed = {r["Properties"]["MetricName"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"}
