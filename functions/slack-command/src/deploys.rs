@@ -521,21 +521,20 @@ pub async fn handle_notify(deps: &Deps, request: &Request, started: Instant, dea
         .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
         .unwrap_or(&record.pipeline_url);
     let project = escape(&record.project);
-    let (emoji, text) = if success {
+    let requester = escape(&record.requested_by);
+    let (emoji, text, summary) = if success {
         (
             "white_check_mark",
+            format!(":white_check_mark: *{project}* deployed (<{url}|pipeline>), requested by <@{requester}>."),
             format!(
-                ":white_check_mark: *{project}* deployed (<{url}|pipeline>), requested by <@{}>.",
-                escape(&record.requested_by)
+                ":rocket: Deploy of *{project}* for <@{requester}>: <{url}|pipeline> :white_check_mark: succeeded."
             ),
         )
     } else {
         (
             "x",
-            format!(
-                ":x: The *{project}* deploy failed: see <{url}|the pipeline>. Requested by <@{}>.",
-                escape(&record.requested_by)
-            ),
+            format!(":x: The *{project}* deploy failed: see <{url}|the pipeline>. Requested by <@{requester}>."),
+            format!(":rocket: Deploy of *{project}* for <@{requester}>: <{url}|pipeline> :x: failed."),
         )
     };
     let message = json!({"text": text});
@@ -549,7 +548,7 @@ pub async fn handle_notify(deps: &Deps, request: &Request, started: Instant, dea
     let reaction = d.api.add_reaction(token, &record.channel, &record.mention_ts, emoji, deadline);
     let update = async {
         match &record.reply_ts {
-            Some(ts) => d.api.update(token, &record.channel, ts, &message, deadline).await.map(drop),
+            Some(ts) => d.api.update(token, &record.channel, ts, &json!({"text": summary}), deadline).await.map(drop),
             None => Ok(()),
         }
     };

@@ -343,7 +343,7 @@ async fn the_callback_reports_once_into_the_thread_and_refuses_anyone_without_th
     let thread = w.slack.thread(OPS, &ts);
     assert_eq!(thread.len(), 2);
     assert!(thread[1].text().contains("*orders* deployed") && thread[1].text().contains("<@U0ALICE>"));
-    assert!(thread[0].text().contains("deployed"), "the first answer shows the end too: {}", thread[0].text());
+    assert!(thread[0].text().contains("succeeded"), "the first answer shows the end too: {}", thread[0].text());
     assert_eq!(w.slack.message(OPS, &ts).unwrap().reactions, ["eyes", "white_check_mark"]);
 
     // The job retried (or both notify jobs ran): reported once.
@@ -380,6 +380,7 @@ async fn a_failed_deploy_is_reported_with_a_cross() {
         thread[1].text()
     );
     assert_eq!(w.slack.message(OPS, &ts).unwrap().reactions, ["eyes", "x"]);
+    assert!(thread[0].text().contains(":x: failed"), "{}", thread[0].text());
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! The whole product on a laptop, with no AWS account and no Slack workspace: a moto server holds a KMS
 //! key and an Auto Scaling group, a local receiver stands where Slack is and prints every message, and
-//! the real function binaries run behind a Lambda Runtime API emulator.
+//! the real function binaries run behind a Lambda Runtime API emulator. Later sections add the Slack Web
+//! API stand-in, DynamoDB and Secrets Manager on moto, and a GitLab stand-in for deploys by mention.
 //!
 //! Run it with `scripts/demo` (it installs moto into .venv first).
 
@@ -8,10 +9,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chatops_tests::codedeploy_standin::CodeDeployStandIn;
 use chatops_tests::slack_api_standin::{ApiCall, StoredMessage};
-use chatops_tests::slack_requests::{Shape, command_body, event, interaction_body, signed_headers};
+use chatops_tests::slack_requests::{
+    Shape, command_body, event, event_at, interaction_body, mention_body, signed_headers,
+};
 use chatops_tests::slack_standin::Received;
 use chatops_tests::{
-    FunctionProcess, Moto, RuntimeApi, SlackApiStandIn, SlackStandIn, build_binary, fixture, sns_alarm,
+    CiStandIn, FunctionProcess, Moto, RuntimeApi, SlackApiStandIn, SlackStandIn, build_binary, fixture, sns_alarm,
 };
 use serde_json::Value;
 
@@ -19,6 +22,8 @@ const STACK: &str = "chatops-demo";
 const SIGNING_SECRET: &str = "demo-signing-secret-not-for-production";
 const GROUP: &str = "web-asg";
 const BOT_TOKEN: &str = "xoxb-demo-bot-token-not-for-production";
+const GITLAB_TRIGGER: &str = "glptt-demo-trigger-token-not-for-production";
+const NOTIFY_TOKEN: &str = "demo-deploy-notify-token-not-for-production";
 
 fn bold(s: &str) -> String {
     format!("\x1b[1m{s}\x1b[0m")
@@ -362,21 +367,112 @@ async fn main() {
         println!("   {} {}", item["pk"], dim(&shown.join(" ")));
     }
     drop(bot_process);
+
+    println!(
+        "\n{} deploy by @mention: the Events API, the deploy mapping in Secrets Manager (moto), a GitLab stand-in",
+        bold("9.")
+    );
+    let ci = CiStandIn::start(GITLAB_TRIGGER, "unused").await;
+    let mapping = serde_json::json!({"T0DEMO": {"C0OPS": {
+        "orders": {"provider": "gitlab", "project_id": "42", "ref": "main", "token": GITLAB_TRIGGER}
+    }}});
+    let mapping_arn = moto.create_secret(&mapping.to_string()).await;
+    let command_token_ct = moto.encrypt(&key, BOT_TOKEN, Some(&command_fn)).await;
+    let notify_ct = moto.encrypt(&key, NOTIFY_TOKEN, Some(&command_fn)).await;
+    let secret_ct = moto.encrypt(&key, SIGNING_SECRET, Some(&command_fn)).await;
+    let mut deploy_env: Vec<(&str, String)> = moto.env();
+    deploy_env.extend([
+        ("AWS_LAMBDA_FUNCTION_NAME", command_fn.clone()),
+        ("KMS_ENCRYPTED_SLACK_SIGNING_SECRET", secret_ct),
+        ("KMS_ENCRYPTED_SLACK_BOT_TOKEN", command_token_ct),
+        ("KMS_ENCRYPTED_DEPLOY_NOTIFY_TOKEN", notify_ct),
+        ("SLACK_API_URL", api.url()),
+        ("STATE_TABLE", table.clone()),
+        ("DEPLOY_TARGETS_SECRET_ARN", mapping_arn.clone()),
+        ("GITLAB_URL", ci.url()),
+    ]);
+    println!("   DEPLOY_TARGETS_SECRET_ARN={mapping_arn}");
+    println!(
+        "   mapping: T0DEMO / C0OPS / orders -> gitlab project 42, ref main (the trigger token stays in the secret)"
+    );
+    let deploy_runtime = RuntimeApi::start().await;
+    let env: Vec<(&str, &str)> = deploy_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let deploy_process = FunctionProcess::spawn(&command_bin, &deploy_runtime, &env);
+    let text = "<@U0CHATOPS> release orders";
+    let mention_ts = api.user_message("C0OPS", text);
+    let delivery = |retry: Option<&str>| {
+        let body = mention_body("Ev0DEMO1", "T0DEMO", "U0DEMO", "C0OPS", &mention_ts, text);
+        let mut headers = signed_headers(SIGNING_SECRET, &now(), body.as_bytes());
+        if let Some(n) = retry {
+            headers.push(("X-Slack-Retry-Num".into(), n.into()));
+        }
+        event_at(Shape::HttpApi, "/slack/events", "", &headers, &body, false)
+    };
+    for (label, request) in [
+        (format!("U0DEMO in #C0OPS: {text}"), delivery(None)),
+        ("Slack retries the same event (X-Slack-Retry-Num: 1)".to_owned(), delivery(Some("1"))),
+    ] {
+        println!("\n   {} {label}", dim("POST /slack/events"));
+        let started = std::time::Instant::now();
+        let inv = deploy_runtime.invoke(&request).await;
+        println!(
+            "   {} HTTP {} in {} ms; pipelines started on GitLab so far: {}",
+            dim("→"),
+            inv.response_json()["statusCode"],
+            started.elapsed().as_millis(),
+            ci.started().len()
+        );
+    }
+    if let Some(call) = ci.started().first() {
+        let vars: Vec<String> = call
+            .fields
+            .iter()
+            .filter(|(k, _)| k.starts_with("variables[") || k.as_str() == "ref")
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        println!("   {} {}", dim("GitLab received:"), vars.join(" "));
+    }
+    let callback =
+        serde_json::json!({"result": "success", "channel": "C0OPS", "thread_ts": mention_ts, "project": "orders"});
+    for (label, token) in [("without the token", None), ("from the pipeline's notify job", Some(NOTIFY_TOKEN))] {
+        let headers: Vec<(String, String)> =
+            token.map(|t| vec![("Authorization".to_owned(), format!("Bearer {t}"))]).unwrap_or_default();
+        let inv = deploy_runtime
+            .invoke(&event_at(Shape::HttpApi, "/deploy/notify", "", &headers, &callback.to_string(), false))
+            .await;
+        println!(
+            "\n   {} {label} {}",
+            dim("POST /deploy/notify"),
+            dim(&format!("→ HTTP {} {}", inv.response_json()["statusCode"], inv.response_json()["body"]))
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    println!("\n   {}", bold("#C0OPS now shows:"));
+    if let Some(m) = api.message("C0OPS", &mention_ts) {
+        println!("   ┃ {} {}", mrkdwn(m.text()), dim(&format!("(reactions: {})", m.reactions.join(", "))));
+    }
+    for reply in api.thread("C0OPS", &mention_ts) {
+        println!("   ┃   ↳ {}", mrkdwn(reply.text()));
+    }
     api_printer.abort();
 
-    println!("\n{} the audit lines slack-command wrote", bold("9."));
+    println!("\n{} the audit lines slack-command wrote", bold("10."));
     tokio::time::sleep(Duration::from_millis(200)).await;
-    for line in command_process.json_logs().iter().filter(|l| l["fields"]["kind"] == "audit") {
+    let mut audit_lines = command_process.json_logs();
+    audit_lines.extend(deploy_process.json_logs());
+    for line in audit_lines.iter().filter(|l| l["fields"]["kind"] == "audit") {
         let f = &line["fields"];
         println!(
-            "   {} user={} text={:?} decision={} reason={} before={} after={} latency_ms={}",
+            "   {} user={} command={:?} text={:?} decision={} reason={} before={} after={} pipeline={} latency_ms={}",
             dim("audit"),
             f["user_id"].as_str().unwrap_or(""),
+            f["command"].as_str().unwrap_or(""),
             f["text"].as_str().unwrap_or(""),
             f["decision"].as_str().unwrap_or(""),
             f["reason"].as_str().unwrap_or("-"),
             f["before"],
             f["after"],
+            f["pipeline"].as_str().unwrap_or("-"),
             f["latency_ms"]
         );
     }
