@@ -1,5 +1,6 @@
 //! The performance benchmark: release binaries driven over the Lambda Runtime API emulator on loopback,
-//! KMS and Auto Scaling on a loopback moto server, Slack as a loopback receiver. Every figure is also
+//! KMS, Auto Scaling, DynamoDB and Secrets Manager on a loopback moto server, Slack and GitLab as loopback
+//! stand-ins. Every figure is also
 //! given as a ratio to a bare `lambda_runtime` echo function measured in the same run, because absolute
 //! times drift on shared machines and ratios hold. Prints a table and writes JSON.
 //!
@@ -9,15 +10,17 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chatops_tests::runtime_api::Outcome;
-use chatops_tests::slack_requests::{Shape, command_body, event, signed_headers};
+use chatops_tests::slack_requests::{Shape, command_body, event, event_at, mention_body, signed_headers};
 use chatops_tests::{
-    FunctionProcess, Moto, RuntimeApi, SlackApiStandIn, SlackStandIn, build_bin, build_binary, fixture, sns_alarm,
+    CiStandIn, FunctionProcess, Moto, RuntimeApi, SlackApiStandIn, SlackStandIn, build_bin, build_binary, fixture,
+    sns_alarm,
 };
 use serde_json::{Value, json};
 
 const SIGNING_SECRET: &str = "bench-signing-secret";
 const GROUP: &str = "bench-asg";
 const BOT_TOKEN: &str = "xoxb-bench";
+const TRIGGER: &str = "glptt-bench";
 
 struct Scenario {
     name: &'static str,
@@ -104,6 +107,10 @@ fn delivered(o: &Outcome) -> bool {
 
 fn status_200(o: &Outcome) -> bool {
     matches!(o, Outcome::Response(b) if serde_json::from_slice::<Value>(b).ok().is_some_and(|v| v["statusCode"] == 200 && v["body"].as_str().is_some_and(|t| t.contains("Desired"))))
+}
+
+fn status_200_empty(o: &Outcome) -> bool {
+    matches!(o, Outcome::Response(b) if serde_json::from_slice::<Value>(b).ok().is_some_and(|v| v["statusCode"] == 200))
 }
 
 fn now() -> String {
@@ -237,6 +244,92 @@ async fn main() {
     describe_new().await;
     state_new().await;
 
+    // Deploy by mention: the calls a cold slack-command makes for `@chatops release <project>`, through
+    // the library, at the concurrency the function uses: the signing secret, the bot token and the
+    // mapping at once; the event's claim; the 👀 reaction with GitLab's trigger; the answer in the
+    // thread; the deploy's record with the event's settlement. Each sample on a new HTTP client.
+    let ci = CiStandIn::start(TRIGGER, "unused").await;
+    let mapping = json!({"T0BENCH": {"C0DEPLOY": {"orders": {"provider": "gitlab", "project_id": "42", "ref": "main", "token": TRIGGER}}}});
+    let mapping_arn = moto.create_secret(&mapping.to_string()).await;
+    let bot_ct = moto.encrypt(&key, BOT_TOKEN, Some("chatops-test")).await;
+    let mention_counter = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let mention_sequence = || {
+        use chatops_shared::deploy::{DeployRequest, DeployTargets, Pipelines};
+        use chatops_shared::state::{DeployRecord, StateTable};
+        let n = mention_counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let http = chatops_shared::slack::webhook::http_client().expect("HTTP client");
+        let sdk_http = chatops_shared::aws::http::sdk_http_client(http.clone());
+        let kms = aws_sdk_kms::Client::from_conf(
+            aws_sdk_kms::config::Builder::from(&sdk).http_client(sdk_http.clone()).build(),
+        );
+        let secrets = aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::config::Builder::from(&sdk).http_client(sdk_http.clone()).build(),
+        );
+        let state = StateTable::new(
+            aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(&sdk).http_client(sdk_http).build(),
+            ),
+            table.clone(),
+        );
+        let slack_api = chatops_shared::slack::api::SlackApi::new(http.clone(), &api.url(), Default::default());
+        let pipelines = Pipelines::new(http, Some(&ci.url()), None);
+        let (blob, arn, bot_ct) = (decrypt_blob.clone(), mapping_arn.clone(), bot_ct.clone());
+        let ts = api.user_message("C0DEPLOY", "<@U0BOT> release orders");
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(3);
+            let bot_blob = {
+                use base64::Engine as _;
+                base64::engine::general_purpose::STANDARD.decode(&bot_ct).unwrap_or_default()
+            };
+            let (_, _, mapping) = tokio::join!(
+                decrypt(kms.clone(), blob),
+                decrypt(kms.clone(), bot_blob),
+                secrets.get_secret_value().secret_id(&arn).send()
+            );
+            let mapping = mapping.ok().and_then(|m| m.secret_string().map(str::to_owned)).unwrap_or_default();
+            let targets = DeployTargets::parse(&mapping).expect("mapping");
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+            let id = format!("EvBENCHREF{n}");
+            let claim = state.claim_event(&id, "bench", now, now / 1000 + 600).await;
+            let (_, target) = targets.find("T0BENCH", "C0DEPLOY", "orders").expect("target");
+            let request = DeployRequest {
+                project: "orders".into(),
+                channel: "C0DEPLOY".into(),
+                thread_ts: ts.clone(),
+                requested_by: "U1".into(),
+            };
+            let token = chatops_shared::secret::Secret::new(BOT_TOKEN);
+            let (reaction, started) = tokio::join!(
+                slack_api.add_reaction(&token, "C0DEPLOY", &ts, "eyes", deadline),
+                pipelines.trigger(target, &request, deadline)
+            );
+            let reply = slack_api
+                .post_message(&token, "C0DEPLOY", &json!({"text": "Deploying"}), Some((&ts, false)), deadline)
+                .await;
+            let record = DeployRecord {
+                channel: "C0DEPLOY".into(),
+                thread_ts: ts.clone(),
+                mention_ts: ts.clone(),
+                project: "orders".into(),
+                pipeline_url: "https://x".into(),
+                status: "started".into(),
+                ..DeployRecord::default()
+            };
+            let (recorded, finished) =
+                tokio::join!(state.record_deploy(&record, now / 1000 + 600), state.finish_event(&id));
+            assert!(
+                claim.is_ok()
+                    && reaction.is_ok()
+                    && started.is_ok()
+                    && reply.is_ok()
+                    && recorded.is_ok()
+                    && finished.is_ok(),
+                "the mention sequence failed against the stand-ins"
+            );
+        }
+    };
+    mention_sequence().await;
+
     let with_moto = |extra: Vec<(&'static str, String)>| {
         let mut env = moto.env();
         env.extend(extra);
@@ -286,6 +379,43 @@ async fn main() {
             }),
             check: status_200,
         },
+        Scenario {
+            name: "slack-command @mention release, KMS secrets",
+            binary: command.clone(),
+            env: with_moto(vec![
+                ("KMS_ENCRYPTED_SLACK_SIGNING_SECRET", secret_ct.clone()),
+                ("KMS_ENCRYPTED_SLACK_BOT_TOKEN", bot_ct.clone()),
+                ("SLACK_API_URL", api.url()),
+                ("STATE_TABLE", table.clone()),
+                ("DEPLOY_TARGETS_SECRET_ARN", mapping_arn.clone()),
+                ("GITLAB_URL", ci.url()),
+            ]),
+            event: Box::new({
+                let api = api.clone();
+                let n = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+                move || {
+                    let n = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let ts = api.user_message("C0DEPLOY", "<@U0BOT> release orders");
+                    let body = mention_body(
+                        &format!("EvBENCH{n}"),
+                        "T0BENCH",
+                        "U1",
+                        "C0DEPLOY",
+                        &ts,
+                        "<@U0BOT> release orders",
+                    );
+                    event_at(
+                        Shape::HttpApi,
+                        "/slack/events",
+                        "",
+                        &signed_headers(SIGNING_SECRET, &now(), body.as_bytes()),
+                        &body,
+                        false,
+                    )
+                }
+            }),
+            check: status_200_empty,
+        },
     ];
 
     // Cold starts in rounds: each round starts every function once and times both moto round trips, so
@@ -299,6 +429,7 @@ async fn main() {
         })
         .collect();
     let (mut decrypt_samples, mut describe_samples, mut state_samples) = (Vec::new(), Vec::new(), Vec::new());
+    let mut mention_samples = Vec::new();
     eprintln!("measuring {cold_runs} rounds of cold starts…");
     for _ in 0..cold_runs {
         for (s, f) in scenarios.iter().zip(figures.iter_mut()) {
@@ -315,6 +446,9 @@ async fn main() {
         let t = Instant::now();
         state_new().await;
         state_samples.push(t.elapsed().as_secs_f64() * 1000.0);
+        let t = Instant::now();
+        mention_sequence().await;
+        mention_samples.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     for (s, f) in scenarios.iter().zip(figures.iter_mut()) {
         eprintln!("measuring {} ({warm_runs} warm invocations)…", s.name);
@@ -323,6 +457,7 @@ async fn main() {
     let decrypt_ms = percentile(&decrypt_samples, 50.0);
     let describe_ms = percentile(&describe_samples, 50.0);
     let state_ms = percentile(&state_samples, 50.0);
+    let mention_ms = percentile(&mention_samples, 50.0);
     let results: Vec<(&Scenario, Figures)> = scenarios.iter().zip(figures).collect();
     let floor = results[0].1.clone();
     let floor_cold = percentile(&floor.cold_ms, 50.0);
@@ -360,6 +495,14 @@ async fn main() {
             format!("cold ≤ 3× echo + 2 moto round trips ({:.2} ms)", decrypt_ms + describe_ms),
         ),
         (
+            "slack-command @mention release, KMS secrets",
+            percentile(&results[5].1.cold_ms, 50.0),
+            3.0 * floor_cold + mention_ms,
+            format!(
+                "cold ≤ 3× echo + its round trips (KMS ×2, Secrets Manager, DynamoDB ×3, Slack ×2, GitLab; {mention_ms:.2} ms)"
+            ),
+        ),
+        (
             "alarm-to-slack warm p50 (ms)",
             percentile(&results[1].1.warm_us, 50.0) / 1000.0,
             2.0,
@@ -384,7 +527,7 @@ async fn main() {
         "\nBenchmark: {cold_runs} cold starts and {warm_runs} warm invocations per function; {cores} cores, {host}"
     );
     println!(
-        "moto round trips over a new connection (kept alive): KMS Decrypt {decrypt_ms:.2} ms ({decrypt_warm_ms:.2}), DescribeAutoScalingGroups {describe_ms:.2} ms ({describe_warm_ms:.2}), DynamoDB: the calls of a bot-token notification (2 × 2 at once) {state_ms:.2} ms ({state_warm_ms:.2})\n"
+        "moto round trips over a new connection (kept alive): KMS Decrypt {decrypt_ms:.2} ms ({decrypt_warm_ms:.2}), DescribeAutoScalingGroups {describe_ms:.2} ms ({describe_warm_ms:.2}), DynamoDB: the calls of a bot-token notification (2 × 2 at once) {state_ms:.2} ms ({state_warm_ms:.2}), the calls of a mention {mention_ms:.2} ms\n"
     );
     println!(
         "| function | cold p50 ms (× echo) | cold max ms | init p50 ms (× echo) | warm p50 µs (× echo) | warm p99 µs (× echo) | peak RSS MiB (× echo) | binary MiB (× echo) |"
@@ -421,6 +564,9 @@ async fn main() {
             "binary_bytes": f.binary_bytes,
         }));
     }
+    // Every mention of the benchmark started its pipeline (the check above sees only the 200).
+    let mentions = cold_runs + warm_runs + 10 + mention_samples.len() + 1;
+    assert_eq!(ci.started().len(), mentions, "a benchmarked mention did not start its pipeline");
     let mut all_pass = true;
     println!("\n| target | measured | limit | pass |\n|---|---|---|---|");
     let mut json_targets = Vec::new();
@@ -454,7 +600,8 @@ async fn main() {
         "warm_runs": warm_runs,
         "moto_round_trip_ms": {
             "new_connection": {"kms_decrypt": decrypt_ms, "describe_auto_scaling_groups": describe_ms,
-                "dynamodb_state_sequence": state_ms,
+                "dynamodb_state_sequence": state_ms, "mention_sequence": mention_ms,
+                "mention_sequence_samples": mention_samples,
                 "kms_decrypt_samples": decrypt_samples, "describe_auto_scaling_groups_samples": describe_samples,
                 "dynamodb_state_sequence_samples": state_samples},
             "kept_alive": {"kms_decrypt": decrypt_warm_ms, "describe_auto_scaling_groups": describe_warm_ms,
