@@ -44,12 +44,17 @@ pub enum SecretSource {
     Kms { var: &'static str, ciphertext: String },
     /// Plaintext, from the variable named `var` (local runs).
     Plain { var: &'static str, value: Secret },
+    /// From the stack's Secrets Manager secret (`SLACK_SECRETS_ARN`), key `key`, standing in for the
+    /// plaintext variable `var`; read again when the value stops working.
+    Bundle { var: &'static str, key: &'static str, value: Secret },
 }
 
 /// A required setting is missing or malformed. Names the variable, never prints its value.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    #[error("configuration missing: set {kms_var} (base64 KMS ciphertext) or {plain_var} (plaintext, for local runs)")]
+    #[error(
+        "configuration missing: set {kms_var} (base64 KMS ciphertext) or {plain_var} (plaintext, for local runs), or SLACK_SECRETS_ARN with the value in the secret"
+    )]
     MissingSecret { kms_var: &'static str, plain_var: &'static str },
     #[error("configuration invalid: {var} {problem}")]
     Invalid { var: &'static str, problem: String },
@@ -81,6 +86,12 @@ impl SecretSource {
             return Ok(Self::Kms { var: kms_var, ciphertext });
         }
         if let Some(value) = non_empty(lookup, plain_var) {
+            let bundled = crate::aws::secrets::BUNDLE_KEYS.iter().find(|(_, v)| *v == plain_var).map(|(k, _)| *k);
+            if let Some(key) = bundled
+                && non_empty(lookup, &format!("{}:{plain_var}", crate::aws::secrets::BUNDLE_VAR)).is_some()
+            {
+                return Ok(Self::Bundle { var: plain_var, key, value: Secret::new(value) });
+            }
             return Ok(Self::Plain { var: plain_var, value: Secret::new(value) });
         }
         Err(ConfigError::MissingSecret { kms_var, plain_var })
@@ -88,7 +99,7 @@ impl SecretSource {
 
     pub fn var(&self) -> &'static str {
         match self {
-            Self::Kms { var, .. } | Self::Plain { var, .. } => var,
+            Self::Kms { var, .. } | Self::Plain { var, .. } | Self::Bundle { var, .. } => var,
         }
     }
 }

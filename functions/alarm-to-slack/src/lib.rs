@@ -150,6 +150,14 @@ impl Sink {
             Self::WebApi { token, .. } => token,
         }
     }
+
+    /// Lets a value from the secrets bundle (`SLACK_SECRETS_ARN`) be read again when Slack refuses it.
+    pub fn use_bundle(&mut self, bundle: &std::sync::Arc<chatops_shared::aws::secrets::SecretsBundle>) {
+        match self {
+            Self::Webhook { url, .. } => url.set_bundle(Some(bundle.clone())),
+            Self::WebApi { token, .. } => token.set_bundle(Some(bundle.clone())),
+        }
+    }
 }
 
 /// What a container keeps between invocations.
@@ -229,6 +237,20 @@ pub enum HandlerError {
     Delivery { failed: usize, total: usize, first: PostError },
 }
 
+/// Slack refused the credential itself: a revoked or rotated token, a deleted webhook.
+fn secret_refused(err: &PostError) -> bool {
+    match err {
+        PostError::Api(e) => matches!(
+            e.code(),
+            Some("invalid_auth" | "not_authed" | "token_revoked" | "token_expired" | "account_inactive")
+        ),
+        PostError::Webhook(chatops_shared::slack::webhook::DeliveryError::Rejected { status, .. }) => {
+            matches!(status, 403 | 404 | 410)
+        }
+        PostError::Webhook(_) => false,
+    }
+}
+
 impl From<HandlerError> for Diagnostic {
     fn from(err: HandlerError) -> Self {
         let error_type = match &err {
@@ -255,13 +277,18 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Han
     let (mut delivered, mut skipped) = (0, 0);
     let mut first_failure = None;
     for (index, plan) in planned.iter().enumerate() {
-        match run.deliver(plan, secret, index).await {
+        match run.deliver(plan, &secret, index).await {
             Ok(Outcome::Skipped) => skipped += 1,
             Ok(_) => delivered += 1,
             Err(err) => {
                 first_failure.get_or_insert(err);
             }
         }
+    }
+    // A token or webhook that stopped working may have been rotated in the secrets bundle: read it again,
+    // so Lambda's retry of this invocation (the alarm is not lost) uses the new value.
+    if first_failure.as_ref().is_some_and(secret_refused) && deps.sink.secret().refresh().await {
+        tracing::warn!("Slack refused the credential; the secrets bundle had a new value, used from the next attempt");
     }
     match first_failure {
         None if skipped == 0 => Ok(json!({ "delivered": delivered })),

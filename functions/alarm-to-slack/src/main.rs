@@ -2,6 +2,7 @@
 
 use alarm_to_slack::{Config, Deps, HandlerError, handle};
 use chatops_shared::aws::sdk_config;
+use chatops_shared::aws::secrets::{BUNDLE_VAR, load_bundle, with_bundle};
 use chatops_shared::secret::process_env;
 use chatops_shared::slack::webhook::{RetryPolicy, http_client};
 use chatops_shared::state::dynamodb_client;
@@ -11,8 +12,22 @@ use lambda_runtime::{Error, service_fn};
 async fn main() -> Result<(), Error> {
     chatops_shared::logging::init();
     let http = http_client()?;
+    // With SLACK_SECRETS_ARN the webhook URL or bot token comes from that secret, read once here (a
+    // failure stops init, and Lambda's retry of the event initialises again).
+    let bundle = match chatops_shared::secret::non_empty(&process_env, BUNDLE_VAR) {
+        None => None,
+        Some(arn) => {
+            let loaded = match sdk_config(&http, &process_env) {
+                Ok(sdk) => load_bundle(&sdk, &arn).await.map_err(|e| e.to_string()),
+                Err(err) => Err(err.to_string()),
+            };
+            Some(loaded.inspect_err(|err| tracing::error!(error = %err, "cannot read SLACK_SECRETS_ARN"))?)
+        }
+    };
+    let values = bundle.as_ref().map(|(_, values)| values.clone()).unwrap_or_default();
+    let lookup = with_bundle(&process_env, &values);
     // The SDK is configured only when KMS or the state table is used: a plaintext webhook starts faster.
-    let setup = Config::from_env().and_then(|config| {
+    let setup = Config::from_lookup(&lookup).and_then(|config| {
         let sdk = if config.needs_sdk() { Some(sdk_config(&http, &process_env)?) } else { None };
         let kms = sdk.as_ref().filter(|_| config.needs_kms()).map(aws_sdk_kms::Client::new);
         let dynamodb = sdk.as_ref().filter(|_| config.state_table.is_some()).map(dynamodb_client);
@@ -31,7 +46,10 @@ async fn main() -> Result<(), Error> {
             .await;
         }
     };
-    let deps = Deps::new(config, kms, dynamodb, http, RetryPolicy::default());
+    let mut deps = Deps::new(config, kms, dynamodb, http, RetryPolicy::default());
+    if let Some((bundle, _)) = &bundle {
+        deps.sink.use_bundle(bundle);
+    }
     // Decrypt the secret while the runtime fetches the first event, not after: the handler's get()
     // joins the decrypt in flight. A failure here is retried, and reported, by the handler.
     let prefetch = async {

@@ -123,6 +123,16 @@ impl DeployDeps {
     }
 }
 
+impl DeployDeps {
+    /// Lets the tokens taken from the secrets bundle be read again when they stop working.
+    pub fn use_bundle(&mut self, bundle: &std::sync::Arc<chatops_shared::aws::secrets::SecretsBundle>) {
+        self.bot_token.set_bundle(Some(bundle.clone()));
+        if let Some(token) = &mut self.notify_token {
+            token.set_bundle(Some(bundle.clone()));
+        }
+    }
+}
+
 fn owner_suffix() -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     format!("{}-{nanos}", std::process::id())
@@ -180,7 +190,7 @@ async fn handle_mention(
         }
         Err(err) => Err(err),
     };
-    let token = match d.bot_token.get().await {
+    let token = &match d.bot_token.get().await {
         Ok(token) => token,
         Err(err) => {
             tracing::error!(error = %err, "bot token unavailable: cannot answer the mention");
@@ -216,7 +226,13 @@ async fn handle_mention(
         }
     };
     let thread = Some((mention.thread_ts.as_str(), false));
-    let reply = d.api.post_message(token, &mention.channel_id, &outcome.message.to_json(), thread, deadline).await;
+    let mut reply = d.api.post_message(token, &mention.channel_id, &outcome.message.to_json(), thread, deadline).await;
+    if reply.as_ref().is_err_and(token_refused)
+        && d.bot_token.refresh().await
+        && let Ok(fresh) = d.bot_token.get().await
+    {
+        reply = d.api.post_message(&fresh, &mention.channel_id, &outcome.message.to_json(), thread, deadline).await;
+    }
     let reply_ts = match reply {
         Ok(posted) => Some(posted.ts),
         Err(err) => {
@@ -267,6 +283,11 @@ async fn handle_mention(
         tokio::join!(record, settle, failed);
     }
     text_response(200, "")
+}
+
+/// Slack refused the bot token itself (revoked, rotated).
+fn token_refused(err: &chatops_shared::slack::api::ApiError) -> bool {
+    matches!(err.code(), Some("invalid_auth" | "not_authed" | "token_revoked" | "token_expired" | "account_inactive"))
 }
 
 async fn release(d: &DeployDeps, mention: &Mention) {
@@ -459,13 +480,13 @@ pub async fn handle_notify(deps: &Deps, request: &Request, started: Instant, dea
         tracing::warn!("deploy callback refused: deploys are not configured");
         return notify_error(401, "unauthorised");
     };
-    let Some(expected) = &d.notify_token else {
+    let Some(notify_token) = &d.notify_token else {
         tracing::error!(
             "deploy callback refused: no DEPLOY_NOTIFY_TOKEN / KMS_ENCRYPTED_DEPLOY_NOTIFY_TOKEN configured"
         );
         return notify_error(401, "unauthorised");
     };
-    let expected = match expected.get().await {
+    let expected = match notify_token.get().await {
         Ok(secret) => secret,
         Err(err) => {
             tracing::error!(error = %err, "deploy notify token unavailable");
@@ -478,7 +499,16 @@ pub async fn handle_notify(deps: &Deps, request: &Request, started: Instant, dea
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim);
-    if !presented.is_some_and(|p| expected.matches(p.as_bytes())) {
+    let mut authorised = presented.is_some_and(|p| expected.matches(p.as_bytes()));
+    // A token from the secrets bundle may have been rotated: read it again (rate-limited) once.
+    if !authorised
+        && let Some(p) = presented
+        && notify_token.refresh().await
+        && let Ok(fresh) = notify_token.get().await
+    {
+        authorised = fresh.matches(p.as_bytes());
+    }
+    if !authorised {
         tracing::warn!(present = presented.is_some(), "deploy callback refused: wrong or missing bearer token");
         return notify_error(401, "unauthorised");
     }
@@ -507,7 +537,7 @@ pub async fn handle_notify(deps: &Deps, request: &Request, started: Instant, dea
             return notify_error(503, "state table unavailable; retry");
         }
     };
-    let token = match d.bot_token.get().await {
+    let token = &match d.bot_token.get().await {
         Ok(token) => token,
         Err(err) => {
             tracing::error!(error = %err, "bot token unavailable");
@@ -538,7 +568,15 @@ pub async fn handle_notify(deps: &Deps, request: &Request, started: Instant, dea
         )
     };
     let message = json!({"text": text});
-    let posted = d.api.post_message(token, &record.channel, &message, Some((&record.thread_ts, false)), deadline).await;
+    let mut posted =
+        d.api.post_message(token, &record.channel, &message, Some((&record.thread_ts, false)), deadline).await;
+    if posted.as_ref().is_err_and(token_refused)
+        && d.bot_token.refresh().await
+        && let Ok(fresh) = d.bot_token.get().await
+    {
+        posted =
+            d.api.post_message(&fresh, &record.channel, &message, Some((&record.thread_ts, false)), deadline).await;
+    }
     if let Err(err) = posted {
         tracing::error!(error = %err, "could not post the deploy result");
         reopen(d, &notify).await;

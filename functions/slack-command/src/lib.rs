@@ -106,6 +106,17 @@ impl Deps {
     }
 }
 
+impl Deps {
+    /// Lets the values taken from the secrets bundle (`SLACK_SECRETS_ARN`) be read again when they stop
+    /// working (rotation).
+    pub fn use_bundle(&mut self, bundle: &std::sync::Arc<chatops_shared::aws::secrets::SecretsBundle>) {
+        self.signing_secret.set_bundle(Some(bundle.clone()));
+        if let Some(d) = &mut self.deploys {
+            d.use_bundle(bundle);
+        }
+    }
+}
+
 /// Part of a button's budget kept for posting the outcome to `response_url`.
 pub const RESPONSE_RESERVE: Duration = Duration::from_millis(400);
 
@@ -157,13 +168,24 @@ pub async fn handle_request(deps: &Deps, request: Request, deadline: Instant) ->
     let headers = request.headers();
     let header = |name: &str| headers.get(name).map(|v| v.as_bytes());
     let body: &[u8] = request.body().as_ref();
-    if let Err(reason) = verify_slack_signature(
-        secret,
-        header("x-slack-request-timestamp"),
-        header("x-slack-signature"),
-        body,
-        (deps.now_unix)(),
-    ) {
+    let verify = |secret: &chatops_shared::secret::Secret| {
+        verify_slack_signature(
+            secret,
+            header("x-slack-request-timestamp"),
+            header("x-slack-signature"),
+            body,
+            (deps.now_unix)(),
+        )
+    };
+    let mut verified = verify(&secret);
+    // A signing secret from the secrets bundle may have been rotated: read it again (rate-limited) once.
+    if verified == Err(chatops_shared::slack::signature::SignatureError::Mismatch)
+        && deps.signing_secret.refresh().await
+        && let Ok(fresh) = deps.signing_secret.get().await
+    {
+        verified = verify(&fresh);
+    }
+    if let Err(reason) = verified {
         tracing::warn!(reason = %reason, "request refused: Slack signature check failed");
         return unauthorised();
     }

@@ -4,18 +4,37 @@ use std::time::Duration;
 
 use aws_sdk_autoscaling::config::retry::RetryConfig;
 use aws_sdk_autoscaling::config::timeout::TimeoutConfig;
+use chatops_shared::aws::secrets::{BUNDLE_VAR, load_bundle, with_bundle};
 use lambda_runtime::{Error, service_fn};
 use slack_command::{AwsClients, Config, Deps, handle_event};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     chatops_shared::logging::init();
-    // Without its signing secret the function cannot verify anyone: fail init loudly, naming the variable.
-    let config =
-        Config::from_env().inspect_err(|err| tracing::error!(error = %err, "slack-command is not configured"))?;
+    let env = chatops_shared::secret::process_env;
     let http = chatops_shared::slack::webhook::http_client()?;
-    let sdk = chatops_shared::aws::sdk_config(&http, &chatops_shared::secret::process_env)
-        .inspect_err(|err| tracing::error!(error = %err, "slack-command cannot reach AWS"))?;
+    let not_configured = |err: &chatops_shared::secret::ConfigError| {
+        tracing::error!(error = %err, "slack-command is not configured");
+    };
+    let no_aws = |err: &chatops_shared::secret::ConfigError| {
+        tracing::error!(error = %err, "slack-command cannot reach AWS");
+    };
+    // Without its signing secret the function cannot verify anyone: fail init loudly, naming the variable.
+    // With SLACK_SECRETS_ARN the signing secret and tokens may come from that secret, read once here.
+    let (config, sdk, bundle) = match chatops_shared::secret::non_empty(&env, BUNDLE_VAR) {
+        None => {
+            let config = Config::from_env().inspect_err(not_configured)?;
+            (config, chatops_shared::aws::sdk_config(&http, &env).inspect_err(no_aws)?, None)
+        }
+        Some(arn) => {
+            let sdk = chatops_shared::aws::sdk_config(&http, &env).inspect_err(no_aws)?;
+            let (bundle, values) = load_bundle(&sdk, &arn)
+                .await
+                .inspect_err(|err| tracing::error!(error = %err, "cannot read SLACK_SECRETS_ARN"))?;
+            let config = Config::from_lookup(&with_bundle(&env, &values)).inspect_err(not_configured)?;
+            (config, sdk, Some(bundle))
+        }
+    };
     let is_kms =
         |s: &chatops_shared::secret::SecretSource| matches!(s, chatops_shared::secret::SecretSource::Kms { .. });
     let kms = (is_kms(&config.signing_secret)
@@ -45,7 +64,10 @@ async fn main() -> Result<(), Error> {
             aws_sdk_codedeploy::config::Builder::from(&sdk).retry_config(retry).timeout_config(timeouts).build(),
         ),
     };
-    let deps = Deps::new(config, kms, aws, http);
+    let mut deps = Deps::new(config, kms, aws, http);
+    if let Some(bundle) = &bundle {
+        deps.use_bundle(bundle);
+    }
     // Decrypt the signing secret while the runtime fetches the first request (see alarm-to-slack).
     let prefetch = async {
         let _ = deps.signing_secret.get().await;

@@ -3,8 +3,11 @@
 use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_kms::primitives::Blob;
 use base64::Engine as _;
-use tokio::sync::OnceCell;
+use std::sync::Arc;
 
+use tokio::sync::Mutex;
+
+use super::secrets::SecretsBundle;
 use crate::secret::{Secret, SecretSource};
 
 /// The encryption context key that the Lambda console's encryption helpers use.
@@ -61,19 +64,52 @@ pub async fn decrypt(
 
 /// A configured secret, resolved on first use and cached for the life of the container. Lazy, so a
 /// KMS failure fails the invocation with a clear error (and is retried by the next one) instead of
-/// killing the runtime during init.
+/// killing the runtime during init. A value from the secrets bundle can be read again
+/// ([`refresh`](Self::refresh)) when it stops working.
 #[derive(Debug)]
 pub struct CachedSecret {
     source: SecretSource,
     kms: Option<aws_sdk_kms::Client>,
     function_name: Option<String>,
     transform: fn(String) -> String,
-    cell: OnceCell<Secret>,
+    cell: Mutex<Option<Secret>>,
+    bundle: Option<Arc<SecretsBundle>>,
 }
 
 impl CachedSecret {
     pub fn new(source: SecretSource, kms: Option<aws_sdk_kms::Client>, function_name: Option<String>) -> Self {
-        Self { source, kms, function_name, transform: |s| s, cell: OnceCell::new() }
+        Self { source, kms, function_name, transform: |s| s, cell: Mutex::new(None), bundle: None }
+    }
+
+    /// Where a value of the bundle is read again from (only used for [`SecretSource::Bundle`]).
+    pub fn with_bundle(mut self, bundle: Option<Arc<SecretsBundle>>) -> Self {
+        self.bundle = bundle;
+        self
+    }
+
+    /// Like [`with_bundle`](Self::with_bundle), on a secret already built.
+    pub fn set_bundle(&mut self, bundle: Option<Arc<SecretsBundle>>) {
+        self.bundle = bundle;
+    }
+
+    /// For a value from the secrets bundle: reads the bundle again (at most once per
+    /// [`BUNDLE_REFRESH_INTERVAL`](super::secrets::BUNDLE_REFRESH_INTERVAL)) and returns true when the
+    /// value changed (it was rotated), so the caller may try once more. False for every other source.
+    pub async fn refresh(&self) -> bool {
+        let (SecretSource::Bundle { key, .. }, Some(bundle)) = (&self.source, &self.bundle) else {
+            return false;
+        };
+        let Some(fresh) = bundle.reread(key).await else {
+            return false;
+        };
+        let fresh = Secret::new((self.transform)(fresh));
+        let mut cell = self.cell.lock().await;
+        if cell.as_ref() == Some(&fresh) {
+            return false;
+        }
+        tracing::info!(key = *key, "a value of the secrets bundle changed (rotated): using the new one");
+        *cell = Some(fresh);
+        true
     }
 
     /// Applies `transform` to the plaintext once, after decryption (e.g. adding a URL scheme).
@@ -82,18 +118,20 @@ impl CachedSecret {
         self
     }
 
-    pub async fn get(&self) -> Result<&Secret, SecretError> {
-        self.cell
-            .get_or_try_init(|| async {
-                let plain = match &self.source {
-                    SecretSource::Plain { value, .. } => value.clone(),
-                    SecretSource::Kms { var, ciphertext } => {
-                        let client = self.kms.as_ref().ok_or(SecretError::NoClient { var })?;
-                        decrypt(client, var, ciphertext, self.function_name.as_deref()).await?
-                    }
-                };
-                Ok(Secret::new((self.transform)(plain.expose().to_owned())))
-            })
-            .await
+    pub async fn get(&self) -> Result<Secret, SecretError> {
+        let mut cell = self.cell.lock().await;
+        if let Some(secret) = cell.as_ref() {
+            return Ok(secret.clone());
+        }
+        let plain = match &self.source {
+            SecretSource::Plain { value, .. } | SecretSource::Bundle { value, .. } => value.clone(),
+            SecretSource::Kms { var, ciphertext } => {
+                let client = self.kms.as_ref().ok_or(SecretError::NoClient { var })?;
+                decrypt(client, var, ciphertext, self.function_name.as_deref()).await?
+            }
+        };
+        let secret = Secret::new((self.transform)(plain.expose().to_owned()));
+        *cell = Some(secret.clone());
+        Ok(secret)
     }
 }

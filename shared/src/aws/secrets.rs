@@ -107,3 +107,142 @@ impl<T> CachedSecretJson<T> {
         (self.parse)(text).map_err(|problem| SecretsError::Parse { arn: arn(), problem })
     }
 }
+
+/// The one Secrets Manager secret of a stack (`SLACK_SECRETS_ARN`), a JSON object of strings: the
+/// alternative to KMS-encrypting each value with the function's name. Read at init; read again, at
+/// most once per [`BUNDLE_REFRESH_INTERVAL`], when a value stops working (it may have been rotated).
+pub const BUNDLE_VAR: &str = "SLACK_SECRETS_ARN";
+
+/// The keys of the bundle and the plaintext variable each stands in for.
+pub const BUNDLE_KEYS: [(&str, &str); 4] = [
+    ("webhook_url", "SLACK_WEBHOOK_URL"),
+    ("signing_secret", "SLACK_SIGNING_SECRET"),
+    ("bot_token", "SLACK_BOT_TOKEN"),
+    ("deploy_notify_token", "DEPLOY_NOTIFY_TOKEN"),
+];
+
+/// How often a failing value may cause a new read: a stream of forged requests cannot turn into a
+/// stream of Secrets Manager calls.
+pub const BUNDLE_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
+
+/// The bundle's reader, shared by the secrets a container takes from it.
+pub struct SecretsBundle {
+    client: aws_sdk_secretsmanager::Client,
+    arn: String,
+    last_read: Mutex<Option<Instant>>,
+}
+
+impl std::fmt::Debug for SecretsBundle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretsBundle").field("arn", &self.arn).finish_non_exhaustive()
+    }
+}
+
+/// The bundle's JSON: an object of strings. Empty values count as absent (the template creates `{}`).
+pub fn parse_bundle(text: &str) -> Result<std::collections::HashMap<String, String>, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|_| "must be a JSON object of strings".to_owned())?;
+    let map = value.as_object().ok_or_else(|| "must be a JSON object of strings".to_owned())?;
+    let mut out = std::collections::HashMap::new();
+    for (key, v) in map {
+        match v {
+            serde_json::Value::String(s) if !s.trim().is_empty() => {
+                out.insert(key.clone(), s.trim().to_owned());
+            }
+            serde_json::Value::String(_) | serde_json::Value::Null => {}
+            _ => return Err(format!("{key} must be a string")),
+        }
+    }
+    Ok(out)
+}
+
+impl SecretsBundle {
+    pub fn new(client: aws_sdk_secretsmanager::Client, arn: impl Into<String>) -> Self {
+        Self { client, arn: arn.into(), last_read: Mutex::new(None) }
+    }
+
+    pub fn arn(&self) -> &str {
+        &self.arn
+    }
+
+    /// Reads the bundle now.
+    pub async fn read(&self) -> Result<std::collections::HashMap<String, String>, SecretsError> {
+        *self.last_read.lock().await = Some(Instant::now());
+        let arn = || self.arn.clone();
+        let output = self
+            .client
+            .get_secret_value()
+            .secret_id(&self.arn)
+            .send()
+            .await
+            .map_err(|e| SecretsError::Read { arn: arn(), detail: DisplayErrorContext(e).to_string() })?;
+        let text = output.secret_string().ok_or_else(|| SecretsError::NotText { arn: arn() })?;
+        parse_bundle(text).map_err(|problem| SecretsError::Parse { arn: arn(), problem })
+    }
+
+    /// The value of `key` read again, unless the bundle was read less than the refresh interval ago.
+    pub async fn reread(&self, key: &str) -> Option<String> {
+        {
+            let last = self.last_read.lock().await;
+            if last.is_some_and(|at| at.elapsed() < BUNDLE_REFRESH_INTERVAL) {
+                return None;
+            }
+        }
+        match self.read().await {
+            Ok(mut values) => values.remove(key),
+            Err(err) => {
+                tracing::warn!(error = %err, "could not read the secrets bundle again");
+                None
+            }
+        }
+    }
+}
+
+/// Reads the bundle named by `arn` once, at init: the reader (kept for refreshes) and the values.
+pub async fn load_bundle(
+    sdk: &aws_types::SdkConfig,
+    arn: &str,
+) -> Result<(std::sync::Arc<SecretsBundle>, std::collections::HashMap<String, String>), SecretsError> {
+    let bundle = std::sync::Arc::new(SecretsBundle::new(secrets_client(sdk), arn));
+    let values = bundle.read().await?;
+    Ok((bundle, values))
+}
+
+/// A lookup that answers the plaintext variables of [`BUNDLE_KEYS`] from `bundle` when the environment
+/// does not set them (the environment wins, so an explicit variable overrides the bundle), and says
+/// which values came from the bundle (`SLACK_SECRETS_ARN:<variable>` answers `"1"`).
+pub fn with_bundle<'a>(
+    env: &'a dyn Fn(&str) -> Option<String>,
+    bundle: &'a std::collections::HashMap<String, String>,
+) -> impl Fn(&str) -> Option<String> + 'a {
+    move |name: &str| {
+        let from_bundle =
+            |var: &str| BUNDLE_KEYS.iter().find(|(_, v)| *v == var).and_then(|(key, _)| bundle.get(*key)).cloned();
+        if let Some(var) = name.strip_prefix("SLACK_SECRETS_ARN:") {
+            let env_set = crate::secret::non_empty(env, var).is_some();
+            return (!env_set && from_bundle(var).is_some()).then(|| "1".to_owned());
+        }
+        crate::secret::non_empty(env, name).or_else(|| from_bundle(name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bundle_is_an_object_of_strings_and_the_environment_wins() {
+        let bundle = parse_bundle(r#"{"signing_secret": "s3cret", "bot_token": "", "webhook_url": null}"#).unwrap();
+        assert_eq!(bundle.len(), 1);
+        assert!(parse_bundle(r#"{"signing_secret": 5}"#).is_err());
+        assert!(parse_bundle("[]").is_err());
+        let env = crate::secret::test_lookup(&[("SLACK_BOT_TOKEN", "xoxb-env")]);
+        let bundle = parse_bundle(r#"{"signing_secret": "s3cret", "bot_token": "xoxb-bundle"}"#).unwrap();
+        let lookup = with_bundle(&env, &bundle);
+        assert_eq!(lookup("SLACK_SIGNING_SECRET").as_deref(), Some("s3cret"));
+        assert_eq!(lookup("SLACK_SECRETS_ARN:SLACK_SIGNING_SECRET").as_deref(), Some("1"));
+        assert_eq!(lookup("SLACK_BOT_TOKEN").as_deref(), Some("xoxb-env"));
+        assert_eq!(lookup("SLACK_SECRETS_ARN:SLACK_BOT_TOKEN"), None);
+        assert_eq!(lookup("SLACK_WEBHOOK_URL"), None);
+    }
+}
