@@ -50,6 +50,30 @@ for logical, expected_binary, name_suffix in [
         if st.get("Resource") == "*":
             check(all(a.split(":")[1].startswith("Describe") for a in actions), f"{logical}: {actions} on *")
 
+# kms:Decrypt lives in a policy per function that exists only with a KmsKeyArn, bound to that function's
+# own name as encryption context; no inline statement of a function may decrypt.
+for policy, role, name_suffix in [
+    ("AlarmToSlackDecryptPolicy", "AlarmToSlackFunctionRole", "-alarm-to-slack"),
+    ("SlackCommandDecryptPolicy", "SlackCommandFunctionRole", "-slack-command"),
+]:
+    res = resources[policy]
+    check(res.get("Condition") == "HasKmsKey", f"{policy}: exists without a KMS key")
+    check(res["Properties"]["Roles"] == [{"Ref": role}], f"{policy}: not on {role} alone")
+    for st in res["Properties"]["PolicyDocument"]["Statement"]:
+        check(st["Action"] == "kms:Decrypt", f"{policy}: more than kms:Decrypt")
+        ctx = st.get("Condition", {}).get("StringEquals", {}).get("kms:EncryptionContext:LambdaFunctionName", {})
+        check(str(ctx.get("Fn::Sub", "")).endswith(name_suffix), f"{policy}: kms:Decrypt not bound to its own name")
+        check(st["Resource"] == {"Ref": "KmsKeyArn"}, f"{policy}: kms:Decrypt not limited to the key")
+
+# The stack's secret: each function reads it, and only it.
+for logical in ["AlarmToSlackFunction", "SlackCommandFunction"]:
+    env = resources[logical]["Properties"]["Environment"]["Variables"]
+    arn = env.get("SLACK_SECRETS_ARN", {})
+    check(isinstance(arn, dict) and arn.get("Fn::If", [None, None])[1] == {"Ref": "SlackSecrets"}, f"{logical}: SLACK_SECRETS_ARN is not the stack's secret")
+    reads = [st for st in statements(resources[logical]) if "secretsmanager:GetSecretValue" in str(st["Action"])]
+    check(len(reads) == 1 and reads[0]["Resource"] == {"Ref": "SlackSecrets"}, f"{logical}: reads secrets beyond the stack's")
+    check(all("kms:" not in str(st["Action"]) for st in statements(resources[logical])), f"{logical}: inline KMS statement")
+
 for logical, res in resources.items():
     if res["Type"] != "AWS::IAM::Policy":
         continue

@@ -18,7 +18,7 @@ async fn main() -> Result<(), Error> {
         None => None,
         Some(arn) => {
             let loaded = match sdk_config(&http, &process_env) {
-                Ok(sdk) => load_bundle(&sdk, &arn).await.map_err(|e| e.to_string()),
+                Ok(sdk) => load_bundle(&sdk, &arn, &process_env).await.map_err(|e| e.to_string()),
                 Err(err) => Err(err.to_string()),
             };
             Some(loaded.inspect_err(|err| tracing::error!(error = %err, "cannot read SLACK_SECRETS_ARN"))?)

@@ -28,7 +28,7 @@ async fn main() -> Result<(), Error> {
         }
         Some(arn) => {
             let sdk = chatops_shared::aws::sdk_config(&http, &env).inspect_err(no_aws)?;
-            let (bundle, values) = load_bundle(&sdk, &arn)
+            let (bundle, values) = load_bundle(&sdk, &arn, &env)
                 .await
                 .inspect_err(|err| tracing::error!(error = %err, "cannot read SLACK_SECRETS_ARN"))?;
             let config = Config::from_lookup(&with_bundle(&env, &values)).inspect_err(not_configured)?;

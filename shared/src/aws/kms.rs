@@ -93,7 +93,7 @@ impl CachedSecret {
     }
 
     /// For a value from the secrets bundle: reads the bundle again (at most once per
-    /// [`BUNDLE_REFRESH_INTERVAL`](super::secrets::BUNDLE_REFRESH_INTERVAL)) and returns true when the
+    /// `SLACK_SECRETS_REFRESH_SECONDS`, 30 by default) and returns true when the
     /// value changed (it was rotated), so the caller may try once more. False for every other source.
     pub async fn refresh(&self) -> bool {
         let (SecretSource::Bundle { key, .. }, Some(bundle)) = (&self.source, &self.bundle) else {

@@ -121,16 +121,20 @@ pub const BUNDLE_KEYS: [(&str, &str); 4] = [
     ("deploy_notify_token", "DEPLOY_NOTIFY_TOKEN"),
 ];
 
-/// How often a failing value may cause a new read: a stream of forged requests cannot turn into a
-/// stream of Secrets Manager calls.
+/// How often a failing value may cause a new read by default: a stream of forged requests cannot turn
+/// into a stream of Secrets Manager calls.
 pub const BUNDLE_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 
 /// The bundle's reader, shared by the secrets a container takes from it.
 pub struct SecretsBundle {
     client: aws_sdk_secretsmanager::Client,
     arn: String,
+    min_interval: Duration,
     last_read: Mutex<Option<Instant>>,
 }
+
+/// `SLACK_SECRETS_REFRESH_SECONDS`: the shortest time between two reads of the bundle (default 30).
+pub const REFRESH_VAR: &str = "SLACK_SECRETS_REFRESH_SECONDS";
 
 impl std::fmt::Debug for SecretsBundle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -157,8 +161,8 @@ pub fn parse_bundle(text: &str) -> Result<std::collections::HashMap<String, Stri
 }
 
 impl SecretsBundle {
-    pub fn new(client: aws_sdk_secretsmanager::Client, arn: impl Into<String>) -> Self {
-        Self { client, arn: arn.into(), last_read: Mutex::new(None) }
+    pub fn new(client: aws_sdk_secretsmanager::Client, arn: impl Into<String>, min_interval: Duration) -> Self {
+        Self { client, arn: arn.into(), min_interval, last_read: Mutex::new(None) }
     }
 
     pub fn arn(&self) -> &str {
@@ -184,7 +188,7 @@ impl SecretsBundle {
     pub async fn reread(&self, key: &str) -> Option<String> {
         {
             let last = self.last_read.lock().await;
-            if last.is_some_and(|at| at.elapsed() < BUNDLE_REFRESH_INTERVAL) {
+            if last.is_some_and(|at| at.elapsed() < self.min_interval) {
                 return None;
             }
         }
@@ -199,11 +203,16 @@ impl SecretsBundle {
 }
 
 /// Reads the bundle named by `arn` once, at init: the reader (kept for refreshes) and the values.
+/// `lookup` gives the refresh interval ([`REFRESH_VAR`]).
 pub async fn load_bundle(
     sdk: &aws_types::SdkConfig,
     arn: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(std::sync::Arc<SecretsBundle>, std::collections::HashMap<String, String>), SecretsError> {
-    let bundle = std::sync::Arc::new(SecretsBundle::new(secrets_client(sdk), arn));
+    let interval = crate::secret::non_empty(lookup, REFRESH_VAR)
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(BUNDLE_REFRESH_INTERVAL, Duration::from_secs);
+    let bundle = std::sync::Arc::new(SecretsBundle::new(secrets_client(sdk), arn, interval));
     let values = bundle.read().await?;
     Ok((bundle, values))
 }

@@ -244,6 +244,17 @@ async fn main() {
     describe_new().await;
     state_new().await;
 
+    // SLACK_SECRETS_ARN: one GetSecretValue instead of one KMS Decrypt at cold start.
+    let bundle_arn = moto.create_secret(&json!({"webhook_url": webhook}).to_string()).await;
+    let get_secret = |secrets: aws_sdk_secretsmanager::Client, arn: String| async move {
+        let _ = secrets.get_secret_value().secret_id(arn).send().await;
+    };
+    let bundle_new = || {
+        let conf = aws_sdk_secretsmanager::config::Builder::from(&sdk).http_client(fresh_http()).build();
+        get_secret(aws_sdk_secretsmanager::Client::from_conf(conf), bundle_arn.clone())
+    };
+    bundle_new().await;
+
     // Deploy by mention: the calls a cold slack-command makes for `@chatops release <project>`, through
     // the library, at the concurrency the function uses: the signing secret, the bot token and the
     // mapping at once; the event's claim; the 👀 reaction with GitLab's trigger; the answer in the
@@ -358,6 +369,13 @@ async fn main() {
             check: delivered,
         },
         Scenario {
+            name: "alarm-to-slack, webhook in SLACK_SECRETS_ARN",
+            binary: alarm.clone(),
+            env: with_moto(vec![("SLACK_SECRETS_ARN", bundle_arn.clone())]),
+            event: Box::new(|| fixture("sns-alarm-metric.json")),
+            check: delivered,
+        },
+        Scenario {
             name: "alarm-to-slack, bot token + state table",
             binary: alarm.clone(),
             env: with_moto(vec![
@@ -430,6 +448,7 @@ async fn main() {
         .collect();
     let (mut decrypt_samples, mut describe_samples, mut state_samples) = (Vec::new(), Vec::new(), Vec::new());
     let mut mention_samples = Vec::new();
+    let mut bundle_samples = Vec::new();
     eprintln!("measuring {cold_runs} rounds of cold starts…");
     for _ in 0..cold_runs {
         for (s, f) in scenarios.iter().zip(figures.iter_mut()) {
@@ -447,6 +466,9 @@ async fn main() {
         state_new().await;
         state_samples.push(t.elapsed().as_secs_f64() * 1000.0);
         let t = Instant::now();
+        bundle_new().await;
+        bundle_samples.push(t.elapsed().as_secs_f64() * 1000.0);
+        let t = Instant::now();
         mention_sequence().await;
         mention_samples.push(t.elapsed().as_secs_f64() * 1000.0);
     }
@@ -458,6 +480,7 @@ async fn main() {
     let describe_ms = percentile(&describe_samples, 50.0);
     let state_ms = percentile(&state_samples, 50.0);
     let mention_ms = percentile(&mention_samples, 50.0);
+    let bundle_ms = percentile(&bundle_samples, 50.0);
     let results: Vec<(&Scenario, Figures)> = scenarios.iter().zip(figures).collect();
     let floor = results[0].1.clone();
     let floor_cold = percentile(&floor.cold_ms, 50.0);
@@ -477,26 +500,32 @@ async fn main() {
             format!("cold ≤ 2.0× echo + decrypt ({decrypt_ms:.2} ms)"),
         ),
         (
-            "alarm-to-slack, bot token + state table",
+            "alarm-to-slack, webhook in SLACK_SECRETS_ARN",
             percentile(&results[3].1.cold_ms, 50.0),
+            2.0 * floor_cold + bundle_ms,
+            format!("cold ≤ 2.0× echo + GetSecretValue ({bundle_ms:.2} ms)"),
+        ),
+        (
+            "alarm-to-slack, bot token + state table",
+            percentile(&results[4].1.cold_ms, 50.0),
             2.0 * floor_cold + state_ms,
             format!("cold ≤ 2.0× echo + its DynamoDB calls, 2 × 2 at once ({state_ms:.2} ms)"),
         ),
         (
             "alarm-to-slack, bot token + state table, warm p50 (ms)",
-            percentile(&results[3].1.warm_us, 50.0) / 1000.0,
+            percentile(&results[4].1.warm_us, 50.0) / 1000.0,
             2.0 + state_warm_ms,
             format!("warm p50 ≤ 2 ms + its DynamoDB calls, 2 × 2 at once ({state_warm_ms:.2} ms)"),
         ),
         (
             "slack-command /scale <group>, KMS secret",
-            percentile(&results[4].1.cold_ms, 50.0),
+            percentile(&results[5].1.cold_ms, 50.0),
             3.0 * floor_cold + decrypt_ms + describe_ms,
             format!("cold ≤ 3× echo + 2 moto round trips ({:.2} ms)", decrypt_ms + describe_ms),
         ),
         (
             "slack-command @mention release, KMS secrets",
-            percentile(&results[5].1.cold_ms, 50.0),
+            percentile(&results[6].1.cold_ms, 50.0),
             3.0 * floor_cold + mention_ms,
             format!(
                 "cold ≤ 3× echo + its round trips (KMS ×2, Secrets Manager, DynamoDB ×3, Slack ×2, GitLab; {mention_ms:.2} ms)"
@@ -527,7 +556,7 @@ async fn main() {
         "\nBenchmark: {cold_runs} cold starts and {warm_runs} warm invocations per function; {cores} cores, {host}"
     );
     println!(
-        "moto round trips over a new connection (kept alive): KMS Decrypt {decrypt_ms:.2} ms ({decrypt_warm_ms:.2}), DescribeAutoScalingGroups {describe_ms:.2} ms ({describe_warm_ms:.2}), DynamoDB: the calls of a bot-token notification (2 × 2 at once) {state_ms:.2} ms ({state_warm_ms:.2}), the calls of a mention {mention_ms:.2} ms\n"
+        "moto round trips over a new connection (kept alive): KMS Decrypt {decrypt_ms:.2} ms ({decrypt_warm_ms:.2}), DescribeAutoScalingGroups {describe_ms:.2} ms ({describe_warm_ms:.2}), DynamoDB: the calls of a bot-token notification (2 × 2 at once) {state_ms:.2} ms ({state_warm_ms:.2}), the calls of a mention {mention_ms:.2} ms, GetSecretValue {bundle_ms:.2} ms\n"
     );
     println!(
         "| function | cold p50 ms (× echo) | cold max ms | init p50 ms (× echo) | warm p50 µs (× echo) | warm p99 µs (× echo) | peak RSS MiB (× echo) | binary MiB (× echo) |"
@@ -600,7 +629,8 @@ async fn main() {
         "warm_runs": warm_runs,
         "moto_round_trip_ms": {
             "new_connection": {"kms_decrypt": decrypt_ms, "describe_auto_scaling_groups": describe_ms,
-                "dynamodb_state_sequence": state_ms, "mention_sequence": mention_ms,
+                "dynamodb_state_sequence": state_ms, "mention_sequence": mention_ms, "get_secret_value": bundle_ms,
+                "get_secret_value_samples": bundle_samples,
                 "mention_sequence_samples": mention_samples,
                 "kms_decrypt_samples": decrypt_samples, "describe_auto_scaling_groups_samples": describe_samples,
                 "dynamodb_state_sequence_samples": state_samples},
