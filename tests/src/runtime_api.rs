@@ -232,6 +232,9 @@ pub struct FunctionProcess {
     child: Child,
     pub started_at: Instant,
     output: Arc<Mutex<String>>,
+    /// The threads copying stdout and stderr; joined once the process has exited, so its last words
+    /// are in `output` before anyone reads them.
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl FunctionProcess {
@@ -254,6 +257,7 @@ impl FunctionProcess {
         let started_at = Instant::now();
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
         let output = Arc::new(Mutex::new(String::new()));
+        let mut readers = Vec::new();
         for stream in [
             child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
             child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
@@ -262,7 +266,7 @@ impl FunctionProcess {
         .flatten()
         {
             let output = output.clone();
-            std::thread::spawn(move || {
+            readers.push(std::thread::spawn(move || {
                 let mut stream = stream;
                 let mut buf = [0u8; 4096];
                 while let Ok(n) = stream.read(&mut buf) {
@@ -271,9 +275,9 @@ impl FunctionProcess {
                     }
                     output.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
                 }
-            });
+            }));
         }
-        Self { child, started_at, output }
+        Self { child, started_at, output, readers }
     }
 
     /// Everything the function wrote so far (stdout and stderr).
@@ -299,8 +303,15 @@ impl FunctionProcess {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
     }
 
+    /// Whether the process still runs; once it has exited, its output is complete.
     pub fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        let running = matches!(self.child.try_wait(), Ok(None));
+        if !running {
+            for reader in self.readers.drain(..) {
+                let _ = reader.join();
+            }
+        }
+        running
     }
 }
 
