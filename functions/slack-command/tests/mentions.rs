@@ -427,3 +427,24 @@ async fn dynamodb_down_refuses_deploys_but_still_answers() {
     call(&w.deps, e).await;
     assert!(w.slack.thread(OPS, &ts)[0].text().contains("`orders`"), "help still answers");
 }
+
+#[tokio::test]
+async fn github_refusing_or_stalling_is_said_in_the_thread() {
+    let w = world().await;
+    // 422: an input the workflow does not declare, or a ref that does not exist: nothing started.
+    w.ci.script([CiReply::Status(422), CiReply::Slow(Duration::from_secs(4))]);
+    let id = unique("Ev");
+    let (ts, e) = mention(&w, &id, "U0BOB", OPS, "<@U0BOT> deploy billing");
+    call(&w.deps, e).await;
+    let text = w.slack.thread(OPS, &ts)[0].text().to_owned();
+    assert!(text.contains("GitHub Actions did not start") && text.contains("HTTP 422"), "{text}");
+    let items = Moto::shared().items(&w.table).await;
+    assert!(!items.iter().any(|i| i["pk"] == format!("event#{id}")), "nothing started: the claim is given back");
+
+    let (ts, e) = mention(&w, &unique("Ev"), "U0BOB", OPS, "<@U0BOT> deploy billing");
+    let started = Instant::now();
+    call(&w.deps, e).await;
+    assert!(started.elapsed() < Duration::from_millis(2600));
+    let text = w.slack.thread(OPS, &ts)[0].text().to_owned();
+    assert!(text.contains("may have started") && text.contains("/acme/billing/actions/workflows/deploy.yml"), "{text}");
+}
