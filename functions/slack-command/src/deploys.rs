@@ -304,15 +304,20 @@ fn bot_handle(text: &str) -> String {
         .unwrap_or_else(|| "@chatops".to_owned())
 }
 
-fn usage(bot: &str, projects: &[&str]) -> String {
-    let list = if projects.is_empty() {
-        "This channel has no projects to deploy.".to_owned()
+/// What this channel may deploy, as a sentence.
+fn deployable(projects: &[&str]) -> String {
+    if projects.is_empty() {
+        "This channel may not deploy anything.".to_owned()
     } else {
         format!(
             "This channel may deploy: {}.",
             projects.iter().map(|p| format!("`{}`", escape(p))).collect::<Vec<_>>().join(", ")
         )
-    };
+    }
+}
+
+fn usage(bot: &str, projects: &[&str]) -> String {
+    let list = deployable(projects);
     format!(
         "{list}\nStart a deploy with `{bot} release <project>` (or `deploy <project>`, `リリース <project>`): the pipeline runs on the project's configured branch, its link comes here, and the result follows in this thread.",
     )
@@ -375,14 +380,7 @@ async fn run(
         _ => return (Outcome::ephemeral(usage(&bot, &projects), Decision::Info), None),
     };
     let Some((name, target)) = targets.find(&mention.team_id, &mention.channel_id, project) else {
-        let list = if projects.is_empty() {
-            "This channel may not deploy anything.".to_owned()
-        } else {
-            format!(
-                "This channel may deploy: {}.",
-                projects.iter().map(|p| format!("`{}`", escape(p))).collect::<Vec<_>>().join(", ")
-            )
-        };
+        let list = deployable(&projects);
         return (
             Outcome::ephemeral(
                 format!("`{}` is not deployable from this channel. {list}", escape(project)),

@@ -34,6 +34,22 @@ pub fn secrets_client(sdk: &aws_types::SdkConfig) -> aws_sdk_secretsmanager::Cli
     aws_sdk_secretsmanager::Client::from_conf(config)
 }
 
+/// One `GetSecretValue` of `arn`, its text parsed by `parse`.
+async fn read_parsed<T>(
+    client: &aws_sdk_secretsmanager::Client,
+    arn: &str,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<T, SecretsError> {
+    let output = client
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(|e| SecretsError::Read { arn: arn.to_owned(), detail: DisplayErrorContext(e).to_string() })?;
+    let text = output.secret_string().ok_or_else(|| SecretsError::NotText { arn: arn.to_owned() })?;
+    parse(text).map_err(|problem| SecretsError::Parse { arn: arn.to_owned(), problem })
+}
+
 /// The parsed value of one secret, cached for `ttl`.
 pub struct CachedSecretJson<T> {
     client: aws_sdk_secretsmanager::Client,
@@ -95,16 +111,7 @@ impl<T> CachedSecretJson<T> {
     }
 
     async fn read(&self) -> Result<T, SecretsError> {
-        let arn = || self.arn.clone();
-        let output = self
-            .client
-            .get_secret_value()
-            .secret_id(&self.arn)
-            .send()
-            .await
-            .map_err(|e| SecretsError::Read { arn: arn(), detail: DisplayErrorContext(e).to_string() })?;
-        let text = output.secret_string().ok_or_else(|| SecretsError::NotText { arn: arn() })?;
-        (self.parse)(text).map_err(|problem| SecretsError::Parse { arn: arn(), problem })
+        read_parsed(&self.client, &self.arn, self.parse).await
     }
 }
 
@@ -172,16 +179,7 @@ impl SecretsBundle {
     /// Reads the bundle now.
     pub async fn read(&self) -> Result<std::collections::HashMap<String, String>, SecretsError> {
         *self.last_read.lock().await = Some(Instant::now());
-        let arn = || self.arn.clone();
-        let output = self
-            .client
-            .get_secret_value()
-            .secret_id(&self.arn)
-            .send()
-            .await
-            .map_err(|e| SecretsError::Read { arn: arn(), detail: DisplayErrorContext(e).to_string() })?;
-        let text = output.secret_string().ok_or_else(|| SecretsError::NotText { arn: arn() })?;
-        parse_bundle(text).map_err(|problem| SecretsError::Parse { arn: arn(), problem })
+        read_parsed(&self.client, &self.arn, parse_bundle).await
     }
 
     /// The value of `key` read again, unless the bundle was read less than the refresh interval ago.
