@@ -14,21 +14,27 @@ async fn main() -> Result<(), Error> {
     let http = http_client()?;
     // With SLACK_SECRETS_ARN the webhook URL or bot token comes from that secret, read once here (a
     // failure stops init, and Lambda's retry of the event initialises again).
-    let bundle = match chatops_shared::secret::non_empty(&process_env, BUNDLE_VAR) {
-        None => None,
+    let (bundle, bundle_sdk) = match chatops_shared::secret::non_empty(&process_env, BUNDLE_VAR) {
+        None => (None, None),
         Some(arn) => {
             let loaded = match sdk_config(&http, &process_env) {
-                Ok(sdk) => load_bundle(&sdk, &arn, &process_env).await.map_err(|e| e.to_string()),
+                Ok(sdk) => load_bundle(&sdk, &arn, &process_env).await.map(|b| (b, sdk)).map_err(|e| e.to_string()),
                 Err(err) => Err(err.to_string()),
             };
-            Some(loaded.inspect_err(|err| tracing::error!(error = %err, "cannot read SLACK_SECRETS_ARN"))?)
+            let (bundle, sdk) =
+                loaded.inspect_err(|err| tracing::error!(error = %err, "cannot read SLACK_SECRETS_ARN"))?;
+            (Some(bundle), Some(sdk))
         }
     };
     let values = bundle.as_ref().map(|(_, values)| values.clone()).unwrap_or_default();
     let lookup = with_bundle(&process_env, &values);
     // The SDK is configured only when KMS or the state table is used: a plaintext webhook starts faster.
     let setup = Config::from_lookup(&lookup).and_then(|config| {
-        let sdk = if config.needs_sdk() { Some(sdk_config(&http, &process_env)?) } else { None };
+        let sdk = match bundle_sdk {
+            Some(sdk) => Some(sdk),
+            None if config.needs_sdk() => Some(sdk_config(&http, &process_env)?),
+            None => None,
+        };
         let kms = sdk.as_ref().filter(|_| config.needs_kms()).map(aws_sdk_kms::Client::new);
         let dynamodb = sdk.as_ref().filter(|_| config.state_table.is_some()).map(dynamodb_client);
         Ok((config, kms, dynamodb))
