@@ -94,7 +94,7 @@ alarm_env = resources["AlarmToSlackFunction"]["Properties"]["Environment"]["Vari
 check(alarm_env.get("STATE_TABLE") == {"Ref": "StateTable"}, "alarm-to-slack: STATE_TABLE is not the state table")
 for logical, expected in [
     ("AlarmToSlackFunction", {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}),
-    ("SlackCommandFunction", set()),
+    ("SlackCommandFunction", {"dynamodb:PutItem"}),
 ]:
     granted = set()
     for st in statements(resources[logical]):

@@ -52,7 +52,9 @@ fn now() -> String {
 
 fn delivery(event_id: &str, ts: &str, retry: Option<&str>) -> Value {
     let body = mention_body(event_id, "T0TEAM", "U0ALICE", "C0OPS", ts, "<@U0BOT> release orders");
-    let mut headers = signed_headers(SECRET, &now(), body.as_bytes());
+    // Slack signs each retry anew (its own timestamp): here one second earlier than the first delivery.
+    let signed_at = now().parse::<i64>().unwrap() - i64::from(retry.is_some());
+    let mut headers = signed_headers(SECRET, &signed_at.to_string(), body.as_bytes());
     if let Some(n) = retry {
         headers.push(("X-Slack-Retry-Num".into(), n.into()));
     }

@@ -153,3 +153,70 @@ async fn a_button_click_reaches_codedeploy_through_its_standard_endpoint_setting
     let update = slack.wait_for(1, Duration::from_secs(3)).await;
     assert_eq!(update[0].json()["replace_original"], true);
 }
+
+/// slack-command with the state table: a signed request is accepted once.
+async fn with_state_table(table: &str, extra: &[(&'static str, String)]) -> (RuntimeApi, FunctionProcess) {
+    let mut env: Vec<(&str, String)> = Moto::shared().env();
+    env.push(("SLACK_SIGNING_SECRET", SECRET.to_owned()));
+    env.push(("STATE_TABLE", table.to_owned()));
+    env.extend(extra.iter().cloned());
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let runtime = RuntimeApi::start().await;
+    let process = FunctionProcess::spawn(&build_binary("slack-command", false), &runtime, &env);
+    (runtime, process)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replayed_request_is_refused_and_audited_also_across_containers() {
+    let moto = Moto::shared();
+    let table = moto.create_state_table().await;
+    let group = format!("bin-replay-{}", std::process::id());
+    moto.create_group(&group, 1, 9, 1, Some("enabled")).await;
+    let (a, process) = with_state_table(&table, &[]).await;
+    let (b, other) = with_state_table(&table, &[]).await;
+
+    let body = command_body("/scale", &format!("{group} +1"), "U_ADA", "T0123ABCD");
+    let captured = event(Shape::HttpApi, &signed_headers(SECRET, &now(), body.as_bytes()), body.as_bytes(), false);
+    assert_eq!(a.invoke(&captured).await.response_json()["statusCode"], 200);
+    assert_eq!(moto.desired_capacity(&group).await, 2);
+    // The same signed request again, to the same container and to another: refused, nothing runs.
+    assert_eq!(a.invoke(&captured).await.response_json()["statusCode"], 401);
+    assert_eq!(b.invoke(&captured).await.response_json()["statusCode"], 401);
+    assert_eq!(moto.desired_capacity(&group).await, 2);
+
+    // Sent to two containers at the same moment: one runs it.
+    let body = command_body("/scale", &format!("{group} +1"), "U_OPS", "T0123ABCD");
+    let twice = event(Shape::HttpApi, &signed_headers(SECRET, &now(), body.as_bytes()), body.as_bytes(), false);
+    let (ra, rb) = tokio::join!(a.invoke(&twice), b.invoke(&twice));
+    let mut codes = [ra.response_json()["statusCode"].as_u64(), rb.response_json()["statusCode"].as_u64()];
+    codes.sort();
+    assert_eq!(codes, [Some(200), Some(401)]);
+    assert_eq!(moto.desired_capacity(&group).await, 3);
+
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let replays: Vec<Value> = [process.json_logs(), other.json_logs()]
+        .concat()
+        .into_iter()
+        .filter(|l| l["fields"]["kind"] == "audit" && l["fields"]["reason"] == "replayed request")
+        .collect();
+    assert_eq!(replays.len(), 3, "one audit line per refused replay: {replays:#?}");
+    assert_eq!(replays[0]["fields"]["user_id"], "U_ADA");
+    assert_eq!(replays[0]["fields"]["command"], "/scale");
+    let items = moto.items(&table).await;
+    assert!(items.iter().all(|i| !i.values().any(|v| v.contains("v0="))), "only hashes of signatures are kept");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_dynamodb_requests_are_still_served() {
+    let moto = Moto::shared();
+    let group = format!("bin-nodb-{}", std::process::id());
+    moto.create_group(&group, 1, 9, 1, Some("enabled")).await;
+    let (runtime, process) =
+        with_state_table("chatops-state", &[("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:9".to_owned())]).await;
+    let body = command_body("/scale", &group, "U_ADA", "T0123ABCD");
+    let request = event(Shape::HttpApi, &signed_headers(SECRET, &now(), body.as_bytes()), body.as_bytes(), false);
+    let response = runtime.invoke(&request).await.response_json();
+    assert_eq!(response["statusCode"], 200);
+    assert!(body_json(&response)["text"].as_str().unwrap().contains("Desired"), "{response}");
+    assert!(process.output().contains("without the replay check"));
+}

@@ -37,6 +37,8 @@ pub struct Config {
     pub function_name: Option<String>,
     /// Deploy by mention, when `DEPLOY_TARGETS_SECRET_ARN` is set.
     pub deploys: Option<deploys::DeployConfig>,
+    /// The state table (`STATE_TABLE`): with it, a signed request is accepted once (no replays).
+    pub state_table: Option<String>,
 }
 
 impl Config {
@@ -55,6 +57,7 @@ impl Config {
             codedeploy: CodeDeploySettings::parse(opt(CodeDeploySettings::GROUPS_VAR).as_deref(), None)?,
             function_name: opt("AWS_LAMBDA_FUNCTION_NAME"),
             deploys: deploys::DeployConfig::from_lookup(lookup)?,
+            state_table: opt(chatops_shared::state::TABLE_VAR),
         })
     }
 }
@@ -71,6 +74,8 @@ pub struct Deps {
     pub now_unix: fn() -> i64,
     /// Deploy by mention and its callback; `None` when not configured.
     pub deploys: Option<deploys::DeployDeps>,
+    /// Where accepted requests are recorded so a replay of one is refused; `None` without a state table.
+    pub replays: Option<chatops_shared::state::StateTable>,
 }
 
 pub fn system_now_unix() -> i64 {
@@ -79,6 +84,10 @@ pub fn system_now_unix() -> i64 {
 
 impl Deps {
     pub fn new(config: Config, kms: Option<aws_sdk_kms::Client>, aws: AwsClients, http: reqwest::Client) -> Self {
+        let replays = match (&config.state_table, &aws.dynamodb) {
+            (Some(table), Some(dynamodb)) => Some(chatops_shared::state::StateTable::new(dynamodb.clone(), table)),
+            _ => None,
+        };
         let deploys = match (config.deploys, aws.secrets, aws.dynamodb) {
             (Some(deploys), Some(secrets), Some(dynamodb)) => Some(deploys::DeployDeps::new(
                 deploys,
@@ -92,6 +101,7 @@ impl Deps {
         };
         Self {
             deploys,
+            replays,
             signing_secret: CachedSecret::new(config.signing_secret, kms, config.function_name),
             policy: config.policy,
             services: Services {
@@ -126,7 +136,7 @@ pub struct AwsClients {
     pub codedeploy: aws_sdk_codedeploy::Client,
     /// For the deploy mapping; built only when deploys are configured.
     pub secrets: Option<aws_sdk_secretsmanager::Client>,
-    /// For the state table; built only when deploys are configured.
+    /// For the state table; built only when it is configured.
     pub dynamodb: Option<aws_sdk_dynamodb::Client>,
 }
 
@@ -189,6 +199,11 @@ pub async fn handle_request(deps: &Deps, request: Request, deadline: Instant) ->
         tracing::warn!(reason = %reason, "request refused: Slack signature check failed");
         return unauthorised();
     }
+    if let Some(state) = &deps.replays
+        && !first_arrival(deps, state, header("x-slack-signature").unwrap_or_default(), body, started).await
+    {
+        return unauthorised();
+    }
     if path.ends_with("/slack/events") {
         return deploys::handle_events(deps, &request, started, deadline).await;
     }
@@ -208,6 +223,41 @@ pub async fn handle_request(deps: &Deps, request: Request, deadline: Instant) ->
     };
     let outcome = checked(deps, &Caller::from(&command), started, dispatch(&deps.services, &command, deadline)).await;
     json_response(200, &outcome.message.to_json())
+}
+
+/// A signature stays valid for 5 minutes, so a captured request could be sent again and act twice: each
+/// accepted signature is recorded (a hash of it) by conditional write, and a second arrival is refused
+/// with an audit line. Slack's own retries carry new signatures. When the table cannot be reached the
+/// request is served (the signature was valid) and the log says so: commands stay available.
+async fn first_arrival(
+    deps: &Deps,
+    state: &chatops_shared::state::StateTable,
+    signature: &[u8],
+    body: &[u8],
+    started: Instant,
+) -> bool {
+    use sha2::Digest as _;
+    let id = hex::encode(sha2::Sha256::digest(signature));
+    let now = (deps.now_unix)();
+    match state.first_arrival(&id, now, now + 600).await {
+        Ok(true) => true,
+        Ok(false) => {
+            let caller = parse_form(body)
+                .ok()
+                .and_then(|form| SlashCommand::from_form(form).ok())
+                .map(|command| Caller::from(&command))
+                .unwrap_or_default();
+            let outcome =
+                Outcome::ephemeral("", chatops_shared::commands::Decision::Refused("replayed request".into()));
+            tracing::warn!("request refused: this signed request was already accepted once (a replay)");
+            audit(&caller, &outcome, started.elapsed());
+            false
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "state table unavailable: request served without the replay check");
+            true
+        }
+    }
 }
 
 /// The policy check, then `run` (not started when the caller is refused), then the audit line: the

@@ -53,7 +53,7 @@ async fn main() -> Result<(), Error> {
     let deploys = config.deploys.is_some();
     let aws = AwsClients {
         secrets: deploys.then(|| chatops_shared::aws::secrets::secrets_client(&sdk)),
-        dynamodb: deploys.then(|| chatops_shared::state::dynamodb_client(&sdk)),
+        dynamodb: (deploys || config.state_table.is_some()).then(|| chatops_shared::state::dynamodb_client(&sdk)),
         autoscaling: aws_sdk_autoscaling::Client::from_conf(
             aws_sdk_autoscaling::config::Builder::from(&sdk)
                 .retry_config(retry.clone())

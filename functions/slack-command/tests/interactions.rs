@@ -48,6 +48,7 @@ async fn rig(policy: AccessPolicy) -> Rig {
         budget: Duration::from_millis(2500),
         now_unix: || SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64,
         deploys: None,
+        replays: None,
     };
     Rig { deps, codedeploy, slack }
 }

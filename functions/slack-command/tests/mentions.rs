@@ -94,6 +94,7 @@ async fn world_with(policy: AccessPolicy, gitlab_url: Option<String>) -> World {
         budget: Duration::from_millis(2500),
         now_unix: now,
         deploys: Some(deploys),
+        replays: None,
     };
     World { deps, slack, ci, table, secret_arn }
 }

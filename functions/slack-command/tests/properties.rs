@@ -72,6 +72,7 @@ fn deps() -> Deps {
         budget: Duration::from_millis(300),
         now_unix: || SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64,
         deploys: None,
+        replays: None,
     }
 }
 

@@ -56,6 +56,7 @@ fn deps_with(autoscaling: aws_sdk_autoscaling::Client, policy: AccessPolicy) -> 
         budget: Duration::from_millis(2500),
         now_unix: now,
         deploys: None,
+        replays: None,
     }
 }
 

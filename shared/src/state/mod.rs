@@ -307,6 +307,29 @@ impl StateTable {
         }
     }
 
+    /// Records a signed Slack request (`id`: a hash of its signature) as seen, until `expires_at` (past
+    /// the 5-minute window in which the signature is accepted). Returns false when it was seen before:
+    /// a replay of a captured request.
+    pub async fn first_arrival(&self, id: &str, now_s: i64, expires_at: i64) -> Result<bool, StateError> {
+        let mut item = Self::key(format!("replay#{id}"), "replay");
+        item.extend([("kind".to_owned(), s("slack_request")), (TTL_ATTRIBUTE.to_owned(), n(expires_at))]);
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR #exp < :now")
+            .expression_attribute_names("#exp", TTL_ATTRIBUTE)
+            .expression_attribute_values(":now", n(now_s))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => Ok(false),
+            Err(err) => Err(state_error("PutItem (request seen)")(err)),
+        }
+    }
+
     fn event_key(event_id: &str) -> Item {
         Self::key(format!("event#{event_id}"), "event")
     }

@@ -402,7 +402,9 @@ async fn main() {
     let mention_ts = api.user_message("C0OPS", text);
     let delivery = |retry: Option<&str>| {
         let body = mention_body("Ev0DEMO1", "T0DEMO", "U0DEMO", "C0OPS", &mention_ts, text);
-        let mut headers = signed_headers(SIGNING_SECRET, &now(), body.as_bytes());
+        // Slack signs each retry anew: its own timestamp (here a second apart), so its own signature.
+        let signed_at = now().parse::<i64>().unwrap_or(0) - i64::from(retry.is_some());
+        let mut headers = signed_headers(SIGNING_SECRET, &signed_at.to_string(), body.as_bytes());
         if let Some(n) = retry {
             headers.push(("X-Slack-Retry-Num".into(), n.into()));
         }
