@@ -7,14 +7,14 @@
 //! new message rather than an update), the failure is logged once, and the rest of the invocation
 //! does without the table.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use chatops_shared::notify::lifecycle::{Before, LifecycleKey, parent_note, thread_reply};
 use chatops_shared::notify::routing::Route;
 use chatops_shared::notify::{Extras, Incoming};
 use chatops_shared::secret::Secret;
 use chatops_shared::slack::api::{ApiError, Posted, SlackApi};
-use chatops_shared::state::{Claim, Lifecycle, LifecycleUpdate, StateError, StateTable, Thread};
+use chatops_shared::state::{Claim, Lifecycle, LifecycleUpdate, StateError, StateTable, Thread, now_ms};
 use lambda_runtime::Context;
 use serde_json::Value;
 
@@ -63,17 +63,12 @@ pub(crate) struct Run<'d> {
     state: Option<&'d StateTable>,
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
-
 impl<'d> Run<'d> {
     pub(crate) fn new(deps: &'d Deps, context: &Context) -> Self {
         // The Slack calls keep their own reserve before this deadline.
         let deadline = chatops_shared::invocation_deadline(context.deadline, Duration::ZERO);
         // Unique per attempt: Lambda retries an event with the same request ID.
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-        let owner = format!("{}:{}:{nanos}", context.request_id, std::process::id());
+        let owner = chatops_shared::state::unique_owner(&context.request_id);
         Self { deps, deadline, deadline_ms: context.deadline as i64, owner, state: deps.state.as_ref() }
     }
 

@@ -17,7 +17,7 @@ use chatops_shared::slack::escape;
 use chatops_shared::slack::events::{EventEnvelope, Mention, MentionRequest};
 use chatops_shared::slack::gateway::{json_response, text_response};
 use chatops_shared::slack::webhook::RetryPolicy;
-use chatops_shared::state::{Claim, DeployFinish, DeployRecord, StateTable};
+use chatops_shared::state::{Claim, DeployFinish, DeployRecord, StateTable, now_ms};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
@@ -118,7 +118,7 @@ impl DeployDeps {
             api: SlackApi::new(http.clone(), &config.api_url, slack_api_policy()),
             pipelines: Pipelines::new(http, config.gitlab_url.as_deref(), config.github_api_url.as_deref()),
             state: StateTable::new(dynamodb, config.state_table),
-            owner: format!("{}-{}", function_name.as_deref().unwrap_or("slack-command"), owner_suffix()),
+            owner: chatops_shared::state::unique_owner(function_name.as_deref().unwrap_or("slack-command")),
         }
     }
 }
@@ -131,15 +131,6 @@ impl DeployDeps {
             token.set_bundle(Some(bundle.clone()));
         }
     }
-}
-
-fn owner_suffix() -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    format!("{}-{nanos}", std::process::id())
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// `POST /slack/events`, after the signature check.

@@ -239,7 +239,7 @@ async fn first_arrival(
     use sha2::Digest as _;
     let id = hex::encode(sha2::Sha256::digest(signature));
     let now = (deps.now_unix)();
-    match state.first_arrival(&id, now, now + 600).await {
+    match state.first_arrival(&id, now * 1000, now + 600).await {
         Ok(true) => true,
         Ok(false) => {
             let caller = parse_form(body)

@@ -141,6 +141,17 @@ pub enum DeployFinish {
     NoDeploy,
 }
 
+/// The time as the table's claims and leases count it: milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// An owner name for claims and leases, unique to this process and moment: `prefix:pid:nanos`.
+pub fn unique_owner(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    format!("{prefix}:{}:{nanos}", std::process::id())
+}
+
 /// A DynamoDB client for the state table: short timeouts and one retry, so an unreachable DynamoDB
 /// costs an invocation about a second, once (the caller then does without the table), not its deadline.
 pub fn dynamodb_client(sdk: &aws_types::SdkConfig) -> aws_sdk_dynamodb::Client {
@@ -308,26 +319,13 @@ impl StateTable {
     }
 
     /// Records a signed Slack request (`id`: a hash of its signature) as seen, until `expires_at` (past
-    /// the 5-minute window in which the signature is accepted). Returns false when it was seen before:
-    /// a replay of a captured request.
-    pub async fn first_arrival(&self, id: &str, now_s: i64, expires_at: i64) -> Result<bool, StateError> {
-        let mut item = Self::key(format!("replay#{id}"), "replay");
-        item.extend([("kind".to_owned(), s("slack_request")), (TTL_ATTRIBUTE.to_owned(), n(expires_at))]);
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk) OR #exp < :now")
-            .expression_attribute_names("#exp", TTL_ATTRIBUTE)
-            .expression_attribute_values(":now", n(now_s))
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(true),
-            Err(err) if is_condition_failure(&err) => Ok(false),
-            Err(err) => Err(state_error("PutItem (request seen)")(err)),
-        }
+    /// the 5-minute window in which the signature is accepted): a claim that is never given back.
+    /// Returns false when it was seen before: a replay of a captured request.
+    pub async fn first_arrival(&self, id: &str, now_ms: i64, expires_at: i64) -> Result<bool, StateError> {
+        let key = Self::key(format!("replay#{id}"), "replay");
+        let claim =
+            self.claim(key, "slack_request", "request", now_ms, None, expires_at, "PutItem (request seen)").await?;
+        Ok(claim == Claim::Claimed)
     }
 
     fn event_key(event_id: &str) -> Item {
