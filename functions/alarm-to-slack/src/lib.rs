@@ -240,10 +240,7 @@ pub enum HandlerError {
 /// Slack refused the credential itself: a revoked or rotated token, a deleted webhook.
 fn secret_refused(err: &PostError) -> bool {
     match err {
-        PostError::Api(e) => matches!(
-            e.code(),
-            Some("invalid_auth" | "not_authed" | "token_revoked" | "token_expired" | "account_inactive")
-        ),
+        PostError::Api(e) => e.is_credential_refused(),
         PostError::Webhook(chatops_shared::slack::webhook::DeliveryError::Rejected { status, .. }) => {
             matches!(status, 403 | 404 | 410)
         }
@@ -287,7 +284,7 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Han
     }
     // A token or webhook that stopped working may have been rotated in the secrets bundle: read it again,
     // so Lambda's retry of this invocation (the alarm is not lost) uses the new value.
-    if first_failure.as_ref().is_some_and(secret_refused) && deps.sink.secret().refresh().await {
+    if first_failure.as_ref().is_some_and(secret_refused) && deps.sink.secret().refresh().await.is_some() {
         tracing::warn!("Slack refused the credential; the secrets bundle had a new value, used from the next attempt");
     }
     match first_failure {

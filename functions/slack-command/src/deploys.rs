@@ -124,6 +124,26 @@ impl DeployDeps {
 }
 
 impl DeployDeps {
+    /// Posts `message` in the thread `thread_ts` of `channel`; when Slack refuses the token and the secrets
+    /// bundle has a new one (rotation), once more with it.
+    async fn reply_in_thread(
+        &self,
+        token: &chatops_shared::secret::Secret,
+        channel: &str,
+        thread_ts: &str,
+        message: &serde_json::Value,
+        deadline: Instant,
+    ) -> Result<chatops_shared::slack::api::Posted, chatops_shared::slack::api::ApiError> {
+        let thread = Some((thread_ts, false));
+        match self.api.post_message(token, channel, message, thread, deadline).await {
+            Err(err) if err.is_credential_refused() => match self.bot_token.refresh().await {
+                Some(fresh) => self.api.post_message(&fresh, channel, message, thread, deadline).await,
+                None => Err(err),
+            },
+            posted => posted,
+        }
+    }
+
     /// Lets the tokens taken from the secrets bundle be read again when they stop working.
     pub fn use_bundle(&mut self, bundle: &std::sync::Arc<chatops_shared::aws::secrets::SecretsBundle>) {
         self.bot_token.set_bundle(Some(bundle.clone()));
@@ -216,15 +236,8 @@ async fn handle_mention(
             .await
         }
     };
-    let thread = Some((mention.thread_ts.as_str(), false));
-    let mut reply = d.api.post_message(token, &mention.channel_id, &outcome.message.to_json(), thread, deadline).await;
-    if reply.as_ref().is_err_and(token_refused)
-        && d.bot_token.refresh().await
-        && let Ok(fresh) = d.bot_token.get().await
-    {
-        reply = d.api.post_message(&fresh, &mention.channel_id, &outcome.message.to_json(), thread, deadline).await;
-    }
-    let reply_ts = match reply {
+    let answer = outcome.message.to_json();
+    let reply_ts = match d.reply_in_thread(token, &mention.channel_id, &mention.thread_ts, &answer, deadline).await {
         Ok(posted) => Some(posted.ts),
         Err(err) => {
             tracing::error!(error = %err, event_id = %mention.event_id, "could not answer in the thread");
@@ -274,11 +287,6 @@ async fn handle_mention(
         tokio::join!(record, settle, failed);
     }
     text_response(200, "")
-}
-
-/// Slack refused the bot token itself (revoked, rotated).
-fn token_refused(err: &chatops_shared::slack::api::ApiError) -> bool {
-    matches!(err.code(), Some("invalid_auth" | "not_authed" | "token_revoked" | "token_expired" | "account_inactive"))
 }
 
 async fn release(d: &DeployDeps, mention: &Mention) {
@@ -492,8 +500,7 @@ pub async fn handle_notify(deps: &Deps, request: &Request, started: Instant, dea
     // A token from the secrets bundle may have been rotated: read it again (rate-limited) once.
     if !authorised
         && let Some(p) = presented
-        && notify_token.refresh().await
-        && let Ok(fresh) = notify_token.get().await
+        && let Some(fresh) = notify_token.refresh().await
     {
         authorised = fresh.matches(p.as_bytes());
     }
@@ -557,16 +564,7 @@ pub async fn handle_notify(deps: &Deps, request: &Request, started: Instant, dea
         )
     };
     let message = json!({"text": text});
-    let mut posted =
-        d.api.post_message(token, &record.channel, &message, Some((&record.thread_ts, false)), deadline).await;
-    if posted.as_ref().is_err_and(token_refused)
-        && d.bot_token.refresh().await
-        && let Ok(fresh) = d.bot_token.get().await
-    {
-        posted =
-            d.api.post_message(&fresh, &record.channel, &message, Some((&record.thread_ts, false)), deadline).await;
-    }
-    if let Err(err) = posted {
+    if let Err(err) = d.reply_in_thread(token, &record.channel, &record.thread_ts, &message, deadline).await {
         tracing::error!(error = %err, "could not post the deploy result");
         reopen(d, &notify).await;
         return notify_error(503, "could not post the result to Slack; retry");

@@ -190,8 +190,7 @@ pub async fn handle_request(deps: &Deps, request: Request, deadline: Instant) ->
     let mut verified = verify(&secret);
     // A signing secret from the secrets bundle may have been rotated: read it again (rate-limited) once.
     if verified == Err(chatops_shared::slack::signature::SignatureError::Mismatch)
-        && deps.signing_secret.refresh().await
-        && let Ok(fresh) = deps.signing_secret.get().await
+        && let Some(fresh) = deps.signing_secret.refresh().await
     {
         verified = verify(&fresh);
     }

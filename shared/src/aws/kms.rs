@@ -93,23 +93,20 @@ impl CachedSecret {
     }
 
     /// For a value from the secrets bundle: reads the bundle again (at most once per
-    /// `SLACK_SECRETS_REFRESH_SECONDS`, 30 by default) and returns true when the
-    /// value changed (it was rotated), so the caller may try once more. False for every other source.
-    pub async fn refresh(&self) -> bool {
+    /// `SLACK_SECRETS_REFRESH_SECONDS`, 30 by default) and returns the new value when it changed (it was
+    /// rotated), so the caller may try once more with it. `None` for every other source.
+    pub async fn refresh(&self) -> Option<Secret> {
         let (SecretSource::Bundle { key, .. }, Some(bundle)) = (&self.source, &self.bundle) else {
-            return false;
+            return None;
         };
-        let Some(fresh) = bundle.reread(key).await else {
-            return false;
-        };
-        let fresh = Secret::new((self.transform)(fresh));
+        let fresh = Secret::new((self.transform)(bundle.reread(key).await?));
         let mut cell = self.cell.lock().await;
         if cell.as_ref() == Some(&fresh) {
-            return false;
+            return None;
         }
         tracing::info!(key = *key, "a value of the secrets bundle changed (rotated): using the new one");
-        *cell = Some(fresh);
-        true
+        *cell = Some(fresh.clone());
+        Some(fresh)
     }
 
     /// Applies `transform` to the plaintext once, after decryption (e.g. adding a URL scheme).

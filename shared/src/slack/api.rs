@@ -125,6 +125,14 @@ impl ApiError {
         }
     }
 
+    /// Slack refused the token itself (revoked, expired, rotated away): worth reading it again.
+    pub fn is_credential_refused(&self) -> bool {
+        matches!(
+            self.code(),
+            Some("invalid_auth" | "not_authed" | "token_revoked" | "token_expired" | "account_inactive")
+        )
+    }
+
     /// The message to update or reply to no longer exists or cannot be edited.
     pub fn is_gone(&self) -> bool {
         matches!(self, Self::Refused { class: ErrorClass::Gone, .. })
