@@ -298,7 +298,7 @@ async fn release(d: &DeployDeps, mention: &Mention) {
 /// The bot's own mention as written in the text (`<@U0BOT>`), for help lines.
 fn bot_handle(text: &str) -> String {
     text.split_whitespace()
-        .find(|w| w.starts_with("<@") && w.ends_with('>'))
+        .find(|w| chatops_shared::slack::events::is_user_mention(w))
         .map(|w| w.split('|').next().unwrap_or(w).trim_end_matches('>').to_owned() + ">")
         .unwrap_or_else(|| "@chatops".to_owned())
 }

@@ -57,7 +57,7 @@ impl From<&Mention> for Caller {
     /// A mention: the first word is the command (`release`), the rest its text. Slack's event carries
     /// no user or channel name; the IDs stand in for them.
     fn from(m: &Mention) -> Self {
-        let words = m.text.split_whitespace().filter(|w| !(w.starts_with("<@") && w.ends_with('>')));
+        let words = m.text.split_whitespace().filter(|w| !crate::slack::events::is_user_mention(w));
         let mut words = words.map(str::to_owned);
         let command = words.next().map(|w| w.to_lowercase()).unwrap_or_default();
         Self {

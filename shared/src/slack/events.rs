@@ -115,6 +115,11 @@ pub enum MentionRequest {
     Unknown(String),
 }
 
+/// Whether `word` is a user or bot mention as Slack writes it (`<@U0BOT>`, `<@U0BOT|chatops>`).
+pub fn is_user_mention(word: &str) -> bool {
+    word.starts_with("<@") && word.ends_with('>')
+}
+
 /// The words that start a deploy.
 pub const DEPLOY_VERBS: &[&str] = &["release", "deploy", "リリース"];
 
@@ -122,7 +127,7 @@ impl MentionRequest {
     pub fn parse(text: &str) -> Self {
         let unescaped = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&");
         // Drop user and bot mentions (`<@U0BOT>`, `<@U0BOT|chatops>`) wherever they are.
-        let mut words = unescaped.split_whitespace().filter(|w| !(w.starts_with("<@") && w.ends_with('>')));
+        let mut words = unescaped.split_whitespace().filter(|w| !is_user_mention(w));
         let Some(first) = words.next() else {
             return Self::Unknown(String::new());
         };
