@@ -53,6 +53,19 @@ pub fn unreachable_codedeploy() -> aws_sdk_codedeploy::Client {
     )
 }
 
+/// An Auto Scaling client pointed at a closed loopback port, for tests that must not reach Auto Scaling:
+/// any call fails at once and shows as an error answer.
+pub fn unreachable_autoscaling() -> aws_sdk_autoscaling::Client {
+    aws_sdk_autoscaling::Client::from_conf(
+        aws_sdk_autoscaling::Config::builder()
+            .behavior_version(aws_sdk_autoscaling::config::BehaviorVersion::latest())
+            .region(aws_sdk_autoscaling::config::Region::new("eu-west-1"))
+            .endpoint_url("http://127.0.0.1:9")
+            .credentials_provider(aws_sdk_autoscaling::config::Credentials::new("a", "b", None, None, "t"))
+            .build(),
+    )
+}
+
 /// An SNS alarm notification shaped like `events/sns-alarm-metric.json`: alarm `name` going from `old`
 /// to `state` at `at` (`2026-11-20T09:41:07.473+0000`), SNS `MessageId` `message_id`, through `topic`.
 pub fn sns_alarm(name: &str, state: &str, old: &str, at: &str, message_id: &str, topic: &str) -> serde_json::Value {

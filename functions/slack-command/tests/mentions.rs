@@ -81,13 +81,7 @@ async fn world_with(policy: AccessPolicy, gitlab_url: Option<String>) -> World {
         policy,
         services: Services {
             codedeploy: chatops_tests::unreachable_codedeploy(),
-            autoscaling: aws_sdk_autoscaling::Client::from_conf(
-                aws_sdk_autoscaling::Config::builder()
-                    .behavior_version(aws_sdk_autoscaling::config::BehaviorVersion::latest())
-                    .region(aws_sdk_autoscaling::config::Region::new("eu-west-1"))
-                    .endpoint_url("http://127.0.0.1:9")
-                    .build(),
-            ),
+            autoscaling: chatops_tests::unreachable_autoscaling(),
             codedeploy_settings: Default::default(),
         },
         poster: chatops_shared::slack::webhook::SlackPoster::new(http, slack_command::response_url_policy()),

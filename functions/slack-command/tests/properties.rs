@@ -50,18 +50,12 @@ proptest! {
 }
 
 fn deps() -> Deps {
-    // Auto Scaling pointed at a closed port: any call would fail fast and show as an error answer.
-    let conf = aws_sdk_autoscaling::Config::builder()
-        .behavior_version(aws_sdk_autoscaling::config::BehaviorVersion::latest())
-        .region(aws_sdk_autoscaling::config::Region::new("eu-west-1"))
-        .endpoint_url("http://127.0.0.1:9")
-        .credentials_provider(aws_sdk_autoscaling::config::Credentials::new("a", "b", None, None, "t"))
-        .build();
     Deps {
         signing_secret: CachedSecret::new(SecretSource::Plain { var: "S", value: Secret::new("s3cr3t") }, None, None),
         policy: AccessPolicy::default(),
         services: Services {
-            autoscaling: aws_sdk_autoscaling::Client::from_conf(conf),
+            // Any call would fail fast and show as an error answer.
+            autoscaling: chatops_tests::unreachable_autoscaling(),
             codedeploy: chatops_tests::unreachable_codedeploy(),
             codedeploy_settings: Default::default(),
         },
