@@ -97,6 +97,11 @@ impl SecretSource {
         Err(ConfigError::MissingSecret { kms_var, plain_var })
     }
 
+    /// A KMS ciphertext: decrypting it needs a KMS client.
+    pub fn is_kms(&self) -> bool {
+        matches!(self, Self::Kms { .. })
+    }
+
     pub fn var(&self) -> &'static str {
         match self {
             Self::Kms { var, .. } | Self::Plain { var, .. } | Self::Bundle { var, .. } => var,

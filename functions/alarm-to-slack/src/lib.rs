@@ -118,7 +118,7 @@ impl Config {
             Destination::Webhook(url) => url,
             Destination::WebApi { token, .. } => token,
         };
-        matches!(source, SecretSource::Kms { .. })
+        source.is_kms()
     }
 
     /// The AWS SDK is needed: for KMS or for the state table.

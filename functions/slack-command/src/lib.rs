@@ -42,6 +42,15 @@ pub struct Config {
 }
 
 impl Config {
+    /// Some configured secret is a KMS ciphertext: the function needs a KMS client.
+    pub fn needs_kms(&self) -> bool {
+        self.signing_secret.is_kms()
+            || self
+                .deploys
+                .as_ref()
+                .is_some_and(|d| d.bot_token.is_kms() || d.notify_token.as_ref().is_some_and(SecretSource::is_kms))
+    }
+
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(&chatops_shared::secret::process_env)
     }

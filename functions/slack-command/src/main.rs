@@ -35,14 +35,7 @@ async fn main() -> Result<(), Error> {
             (config, sdk, Some(bundle))
         }
     };
-    let is_kms =
-        |s: &chatops_shared::secret::SecretSource| matches!(s, chatops_shared::secret::SecretSource::Kms { .. });
-    let kms = (is_kms(&config.signing_secret)
-        || config
-            .deploys
-            .as_ref()
-            .is_some_and(|d| is_kms(&d.bot_token) || d.notify_token.as_ref().is_some_and(is_kms)))
-    .then(|| aws_sdk_kms::Client::new(&sdk));
+    let kms = config.needs_kms().then(|| aws_sdk_kms::Client::new(&sdk));
     // Slack waits 3 s: one quick retry at most, and no attempt may outlive the command's budget.
     let retry = RetryConfig::standard().with_max_attempts(2);
     let timeouts = TimeoutConfig::builder()
