@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 use crate::secret::Secret;
+use crate::slack::webhook::Exchange;
 
 pub const TARGETS_VAR: &str = "DEPLOY_TARGETS_SECRET_ARN";
 pub const GITLAB_URL_VAR: &str = "GITLAB_URL";
@@ -242,12 +243,6 @@ impl Pipelines {
     }
 }
 
-/// The answer to the one POST that starts a pipeline.
-pub(crate) struct Answer {
-    pub status: u16,
-    pub body: String,
-}
-
 /// Sends the POST once. A connection that could not be made started nothing; a timeout or a broken
 /// answer after the request left may have.
 pub(crate) async fn send_once(
@@ -255,40 +250,23 @@ pub(crate) async fn send_once(
     request: reqwest::RequestBuilder,
     deadline: Instant,
     check: &str,
-) -> Result<Answer, TriggerError> {
+) -> Result<Exchange, TriggerError> {
+    let check = check.to_owned();
     let Some(timeout) = deadline.checked_duration_since(Instant::now()).filter(|d| *d > Duration::from_millis(20))
     else {
-        return Err(TriggerError::NotStarted {
-            provider,
-            detail: "no time left to ask".into(),
-            check: check.to_owned(),
-        });
+        return Err(TriggerError::NotStarted { provider, detail: "no time left to ask".into(), check });
     };
-    match request.timeout(timeout).send().await {
-        Ok(response) => {
-            let status = response.status().as_u16();
-            let body = response.text().await.unwrap_or_default();
-            Ok(Answer { status, body })
+    Exchange::send(request, timeout).await.map_err(|failed| {
+        if failed.no_connection {
+            TriggerError::NotStarted { provider, detail: failed.why, check }
+        } else {
+            TriggerError::Unknown { provider, detail: failed.why, check }
         }
-        Err(err) => {
-            let err = err.without_url();
-            let detail = if err.is_timeout() {
-                format!("no answer within {} ms", timeout.as_millis())
-            } else {
-                crate::slack::webhook::error_chain(&err)
-            };
-            let check = check.to_owned();
-            if err.is_connect() {
-                Err(TriggerError::NotStarted { provider, detail, check })
-            } else {
-                Err(TriggerError::Unknown { provider, detail, check })
-            }
-        }
-    }
+    })
 }
 
 /// An error answer's message, short, for the thread and the log.
-pub(crate) fn answer_detail(answer: &Answer) -> String {
+pub(crate) fn answer_detail(answer: &Exchange) -> String {
     let message = serde_json::from_str::<serde_json::Value>(&answer.body)
         .ok()
         .and_then(|v| {
@@ -302,7 +280,7 @@ pub(crate) fn answer_detail(answer: &Answer) -> String {
 }
 
 /// Classifies a non-success answer: 5xx may have started something; anything else did not.
-pub(crate) fn refused(provider: &'static str, answer: &Answer, check: &str) -> TriggerError {
+pub(crate) fn refused(provider: &'static str, answer: &Exchange, check: &str) -> TriggerError {
     let detail = answer_detail(answer);
     let check = check.to_owned();
     if answer.status >= 500 {

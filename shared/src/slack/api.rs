@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use super::webhook::{Attempt, Exchange, GaveUp, RetryPolicy};
+use super::webhook::{Attempt, Exchange, GaveUp, RetryPolicy, SendFailure};
 use crate::secret::Secret;
 
 /// Where the Web API lives unless `SLACK_API_URL` says otherwise.
@@ -264,10 +264,10 @@ impl SlackApi {
         }
     }
 
-    fn classify(&self, sent: Result<Exchange, String>) -> Attempt<Value, Fatal> {
+    fn classify(&self, sent: Result<Exchange, SendFailure>) -> Attempt<Value, Fatal> {
         let exchange = match sent {
             Ok(exchange) => exchange,
-            Err(why) => return Attempt::Retry { wait: None, why },
+            Err(failed) => return Attempt::Retry { wait: None, why: failed.why },
         };
         if let Some(retry) = exchange.retry(self.policy.default_retry_after) {
             return retry;

@@ -127,6 +127,13 @@ impl RetryPolicy {
     }
 }
 
+/// An exchange that got no answer: why (without the URL), and whether no connection was made at all
+/// (then the request never left: nothing can have happened on the other side).
+pub(crate) struct SendFailure {
+    pub why: String,
+    pub no_connection: bool,
+}
+
 /// One HTTP exchange with Slack, read whole: status, `Retry-After` and the body (cut for logs).
 pub(crate) struct Exchange {
     pub status: u16,
@@ -137,10 +144,15 @@ pub(crate) struct Exchange {
 impl Exchange {
     /// Sends `request` and reads the answer. A transport failure (connection, timeout) is an error
     /// that says why, without the URL: reqwest puts the URL, which may be a secret, into its messages.
-    pub(crate) async fn send(request: reqwest::RequestBuilder, timeout: Duration) -> Result<Self, String> {
+    pub(crate) async fn send(request: reqwest::RequestBuilder, timeout: Duration) -> Result<Self, SendFailure> {
         let response = request.timeout(timeout).send().await.map_err(|err| {
             let err = err.without_url();
-            if err.is_timeout() { format!("timed out after {} ms", timeout.as_millis()) } else { error_chain(&err) }
+            let why = if err.is_timeout() {
+                format!("timed out after {} ms", timeout.as_millis())
+            } else {
+                error_chain(&err)
+            };
+            SendFailure { why, no_connection: err.is_connect() }
         })?;
         let status = response.status().as_u16();
         let retry_after = response
@@ -249,7 +261,7 @@ impl SlackPoster {
                 async move {
                     let exchange = match Exchange::send(request, timeout).await {
                         Ok(exchange) => exchange,
-                        Err(why) => return Attempt::Retry { wait: None, why },
+                        Err(failed) => return Attempt::Retry { wait: None, why: failed.why },
                     };
                     if (200..300).contains(&exchange.status) {
                         return Attempt::Done(());
