@@ -2,7 +2,7 @@
 
 use alarm_to_slack::{Config, Deps, HandlerError, handle};
 use chatops_shared::aws::sdk_config;
-use chatops_shared::aws::secrets::{BUNDLE_VAR, load_bundle, with_bundle};
+use chatops_shared::aws::secrets::{LoadedBundle, bundle_from_env, with_bundle};
 use chatops_shared::secret::process_env;
 use chatops_shared::slack::webhook::{RetryPolicy, http_client};
 use chatops_shared::state::dynamodb_client;
@@ -14,19 +14,13 @@ async fn main() -> Result<(), Error> {
     let http = http_client()?;
     // With SLACK_SECRETS_ARN the webhook URL or bot token comes from that secret, read once here (a
     // failure stops init, and Lambda's retry of the event initialises again).
-    let (bundle, bundle_sdk) = match chatops_shared::secret::non_empty(&process_env, BUNDLE_VAR) {
-        None => (None, None),
-        Some(arn) => {
-            let loaded = match sdk_config(&http, &process_env) {
-                Ok(sdk) => load_bundle(&sdk, &arn, &process_env).await.map(|b| (b, sdk)).map_err(|e| e.to_string()),
-                Err(err) => Err(err.to_string()),
-            };
-            let (bundle, sdk) =
-                loaded.inspect_err(|err| tracing::error!(error = %err, "cannot read SLACK_SECRETS_ARN"))?;
-            (Some(bundle), Some(sdk))
-        }
+    let loaded = bundle_from_env(&http, &process_env)
+        .await
+        .inspect_err(|err| tracing::error!(error = %err, "cannot read SLACK_SECRETS_ARN"))?;
+    let (bundle, bundle_sdk, values) = match loaded {
+        Some(LoadedBundle { sdk, bundle, values }) => (Some(bundle), Some(sdk), values),
+        None => (None, None, Default::default()),
     };
-    let values = bundle.as_ref().map(|(_, values)| values.clone()).unwrap_or_default();
     let lookup = with_bundle(&process_env, &values);
     // The SDK is configured only when KMS or the state table is used: a plaintext webhook starts faster.
     let setup = Config::from_lookup(&lookup).and_then(|config| {
@@ -53,7 +47,7 @@ async fn main() -> Result<(), Error> {
         }
     };
     let mut deps = Deps::new(config, kms, dynamodb, http, RetryPolicy::default());
-    if let Some((bundle, _)) = &bundle {
+    if let Some(bundle) = &bundle {
         deps.sink.use_bundle(bundle);
     }
     // Decrypt the secret while the runtime fetches the first event, not after: the handler's get()

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use aws_sdk_autoscaling::config::retry::RetryConfig;
 use aws_sdk_autoscaling::config::timeout::TimeoutConfig;
-use chatops_shared::aws::secrets::{BUNDLE_VAR, load_bundle, with_bundle};
+use chatops_shared::aws::secrets::{LoadedBundle, bundle_from_env, with_bundle};
 use lambda_runtime::{Error, service_fn};
 use slack_command::{AwsClients, Config, Deps, handle_event};
 
@@ -21,16 +21,15 @@ async fn main() -> Result<(), Error> {
     };
     // Without its signing secret the function cannot verify anyone: fail init loudly, naming the variable.
     // With SLACK_SECRETS_ARN the signing secret and tokens may come from that secret, read once here.
-    let (config, sdk, bundle) = match chatops_shared::secret::non_empty(&env, BUNDLE_VAR) {
+    let loaded = bundle_from_env(&http, &env)
+        .await
+        .inspect_err(|err| tracing::error!(error = %err, "cannot read SLACK_SECRETS_ARN"))?;
+    let (config, sdk, bundle) = match loaded {
         None => {
             let config = Config::from_env().inspect_err(not_configured)?;
             (config, chatops_shared::aws::sdk_config(&http, &env).inspect_err(no_aws)?, None)
         }
-        Some(arn) => {
-            let sdk = chatops_shared::aws::sdk_config(&http, &env).inspect_err(no_aws)?;
-            let (bundle, values) = load_bundle(&sdk, &arn, &env)
-                .await
-                .inspect_err(|err| tracing::error!(error = %err, "cannot read SLACK_SECRETS_ARN"))?;
+        Some(LoadedBundle { sdk, bundle, values }) => {
             let config = Config::from_lookup(&with_bundle(&env, &values)).inspect_err(not_configured)?;
             (config, sdk, Some(bundle))
         }

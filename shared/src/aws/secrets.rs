@@ -200,19 +200,39 @@ impl SecretsBundle {
     }
 }
 
-/// Reads the bundle named by `arn` once, at init: the reader (kept for refreshes) and the values.
-/// `lookup` gives the refresh interval ([`REFRESH_VAR`]).
-pub async fn load_bundle(
-    sdk: &aws_types::SdkConfig,
-    arn: &str,
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<(std::sync::Arc<SecretsBundle>, std::collections::HashMap<String, String>), SecretsError> {
-    let interval = crate::secret::non_empty(lookup, REFRESH_VAR)
+/// The stack's secret as read at init: the SDK configuration built to read it (the function reuses it),
+/// the reader (kept for refreshes) and the values.
+pub struct LoadedBundle {
+    pub sdk: aws_types::SdkConfig,
+    pub bundle: std::sync::Arc<SecretsBundle>,
+    pub values: std::collections::HashMap<String, String>,
+}
+
+/// The stack's secret could not be read at init.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error(transparent)]
+    Aws(#[from] crate::secret::ConfigError),
+    #[error(transparent)]
+    Read(#[from] SecretsError),
+}
+
+/// Reads the secret named by [`BUNDLE_VAR`] in `env`, once, at init; `None` when the variable is not set.
+/// `env` also gives the refresh interval ([`REFRESH_VAR`]).
+pub async fn bundle_from_env(
+    http: &reqwest::Client,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<LoadedBundle>, BundleError> {
+    let Some(arn) = crate::secret::non_empty(env, BUNDLE_VAR) else {
+        return Ok(None);
+    };
+    let sdk = super::sdk_config(http, env)?;
+    let interval = crate::secret::non_empty(env, REFRESH_VAR)
         .and_then(|v| v.parse::<u64>().ok())
         .map_or(BUNDLE_REFRESH_INTERVAL, Duration::from_secs);
-    let bundle = std::sync::Arc::new(SecretsBundle::new(secrets_client(sdk), arn, interval));
+    let bundle = std::sync::Arc::new(SecretsBundle::new(secrets_client(&sdk), arn, interval));
     let values = bundle.read().await?;
-    Ok((bundle, values))
+    Ok(Some(LoadedBundle { sdk, bundle, values }))
 }
 
 /// A lookup that answers the plaintext variables of [`BUNDLE_KEYS`] from `bundle` when the environment
