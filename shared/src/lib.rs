@@ -7,6 +7,7 @@ pub mod deploy;
 pub mod logging;
 
 pub mod notify;
+pub mod policy;
 pub mod secret;
 pub mod slack;
 pub mod state;
