@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use chatops_shared::aws::kms::CachedSecret;
 use chatops_shared::aws::secrets::CachedSecretJson;
-use chatops_shared::commands::{Caller, Decision, Outcome, audit};
+use chatops_shared::commands::{Caller, Decision, Gate, Outcome, Pass, Proposal, Rerun, audit};
 use chatops_shared::deploy::{DeployRequest, DeployTargets, Pipelines, Target, TriggerError};
 use chatops_shared::secret::{ConfigError, SecretSource, non_empty};
 use chatops_shared::slack::api::SlackApi;
@@ -211,7 +211,8 @@ async fn handle_mention(
             return text_response(200, "");
         }
     };
-    let caller = Caller::from(mention);
+    let mut caller = Caller::from(mention);
+    (caller.text, caller.reason) = chatops_shared::commands::split_reason(&caller.text);
     // The provider and pipeline ID of a pipeline that was asked for, for its record.
     let mut started_run: Option<(&'static str, Option<String>)> = None;
     let outcome = match (&claimed, is_deploy) {
@@ -222,14 +223,15 @@ async fn handle_mention(
                 ":warning: I can't record this request right now (the state table is unavailable), so I won't start a pipeline that a retry of Slack's could start twice. Nothing was started; please ask again in a minute.",
                 Decision::Failed("state table unavailable".into()),
             );
-            crate::checked(deps, &caller, started, async { outcome }).await
+            crate::checked(deps, &Gate::open(&caller), started, deadline, async { outcome }).await
         }
         _ => {
             if let Err(err) = &claimed {
                 tracing::warn!(error = %err, "state table unavailable: answering without de-duplication");
             }
-            crate::checked(deps, &caller, started, async {
-                let (outcome, run) = run(d, token, mention, &request, deadline).await;
+            let gate = crate::approvals::gate_for(deps, &caller, false, deadline).await;
+            crate::checked(deps, &gate, started, deadline, async {
+                let (outcome, run) = run(d, token, mention, &request, &gate, deadline).await;
                 started_run = run;
                 outcome
             })
@@ -246,25 +248,7 @@ async fn handle_mention(
     };
     if claimed.is_ok() {
         let nothing_started = outcome.pipeline.is_none();
-        let record = async {
-            if let Some(url) = &outcome.pipeline {
-                let record = DeployRecord {
-                    channel: mention.channel_id.clone(),
-                    thread_ts: mention.thread_ts.clone(),
-                    mention_ts: mention.ts.clone(),
-                    reply_ts: reply_ts.clone(),
-                    project: outcome.resource.clone().unwrap_or_default(),
-                    provider: started_run.as_ref().map(|(p, _)| (*p).to_owned()).unwrap_or_default(),
-                    requested_by: mention.user_id.clone(),
-                    pipeline_id: started_run.as_ref().and_then(|(_, id)| id.clone()),
-                    pipeline_url: url.clone(),
-                    status: if outcome.decision == Decision::Done { "started" } else { "unknown" }.into(),
-                };
-                if let Err(err) = d.state.record_deploy(&record, now / 1000 + DEPLOY_RETENTION_S).await {
-                    tracing::error!(error = %err, "could not record the deploy: its callback will not find the thread");
-                }
-            }
-        };
+        let record = record(d, mention, &outcome, started_run.as_ref(), reply_ts.clone(), now);
         // A deploy that failed before it started anything, or an answer nobody saw: give the event back,
         // so a retry of Slack's may do it. Everything else is done: a retry does nothing.
         let failed_before_start = is_deploy && nothing_started && matches!(outcome.decision, Decision::Failed(_));
@@ -287,6 +271,68 @@ async fn handle_mention(
         tokio::join!(record, settle, failed);
     }
     text_response(200, "")
+}
+
+/// Records a started deploy under its thread, for the pipeline's callback.
+async fn record(
+    d: &DeployDeps,
+    mention: &Mention,
+    outcome: &Outcome,
+    started_run: Option<&(&'static str, Option<String>)>,
+    reply_ts: Option<String>,
+    now: i64,
+) {
+    if let Some(url) = &outcome.pipeline {
+        let record = DeployRecord {
+            channel: mention.channel_id.clone(),
+            thread_ts: mention.thread_ts.clone(),
+            mention_ts: mention.ts.clone(),
+            reply_ts,
+            project: outcome.resource.clone().unwrap_or_default(),
+            provider: started_run.map(|(p, _)| (*p).to_owned()).unwrap_or_default(),
+            requested_by: mention.user_id.clone(),
+            pipeline_id: started_run.and_then(|(_, id)| id.clone()),
+            pipeline_url: url.clone(),
+            status: if outcome.decision == Decision::Done { "started" } else { "unknown" }.into(),
+        };
+        if let Err(err) = d.state.record_deploy(&record, now / 1000 + DEPLOY_RETENTION_S).await {
+            tracing::error!(error = %err, "could not record the deploy: its callback will not find the thread");
+        }
+    }
+}
+
+/// Runs a deploy its approvers approved: the pipeline starts and the answer goes to the request's
+/// thread, as for a mention that needed no approval. The request itself is the claim: only the
+/// approval that moved it to `executing` gets here.
+pub(crate) async fn run_approved(deps: &Deps, mention: &Mention, gate: &Gate<'_>, deadline: Instant) -> Outcome {
+    let Some(d) = &deps.deploys else {
+        return Outcome::ephemeral(
+            "Deploys are not configured here any more: nothing was started.",
+            Decision::Failed("deploys not configured".into()),
+        );
+    };
+    let token = match d.bot_token.get().await {
+        Ok(token) => token,
+        Err(err) => {
+            tracing::error!(error = %err, "bot token unavailable: cannot run an approved deploy");
+            return Outcome::ephemeral(
+                "The bot token is unavailable: nothing was started.",
+                Decision::Failed("bot token unavailable".into()),
+            );
+        }
+    };
+    let request = MentionRequest::parse(&mention.text);
+    let (outcome, started_run) = run(d, &token, mention, &request, gate, deadline).await;
+    let answer = outcome.message.to_json();
+    let reply_ts = match d.reply_in_thread(&token, &mention.channel_id, &mention.thread_ts, &answer, deadline).await {
+        Ok(posted) => Some(posted.ts),
+        Err(err) => {
+            tracing::error!(error = %err, "could not answer an approved deploy in its thread");
+            None
+        }
+    };
+    record(d, mention, &outcome, started_run.as_ref(), reply_ts, now_ms()).await;
+    outcome
 }
 
 async fn release(d: &DeployDeps, mention: &Mention) {
@@ -328,6 +374,7 @@ async fn run(
     token: &chatops_shared::secret::Secret,
     mention: &Mention,
     request: &MentionRequest,
+    gate: &Gate<'_>,
     deadline: Instant,
 ) -> (Outcome, Option<(&'static str, Option<String>)>) {
     let bot = bot_handle(&mention.text);
@@ -389,6 +436,25 @@ async fn run(
             None,
         );
     };
+    match gate.check("deploy", name, None) {
+        Pass::Go => {}
+        Pass::Refused(outcome) => return (*outcome, None),
+        Pass::NeedsApproval(rule) => {
+            let proposal = Proposal {
+                rule,
+                action: "deploy".into(),
+                resource: name.to_owned(),
+                summary: format!("deploy `{}` (`{}`)", escape(name), escape(target.git_ref())),
+                rerun: Rerun::Mention {
+                    channel: mention.channel_id.clone(),
+                    ts: mention.ts.clone(),
+                    thread_ts: mention.thread_ts.clone(),
+                    text: mention.text.clone(),
+                },
+            };
+            return (Outcome::pending(proposal), None);
+        }
+    }
     let deploy = DeployRequest {
         project: name.to_owned(),
         channel: mention.channel_id.clone(),

@@ -5,13 +5,15 @@
 //! line. Every request gets an HTTP answer: 401 for anything unsigned, 400 for a body that is neither a
 //! slash command nor an interaction, 200 with a message for everything else.
 
+pub mod approvals;
 pub mod deploys;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chatops_shared::aws::kms::CachedSecret;
-use chatops_shared::commands::{AccessPolicy, Caller, Outcome, Services, audit, dispatch, dispatch_action};
+use chatops_shared::commands::{AccessPolicy, Caller, Gate, Outcome, Services, audit, dispatch, dispatch_action};
 use chatops_shared::notify::CodeDeploySettings;
+use chatops_shared::policy::Policy;
 use chatops_shared::secret::{ConfigError, SecretSource};
 use chatops_shared::slack::form::{SlashCommand, parse_form};
 use chatops_shared::slack::gateway::{json_response, request_from_event, response_to_event, text_response};
@@ -39,12 +41,18 @@ pub struct Config {
     pub deploys: Option<deploys::DeployConfig>,
     /// The state table (`STATE_TABLE`): with it, a signed request is accepted once (no replays).
     pub state_table: Option<String>,
+    /// `CHATOPS_POLICY`: who may request which change, and which need approval. `None`: the access list alone.
+    pub rules: Option<Policy>,
+    /// The bot token, for approval requests and user groups (and deploys, which read it themselves).
+    pub bot_token: Option<SecretSource>,
+    pub api_url: String,
 }
 
 impl Config {
     /// Some configured secret is a KMS ciphertext: the function needs a KMS client.
     pub fn needs_kms(&self) -> bool {
         self.signing_secret.is_kms()
+            || self.rules.is_some() && self.bot_token.as_ref().is_some_and(SecretSource::is_kms)
             || self
                 .deploys
                 .as_ref()
@@ -57,7 +65,39 @@ impl Config {
 
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let opt = |name: &str| chatops_shared::secret::non_empty(lookup, name);
+        let state_table = opt(chatops_shared::state::TABLE_VAR);
+        let bot_token =
+            match SecretSource::from_lookup(deploys::BOT_TOKEN_KMS_VAR, deploys::BOT_TOKEN_PLAIN_VAR, lookup) {
+                Ok(source) => Some(source),
+                Err(ConfigError::MissingSecret { .. }) => None,
+                Err(other) => return Err(other),
+            };
+        let rules = match opt(chatops_shared::policy::POLICY_VAR) {
+            None => None,
+            Some(text) => Some(Policy::parse(&text).map_err(|e| ConfigError::Invalid {
+                var: chatops_shared::policy::POLICY_VAR,
+                problem: format!("{}: {}", e.at, e.problem),
+            })?),
+        };
+        if let Some(policy) = &rules {
+            let approvals = policy.rules.iter().any(|r| r.approval.is_some());
+            if (approvals || !policy.groups().is_empty()) && bot_token.is_none() {
+                return Err(ConfigError::Missing {
+                    var: deploys::BOT_TOKEN_PLAIN_VAR,
+                    hint: "CHATOPS_POLICY names user groups or asks for approvals: the bot token (or KMS_ENCRYPTED_SLACK_BOT_TOKEN) reads the groups and posts the requests",
+                });
+            }
+            if approvals && state_table.is_none() {
+                return Err(ConfigError::Missing {
+                    var: chatops_shared::state::TABLE_VAR,
+                    hint: "CHATOPS_POLICY asks for approvals: requests are kept in the state table",
+                });
+            }
+        }
         Ok(Self {
+            rules,
+            bot_token,
+            api_url: opt("SLACK_API_URL").unwrap_or_else(|| chatops_shared::slack::api::DEFAULT_API_URL.to_owned()),
             signing_secret: SecretSource::from_lookup(KMS_SECRET_VAR, PLAIN_SECRET_VAR, lookup)?,
             policy: AccessPolicy {
                 team_id: opt("SLACK_TEAM_ID"),
@@ -66,7 +106,7 @@ impl Config {
             codedeploy: CodeDeploySettings::parse(opt(CodeDeploySettings::GROUPS_VAR).as_deref(), None)?,
             function_name: opt("AWS_LAMBDA_FUNCTION_NAME"),
             deploys: deploys::DeployConfig::from_lookup(lookup)?,
-            state_table: opt(chatops_shared::state::TABLE_VAR),
+            state_table,
         })
     }
 }
@@ -85,6 +125,8 @@ pub struct Deps {
     pub deploys: Option<deploys::DeployDeps>,
     /// Where accepted requests are recorded so a replay of one is refused; `None` without a state table.
     pub replays: Option<chatops_shared::state::StateTable>,
+    /// `CHATOPS_POLICY` and its approvals; `None` without a policy.
+    pub governance: Option<approvals::Governance>,
 }
 
 pub fn system_now_unix() -> i64 {
@@ -97,6 +139,19 @@ impl Deps {
             (Some(table), Some(dynamodb)) => Some(chatops_shared::state::StateTable::new(dynamodb.clone(), table)),
             _ => None,
         };
+        let governance = config.rules.map(|policy| {
+            let slack = config.bot_token.clone().map(|token| {
+                (
+                    chatops_shared::slack::api::SlackApi::new(
+                        http.clone(),
+                        &config.api_url,
+                        deploys::slack_api_policy(),
+                    ),
+                    CachedSecret::new(token, kms.clone(), config.function_name.clone()),
+                )
+            });
+            approvals::Governance::new(policy, slack, replays.clone())
+        });
         let deploys = match (config.deploys, aws.secrets, aws.dynamodb) {
             (Some(deploys), Some(secrets), Some(dynamodb)) => Some(deploys::DeployDeps::new(
                 deploys,
@@ -111,6 +166,7 @@ impl Deps {
         Self {
             deploys,
             replays,
+            governance,
             signing_secret: CachedSecret::new(config.signing_secret, kms, config.function_name),
             policy: config.policy,
             services: Services {
@@ -130,6 +186,9 @@ impl Deps {
     /// working (rotation).
     pub fn use_bundle(&mut self, bundle: &std::sync::Arc<chatops_shared::aws::secrets::SecretsBundle>) {
         self.signing_secret.set_bundle(Some(bundle.clone()));
+        if let Some((_, token)) = self.governance.as_mut().and_then(|g| g.slack.as_mut()) {
+            token.set_bundle(Some(bundle.clone()));
+        }
         if let Some(d) = &mut self.deploys {
             d.use_bundle(bundle);
         }
@@ -225,11 +284,16 @@ pub async fn handle_request(deps: &Deps, request: Request, deadline: Instant) ->
     if let Some(payload) = form.get("payload") {
         return handle_interaction(deps, payload, started, deadline).await;
     }
-    let command = match SlashCommand::from_form(form) {
+    let mut command = match SlashCommand::from_form(form) {
         Ok(command) => command,
         Err(err) => return text_response(400, &err.to_string()),
     };
-    let outcome = checked(deps, &Caller::from(&command), started, dispatch(&deps.services, &command, deadline)).await;
+    // `/scale web 20 -- Black Friday`: the command sees `web 20`; the approvers see the reason.
+    let (text, reason) = chatops_shared::commands::split_reason(&command.text);
+    command.text = text;
+    let caller = Caller { reason, ..Caller::from(&command) };
+    let gate = approvals::gate_for(deps, &caller, false, deadline).await;
+    let outcome = checked(deps, &gate, started, deadline, dispatch(&deps.services, &command, &gate, deadline)).await;
     json_response(200, &outcome.message.to_json())
 }
 
@@ -268,19 +332,22 @@ async fn first_arrival(
     }
 }
 
-/// The policy check, then `run` (not started when the caller is refused), then the audit line: the
-/// same for a command and a button, so neither can skip one.
+/// The access check, then `run` (not started when the caller is refused; the policy's rules are asked
+/// by `run` through `gate` once it knows the resource), then, for a change that needs approval, the
+/// request to the approvers, then the audit line: the same for a command, a button and a mention, so
+/// none can skip one.
 pub(crate) async fn checked(
     deps: &Deps,
-    caller: &Caller,
+    gate: &Gate<'_>,
     started: Instant,
+    deadline: Instant,
     run: impl Future<Output = Outcome>,
 ) -> Outcome {
-    let outcome = match deps.policy.refuse(caller) {
+    let outcome = match deps.policy.refuse(gate.caller) {
         Some(refusal) => refusal,
-        None => run.await,
+        None => approvals::open_if_pending(deps, gate.caller, run.await, deadline).await,
     };
-    audit(caller, &outcome, started.elapsed());
+    audit(gate.caller, &outcome, started.elapsed());
     outcome
 }
 
@@ -293,8 +360,16 @@ async fn handle_interaction(deps: &Deps, payload: &str, started: Instant, deadli
     };
     // Keep time for the response_url update after the AWS calls.
     let action_deadline = deadline.checked_sub(RESPONSE_RESERVE).unwrap_or(deadline);
-    let outcome =
-        checked(deps, &Caller::from(&click), started, dispatch_action(&deps.services, &click, action_deadline)).await;
+    let caller = Caller::from(&click);
+    let outcome = if click.action_id.starts_with("approval:") {
+        // Approving is not a change the rules gate: the request's own rule says who may approve.
+        let gate = Gate::open(&caller);
+        checked(deps, &gate, started, action_deadline, approvals::click(deps, &click, action_deadline)).await
+    } else {
+        let gate = approvals::gate_for(deps, &caller, false, action_deadline).await;
+        checked(deps, &gate, started, action_deadline, dispatch_action(&deps.services, &click, &gate, action_deadline))
+            .await
+    };
     if let Some(url) = &click.response_url {
         let url = chatops_shared::secret::Secret::new(url.clone());
         if let Err(err) = deps.poster.post(&url, &outcome.message, deadline).await {

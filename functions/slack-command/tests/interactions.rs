@@ -49,6 +49,7 @@ async fn rig(policy: AccessPolicy) -> Rig {
         now_unix: || SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64,
         deploys: None,
         replays: None,
+        governance: None,
     };
     Rig { deps, codedeploy, slack }
 }

@@ -89,6 +89,7 @@ async fn world_with(policy: AccessPolicy, gitlab_url: Option<String>) -> World {
         now_unix: now,
         deploys: Some(deploys),
         replays: None,
+        governance: None,
     };
     World { deps, slack, ci, table, secret_arn }
 }

@@ -67,6 +67,7 @@ fn deps() -> Deps {
         now_unix: || SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64,
         deploys: None,
         replays: None,
+        governance: None,
     }
 }
 

@@ -57,6 +57,7 @@ fn deps_with(autoscaling: aws_sdk_autoscaling::Client, policy: AccessPolicy) -> 
         now_unix: now,
         deploys: None,
         replays: None,
+        governance: None,
     }
 }
 
@@ -418,11 +419,23 @@ async fn scale_sets_changes_and_shows_tagged_groups_within_bounds() {
     let same = scale(&deps, &format!("{name} 3"), "U1", TEAM).await;
     assert!(text_of(&same).contains("already at a desired capacity of 3"));
 
-    for help in ["", "help", "web 1.5"] {
+    for help in ["help", "web 1.5"] {
         let usage = scale(&deps, help, "U1", TEAM).await;
         assert!(text_of(&usage).contains("*Usage*"), "{help:?}: {}", text_of(&usage));
         assert_eq!(usage["response_type"], "ephemeral");
     }
+
+    // `/scale` alone lists the tagged groups with their capacity (other tests' groups may be there too).
+    let listed = text_of(&scale(&deps, "", "U1", TEAM).await);
+    assert!(listed.contains(&format!("`{name}`: desired *3* · min 1 · max 6")), "{listed}");
+    // A word where the number goes is named, not taken for part of the group's name.
+    let word = text_of(&scale(&deps, &format!("{name} three"), "U1", TEAM).await);
+    assert!(word.contains("`three` is not a number of instances") && word.contains("*Usage*"), "{word}");
+    // A near miss gets the closest tagged name.
+    let typo: String = name.replacen("web", "wbe", 1);
+    let missed = text_of(&scale(&deps, &typo, "U1", TEAM).await);
+    assert!(missed.contains(&format!("Did you mean `{name}`")), "{missed}");
+    assert_eq!(moto.desired_capacity(&name).await, 3);
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use aws_sdk_codedeploy::error::{DisplayErrorContext, ProvideErrorMetadata, SdkEr
 use aws_sdk_codedeploy::types::{DeploymentStatus, DeploymentWaitType};
 use serde_json::Value;
 
-use super::{Decision, Outcome, Services, remaining};
+use super::{Decision, Gate, Outcome, Pass, Proposal, Rerun, Services, remaining};
 use crate::notify::codedeploy::{DeploymentAction, actions_block};
 use crate::slack::interaction::BlockAction;
 use crate::slack::{Block, Message, escape};
@@ -66,7 +66,7 @@ fn stale(action: DeploymentAction, status: &DeploymentStatus, termination_wait: 
 }
 
 /// Handles a click on one of the deployment buttons before `deadline`.
-pub async fn run(services: &Services, click: &BlockAction, deadline: Instant) -> Outcome {
+pub async fn run(services: &Services, click: &BlockAction, gate: &Gate<'_>, deadline: Instant) -> Outcome {
     let Some(action) = DeploymentAction::from_action_id(&click.action_id) else {
         return refused(format!("Unknown action `{}`.", escape(&click.action_id)), "unknown action", &click.value);
     };
@@ -100,6 +100,21 @@ pub async fn run(services: &Services, click: &BlockAction, deadline: Instant) ->
     if let Some(why) = stale(action, &status, info.instance_termination_wait_time_started) {
         return refused(why, "stale or repeated click", &resource);
     }
+    let group_key = format!("{app}/{group}");
+    match gate.check(action.action_id(), &group_key, None) {
+        Pass::Go => {}
+        Pass::Refused(outcome) => return outcome.on(&resource),
+        Pass::NeedsApproval(rule) => {
+            return Outcome::pending(Proposal {
+                rule,
+                action: action.action_id().to_owned(),
+                resource: group_key.clone(),
+                summary: format!("{} of deployment `{id}` (`{}`)", action.label(), escape(&group_key)),
+                rerun: Rerun::Button { action_id: click.action_id.clone(), value: id.to_owned() },
+            })
+            .on(&resource);
+        }
+    }
     let Some(budget) = remaining(deadline) else { return timed_out(id, "changing") };
     let cd = &services.codedeploy;
     // `None`: done. `Some(outcome)`: what went wrong.
@@ -125,6 +140,8 @@ pub async fn run(services: &Services, click: &BlockAction, deadline: Instant) ->
             before: None,
             after: None,
             pipeline: None,
+            proposal: None,
+            approval: None,
         },
     }
 }

@@ -1,6 +1,11 @@
 //! Slash commands and button actions: who may run them, the tables that route them to their modules,
 //! the outcome each reports, and the audit line every one leaves. A new command is one module and one
 //! line in [`COMMANDS`]; a new kind of button, one module and one line in [`ACTIONS`].
+//!
+//! A command reads first and asks its [`Gate`] just before it changes anything, once it knows the
+//! resource and the size of the change: the gate answers go, refused (by which rule), or needs
+//! approval, in which case the command returns a [`Proposal`] (what would run, and how to run it again
+//! once approved) instead of acting.
 
 pub mod codedeploy;
 pub mod scale;
@@ -10,7 +15,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
+
 use crate::notify::codedeploy::CodeDeploySettings;
+use crate::policy::{Ask, Policy, Verdict};
 use crate::slack::events::Mention;
 use crate::slack::form::SlashCommand;
 use crate::slack::interaction::BlockAction;
@@ -26,7 +34,7 @@ pub struct Services {
 }
 
 /// Who asked, from where, for what: the subject of the policy check and of the audit line.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Caller {
     pub team_id: String,
     pub user_id: String,
@@ -37,6 +45,21 @@ pub struct Caller {
     pub command: String,
     /// The command text, or the button's value.
     pub text: String,
+    /// Why, when the requester said (`/scale web 20 -- Black Friday`): shown to approvers.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Splits a request's text from its reason: `web 20 -- Black Friday` is `web 20` because `Black Friday`.
+pub fn split_reason(text: &str) -> (String, Option<String>) {
+    let padded = format!(" {text} ");
+    match padded.find(" -- ") {
+        Some(at) => {
+            let reason = padded[at + 4..].trim();
+            (padded[..at].trim().to_owned(), (!reason.is_empty()).then(|| reason.to_owned()))
+        }
+        None => (text.trim().to_owned(), None),
+    }
 }
 
 impl From<&SlashCommand> for Caller {
@@ -49,6 +72,7 @@ impl From<&SlashCommand> for Caller {
             channel_name: c.channel_name.clone(),
             command: c.command.clone(),
             text: c.text.clone(),
+            reason: None,
         }
     }
 }
@@ -68,6 +92,7 @@ impl From<&Mention> for Caller {
             channel_name: m.channel_id.clone(),
             command: format!("@mention {command}").trim_end().to_owned(),
             text: words.collect::<Vec<_>>().join(" "),
+            reason: None,
         }
     }
 }
@@ -82,6 +107,7 @@ impl From<&BlockAction> for Caller {
             channel_name: a.channel_name.clone(),
             command: a.action_id.clone(),
             text: a.value.clone(),
+            reason: None,
         }
     }
 }
@@ -97,6 +123,8 @@ pub enum Decision {
     Refused(String),
     /// Something failed on the way (AWS error, time budget).
     Failed(String),
+    /// Not run: waiting for approval.
+    Pending,
 }
 
 impl Decision {
@@ -106,6 +134,7 @@ impl Decision {
             Self::Info => "info",
             Self::Refused(_) => "refused",
             Self::Failed(_) => "failed",
+            Self::Pending => "pending",
         }
     }
 
@@ -128,6 +157,80 @@ pub struct Outcome {
     pub after: Option<i64>,
     /// The pipeline a deploy started (its page), for the audit line.
     pub pipeline: Option<String>,
+    /// A change that needs approval first: what would run (with [`Decision::Pending`]).
+    pub proposal: Option<Box<Proposal>>,
+    /// The approval request this step belongs to, and the step (`requested`, `approved`, `denied`,
+    /// `expired`, `executed`, `failed`), for the audit line.
+    pub approval: Option<(String, &'static str)>,
+}
+
+/// A change that waits for approval: what it is, for the approvers, and how to run it once approved.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal {
+    /// The policy rule that asked for approval.
+    pub rule: String,
+    pub action: String,
+    pub resource: String,
+    /// What will run, one sentence of Slack mrkdwn (`scale \`web\` from 2 to 20 instances`).
+    pub summary: String,
+    pub rerun: Rerun,
+}
+
+/// How an approved request runs: the same entry point again, with what was resolved at request time
+/// (an absolute capacity, not `+2`), so what runs is what the approvers saw.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Rerun {
+    Command { command: String, text: String },
+    Button { action_id: String, value: String },
+    Mention { channel: String, ts: String, thread_ts: String, text: String },
+}
+
+/// What the policy says of one change, for the command that is about to make it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Pass {
+    Go,
+    Refused(Box<Outcome>),
+    /// Under this rule: the command returns a [`Proposal`] instead of acting.
+    NeedsApproval(String),
+}
+
+/// The policy as it applies to one caller: asked by commands just before they change anything.
+#[derive(Clone, Debug)]
+pub struct Gate<'a> {
+    pub caller: &'a Caller,
+    /// `None` without `CHATOPS_POLICY`: the access list alone decides, nothing needs approval.
+    pub policy: Option<&'a Policy>,
+    /// The caller's user groups, among those the policy names.
+    pub groups: BTreeSet<String>,
+    /// Running an approved request: its approval rule is satisfied; the rest is checked again.
+    pub approved: bool,
+}
+
+impl<'a> Gate<'a> {
+    /// No policy: every change the access list lets through runs.
+    pub fn open(caller: &'a Caller) -> Self {
+        Self { caller, policy: None, groups: BTreeSet::new(), approved: false }
+    }
+
+    /// May the caller make this change now? `change` is the capacity before and after, for `/scale`.
+    pub fn check(&self, action: &str, resource: &str, change: Option<(i64, i64)>) -> Pass {
+        let Some(policy) = self.policy else { return Pass::Go };
+        let ask = Ask { action, resource, user: &self.caller.user_id, channel: &self.caller.channel_id, change };
+        match policy.decide(&ask, &self.groups) {
+            Verdict::Allowed { .. } => Pass::Go,
+            Verdict::NeedsApproval { .. } if self.approved => Pass::Go,
+            Verdict::NeedsApproval { rule, .. } => Pass::NeedsApproval(rule.name.clone()),
+            Verdict::Refused { reason, message } => {
+                Pass::Refused(Box::new(Outcome::ephemeral(message, Decision::Refused(reason)).on(resource)))
+            }
+        }
+    }
+
+    /// Whether the caller may ask for `action` on `resource` at all (perhaps with approval): for lists.
+    pub fn may_request(&self, action: &str, resource: &str) -> bool {
+        !matches!(self.check(action, resource, None), Pass::Refused(_))
+    }
 }
 
 impl Outcome {
@@ -136,7 +239,23 @@ impl Outcome {
         let text = text.into();
         let mut message = Message::new(text.clone()).block(Block::section(text));
         message.response_type = Some("ephemeral");
-        Self { message, decision, resource: None, before: None, after: None, pipeline: None }
+        Self {
+            message,
+            decision,
+            resource: None,
+            before: None,
+            after: None,
+            pipeline: None,
+            proposal: None,
+            approval: None,
+        }
+    }
+
+    /// Not run: `proposal` waits for approval. The requester's answer is written where the request is stored.
+    pub fn pending(proposal: Proposal) -> Self {
+        let mut outcome = Self::ephemeral(proposal.summary.clone(), Decision::Pending).on(&proposal.resource);
+        outcome.proposal = Some(Box::new(proposal));
+        outcome
     }
 
     pub fn on(mut self, resource: &str) -> Self {
@@ -145,22 +264,31 @@ impl Outcome {
     }
 }
 
-type Handler =
-    for<'a> fn(&'a Services, &'a SlashCommand, Instant) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
+type Handler = for<'a, 'g> fn(
+    &'a Services,
+    &'a SlashCommand,
+    &'a Gate<'g>,
+    Instant,
+) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
 
 /// The command table: name as configured in the Slack app, one-line summary, handler.
-pub const COMMANDS: &[(&str, &str, Handler)] = &[("/scale", scale::SUMMARY, |s, c, d| Box::pin(scale::run(s, c, d)))];
+pub const COMMANDS: &[(&str, &str, Handler)] =
+    &[("/scale", scale::SUMMARY, |s, c, g, d| Box::pin(scale::run(s, c, g, d)))];
 
-type ActionHandler =
-    for<'a> fn(&'a Services, &'a BlockAction, Instant) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
+type ActionHandler = for<'a, 'g> fn(
+    &'a Services,
+    &'a BlockAction,
+    &'a Gate<'g>,
+    Instant,
+) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
 
 /// The button table: `action_id` prefix, handler.
-pub const ACTIONS: &[(&str, ActionHandler)] = &[("codedeploy:", |s, a, d| Box::pin(codedeploy::run(s, a, d)))];
+pub const ACTIONS: &[(&str, ActionHandler)] = &[("codedeploy:", |s, a, g, d| Box::pin(codedeploy::run(s, a, g, d)))];
 
 /// Runs the action of a button click before `deadline`.
-pub async fn dispatch_action(services: &Services, click: &BlockAction, deadline: Instant) -> Outcome {
+pub async fn dispatch_action(services: &Services, click: &BlockAction, gate: &Gate<'_>, deadline: Instant) -> Outcome {
     match ACTIONS.iter().find(|(prefix, _)| click.action_id.starts_with(prefix)) {
-        Some((_, handler)) => handler(services, click, deadline).await,
+        Some((_, handler)) => handler(services, click, gate, deadline).await,
         None => Outcome::ephemeral(
             format!("I don't know the action `{}`.", escape(&click.action_id)),
             Decision::Refused("unknown action".into()),
@@ -169,9 +297,9 @@ pub async fn dispatch_action(services: &Services, click: &BlockAction, deadline:
 }
 
 /// Runs the command named in the payload before `deadline`.
-pub async fn dispatch(services: &Services, command: &SlashCommand, deadline: Instant) -> Outcome {
+pub async fn dispatch(services: &Services, command: &SlashCommand, gate: &Gate<'_>, deadline: Instant) -> Outcome {
     match COMMANDS.iter().find(|(name, _, _)| *name == command.command) {
-        Some((_, _, handler)) => handler(services, command, deadline).await,
+        Some((_, _, handler)) => handler(services, command, gate, deadline).await,
         None => {
             let known: Vec<String> = COMMANDS.iter().map(|(n, s, _)| format!("`{n}`: {s}")).collect();
             Outcome::ephemeral(
@@ -243,6 +371,9 @@ pub fn audit(command: &Caller, outcome: &Outcome, latency: Duration) {
         before = outcome.before,
         after = outcome.after,
         pipeline = outcome.pipeline.as_deref(),
+        request_reason = command.reason.as_deref(),
+        approval_request = outcome.approval.as_ref().map(|(id, _)| id.as_str()),
+        approval_step = outcome.approval.as_ref().map(|(_, step)| *step),
         latency_ms = latency.as_millis() as u64,
         "command audited"
     );

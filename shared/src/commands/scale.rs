@@ -7,7 +7,7 @@ use std::time::Instant;
 use aws_sdk_autoscaling::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_autoscaling::types::AutoScalingGroup;
 
-use super::{Decision, Outcome, Services, remaining};
+use super::{Decision, Gate, Outcome, Pass, Proposal, Rerun, Services, remaining};
 use crate::slack::form::SlashCommand;
 use crate::slack::{Block, Message, escape};
 
@@ -25,13 +25,20 @@ pub enum Change {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ScaleRequest {
     Help,
-    Show { group: String },
-    Set { group: String, change: Change },
+    /// No group named: the groups this caller may scale.
+    List,
+    Show {
+        group: String,
+    },
+    Set {
+        group: String,
+        change: Change,
+    },
 }
 
 fn usage(command: &str) -> String {
     format!(
-        "*Usage*\n`{command} <group>`: desired, min, max and instances\n`{command} <group> <n>`: set the desired capacity to n\n`{command} <group> +<n>` / `-<n>`: change it by n\nOnly groups tagged `{TAG_KEY}` = `{TAG_VALUE}` can be used."
+        "*Usage*\n`{command}`: the groups you may scale\n`{command} <group>`: desired, min, max and instances\n`{command} <group> <n>`: set the desired capacity to n\n`{command} <group> +<n>` / `-<n>`: change it by n\nAdd `-- <reason>` to say why (approvers see it).\nOnly groups tagged `{TAG_KEY}` = `{TAG_VALUE}` can be used."
     )
 }
 
@@ -39,7 +46,8 @@ fn usage(command: &str) -> String {
 pub fn parse(text: &str) -> Result<ScaleRequest, String> {
     let words: Vec<&str> = text.split_whitespace().collect();
     match words.as_slice() {
-        [] | ["help"] | ["-h"] | ["--help"] => Ok(ScaleRequest::Help),
+        [] => Ok(ScaleRequest::List),
+        ["help"] | ["-h"] | ["--help"] => Ok(ScaleRequest::Help),
         [.., last] if words.len() >= 2 && looks_numeric(last) => {
             let group = words[..words.len() - 1].join(" ");
             let change = parse_change(last)?;
@@ -86,9 +94,10 @@ fn out_of_time(what: &str, group: &str, command: &str, why: &str) -> Outcome {
 }
 
 /// Runs `/scale`. Every path returns an outcome; nothing is changed unless every check passed.
-pub async fn run(services: &Services, cmd: &SlashCommand, deadline: Instant) -> Outcome {
+pub async fn run(services: &Services, cmd: &SlashCommand, gate: &Gate<'_>, deadline: Instant) -> Outcome {
     let request = match parse(&cmd.text) {
         Ok(ScaleRequest::Help) => return Outcome::ephemeral(usage(&cmd.command), Decision::Info),
+        Ok(ScaleRequest::List) => return list(services, cmd, gate, deadline).await,
         Ok(r) => r,
         Err(problem) => {
             return Outcome::ephemeral(
@@ -99,7 +108,7 @@ pub async fn run(services: &Services, cmd: &SlashCommand, deadline: Instant) -> 
     };
     let group_name = match &request {
         ScaleRequest::Show { group } | ScaleRequest::Set { group, .. } => group.clone(),
-        ScaleRequest::Help => String::new(),
+        ScaleRequest::Help | ScaleRequest::List => String::new(),
     };
     let refuse = |text: String, why: &str| Outcome::ephemeral(text, Decision::Refused(why.to_owned())).on(&group_name);
 
@@ -118,12 +127,7 @@ pub async fn run(services: &Services, cmd: &SlashCommand, deadline: Instant) -> 
         Ok(Err(err)) => return aws_failure("reading", &group_name, &err),
         Ok(Ok(out)) => match out.auto_scaling_groups.unwrap_or_default().into_iter().next() {
             Some(g) => g,
-            None => {
-                return refuse(
-                    format!("There is no Auto Scaling group named `{}` here.", escape(&group_name)),
-                    "unknown group",
-                );
-            }
+            None => return unknown_group(services, cmd, &group_name, deadline).await,
         },
     };
     if !is_enabled(&group) {
@@ -180,6 +184,29 @@ pub async fn run(services: &Services, cmd: &SlashCommand, deadline: Instant) -> 
     let Ok(target32) = i32::try_from(target) else {
         return refuse(format!("{target} is not a valid capacity."), "target out of range");
     };
+    match gate.check("scale", &group_name, Some((desired, target))) {
+        Pass::Go => {}
+        Pass::Refused(mut outcome) => {
+            outcome.before = Some(desired);
+            return *outcome;
+        }
+        Pass::NeedsApproval(rule) => {
+            let mut outcome = Outcome::pending(Proposal {
+                rule,
+                action: "scale".into(),
+                resource: group_name.clone(),
+                summary: format!(
+                    "scale `{}` from {desired} to {target} instances (min {min}, max {max})",
+                    escape(&group_name)
+                ),
+                // The absolute target: what runs once approved is what the approvers saw.
+                rerun: Rerun::Command { command: cmd.command.clone(), text: format!("{group_name} {target}") },
+            });
+            outcome.before = Some(desired);
+            outcome.after = Some(target);
+            return outcome;
+        }
+    }
     let set = tokio::time::timeout(
         budget,
         services
@@ -219,9 +246,130 @@ pub async fn run(services: &Services, cmd: &SlashCommand, deadline: Instant) -> 
                 before: Some(desired),
                 after: Some(target),
                 pipeline: None,
+                proposal: None,
+                approval: None,
             }
         }
     }
+}
+
+/// The groups tagged for ChatOps, read page by page within the budget; `None` when AWS did not answer in time.
+async fn tagged_groups(services: &Services, deadline: Instant) -> Result<Vec<AutoScalingGroup>, Outcome> {
+    let filter = aws_sdk_autoscaling::types::Filter::builder().name(format!("tag:{TAG_KEY}")).values(TAG_VALUE).build();
+    let mut groups = Vec::new();
+    let mut token: Option<String> = None;
+    // 10 pages of 100: more than any team tags for ChatOps; the list says when it stopped.
+    for _ in 0..10 {
+        let Some(budget) = remaining(deadline) else { break };
+        let call = services
+            .autoscaling
+            .describe_auto_scaling_groups()
+            .filters(filter.clone())
+            .max_records(100)
+            .set_next_token(token.clone())
+            .send();
+        match tokio::time::timeout(budget, call).await {
+            Err(_) => return Err(out_of_time("listing", "the groups", "/scale", "AWS timed out")),
+            Ok(Err(err)) => return Err(aws_failure("listing", "the groups", &err)),
+            Ok(Ok(out)) => {
+                token = out.next_token.clone();
+                groups.extend(out.auto_scaling_groups.unwrap_or_default().into_iter().filter(is_enabled));
+            }
+        }
+        if token.is_none() {
+            break;
+        }
+    }
+    Ok(groups)
+}
+
+/// `/scale` alone: the tagged groups the caller may scale, with their capacity.
+async fn list(services: &Services, cmd: &SlashCommand, gate: &Gate<'_>, deadline: Instant) -> Outcome {
+    let groups = match tagged_groups(services, deadline).await {
+        Ok(groups) => groups,
+        Err(outcome) => return outcome,
+    };
+    let mine: Vec<&AutoScalingGroup> =
+        groups.iter().filter(|g| gate.may_request("scale", g.auto_scaling_group_name().unwrap_or_default())).collect();
+    let text = if mine.is_empty() {
+        format!(
+            "There is no group you may scale here. Groups must be tagged `{TAG_KEY}` = `{TAG_VALUE}`{}.\n\n{}",
+            if gate.policy.is_some() { ", and the policy must let you ask" } else { "" },
+            usage(&cmd.command)
+        )
+    } else {
+        let mut text = String::from("*Groups you may scale*");
+        for g in &mine {
+            let _ = write!(
+                text,
+                "\n• `{}`: desired *{}* · min {} · max {}",
+                escape(g.auto_scaling_group_name().unwrap_or_default()),
+                g.desired_capacity.unwrap_or(0),
+                g.min_size.unwrap_or(0),
+                g.max_size.unwrap_or(0)
+            );
+        }
+        let _ = write!(text, "\n\n`{0} <group> <n>` sets one; `{0} help` for more.", cmd.command);
+        text
+    };
+    Outcome::ephemeral(text, Decision::Info)
+}
+
+/// No group of that name: a number that is not one (`web three`), or a near miss (`did you mean`).
+async fn unknown_group(services: &Services, cmd: &SlashCommand, name: &str, deadline: Instant) -> Outcome {
+    let words: Vec<&str> = name.split_whitespace().collect();
+    if let [.., last] = words.as_slice()
+        && words.len() >= 2
+    {
+        return Outcome::ephemeral(
+            format!("`{}` is not a number of instances.\n\n{}", escape(last), usage(&cmd.command)),
+            Decision::Refused("unparseable".into()),
+        )
+        .on(name);
+    }
+    let mut text = format!("There is no Auto Scaling group named `{}` here.", escape(name));
+    if let Ok(groups) = tagged_groups(services, deadline).await {
+        let names: Vec<&str> = groups.iter().filter_map(|g| g.auto_scaling_group_name()).collect();
+        let near = closest(name, &names);
+        if !near.is_empty() {
+            let near: Vec<String> = near.iter().map(|n| format!("`{}`", escape(n))).collect();
+            let _ = write!(text, " Did you mean {}?", near.join(" or "));
+        }
+    }
+    Outcome::ephemeral(text, Decision::Refused("unknown group".into())).on(name)
+}
+
+/// Up to three names near `wanted`: containing it, or a few edits away, nearest first.
+fn closest<'n>(wanted: &str, names: &[&'n str]) -> Vec<&'n str> {
+    let wanted_lower = wanted.to_lowercase();
+    let limit = (wanted.chars().count() / 3).max(2);
+    let mut scored: Vec<(usize, &str)> = names
+        .iter()
+        .filter_map(|n| {
+            let lower = n.to_lowercase();
+            let distance = edit_distance(&wanted_lower, &lower);
+            let contains = wanted_lower.len() >= 3 && (lower.contains(&wanted_lower) || wanted_lower.contains(&lower));
+            (distance <= limit || contains).then_some((distance, *n))
+        })
+        .collect();
+    scored.sort();
+    scored.into_iter().take(3).map(|(_, n)| n).collect()
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous + usize::from(ca != *cb);
+            previous = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(previous + 1);
+        }
+    }
+    row[b.len()]
 }
 
 fn is_enabled(group: &AutoScalingGroup) -> bool {
@@ -270,7 +418,7 @@ mod tests {
 
     #[test]
     fn parses_every_form() {
-        assert_eq!(parse(""), Ok(ScaleRequest::Help));
+        assert_eq!(parse(""), Ok(ScaleRequest::List));
         assert_eq!(parse("  help "), Ok(ScaleRequest::Help));
         assert_eq!(parse("web"), Ok(ScaleRequest::Show { group: "web".into() }));
         assert_eq!(parse("web 4"), Ok(ScaleRequest::Set { group: "web".into(), change: Change::To(4) }));
@@ -283,5 +431,16 @@ mod tests {
         assert!(parse("web 3.5").is_err());
         assert!(parse("web 99999999999").is_err());
         assert!(parse("web +").is_ok_and(|r| r == ScaleRequest::Show { group: "web +".into() }));
+    }
+
+    #[test]
+    fn near_names_are_suggested() {
+        let names = ["web-asg", "web-asg-canary", "api-asg", "batch"];
+        assert_eq!(closest("web-sag", &names), vec!["web-asg"]);
+        assert_eq!(closest("web", &names), vec!["web-asg", "web-asg-canary"]);
+        assert_eq!(closest("WEB-ASG", &names)[0], "web-asg");
+        assert!(closest("database", &names).is_empty());
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
     }
 }

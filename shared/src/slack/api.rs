@@ -227,6 +227,28 @@ impl SlackApi {
         }
     }
 
+    /// `usergroups.users.list`: the members of user group `group` (`S…`). Needs the `usergroups:read` scope.
+    pub async fn usergroup_members(
+        &self,
+        token: &Secret,
+        group: &str,
+        deadline: Instant,
+    ) -> Result<Vec<String>, ApiError> {
+        // A read method: Slack takes its arguments form-encoded, not as JSON.
+        let form = serde_urlencoded::to_string([("usergroup", group)]).unwrap_or_default();
+        let (answer, _) = self
+            .send(
+                "usergroups.users.list",
+                token,
+                group,
+                form.into_bytes(),
+                "application/x-www-form-urlencoded",
+                deadline,
+            )
+            .await?;
+        Ok(answer["users"].as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect())
+    }
+
     async fn call(
         &self,
         method: &'static str,
@@ -235,8 +257,20 @@ impl SlackApi {
         body: &Value,
         deadline: Instant,
     ) -> Result<(Value, u32), ApiError> {
-        let url = format!("{}{method}", self.base);
         let bytes = serde_json::to_vec(body).unwrap_or_default();
+        self.send(method, token, channel, bytes, "application/json; charset=utf-8", deadline).await
+    }
+
+    async fn send(
+        &self,
+        method: &'static str,
+        token: &Secret,
+        channel: &str,
+        bytes: Vec<u8>,
+        content_type: &'static str,
+        deadline: Instant,
+    ) -> Result<(Value, u32), ApiError> {
+        let url = format!("{}{method}", self.base);
         let (outcome, attempts) = self
             .policy
             .run(deadline, |timeout| {
@@ -244,7 +278,7 @@ impl SlackApi {
                     .client
                     .post(&url)
                     .bearer_auth(token.expose())
-                    .header(reqwest::header::CONTENT_TYPE, "application/json; charset=utf-8")
+                    .header(reqwest::header::CONTENT_TYPE, content_type)
                     .body(bytes.clone());
                 async move { self.classify(Exchange::send(request, timeout).await) }
             })

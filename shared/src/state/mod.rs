@@ -8,6 +8,8 @@
 //! - a Slack event (`event_id`) is claimed before a mention is acted on, so Slack's retries never start a
 //!   second pipeline ([`StateTable::claim_event`]); the deploy it started is recorded under its thread for
 //!   the pipeline's callback, which reports the result once ([`StateTable::finish_deploy`]);
+//! - a change waiting for approval is a request that approvers join once and one container runs
+//!   ([`StateTable::approve_request`], [`StateTable::move_request`]);
 //! - an alarm's or deployment's lifecycle (the Slack message that shows it) is changed only under a
 //!   short lease taken by conditional update ([`StateTable::lock_lifecycle`]), so two containers never
 //!   create two messages for it or update it out of order.
@@ -17,6 +19,10 @@
 //!
 //! DynamoDB's TTL deletes expired items lazily (within days), so reads treat `expires_at` in the past
 //! as absent, and the conditions do too.
+
+mod requests;
+
+pub use requests::{Approval, StoredRequest};
 
 use std::collections::HashMap;
 

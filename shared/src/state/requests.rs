@@ -1,0 +1,162 @@
+//! Approval requests: a change the policy sent for approval, kept as one item (`approval#<id>`) whose
+//! `status` moves `open` → `executing` → `executed` | `failed`, or `open` → `denied` | `expired`, each
+//! step one conditional update. Approvals are a string set that an approver joins once (`ADD` under
+//! `NOT contains`), so two approvers clicking at the same moment are both counted, and the step that
+//! runs the change (`open` → `executing`) is won by exactly one container.
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+
+use super::{Item, StateError, StateTable, TTL_ATTRIBUTE, get_n, get_s, is_condition_failure, n, s, state_error};
+
+/// A request as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredRequest {
+    /// The request itself (JSON written by the caller: who asked, what runs).
+    pub body: String,
+    pub status: String,
+    /// Epoch seconds after which it can no longer be approved.
+    pub open_until: i64,
+    pub approved_by: Vec<String>,
+    /// Who closed it (denied it, or ran it) and what came of it.
+    pub closed_by: Option<String>,
+    pub result: Option<String>,
+}
+
+impl StoredRequest {
+    fn from_item(item: &Item) -> Self {
+        let mut approved_by: Vec<String> =
+            item.get("approved_by").and_then(|v| v.as_ss().ok()).cloned().unwrap_or_default();
+        approved_by.sort();
+        Self {
+            body: get_s(item, "body").unwrap_or_default(),
+            status: get_s(item, "status").unwrap_or_default(),
+            open_until: get_n(item, "open_until").unwrap_or(0),
+            approved_by,
+            closed_by: get_s(item, "closed_by"),
+            result: get_s(item, "result"),
+        }
+    }
+}
+
+/// What an approval click did to the request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Approval {
+    /// Counted: the request as it now stands.
+    Counted(StoredRequest),
+    /// Not counted: already approved by this user, no longer open, or past `open_until` (as it stands).
+    NotCounted(Option<StoredRequest>),
+}
+
+impl StateTable {
+    fn request_key(id: &str) -> Item {
+        Self::key(format!("approval#{id}"), "approval")
+    }
+
+    /// Stores a new open request; `false` when the ID is taken (a new ID is then drawn).
+    pub async fn create_request(
+        &self,
+        id: &str,
+        body: &str,
+        open_until: i64,
+        expires_at: i64,
+    ) -> Result<bool, StateError> {
+        let mut item = Self::request_key(id);
+        item.extend([
+            ("kind".to_owned(), s("approval")),
+            ("status".to_owned(), s("open")),
+            ("body".to_owned(), s(body)),
+            ("open_until".to_owned(), n(open_until)),
+            (TTL_ATTRIBUTE.to_owned(), n(expires_at)),
+        ]);
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => Ok(false),
+            Err(err) => Err(state_error("PutItem (create request)")(err)),
+        }
+    }
+
+    /// The request `id`, read strongly consistent; `None` when there is none.
+    pub async fn get_request(&self, id: &str) -> Result<Option<StoredRequest>, StateError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::request_key(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(state_error("GetItem (request)"))?;
+        Ok(out.item.as_ref().map(StoredRequest::from_item))
+    }
+
+    /// Counts `user`'s approval of `id`: only while it is open and before `open_until`, and once per user.
+    pub async fn approve_request(&self, id: &str, user: &str, now_s: i64) -> Result<Approval, StateError> {
+        let updated = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::request_key(id)))
+            .update_expression("ADD approved_by :user")
+            .condition_expression(
+                "attribute_exists(pk) AND #status = :open AND open_until > :now AND NOT contains(approved_by, :who)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":user", AttributeValue::Ss(vec![user.to_owned()]))
+            .expression_attribute_values(":who", s(user))
+            .expression_attribute_values(":open", s("open"))
+            .expression_attribute_values(":now", n(now_s))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match updated {
+            Ok(out) => Ok(Approval::Counted(StoredRequest::from_item(&out.attributes.unwrap_or_default()))),
+            Err(err) if is_condition_failure(&err) => Ok(Approval::NotCounted(self.get_request(id).await?)),
+            Err(err) => Err(state_error("UpdateItem (approve request)")(err)),
+        }
+    }
+
+    /// Moves `id` from status `from` to `to`, recording who did it and the result; `false` when it was
+    /// not in `from` (someone else moved it first). Leaving `open` is only possible before `open_until`,
+    /// except to `expired`, which is only possible after.
+    pub async fn move_request(
+        &self,
+        id: &str,
+        from: &str,
+        to: &str,
+        by: &str,
+        result: Option<&str>,
+        now_s: i64,
+    ) -> Result<bool, StateError> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::request_key(id)))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#result", "result")
+            .expression_attribute_values(":from", s(from))
+            .expression_attribute_values(":to", s(to))
+            .expression_attribute_values(":by", s(by))
+            .expression_attribute_values(":result", s(result.unwrap_or_default()))
+            .expression_attribute_values(":now", n(now_s))
+            .update_expression("SET #status = :to, closed_by = :by, #result = :result, moved_at = :now");
+        update = match (from, to) {
+            ("open", "expired") => update.condition_expression("#status = :from AND open_until <= :now"),
+            ("open", _) => update.condition_expression("#status = :from AND open_until > :now"),
+            _ => update.condition_expression("#status = :from"),
+        };
+        match update.send().await {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => Ok(false),
+            Err(err) => Err(state_error("UpdateItem (move request)")(err)),
+        }
+    }
+}
