@@ -281,6 +281,12 @@ impl Moto {
     /// Sets `expires_at` of every item whose `pk` starts with `prefix` to the past, as if its TTL had run
     /// out (DynamoDB deletes expired items only within days, so readers must treat them as gone).
     pub async fn expire(&self, table: &str, prefix: &str) -> usize {
+        self.set_past(table, prefix, "expires_at").await
+    }
+
+    /// Sets number attribute `attribute` of every item whose `pk` starts with `prefix` to the past
+    /// (an approval request's `open_until`, as if its time had run out).
+    pub async fn set_past(&self, table: &str, prefix: &str, attribute: &str) -> usize {
         use aws_sdk_dynamodb::types::AttributeValue;
         let ddb = self.dynamodb().await;
         let mut n = 0;
@@ -289,7 +295,8 @@ impl Moto {
                 .table_name(table)
                 .key("pk", AttributeValue::S(item["pk"].clone()))
                 .key("sk", AttributeValue::S(item["sk"].clone()))
-                .update_expression("SET expires_at = :past")
+                .update_expression("SET #a = :past")
+                .expression_attribute_names("#a", attribute)
                 .expression_attribute_values(":past", AttributeValue::N("1000".into()))
                 .send()
                 .await

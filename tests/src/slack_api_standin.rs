@@ -97,6 +97,8 @@ struct Inner {
     calls: Vec<ApiCall>,
     messages: Vec<StoredMessage>,
     next_ts: u64,
+    /// User groups for `usergroups.users.list`: ID → members.
+    usergroups: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Clone)]
@@ -126,6 +128,12 @@ impl SlackApiStandIn {
             let _ = axum::serve(listener, app).await;
         });
         standin
+    }
+
+    /// Makes user group `id` (`S…`) exist with `members`, for `usergroups.users.list`.
+    pub fn set_usergroup(&self, id: &str, members: &[&str]) {
+        let members = members.iter().map(|m| (*m).to_owned()).collect();
+        self.inner.lock().unwrap().usergroups.insert(id.to_owned(), members);
     }
 
     /// The `SLACK_API_URL` to configure.
@@ -206,7 +214,17 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    // Read methods take form-encoded arguments; write methods JSON. Both are kept as JSON for the record.
+    let form = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let parsed: Value = if form {
+        let pairs: BTreeMap<String, String> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+        serde_json::to_value(pairs).unwrap_or(Value::Null)
+    } else {
+        serde_json::from_slice(&body).unwrap_or(Value::Null)
+    };
     let scripted = {
         let mut inner = standin.inner.lock().unwrap();
         inner.script.pop_front().or_else(|| inner.fallback.clone())
@@ -255,6 +273,13 @@ fn answer(
 ) -> (String, Response, Option<StoredMessage>) {
     if authorization != Some(&format!("Bearer {}", inner.token)) {
         return ("invalid_auth".into(), slack_error("invalid_auth"), None);
+    }
+    if method == "usergroups.users.list" {
+        // Slack reads this method's arguments from the form, not from a JSON body.
+        let Some(users) = body["usergroup"].as_str().and_then(|g| inner.usergroups.get(g)) else {
+            return ("no_such_subteam".into(), slack_error("no_such_subteam"), None);
+        };
+        return ("ok".into(), axum::Json(json!({"ok": true, "users": users})).into_response(), None);
     }
     let Some(channel) = body["channel"].as_str().filter(|c| !c.is_empty()) else {
         return ("channel_not_found".into(), slack_error("channel_not_found"), None);

@@ -336,6 +336,12 @@ pub async fn click(deps: &Deps, click: &BlockAction, deadline: Instant) -> Outco
             "rule gone",
         );
     };
+    if click.action_id == ACTION_APPROVE && click.user_id == body.requester.user_id {
+        return refuse(
+            "You cannot approve your own request: someone else must. Nothing changed.".into(),
+            "self-approval",
+        );
+    }
     let groups = g.groups_of(&click.user_id, deadline).await;
     if !rule.may_approve(&click.user_id, &groups) {
         return refuse(
@@ -349,12 +355,6 @@ pub async fn click(deps: &Deps, click: &BlockAction, deadline: Instant) -> Outco
             Ok(false) => reread(state, &body, now).await,
             Err(err) => unavailable(&err),
         };
-    }
-    if click.user_id == body.requester.user_id {
-        return refuse(
-            "You cannot approve your own request: someone else must. Nothing changed.".into(),
-            "self-approval",
-        );
     }
     let counted = match state.approve_request(id, &click.user_id, now).await {
         Ok(Approval::Counted(counted)) => counted,

@@ -1,0 +1,309 @@
+//! The built `slack-command` binary over the Lambda Runtime API with a `CHATOPS_POLICY` that asks for
+//! approvals: Auto Scaling and the state table on moto, the Web API and `response_url` on loopback
+//! stand-ins. A change below the threshold runs at once; above it, it waits for approvers, who cannot
+//! be the requester, count once, and run it exactly once, as it then stands.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use chatops_tests::slack_api_standin::SlackApiStandIn;
+use chatops_tests::slack_requests::{Shape, command_body, event, interaction_body, signed_headers};
+use chatops_tests::slack_standin::SlackStandIn;
+use chatops_tests::{FunctionProcess, Moto, RuntimeApi, build_binary};
+use serde_json::{Value, json};
+
+const SECRET: &str = "approvals-test-signing-secret-77";
+const BOT: &str = "xoxb-approvals-test-token";
+const TEAM: &str = "T0123ABCD";
+const APPROVERS: &str = "C0APPROVE";
+
+fn now() -> String {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs().to_string()
+}
+
+/// Anyone may scale `appr-*` groups by up to 2 at once; more needs `count` approvals from U0LEAD,
+/// U0CTO or the `S0LEADS` group. Nobody may scale anything else.
+fn policy(count: usize) -> String {
+    json!({"rules": [{
+        "name": "web-scaling",
+        "actions": ["scale"],
+        "resources": ["appr-*"],
+        "requesters": ["*"],
+        "approval": {"when": {"scale_change_over": 2, "scale_to_zero": true},
+                     "approvers": ["U0LEAD", "U0CTO", "S0LEADS"], "count": count, "channel": APPROVERS}
+    }]})
+    .to_string()
+}
+
+struct Stack {
+    moto: &'static Moto,
+    table: String,
+    slack: SlackApiStandIn,
+    hooks: SlackStandIn,
+    containers: Vec<(RuntimeApi, FunctionProcess)>,
+}
+
+async fn stack(count: usize, containers: usize) -> Stack {
+    let moto = Moto::shared();
+    let table = moto.create_state_table().await;
+    let slack = SlackApiStandIn::start(BOT).await;
+    slack.set_usergroup("S0LEADS", &["U0GRACE"]);
+    let hooks = SlackStandIn::start().await;
+    let mut env: Vec<(&str, String)> = moto.env();
+    env.extend([
+        ("SLACK_SIGNING_SECRET", SECRET.to_owned()),
+        ("STATE_TABLE", table.clone()),
+        ("SLACK_BOT_TOKEN", BOT.to_owned()),
+        ("SLACK_API_URL", slack.url()),
+        ("SLACK_TEAM_ID", TEAM.to_owned()),
+        ("CHATOPS_POLICY", policy(count)),
+    ]);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut started = Vec::new();
+    for _ in 0..containers {
+        let runtime = RuntimeApi::start().await;
+        let process = FunctionProcess::spawn(&build_binary("slack-command", false), &runtime, &env);
+        started.push((runtime, process));
+    }
+    Stack { moto, table, slack, hooks, containers: started }
+}
+
+impl Stack {
+    async fn scale(&self, container: usize, text: &str, user: &str) -> String {
+        // Each command is its own signed request (Slack's `trigger_id` differs), or it would be a replay.
+        static COMMANDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let trigger = format!("trigger_id={}", COMMANDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        let body = command_body("/scale", text, user, TEAM).replace("trigger_id=1234.5678.abcdef", &trigger);
+        let request = event(Shape::HttpApi, &signed_headers(SECRET, &now(), body.as_bytes()), body.as_bytes(), false);
+        let response = self.containers[container].0.invoke(&request).await.response_json();
+        assert_eq!(response["statusCode"], 200, "{response}");
+        let answer: Value = serde_json::from_str(response["body"].as_str().unwrap_or_default()).unwrap();
+        answer["text"].as_str().unwrap_or_default().to_owned()
+    }
+
+    fn click_request(&self, request: &str, action: &str, user: &str) -> Value {
+        // Each click is its own signed request (Slack's `action_ts` differs), or it would be refused as a replay.
+        static CLICKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let action_ts = format!("1700000000.{:06}", CLICKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        let payload = json!({
+            "type": "block_actions",
+            "team": {"id": TEAM, "domain": "acme"},
+            "user": {"id": user, "username": user.to_lowercase(), "team_id": TEAM},
+            "channel": {"id": APPROVERS, "name": "approvals"},
+            "response_url": self.hooks.url("/actions/approval"),
+            "message": {"type": "message", "text": "approval", "blocks": []},
+            "actions": [{"type": "button", "action_id": action, "block_id": format!("approval:{request}"),
+                         "value": request, "action_ts": action_ts}]
+        });
+        let body = interaction_body(&payload);
+        let mut request =
+            event(Shape::HttpApi, &signed_headers(SECRET, &now(), body.as_bytes()), body.as_bytes(), false);
+        request["rawPath"] = json!("/slack/interactions");
+        request["requestContext"]["http"]["path"] = json!("/slack/interactions");
+        request
+    }
+
+    /// Clicks [Approve] or [Deny] as `user` in `container`; returns what replaced (or answered) the message.
+    async fn click(&self, container: usize, request: &str, action: &str, user: &str) -> Value {
+        let before = self.hooks.received().len();
+        let response = self.containers[container].0.invoke(&self.click_request(request, action, user)).await;
+        assert_eq!(response.response_json()["statusCode"], 200);
+        let got = self.hooks.wait_for(before + 1, Duration::from_secs(3)).await;
+        got[before].json()
+    }
+
+    fn audit(&self) -> Vec<Value> {
+        self.containers
+            .iter()
+            .flat_map(|(_, p)| p.json_logs())
+            .filter(|l| l["fields"]["kind"] == "audit")
+            .map(|l| l["fields"].clone())
+            .collect()
+    }
+
+    fn steps(&self, request: &str) -> Vec<String> {
+        let mut steps: Vec<String> = self
+            .audit()
+            .iter()
+            .filter(|f| f["approval_request"] == request)
+            .map(|f| f["approval_step"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        steps.sort();
+        steps
+    }
+}
+
+/// The request ID in the requester's answer (`request \`R-…\``).
+fn request_id(answer: &str) -> String {
+    let start = answer.find("`R-").unwrap_or_else(|| panic!("no request ID in {answer}")) + 1;
+    answer[start..start + 10].to_owned()
+}
+
+fn text(message: &Value) -> String {
+    message.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn small_changes_run_at_once_large_ones_wait_for_another_persons_approval() {
+    let s = stack(1, 1).await;
+    let group = format!("appr-small-{}", std::process::id());
+    s.moto.create_group(&group, 0, 20, 2, Some("enabled")).await;
+
+    // Within the threshold: runs at once, as without a policy.
+    assert!(s.scale(0, &format!("{group} +2"), "U0ADA").await.contains("from 2 to 4"));
+    assert_eq!(s.moto.desired_capacity(&group).await, 4);
+
+    // Above it: nothing runs; the requester gets the ID, the approvers a message with buttons and the reason.
+    let answer = s.scale(0, &format!("{group} 12 -- Black Friday"), "U0ADA").await;
+    assert!(answer.contains("Waiting for approval"), "{answer}");
+    let id = request_id(&answer);
+    assert_eq!(s.moto.desired_capacity(&group).await, 4);
+    let asked = s.slack.channel(APPROVERS);
+    assert_eq!(asked.len(), 1);
+    let asked_text = asked[0].all_text();
+    for part in [&id, "<@U0ADA>", "from 4 to 12", "Black Friday", "<@U0LEAD>", "<!subteam^S0LEADS>"] {
+        assert!(asked_text.contains(part), "{part} missing from {asked_text}");
+    }
+    let buttons = asked[0].body.to_string();
+    assert!(buttons.contains("approval:approve") && buttons.contains("approval:deny"), "{buttons}");
+
+    // The requester cannot approve their own request; someone who is not an approver cannot either.
+    let own = s.click(0, &id, "approval:approve", "U0ADA").await;
+    assert!(text(&own).contains("cannot approve your own request"), "{own}");
+    let stranger = s.click(0, &id, "approval:approve", "U0MALLORY").await;
+    assert!(text(&stranger).contains("Only <@U0LEAD>"), "{stranger}");
+    assert_eq!(s.moto.desired_capacity(&group).await, 4);
+
+    // A member of the approvers' user group approves: it runs, as asked (an absolute 12, not +8 again).
+    let approved = s.click(0, &id, "approval:approve", "U0GRACE").await;
+    assert_eq!(approved["replace_original"], true);
+    assert!(text(&approved).contains("Approved by <@U0GRACE> (1 of 1)"), "{approved}");
+    assert!(text(&approved).contains("from 4 to 12"), "{approved}");
+    assert!(!text(&approved).contains("approval:approve"), "no buttons once closed: {approved}");
+    assert_eq!(s.moto.desired_capacity(&group).await, 12);
+    let told = s.slack.channel("C0123ABCD");
+    assert!(told.iter().any(|m| m.all_text().contains(&id) && m.all_text().contains("approved by <@U0GRACE>")));
+
+    // A late click changes nothing.
+    let late = s.click(0, &id, "approval:approve", "U0LEAD").await;
+    assert!(text(&late).contains("already executed"), "{late}");
+    assert_eq!(s.moto.desired_capacity(&group).await, 12);
+
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(s.steps(&id), ["approved", "executed", "refused", "refused", "refused", "requested"]);
+    let executed = s.audit().into_iter().find(|f| f["approval_step"] == "executed").unwrap();
+    assert_eq!(executed["user_id"], "U0ADA", "the change runs as the requester");
+    assert_eq!(executed["after"], 12);
+    let requested = s.audit().into_iter().find(|f| f["approval_step"] == "requested").unwrap();
+    assert_eq!(requested["request_reason"], "Black Friday");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_approvers_clicking_at_once_in_two_containers_run_it_once() {
+    let s = stack(1, 2).await;
+    for round in 0..3 {
+        let group = format!("appr-race-{}-{round}", std::process::id());
+        s.moto.create_group(&group, 0, 20, 1, Some("enabled")).await;
+        let id = request_id(&s.scale(round % 2, &format!("{group} 9"), "U0ADA").await);
+        let (a, b) =
+            (s.click_request(&id, "approval:approve", "U0LEAD"), s.click_request(&id, "approval:approve", "U0CTO"));
+        let (ra, rb) = tokio::join!(s.containers[0].0.invoke(&a), s.containers[1].0.invoke(&b));
+        assert_eq!(ra.response_json()["statusCode"], 200);
+        assert_eq!(rb.response_json()["statusCode"], 200);
+        assert_eq!(s.moto.desired_capacity(&group).await, 9);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let executed = s.steps(&id).iter().filter(|step| *step == "executed").count();
+        assert_eq!(executed, 1, "round {round}: {:?}", s.steps(&id));
+        let told = s.slack.channel("C0123ABCD").iter().filter(|m| m.all_text().contains(&id)).count();
+        assert_eq!(told, 1, "round {round}: the requester is told once");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_approvals_are_needed_denial_and_expiry_close_a_request() {
+    let s = stack(2, 1).await;
+    let group = format!("appr-two-{}", std::process::id());
+    s.moto.create_group(&group, 0, 20, 3, Some("enabled")).await;
+
+    // Two approvals: the first is counted, the same person again is not, the second runs it.
+    let id = request_id(&s.scale(0, &format!("{group} 0"), "U0ADA").await);
+    let first = s.click(0, &id, "approval:approve", "U0LEAD").await;
+    assert!(text(&first).contains("(1 of 2)") && text(&first).contains("approval:approve"), "{first}");
+    let again = s.click(0, &id, "approval:approve", "U0LEAD").await;
+    assert!(text(&again).contains("already approved"), "{again}");
+    assert_eq!(s.moto.desired_capacity(&group).await, 3);
+    let second = s.click(0, &id, "approval:approve", "U0CTO").await;
+    assert!(text(&second).contains("(2 of 2)"), "{second}");
+    assert_eq!(s.moto.desired_capacity(&group).await, 0);
+
+    // Denied: closed, nothing runs, a later approval says so.
+    let denied_id = request_id(&s.scale(0, &format!("{group} 10"), "U0ADA").await);
+    let denied = s.click(0, &denied_id, "approval:deny", "U0CTO").await;
+    assert!(text(&denied).contains("Denied by <@U0CTO>"), "{denied}");
+    let after = s.click(0, &denied_id, "approval:approve", "U0LEAD").await;
+    assert!(text(&after).contains("already denied"), "{after}");
+    assert_eq!(s.moto.desired_capacity(&group).await, 0);
+
+    // Expired: the next click finds it so and closes it.
+    let old_id = request_id(&s.scale(0, &format!("{group} 10"), "U0ADA").await);
+    assert_eq!(s.moto.set_past(&s.table, &format!("approval#{old_id}"), "open_until").await, 1);
+    let expired = s.click(0, &old_id, "approval:approve", "U0LEAD").await;
+    assert!(text(&expired).contains("Expired without enough approvals"), "{expired}");
+    assert_eq!(s.moto.desired_capacity(&group).await, 0);
+
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(s.steps(&id), ["approved", "approved", "executed", "refused", "requested"]);
+    assert_eq!(s.steps(&denied_id), ["denied", "refused", "requested"]);
+    assert_eq!(s.steps(&old_id), ["expired", "requested"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_approval_after_the_group_changed_is_checked_again_and_fails() {
+    let s = stack(1, 1).await;
+    let group = format!("appr-stale-{}", std::process::id());
+    s.moto.create_group(&group, 0, 20, 2, Some("enabled")).await;
+    let id = request_id(&s.scale(0, &format!("{group} 15"), "U0ADA").await);
+    // Someone lowers the group's max while the request waits.
+    s.moto
+        .autoscaling()
+        .await
+        .update_auto_scaling_group()
+        .auto_scaling_group_name(&group)
+        .max_size(10)
+        .send()
+        .await
+        .unwrap();
+    let approved = s.click(0, &id, "approval:approve", "U0LEAD").await;
+    assert!(text(&approved).contains("Did not run") && text(&approved).contains("max 10"), "{approved}");
+    assert_eq!(s.moto.desired_capacity(&group).await, 2);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(s.steps(&id), ["approved", "failed", "requested"]);
+
+    // Outside the policy's resources: refused by the rule, before anything is asked.
+    let other = format!("db-{}", std::process::id());
+    s.moto.create_group(&other, 0, 20, 2, Some("enabled")).await;
+    let refused = s.scale(0, &format!("{other} 3"), "U0ADA").await;
+    assert!(refused.contains("No rule of the policy allows `scale`"), "{refused}");
+    assert_eq!(s.moto.desired_capacity(&other).await, 2);
+    // `/scale` alone lists only the groups the policy lets this user scale.
+    let listed = s.scale(0, "", "U0ADA").await;
+    assert!(listed.contains(&group) && !listed.contains(&other), "{listed}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_policy_that_does_not_parse_stops_init_naming_the_problem() {
+    let runtime = RuntimeApi::start().await;
+    let mut env: Vec<(&str, String)> = Moto::shared().env();
+    env.extend([
+        ("SLACK_SIGNING_SECRET", SECRET.to_owned()),
+        ("CHATOPS_POLICY", r#"{"rules": [{"actions": ["scael"], "requesters": ["*"]}]}"#.to_owned()),
+    ]);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut process = FunctionProcess::spawn(&build_binary("slack-command", false), &runtime, &env);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while process.is_running() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!process.is_running(), "init must fail");
+    let output = process.output();
+    assert!(output.contains("CHATOPS_POLICY") && output.contains("unknown action `scael`"), "{output}");
+}
