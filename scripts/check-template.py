@@ -21,7 +21,11 @@ def check(ok, message):
 def statements(fn):
     for policy in fn["Properties"].get("Policies", []):
         if isinstance(policy, dict):
-            yield from policy.get("Statement", [])
+            for st in policy.get("Statement", []):
+                # A statement that exists only under a condition: !If [cond, statement, AWS::NoValue].
+                if "Fn::If" in st:
+                    st = st["Fn::If"][1]
+                yield st
 
 
 for logical, expected_binary, name_suffix in [
@@ -94,7 +98,7 @@ alarm_env = resources["AlarmToSlackFunction"]["Properties"]["Environment"]["Vari
 check(alarm_env.get("STATE_TABLE") == {"Ref": "StateTable"}, "alarm-to-slack: STATE_TABLE is not the state table")
 for logical, expected in [
     ("AlarmToSlackFunction", {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}),
-    ("SlackCommandFunction", {"dynamodb:PutItem"}),
+    ("SlackCommandFunction", {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"}),
 ]:
     granted = set()
     for st in statements(resources[logical]):
@@ -123,7 +127,23 @@ for st in deploy["Properties"]["PolicyDocument"]["Statement"]:
         keys = st.get("Condition", {}).get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
         check(keys == ["event#*", "deploy#*"], f"deploy: DynamoDB key prefixes {keys}")
 check(granted == {"secretsmanager:GetSecretValue", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}, f"deploy: actions {sorted(granted)}")
+# slack-command's own items: replay hashes are only put; approval requests put, read and updated, only with a
+# policy; nothing else.
+by_prefix = {}
+for st in resources["SlackCommandFunction"]["Properties"]["Policies"][0]["Statement"]:
+    conditional = "Fn::If" in st
+    st = st["Fn::If"][1] if conditional else st
+    actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+    if any(a.startswith("dynamodb:") for a in actions):
+        keys = tuple(st["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"])
+        by_prefix[keys] = (set(actions), conditional and st is not None)
+        if keys == ("approval#*",):
+            check(conditional, "slack-command: approval items granted without a policy")
+check(by_prefix.get(("replay#*",), (None,))[0] == {"dynamodb:PutItem"}, f"slack-command: replay# grants {by_prefix}")
+check(by_prefix.get(("approval#*",), (None,))[0] == {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"}, f"slack-command: approval# grants {by_prefix}")
+check(set(by_prefix) == {("replay#*",), ("approval#*",)}, f"slack-command: DynamoDB key prefixes {sorted(by_prefix)}")
 command_env = resources["SlackCommandFunction"]["Properties"]["Environment"]["Variables"]
+check(command_env.get("CHATOPS_POLICY") == {"Ref": "ChatOpsPolicy"}, "slack-command: CHATOPS_POLICY is not the parameter")
 check(command_env.get("STATE_TABLE") == {"Ref": "StateTable"}, "slack-command: STATE_TABLE is not the state table")
 routes = {e["Properties"]["Path"] for e in resources["SlackCommandFunction"]["Properties"]["Events"].values()}
 check({"/slack/events", "/deploy/notify"} <= routes, f"slack-command routes {sorted(routes)}")
