@@ -536,6 +536,28 @@ mod tests {
         }
     }
 
+    /// The README's example is a policy that parses, and means what the README says of it.
+    #[test]
+    fn the_readme_example_parses() {
+        let readme = include_str!("../../README.md");
+        let section = &readme[readme.find("## Who may do what").expect("policy section")..];
+        let start = section.find("```json\n").expect("json block") + 8;
+        let end = start + section[start..].find("```").expect("end of block");
+        let policy = Policy::parse(&section[start..end]).expect("the README's policy parses");
+        assert_eq!(policy.rules.len(), 4);
+        let none = BTreeSet::new();
+        let devs = BTreeSet::from(["S0DEVS".to_owned()]);
+        let ask = |action, resource, channel, change| Ask { action, resource, user: "U0ANY", channel, change };
+        assert!(matches!(
+            policy.decide(&ask("scale", "web-1", "C0OPS", Some((4, 20))), &none),
+            Verdict::NeedsApproval { .. }
+        ));
+        assert!(
+            matches!(policy.decide(&ask("deploy", "shop-production", "C0X", None), &devs), Verdict::NeedsApproval { approval, .. } if approval.count == 2)
+        );
+        assert!(matches!(policy.decide(&ask("deploy", "shop-staging", "C0X", None), &devs), Verdict::Refused { .. }));
+    }
+
     #[test]
     fn globs() {
         assert!(glob("*", ""));
