@@ -141,3 +141,81 @@ async fn deploys_without_the_bot_token_or_the_table_stop_init_naming_the_variabl
         assert!(c.process.output().contains(named), "{}", c.process.output());
     }
 }
+
+/// A policy that sends `orders` deploys for approval: the mention starts nothing and asks the approvers;
+/// the approval starts the pipeline once, with the link in the mention's thread and the callback working
+/// as for any deploy.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deploy_that_needs_approval_starts_when_approved_and_answers_in_its_thread() {
+    let (slack, ci, _table, mut env) = setup().await;
+    let policy = json!({"rules": [{"name": "prod", "actions": ["deploy"], "resources": ["orders"],
+        "requesters": ["U0ALICE"], "approval": {"approvers": ["U0BOB"], "channel": "C0LEADS"}}]});
+    env.push(("CHATOPS_POLICY", policy.to_string()));
+    let c = container(&env).await;
+    let ts = slack.user_message("C0OPS", "<@U0BOT> release orders -- hotfix for checkout");
+    let body = mention_body(
+        &format!("EvAPPR{}", std::process::id()),
+        "T0TEAM",
+        "U0ALICE",
+        "C0OPS",
+        &ts,
+        "<@U0BOT> release orders -- hotfix for checkout",
+    );
+    let mention =
+        event_at(Shape::HttpApi, "/slack/events", "", &signed_headers(SECRET, &now(), body.as_bytes()), &body, false);
+    assert_eq!(c.runtime.invoke(&mention).await.response_json()["statusCode"], 200);
+    assert_eq!(ci.received(), 0, "nothing starts before the approval");
+    let thread = slack.thread("C0OPS", &ts);
+    assert_eq!(thread.len(), 1);
+    assert!(thread[0].all_text().contains("Waiting for approval"), "{}", thread[0].all_text());
+    let asked = slack.channel("C0LEADS");
+    assert_eq!(asked.len(), 1);
+    assert!(asked[0].all_text().contains("hotfix for checkout") && asked[0].all_text().contains("<@U0BOB>"));
+    let text = asked[0].all_text();
+    let start = text.find("`R-").unwrap() + 1;
+    let id = text[start..start + 10].to_owned();
+
+    let click = |user: &str, n: u32| {
+        let payload = json!({
+            "type": "block_actions", "team": {"id": "T0TEAM"}, "user": {"id": user, "username": user},
+            "channel": {"id": "C0LEADS", "name": "leads"}, "message": {"text": "approval", "blocks": []},
+            "actions": [{"action_id": "approval:approve", "value": id, "block_id": "b", "action_ts": format!("1.{n}")}]
+        });
+        let body = chatops_tests::slack_requests::interaction_body(&payload);
+        event_at(
+            Shape::HttpApi,
+            "/slack/interactions",
+            "",
+            &signed_headers(SECRET, &now(), body.as_bytes()),
+            &body,
+            false,
+        )
+    };
+    // Alice cannot approve her own deploy; Bob can, and it starts once.
+    assert_eq!(c.runtime.invoke(&click("U0ALICE", 1)).await.response_json()["statusCode"], 200);
+    assert_eq!(ci.received(), 0);
+    assert_eq!(c.runtime.invoke(&click("U0BOB", 2)).await.response_json()["statusCode"], 200);
+    assert_eq!(c.runtime.invoke(&click("U0BOB", 3)).await.response_json()["statusCode"], 200);
+    assert_eq!(ci.started().len(), 1, "one pipeline for one approved request");
+    let thread = slack.thread("C0OPS", &ts);
+    assert_eq!(thread.len(), 2, "the approved deploy answers in the mention's thread");
+    assert!(thread[1].all_text().contains("orders"), "{}", thread[1].all_text());
+
+    // The pipeline's callback finds the deploy as for any other.
+    let result = json!({"result": "success", "channel": "C0OPS", "thread_ts": ts, "project": "orders"}).to_string();
+    let auth = vec![("authorization".to_owned(), format!("Bearer {NOTIFY}"))];
+    let done = c.runtime.invoke(&event_at(Shape::Rest, "/deploy/notify", "", &auth, &result, false)).await;
+    assert_eq!(done.response_json()["statusCode"], 200);
+    assert_eq!(slack.thread("C0OPS", &ts).len(), 3);
+
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut steps: Vec<String> = c
+        .process
+        .json_logs()
+        .into_iter()
+        .filter(|l| l["fields"]["approval_request"] == id.as_str())
+        .map(|l| l["fields"]["approval_step"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    steps.sort();
+    assert_eq!(steps, ["approved", "executed", "refused", "refused", "requested"]);
+}
