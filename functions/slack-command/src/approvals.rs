@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use chatops_shared::aws::kms::CachedSecret;
 use chatops_shared::commands::{Caller, Decision, Gate, Outcome, Proposal, Rerun, audit, dispatch, dispatch_action};
+use chatops_shared::notify::slack_date_at as date;
 use chatops_shared::policy::Policy;
 use chatops_shared::slack::api::SlackApi;
 use chatops_shared::slack::events::Mention;
@@ -123,10 +124,6 @@ fn new_request_id(caller: &Caller) -> String {
         format!("{}{}{}", chatops_shared::state::unique_owner("r"), chatops_shared::state::now_ms(), caller.user_id);
     let hash = hex::encode_upper(sha2::Sha256::digest(seed.as_bytes()));
     format!("R-{}", &hash[..8])
-}
-
-fn date(epoch_s: i64) -> String {
-    format!("<!date^{epoch_s}^{{date_short_pretty}} at {{time}}|{epoch_s}>")
 }
 
 /// The approvers' message, from the request and where it stands.

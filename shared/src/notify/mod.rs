@@ -15,7 +15,7 @@ use serde_json::Value;
 pub use alarm::{Alarm, AlarmState, Condition};
 pub use codedeploy::{CodeDeploySettings, DeploymentNotice};
 pub use generic::GenericNotice;
-pub use time_fmt::duration_text;
+pub use time_fmt::{duration_text, slack_date_at};
 
 /// One thing to tell Slack about.
 #[derive(Clone, Debug, PartialEq)]

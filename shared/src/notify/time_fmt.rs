@@ -18,15 +18,25 @@ pub(crate) fn parse(raw: &str) -> Option<OffsetDateTime> {
 /// `<!date^...|fallback>` for a parseable time, the raw text (escaped) otherwise.
 pub(crate) fn slack_date(raw: &str) -> String {
     match parse(raw) {
-        Some(t) => {
-            let fallback = t
-                .to_offset(time::UtcOffset::UTC)
-                .format(format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC"))
-                .unwrap_or_else(|_| raw.to_owned());
-            format!("<!date^{}^{{date_short_pretty}} {{time_secs}}|{fallback}>", t.unix_timestamp())
-        }
+        Some(t) => date_token(t, "{date_short_pretty} {time_secs}", raw),
         None => crate::slack::escape(raw),
     }
+}
+
+/// `<!date^...|fallback>` for epoch seconds, to the minute (an expiry, a deadline).
+pub fn slack_date_at(epoch_s: i64) -> String {
+    match OffsetDateTime::from_unix_timestamp(epoch_s) {
+        Ok(t) => date_token(t, "{date_short_pretty} at {time}", &epoch_s.to_string()),
+        Err(_) => epoch_s.to_string(),
+    }
+}
+
+fn date_token(t: OffsetDateTime, tokens: &str, raw: &str) -> String {
+    let fallback = t
+        .to_offset(time::UtcOffset::UTC)
+        .format(format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC"))
+        .unwrap_or_else(|_| raw.to_owned());
+    format!("<!date^{}^{tokens}|{fallback}>", t.unix_timestamp())
 }
 
 /// The shortest useful description of how long something lasted: `45 s`, `12 min`, `2 h 5 min`, `3 d 4 h`.

@@ -456,16 +456,86 @@ async fn main() {
     for reply in api.thread("C0OPS", &mention_ts) {
         println!("   ┃   ↳ {}", mrkdwn(reply.text()));
     }
+
+    println!(
+        "\n{} four eyes: CHATOPS_POLICY lets anyone scale web-* by up to 2 at once; more needs U0LEAD's approval",
+        bold("10.")
+    );
+    let policy = serde_json::json!({"rules": [{
+        "name": "web-scaling", "actions": ["scale"], "resources": ["web-*"], "requesters": ["*"],
+        "approval": {"when": {"scale_change_over": 2}, "approvers": ["U0LEAD"], "channel": "C0APPROVE"}
+    }]});
+    println!("   CHATOPS_POLICY={policy}");
+    let mut policy_env = deploy_env.clone();
+    policy_env.push(("CHATOPS_POLICY", policy.to_string()));
+    let policy_runtime = RuntimeApi::start().await;
+    let env: Vec<(&str, &str)> = policy_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let policy_process = FunctionProcess::spawn(&command_bin, &policy_runtime, &env);
+    let mut request_id = String::new();
+    for text in [format!("{GROUP} 5"), format!("{GROUP} 9 -- launch day")] {
+        let body = command_body("/scale", &text, "U0DEMO", "T0DEMO");
+        let inv = policy_runtime
+            .invoke(&event(
+                Shape::HttpApi,
+                &signed_headers(SIGNING_SECRET, &now(), body.as_bytes()),
+                body.as_bytes(),
+                false,
+            ))
+            .await;
+        let answer: Value =
+            serde_json::from_str(inv.response_json()["body"].as_str().unwrap_or("")).unwrap_or(Value::Null);
+        let shown = answer["text"].as_str().unwrap_or("");
+        if let Some(at) = shown.find("`R-") {
+            request_id = shown[at + 1..at + 11].to_owned();
+        }
+        println!(
+            "\n   {} {}",
+            bold(&format!("U0DEMO: /scale {text}")),
+            dim(&format!("→ HTTP {}", inv.response_json()["statusCode"]))
+        );
+        println!("   [{}] {}", answer["response_type"].as_str().unwrap_or(""), mrkdwn(shown));
+        println!("   {} desired capacity of {GROUP} in moto: {}", dim("→"), moto.desired_capacity(GROUP).await);
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for (n, user) in ["U0DEMO", "U0LEAD"].into_iter().enumerate() {
+        let payload = serde_json::json!({
+            "type": "block_actions", "team": {"id": "T0DEMO"}, "user": {"id": user, "username": user},
+            "channel": {"id": "C0APPROVE", "name": "approvals"},
+            "response_url": slack.url(&format!("/actions/T0DEMO/approval/{n}")),
+            "message": {"text": "approval", "blocks": []},
+            "actions": [{"action_id": "approval:approve", "value": request_id, "block_id": "b", "action_ts": format!("1.{n}")}]
+        });
+        let body = interaction_body(&payload);
+        let click = event_at(
+            Shape::HttpApi,
+            "/slack/interactions",
+            "",
+            &signed_headers(SIGNING_SECRET, &now(), body.as_bytes()),
+            &body,
+            false,
+        );
+        println!("\n   {} {user} clicks [Approve] on {request_id}", dim("POST /slack/interactions"));
+        let inv = policy_runtime.invoke(&click).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        println!(
+            "   {} HTTP {}; desired capacity of {GROUP} in moto: {}",
+            dim("→"),
+            inv.response_json()["statusCode"],
+            moto.desired_capacity(GROUP).await
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
     api_printer.abort();
 
-    println!("\n{} the audit lines slack-command wrote", bold("10."));
+    println!("\n{} the audit lines slack-command wrote", bold("11."));
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut audit_lines = command_process.json_logs();
     audit_lines.extend(deploy_process.json_logs());
+    audit_lines.extend(policy_process.json_logs());
     for line in audit_lines.iter().filter(|l| l["fields"]["kind"] == "audit") {
         let f = &line["fields"];
         println!(
-            "   {} user={} command={:?} text={:?} decision={} reason={} before={} after={} pipeline={} latency_ms={}",
+            "   {} user={} command={:?} text={:?} decision={} reason={} before={} after={} pipeline={} approval={} latency_ms={}",
             dim("audit"),
             f["user_id"].as_str().unwrap_or(""),
             f["command"].as_str().unwrap_or(""),
@@ -475,6 +545,9 @@ async fn main() {
             f["before"],
             f["after"],
             f["pipeline"].as_str().unwrap_or("-"),
+            f["approval_step"]
+                .as_str()
+                .map_or("-".to_owned(), |step| format!("{step}:{}", f["approval_request"].as_str().unwrap_or(""))),
             f["latency_ms"]
         );
     }
