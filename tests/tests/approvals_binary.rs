@@ -43,6 +43,10 @@ struct Stack {
 }
 
 async fn stack(count: usize, containers: usize) -> Stack {
+    stack_with(policy(count), containers, Vec::new()).await
+}
+
+async fn stack_with(policy: String, containers: usize, extra: Vec<(&'static str, String)>) -> Stack {
     let moto = Moto::shared();
     let table = moto.create_state_table().await;
     let slack = SlackApiStandIn::start(BOT).await;
@@ -55,8 +59,9 @@ async fn stack(count: usize, containers: usize) -> Stack {
         ("SLACK_BOT_TOKEN", BOT.to_owned()),
         ("SLACK_API_URL", slack.url()),
         ("SLACK_TEAM_ID", TEAM.to_owned()),
-        ("CHATOPS_POLICY", policy(count)),
+        ("CHATOPS_POLICY", policy),
     ]);
+    env.extend(extra);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut started = Vec::new();
     for _ in 0..containers {
@@ -81,6 +86,11 @@ impl Stack {
     }
 
     fn click_request(&self, request: &str, action: &str, user: &str) -> Value {
+        self.button_request(action, request, user)
+    }
+
+    /// A click on any button: `action` its `action_id`, `value` its value.
+    fn button_request(&self, action: &str, value: &str, user: &str) -> Value {
         // Each click is its own signed request (Slack's `action_ts` differs), or it would be refused as a replay.
         static CLICKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let action_ts = format!("1700000000.{:06}", CLICKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
@@ -91,8 +101,8 @@ impl Stack {
             "channel": {"id": APPROVERS, "name": "approvals"},
             "response_url": self.hooks.url("/actions/approval"),
             "message": {"type": "message", "text": "approval", "blocks": []},
-            "actions": [{"type": "button", "action_id": action, "block_id": format!("approval:{request}"),
-                         "value": request, "action_ts": action_ts}]
+            "actions": [{"type": "button", "action_id": action, "block_id": format!("block:{value}"),
+                         "value": value, "action_ts": action_ts}]
         });
         let body = interaction_body(&payload);
         let mut request =
@@ -104,9 +114,19 @@ impl Stack {
 
     /// Clicks [Approve] or [Deny] as `user` in `container`; returns what replaced (or answered) the message.
     async fn click(&self, container: usize, request: &str, action: &str, user: &str) -> Value {
+        self.press(container, action, request, user).await
+    }
+
+    /// Clicks button `action` with `value` as `user`; returns what the function posted to `response_url`.
+    async fn press(&self, container: usize, action: &str, value: &str, user: &str) -> Value {
         let before = self.hooks.received().len();
-        let response = self.containers[container].0.invoke(&self.click_request(request, action, user)).await;
-        assert_eq!(response.response_json()["statusCode"], 200);
+        let response = self.containers[container].0.invoke(&self.button_request(action, value, user)).await;
+        assert_eq!(
+            response.response_json()["statusCode"],
+            200,
+            "{action} {value} {user}: {}",
+            self.containers[container].1.output()
+        );
         let got = self.hooks.wait_for(before + 1, Duration::from_secs(3)).await;
         got[before].json()
     }
@@ -306,4 +326,43 @@ async fn a_policy_that_does_not_parse_stops_init_naming_the_problem() {
     assert!(!process.is_running(), "init must fail");
     let output = process.output();
     assert!(output.contains("CHATOPS_POLICY") && output.contains("unknown action `scael`"), "{output}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_codedeploy_rollback_waits_for_approval_and_then_runs_once() {
+    use chatops_tests::codedeploy_standin::CodeDeployStandIn;
+    let codedeploy = CodeDeployStandIn::start().await;
+    codedeploy.add_ready("d-APPR0001", "orders", "orders-ecs-bg");
+    codedeploy.add_ready("d-APPR0002", "billing", "billing-bg");
+    let policy = json!({"rules": [
+        {"name": "switch", "actions": ["codedeploy:switch"], "resources": ["orders/*"], "requesters": ["*"]},
+        {"name": "rollback", "actions": ["codedeploy:rollback"], "resources": ["orders/*"], "requesters": ["*"],
+         "approval": {"approvers": ["U0LEAD"], "channel": APPROVERS}}
+    ]});
+    let extra = vec![
+        ("CODEDEPLOY_DEPLOYMENT_GROUPS", "orders/orders-ecs-bg,billing/billing-bg".to_owned()),
+        ("AWS_ENDPOINT_URL_CODEDEPLOY", codedeploy.endpoint()),
+    ];
+    let s = stack_with(policy.to_string(), 1, extra).await;
+
+    // Billing is enabled for buttons but no rule covers it: refused by the policy, nothing called.
+    let refused = s.press(0, "codedeploy:switch", "d-APPR0002", "U0ADA").await;
+    assert!(text(&refused).contains("No rule of the policy allows `codedeploy:switch`"), "{refused}");
+    assert!(codedeploy.changes().is_empty());
+
+    // A rollback waits for the lead; the click's answer says so, to the clicker alone.
+    let waiting = s.press(0, "codedeploy:rollback", "d-APPR0001", "U0ADA").await;
+    assert_eq!(waiting["response_type"], "ephemeral");
+    assert!(text(&waiting).contains("Waiting for approval"), "{waiting}");
+    assert!(codedeploy.changes().is_empty(), "nothing runs before the approval");
+    let id = request_id(&text(&waiting));
+    assert!(s.slack.channel(APPROVERS)[0].all_text().contains("d-APPR0001"));
+
+    let approved = s.click(0, &id, "approval:approve", "U0LEAD").await;
+    assert!(text(&approved).contains("Ran:"), "{approved}");
+    let ops: Vec<String> = codedeploy.changes().into_iter().map(|c| c.operation).collect();
+    assert_eq!(ops, ["StopDeployment"]);
+    let late = s.click(0, &id, "approval:approve", "U0CTO").await;
+    assert!(text(&late).contains("already executed"), "{late}");
+    assert_eq!(codedeploy.changes().len(), 1);
 }

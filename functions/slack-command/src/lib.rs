@@ -314,10 +314,13 @@ async fn first_arrival(
     match state.first_arrival(&id, now * 1000, now + 600).await {
         Ok(true) => true,
         Ok(false) => {
+            // Who the replayed request claims to be: a command's or a button click's caller.
             let caller = parse_form(body)
                 .ok()
-                .and_then(|form| SlashCommand::from_form(form).ok())
-                .map(|command| Caller::from(&command))
+                .and_then(|form| match form.get("payload") {
+                    Some(payload) => BlockAction::parse(payload).ok().map(|click| Caller::from(&click)),
+                    None => SlashCommand::from_form(form).ok().map(|command| Caller::from(&command)),
+                })
                 .unwrap_or_default();
             let outcome =
                 Outcome::ephemeral("", chatops_shared::commands::Decision::Refused("replayed request".into()));

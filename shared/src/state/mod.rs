@@ -152,10 +152,12 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
-/// An owner name for claims and leases, unique to this process and moment: `prefix:pid:nanos`.
+/// An owner name for claims and leases, unique to this process, moment and call: `prefix:pid:nanos:n`.
 pub fn unique_owner(prefix: &str) -> String {
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    format!("{prefix}:{}:{nanos}", std::process::id())
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{prefix}:{}:{nanos}:{n}", std::process::id())
 }
 
 /// A DynamoDB client for the state table: short timeouts and one retry, so an unreachable DynamoDB
@@ -273,8 +275,13 @@ impl StateTable {
                     }
                     _ => None,
                 });
-                Ok(match old.as_ref().and_then(|i| get_s(i, "status")).as_deref() {
+                let status = old.as_ref().and_then(|i| get_s(i, "status"));
+                let holder = old.as_ref().and_then(|i| get_s(i, "owner"));
+                Ok(match status.as_deref() {
                     Some("delivered") => Claim::Delivered,
+                    // Our own earlier attempt of this very write: it succeeded, but its answer came too late
+                    // and the SDK sent it again. The claim is ours.
+                    Some("claimed") if holder.as_deref() == Some(owner) => Claim::Claimed,
                     _ => Claim::InProgress,
                 })
             }
@@ -329,8 +336,10 @@ impl StateTable {
     /// Returns false when it was seen before: a replay of a captured request.
     pub async fn first_arrival(&self, id: &str, now_ms: i64, expires_at: i64) -> Result<bool, StateError> {
         let key = Self::key(format!("replay#{id}"), "replay");
+        // An owner of this arrival alone, so the SDK's retry of this write is not taken for a replay.
+        let owner = unique_owner("request");
         let claim =
-            self.claim(key, "slack_request", "request", now_ms, None, expires_at, "PutItem (request seen)").await?;
+            self.claim(key, "slack_request", &owner, now_ms, None, expires_at, "PutItem (request seen)").await?;
         Ok(claim == Claim::Claimed)
     }
 

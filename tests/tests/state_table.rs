@@ -1,0 +1,61 @@
+//! The state table's conditional writes against moto's DynamoDB: a retry of one's own claim is one's
+//! own, a replay is not; approval requests count each approver once and let one mover win.
+
+use chatops_shared::state::{Approval, Claim, StateTable, now_ms};
+use chatops_tests::Moto;
+
+async fn table() -> StateTable {
+    let moto = Moto::shared();
+    let name = moto.create_state_table().await;
+    StateTable::new(moto.dynamodb().await, name)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sdks_retry_of_a_claim_that_succeeded_is_still_the_claimers() {
+    let state = table().await;
+    let (now, until) = (now_ms(), now_ms() / 1000 + 600);
+    // The first attempt succeeded but its answer was lost; the SDK sends the same write again.
+    assert_eq!(state.claim_event("Ev1", "container-a", now, until).await.unwrap(), Claim::Claimed);
+    assert_eq!(state.claim_event("Ev1", "container-a", now, until).await.unwrap(), Claim::Claimed);
+    // Anyone else finds it taken; once done, everyone finds it done.
+    assert_eq!(state.claim_event("Ev1", "container-b", now, until).await.unwrap(), Claim::InProgress);
+    state.finish_event("Ev1").await.unwrap();
+    assert_eq!(state.claim_event("Ev1", "container-a", now, until).await.unwrap(), Claim::Delivered);
+    // Each arrival of a signed request is its own claimer: a second arrival is a replay.
+    assert!(state.first_arrival("hash-1", now, until).await.unwrap());
+    assert!(!state.first_arrival("hash-1", now, until).await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn approvals_count_each_approver_once_and_one_mover_wins() {
+    let state = table().await;
+    let now = now_ms() / 1000;
+    assert!(state.create_request("R-1", "{}", now + 60, now + 3600).await.unwrap());
+    assert!(!state.create_request("R-1", "{}", now + 60, now + 3600).await.unwrap(), "IDs are not reused");
+
+    // Two approvers at the same moment: both counted.
+    let (a, b) = tokio::join!(state.approve_request("R-1", "U1", now), state.approve_request("R-1", "U2", now));
+    for counted in [a.unwrap(), b.unwrap()] {
+        assert!(matches!(counted, Approval::Counted(_)), "{counted:?}");
+    }
+    match state.approve_request("R-1", "U1", now).await.unwrap() {
+        Approval::NotCounted(Some(r)) => assert_eq!(r.approved_by, ["U1", "U2"]),
+        other => panic!("the same approver counted twice: {other:?}"),
+    }
+    // Both then try to run it: one wins.
+    let (a, b) = tokio::join!(
+        state.move_request("R-1", "open", "executing", "U1", None, now),
+        state.move_request("R-1", "open", "executing", "U2", None, now)
+    );
+    assert_eq!([a.unwrap(), b.unwrap()].iter().filter(|won| **won).count(), 1);
+    assert!(matches!(state.approve_request("R-1", "U3", now).await.unwrap(), Approval::NotCounted(_)));
+
+    // Expiry: not approvable after open_until, and only then may it be moved to expired.
+    assert!(state.create_request("R-2", "{}", now + 60, now + 3600).await.unwrap());
+    assert!(!state.move_request("R-2", "open", "expired", "expiry", None, now).await.unwrap(), "not yet");
+    assert!(matches!(state.approve_request("R-2", "U1", now + 61).await.unwrap(), Approval::NotCounted(_)));
+    assert!(!state.move_request("R-2", "open", "denied", "U1", None, now + 61).await.unwrap(), "too late to deny");
+    assert!(state.move_request("R-2", "open", "expired", "expiry", None, now + 61).await.unwrap());
+    assert_eq!(state.get_request("R-2").await.unwrap().unwrap().status, "expired");
+    assert!(state.get_request("R-404").await.unwrap().is_none());
+}
