@@ -209,9 +209,7 @@ pub async fn open_if_pending(deps: &Deps, caller: &Caller, outcome: Outcome, dea
         refused.after = outcome.after;
         refused
     };
-    let (Some(g), Some(rule)) =
-        (&deps.governance, deps.governance.as_ref().and_then(|g| g.policy.rule(&proposal.rule)))
-    else {
+    let Some((g, rule)) = deps.governance.as_ref().and_then(|g| Some((g, g.policy.rule(&proposal.rule)?))) else {
         return failed("no policy");
     };
     let (Some(state), Some((api, token)), Some(approval)) = (&g.state, &g.slack, &rule.approval) else {

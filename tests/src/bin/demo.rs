@@ -155,6 +155,11 @@ fn now() -> String {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0).to_string()
 }
 
+/// A form body (a command or a button click) signed now with the app's secret, in the HTTP API envelope.
+fn signed(body: &str) -> Value {
+    event(Shape::HttpApi, &signed_headers(SIGNING_SECRET, &now(), body.as_bytes()), body.as_bytes(), false)
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     println!("{}", bold("ChatOps on AWS Lambda, in Rust: local demo (no AWS account, no Slack workspace)"));
@@ -276,14 +281,7 @@ async fn main() {
         });
         let body = interaction_body(&payload);
         let before = slack.received().len();
-        let inv = command_runtime
-            .invoke(&event(
-                Shape::HttpApi,
-                &signed_headers(SIGNING_SECRET, &now(), body.as_bytes()),
-                body.as_bytes(),
-                false,
-            ))
-            .await;
+        let inv = command_runtime.invoke(&signed(&body)).await;
         let got = slack.wait_for(before + 1, Duration::from_secs(3)).await;
         tokio::time::sleep(Duration::from_millis(50)).await;
         // Slack shows the replaced message from now on; later clicks come from it.
@@ -474,14 +472,7 @@ async fn main() {
     let mut request_id = String::new();
     for text in [format!("{GROUP} 5"), format!("{GROUP} 9 -- launch day")] {
         let body = command_body("/scale", &text, "U0DEMO", "T0DEMO");
-        let inv = policy_runtime
-            .invoke(&event(
-                Shape::HttpApi,
-                &signed_headers(SIGNING_SECRET, &now(), body.as_bytes()),
-                body.as_bytes(),
-                false,
-            ))
-            .await;
+        let inv = policy_runtime.invoke(&signed(&body)).await;
         let answer: Value =
             serde_json::from_str(inv.response_json()["body"].as_str().unwrap_or("")).unwrap_or(Value::Null);
         let shown = answer["text"].as_str().unwrap_or("");
@@ -506,14 +497,7 @@ async fn main() {
             "actions": [{"action_id": "approval:approve", "value": request_id, "block_id": "b", "action_ts": format!("1.{n}")}]
         });
         let body = interaction_body(&payload);
-        let click = event_at(
-            Shape::HttpApi,
-            "/slack/interactions",
-            "",
-            &signed_headers(SIGNING_SECRET, &now(), body.as_bytes()),
-            &body,
-            false,
-        );
+        let click = signed(&body);
         println!("\n   {} {user} clicks [Approve] on {request_id}", dim("POST /slack/interactions"));
         let inv = policy_runtime.invoke(&click).await;
         tokio::time::sleep(Duration::from_millis(50)).await;
