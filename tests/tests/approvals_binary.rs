@@ -359,7 +359,7 @@ async fn a_codedeploy_rollback_waits_for_approval_and_then_runs_once() {
     assert!(s.slack.channel(APPROVERS)[0].all_text().contains("d-APPR0001"));
 
     let approved = s.click(0, &id, "approval:approve", "U0LEAD").await;
-    assert!(text(&approved).contains("Ran:"), "{approved}");
+    assert!(text(&approved).contains("Ran: 🔙 Roll back of deployment `d-APPR0001`"), "{approved}");
     let ops: Vec<String> = codedeploy.changes().into_iter().map(|c| c.operation).collect();
     assert_eq!(ops, ["StopDeployment"]);
     let late = s.click(0, &id, "approval:approve", "U0CTO").await;

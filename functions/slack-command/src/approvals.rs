@@ -480,7 +480,11 @@ async fn execute(
         Decision::Done | Decision::Info => ("executed", "executed"),
         _ => ("failed", "failed"),
     };
-    let result = ran.message.text.clone();
+    // A button's outcome is the rebuilt deployment message, not a sentence: say what was done instead.
+    let result = match (&body.proposal.rerun, &ran.decision) {
+        (Rerun::Button { .. }, Decision::Done) => format!("{}: done.", body.proposal.summary),
+        _ => ran.message.text.clone(),
+    };
     let mut executed = ran.clone();
     executed.approval = Some((body.id.clone(), step_name));
     audit(requester, &executed, started.elapsed());
