@@ -109,6 +109,20 @@ fn status_200(o: &Outcome) -> bool {
     matches!(o, Outcome::Response(b) if serde_json::from_slice::<Value>(b).ok().is_some_and(|v| v["statusCode"] == 200 && v["body"].as_str().is_some_and(|t| t.contains("Desired"))))
 }
 
+fn waiting_for_approval(o: &Outcome) -> bool {
+    matches!(o, Outcome::Response(b) if serde_json::from_slice::<Value>(b).ok().is_some_and(|v| v["statusCode"] == 200 && v["body"].as_str().is_some_and(|t| t.contains("Waiting for approval"))))
+}
+
+/// A `/scale` request that is new each time (Slack's `trigger_id` differs), so the replay check accepts it.
+fn unique_scale(text: &'static str) -> Box<dyn Fn() -> Value> {
+    let n = std::sync::atomic::AtomicU64::new(0);
+    Box::new(move || {
+        let trigger = format!("trigger_id={}", n.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+        let body = command_body("/scale", text, "U1", "T1").replace("trigger_id=1234.5678.abcdef", &trigger);
+        event(Shape::HttpApi, &signed_headers(SIGNING_SECRET, &now(), body.as_bytes()), body.as_bytes(), false)
+    })
+}
+
 fn status_200_empty(o: &Outcome) -> bool {
     matches!(o, Outcome::Response(b) if serde_json::from_slice::<Value>(b).ok().is_some_and(|v| v["statusCode"] == 200))
 }
@@ -398,6 +412,34 @@ async fn main() {
             check: status_200,
         },
         Scenario {
+            name: "slack-command /scale <group>, KMS secret, replay check",
+            binary: command.clone(),
+            env: with_moto(vec![
+                ("KMS_ENCRYPTED_SLACK_SIGNING_SECRET", secret_ct.clone()),
+                ("STATE_TABLE", table.clone()),
+            ]),
+            event: unique_scale(GROUP),
+            check: status_200,
+        },
+        Scenario {
+            name: "slack-command /scale <group> n, approval requested",
+            binary: command.clone(),
+            env: with_moto(vec![
+                ("KMS_ENCRYPTED_SLACK_SIGNING_SECRET", secret_ct.clone()),
+                ("KMS_ENCRYPTED_SLACK_BOT_TOKEN", bot_ct.clone()),
+                ("SLACK_API_URL", api.url()),
+                ("STATE_TABLE", table.clone()),
+                (
+                    "CHATOPS_POLICY",
+                    serde_json::json!({"rules": [{"actions": ["scale"], "requesters": ["*"],
+                    "approval": {"approvers": ["U0LEAD"], "channel": "C0APPROVE"}}]})
+                    .to_string(),
+                ),
+            ]),
+            event: unique_scale(concat!("bench-asg", " 3")),
+            check: waiting_for_approval,
+        },
+        Scenario {
             name: "slack-command @mention release, KMS secrets",
             binary: command.clone(),
             env: with_moto(vec![
@@ -525,7 +567,7 @@ async fn main() {
         ),
         (
             "slack-command @mention release, KMS secrets",
-            percentile(&results[6].1.cold_ms, 50.0),
+            percentile(&results[8].1.cold_ms, 50.0),
             3.0 * floor_cold + mention_ms,
             format!(
                 "cold ≤ 3× echo + its round trips (KMS ×2, Secrets Manager, DynamoDB ×3, Slack ×2, GitLab; {mention_ms:.2} ms)"
