@@ -254,9 +254,23 @@ async fn main() {
         let conf = aws_sdk_autoscaling::config::Builder::from(&sdk).http_client(fresh_http()).build();
         describe(aws_sdk_autoscaling::Client::from_conf(conf))
     };
+    // The replay check of slack-command: one conditional PutItem per signed request.
+    let replay_counter = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let replay_new = || {
+        use chatops_shared::state::StateTable;
+        let n = replay_counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let conf = aws_sdk_dynamodb::config::Builder::from(&sdk).http_client(fresh_http()).build();
+        let state = StateTable::new(aws_sdk_dynamodb::Client::from_conf(conf), table.clone());
+        async move {
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+            let seen = state.first_arrival(&format!("bench-replay-{n}"), now, now / 1000 + 600).await;
+            assert!(matches!(seen, Ok(true)), "the replay check failed against moto");
+        }
+    };
     decrypt_new().await;
     describe_new().await;
     state_new().await;
+    replay_new().await;
 
     // SLACK_SECRETS_ARN: one GetSecretValue instead of one KMS Decrypt at cold start.
     let bundle_arn = moto.create_secret(&json!({"webhook_url": webhook}).to_string()).await;
@@ -315,6 +329,9 @@ async fn main() {
             let targets = DeployTargets::parse(&mapping).expect("mapping");
             let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
             let id = format!("EvBENCHREF{n}");
+            // The replay check of the signed request, then the event's claim.
+            let seen = state.first_arrival(&format!("bench-mention-{n}"), now, now / 1000 + 600).await;
+            assert!(matches!(seen, Ok(true)), "the replay check failed against moto");
             let claim = state.claim_event(&id, "bench", now, now / 1000 + 600).await;
             let (_, target) = targets.find("T0BENCH", "C0DEPLOY", "orders").expect("target");
             let request = DeployRequest {
@@ -491,6 +508,7 @@ async fn main() {
     let (mut decrypt_samples, mut describe_samples, mut state_samples) = (Vec::new(), Vec::new(), Vec::new());
     let mut mention_samples = Vec::new();
     let mut bundle_samples = Vec::new();
+    let mut replay_samples = Vec::new();
     eprintln!("measuring {cold_runs} rounds of cold starts…");
     for _ in 0..cold_runs {
         for (s, f) in scenarios.iter().zip(figures.iter_mut()) {
@@ -511,6 +529,9 @@ async fn main() {
         bundle_new().await;
         bundle_samples.push(t.elapsed().as_secs_f64() * 1000.0);
         let t = Instant::now();
+        replay_new().await;
+        replay_samples.push(t.elapsed().as_secs_f64() * 1000.0);
+        let t = Instant::now();
         mention_sequence().await;
         mention_samples.push(t.elapsed().as_secs_f64() * 1000.0);
     }
@@ -523,6 +544,7 @@ async fn main() {
     let state_ms = percentile(&state_samples, 50.0);
     let mention_ms = percentile(&mention_samples, 50.0);
     let bundle_ms = percentile(&bundle_samples, 50.0);
+    let replay_ms = percentile(&replay_samples, 50.0);
     let results: Vec<(&Scenario, Figures)> = scenarios.iter().zip(figures).collect();
     let floor = results[0].1.clone();
     let floor_cold = percentile(&floor.cold_ms, 50.0);
@@ -566,11 +588,20 @@ async fn main() {
             format!("cold ≤ 3× echo + 2 moto round trips ({:.2} ms)", decrypt_ms + describe_ms),
         ),
         (
+            "slack-command /scale <group>, KMS secret, replay check",
+            percentile(&results[6].1.cold_ms, 50.0),
+            3.0 * floor_cold + decrypt_ms + describe_ms + replay_ms,
+            format!(
+                "cold ≤ 3× echo + 3 moto round trips (KMS, Auto Scaling, DynamoDB; {:.2} ms)",
+                decrypt_ms + describe_ms + replay_ms
+            ),
+        ),
+        (
             "slack-command @mention release, KMS secrets",
             percentile(&results[8].1.cold_ms, 50.0),
             3.0 * floor_cold + mention_ms,
             format!(
-                "cold ≤ 3× echo + its round trips (KMS ×2, Secrets Manager, DynamoDB ×3, Slack ×2, GitLab; {mention_ms:.2} ms)"
+                "cold ≤ 3× echo + its round trips (KMS ×2, Secrets Manager, DynamoDB ×4, Slack ×2, GitLab; {mention_ms:.2} ms)"
             ),
         ),
         (
@@ -598,7 +629,7 @@ async fn main() {
         "\nBenchmark: {cold_runs} cold starts and {warm_runs} warm invocations per function; {cores} cores, {host}"
     );
     println!(
-        "moto round trips over a new connection (kept alive): KMS Decrypt {decrypt_ms:.2} ms ({decrypt_warm_ms:.2}), DescribeAutoScalingGroups {describe_ms:.2} ms ({describe_warm_ms:.2}), DynamoDB: the calls of a bot-token notification (2 × 2 at once) {state_ms:.2} ms ({state_warm_ms:.2}), the calls of a mention {mention_ms:.2} ms, GetSecretValue {bundle_ms:.2} ms\n"
+        "moto round trips over a new connection (kept alive): KMS Decrypt {decrypt_ms:.2} ms ({decrypt_warm_ms:.2}), DescribeAutoScalingGroups {describe_ms:.2} ms ({describe_warm_ms:.2}), DynamoDB: the calls of a bot-token notification (2 × 2 at once) {state_ms:.2} ms ({state_warm_ms:.2}), the calls of a mention {mention_ms:.2} ms, the replay check {replay_ms:.2} ms, GetSecretValue {bundle_ms:.2} ms\n"
     );
     println!(
         "| function | cold p50 ms (× echo) | cold max ms | init p50 ms (× echo) | warm p50 µs (× echo) | warm p99 µs (× echo) | peak RSS MiB (× echo) | binary MiB (× echo) |"
