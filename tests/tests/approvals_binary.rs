@@ -310,6 +310,38 @@ async fn an_approval_after_the_group_changed_is_checked_again_and_fails() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_run_that_never_reported_is_closed_with_a_warning_by_the_next_click() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let s = stack(1, 1).await;
+    let group = format!("appr-dead-{}", std::process::id());
+    s.moto.create_group(&group, 0, 20, 2, Some("enabled")).await;
+    let id = request_id(&s.scale(0, &format!("{group} 15"), "U0ADA").await);
+    // As if the container that won the run had stopped long ago, before it reported.
+    s.moto
+        .dynamodb()
+        .await
+        .update_item()
+        .table_name(&s.table)
+        .key("pk", AttributeValue::S(format!("approval#{id}")))
+        .key("sk", AttributeValue::S("approval".into()))
+        .update_expression("SET #s = :executing, moved_at = :long_ago")
+        .expression_attribute_names("#s", "status")
+        .expression_attribute_values(":executing", AttributeValue::S("executing".into()))
+        .expression_attribute_values(":long_ago", AttributeValue::N("1000".into()))
+        .send()
+        .await
+        .unwrap();
+    let closed = s.click(0, &id, "approval:approve", "U0LEAD").await;
+    assert!(text(&closed).contains("Unknown: the run did not report back"), "{closed}");
+    assert!(text(&closed).contains(&format!("check `{group}`")), "{closed}");
+    let again = s.click(0, &id, "approval:approve", "U0CTO").await;
+    assert!(text(&again).contains("already abandoned"), "{again}");
+    assert_eq!(s.moto.desired_capacity(&group).await, 2, "nothing is run again");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(s.steps(&id), ["abandoned", "refused", "requested"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_policy_that_does_not_parse_stops_init_naming_the_problem() {
     let runtime = RuntimeApi::start().await;
     let mut env: Vec<(&str, String)> = Moto::shared().env();

@@ -58,4 +58,12 @@ async fn approvals_count_each_approver_once_and_one_mover_wins() {
     assert!(state.move_request("R-2", "open", "expired", "expiry", None, now + 61).await.unwrap());
     assert_eq!(state.get_request("R-2").await.unwrap().unwrap().status, "expired");
     assert!(state.get_request("R-404").await.unwrap().is_none());
+
+    // A run that never reported: closed as abandoned only once its lease is long past.
+    assert!(state.create_request("R-3", "{}", now + 60, now + 3600).await.unwrap());
+    assert!(state.move_request("R-3", "open", "executing", "U1", None, now).await.unwrap());
+    assert!(!state.move_request("R-3", "executing", "abandoned", "expiry", None, now + 10).await.unwrap());
+    let lease = chatops_shared::state::EXECUTING_LEASE_S;
+    assert!(state.move_request("R-3", "executing", "abandoned", "expiry", None, now + lease).await.unwrap());
+    assert_eq!(state.get_request("R-3").await.unwrap().unwrap().status, "abandoned");
 }

@@ -21,7 +21,7 @@ use chatops_shared::slack::events::Mention;
 use chatops_shared::slack::form::SlashCommand;
 use chatops_shared::slack::interaction::BlockAction;
 use chatops_shared::slack::{Block, Button, Message, escape};
-use chatops_shared::state::{Approval, StateTable, StoredRequest};
+use chatops_shared::state::{Approval, EXECUTING_LEASE_S, StateTable, StoredRequest};
 use serde::{Deserialize, Serialize};
 
 use crate::Deps;
@@ -135,6 +135,7 @@ fn request_message(body: &RequestBody, stored: Option<&StoredRequest>) -> Messag
         "executing" => "⏳",
         "executed" => "✅",
         "denied" | "expired" => "🚫",
+        "abandoned" => "⚠️",
         _ => "❌",
     };
     let text =
@@ -167,6 +168,7 @@ fn request_message(body: &RequestBody, stored: Option<&StoredRequest>) -> Messag
             "executing" => Some("Running now…".to_owned()),
             "executed" => Some(format!("Ran: {result}")),
             "failed" => Some(format!("Did not run: {result}")),
+            "abandoned" => Some(format!("⚠️ Unknown: {result}")),
             "denied" => Some(format!("Denied by {by}. Nothing was done.")),
             "expired" => Some("Expired without enough approvals. Nothing was done.".to_owned()),
             _ => None,
@@ -319,6 +321,9 @@ pub async fn click(deps: &Deps, click: &BlockAction, deadline: Instant) -> Outco
     if stored.status == "open" && stored.open_until <= now {
         return expire(state, &body, now).await;
     }
+    if stored.status == "executing" && stored.moved_at.is_some_and(|at| at <= now - EXECUTING_LEASE_S) {
+        return abandon(state, &body, now).await;
+    }
     if stored.status != "open" {
         return closed(&stored);
     }
@@ -407,6 +412,19 @@ async fn step(body: &RequestBody, state: &StateTable, name: &'static str, decisi
     let mut outcome = Outcome { message: request_message(body, stored.as_ref()), ..Outcome::ephemeral("", decision) };
     outcome.approval = Some((body.id.clone(), name));
     outcome.on(&body.proposal.resource)
+}
+
+/// A run that never reported (its container stopped mid-way): closed so that it shows, with a warning,
+/// since whether the change was made is unknown.
+async fn abandon(state: &StateTable, body: &RequestBody, now: i64) -> Outcome {
+    let why = format!(
+        "the run did not report back (its container stopped); the change may or may not have been made: check `{}` before asking again.",
+        escape(&body.proposal.resource)
+    );
+    match state.move_request(&body.id, "executing", "abandoned", "expiry", Some(&why), now).await {
+        Ok(_) => step(body, state, "abandoned", Decision::Failed("run abandoned".into())).await,
+        Err(err) => unavailable(&err),
+    }
 }
 
 /// Past its time: closed as expired (by whichever click sees it first).

@@ -22,7 +22,7 @@
 
 mod requests;
 
-pub use requests::{Approval, StoredRequest};
+pub use requests::{Approval, EXECUTING_LEASE_S, StoredRequest};
 
 use std::collections::HashMap;
 

@@ -1,12 +1,17 @@
 //! Approval requests: a change the policy sent for approval, kept as one item (`approval#<id>`) whose
 //! `status` moves `open` → `executing` → `executed` | `failed`, or `open` → `denied` | `expired`, each
-//! step one conditional update. Approvals are a string set that an approver joins once (`ADD` under
+//! step one conditional update; a run whose container stopped before reporting is closed `abandoned`
+//! by the next click, once [`EXECUTING_LEASE_S`] has passed. Approvals are a string set that an approver joins once (`ADD` under
 //! `NOT contains`), so two approvers clicking at the same moment are both counted, and the step that
 //! runs the change (`open` → `executing`) is won by exactly one container.
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::{Item, StateError, StateTable, TTL_ATTRIBUTE, get_n, get_s, is_condition_failure, n, s, state_error};
+
+/// How long a run may stay `executing` before a click may close it as abandoned: far past the
+/// function's own time limit, so a run still going is never taken for a dead one.
+pub const EXECUTING_LEASE_S: i64 = 60;
 
 /// A request as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,6 +25,8 @@ pub struct StoredRequest {
     /// Who closed it (denied it, or ran it) and what came of it.
     pub closed_by: Option<String>,
     pub result: Option<String>,
+    /// Epoch seconds of the last status change.
+    pub moved_at: Option<i64>,
 }
 
 impl StoredRequest {
@@ -34,6 +41,7 @@ impl StoredRequest {
             approved_by,
             closed_by: get_s(item, "closed_by"),
             result: get_s(item, "result"),
+            moved_at: get_n(item, "moved_at"),
         }
     }
 }
@@ -151,6 +159,10 @@ impl StateTable {
         update = match (from, to) {
             ("open", "expired") => update.condition_expression("#status = :from AND open_until <= :now"),
             ("open", _) => update.condition_expression("#status = :from AND open_until > :now"),
+            // A run whose container stopped before it reported: only once its time is long past.
+            ("executing", "abandoned") => update
+                .condition_expression("#status = :from AND moved_at <= :stale")
+                .expression_attribute_values(":stale", n(now_s - EXECUTING_LEASE_S)),
             _ => update.condition_expression("#status = :from"),
         };
         match update.send().await {
