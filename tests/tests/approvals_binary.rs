@@ -189,6 +189,8 @@ async fn small_changes_run_at_once_large_ones_wait_for_another_persons_approval(
     // The requester cannot approve their own request; someone who is not an approver cannot either.
     let own = s.click(0, &id, "approval:approve", "U0ADA").await;
     assert!(text(&own).contains("cannot approve your own request"), "{own}");
+    let unknown = s.click(0, &id, "approval:approve-all", "U0LEAD").await;
+    assert!(text(&unknown).contains("I don't know the action"), "{unknown}");
     let stranger = s.click(0, &id, "approval:approve", "U0MALLORY").await;
     assert!(text(&stranger).contains("Only <@U0LEAD>"), "{stranger}");
     assert_eq!(s.moto.desired_capacity(&group).await, 4);
@@ -209,7 +211,7 @@ async fn small_changes_run_at_once_large_ones_wait_for_another_persons_approval(
     assert_eq!(s.moto.desired_capacity(&group).await, 12);
 
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(s.steps(&id), ["approved", "executed", "refused", "refused", "refused", "requested"]);
+    assert_eq!(s.steps(&id), ["approved", "executed", "refused", "refused", "refused", "refused", "requested"]);
     let executed = s.audit().into_iter().find(|f| f["approval_step"] == "executed").unwrap();
     assert_eq!(executed["user_id"], "U0ADA", "the change runs as the requester");
     assert_eq!(executed["after"], 12);

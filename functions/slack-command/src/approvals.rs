@@ -294,6 +294,9 @@ pub async fn click(deps: &Deps, click: &BlockAction, deadline: Instant) -> Outco
         o.approval = Some((id.to_owned(), "refused"));
         o
     };
+    if click.action_id != ACTION_APPROVE && click.action_id != ACTION_DENY {
+        return refuse(format!("I don't know the action `{}`.", escape(&click.action_id)), "unknown action");
+    }
     let Some(g) = &deps.governance else {
         return refuse("Approvals are not configured here.".into(), "no policy");
     };
