@@ -66,6 +66,10 @@ async fn main() -> Result<(), Error> {
         if let Some(d) = &deps.deploys {
             let _ = tokio::join!(d.bot_token.get(), d.targets.get());
         }
+        // The policy's bot token (approval requests, user groups).
+        if let Some((_, token)) = deps.governance.as_ref().and_then(|g| g.slack.as_ref()) {
+            let _ = token.get().await;
+        }
     };
     let (_, served) = tokio::join!(prefetch, lambda_runtime::run(service_fn(|event| handle_event(&deps, event))));
     served
