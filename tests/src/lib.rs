@@ -9,6 +9,7 @@ pub mod runtime_api;
 pub mod slack_api_standin;
 pub mod slack_requests;
 pub mod slack_standin;
+pub mod slow_proxy;
 
 pub use ci_standin::{CiReply, CiStandIn};
 pub use moto::Moto;

@@ -2,6 +2,8 @@
 //! own, a replay is not; approval requests count each approver once and let one mover win.
 
 use chatops_shared::state::{Approval, Claim, StateTable, now_ms};
+use std::time::Duration;
+
 use chatops_tests::Moto;
 
 async fn table() -> StateTable {
@@ -66,4 +68,56 @@ async fn approvals_count_each_approver_once_and_one_mover_wins() {
     let lease = chatops_shared::state::EXECUTING_LEASE_S;
     assert!(state.move_request("R-3", "executing", "abandoned", "expiry", None, now + lease).await.unwrap());
     assert_eq!(state.get_request("R-3").await.unwrap().unwrap().status, "abandoned");
+}
+
+/// The state table through a proxy that holds back the first answer: the write lands, its answer comes
+/// after the SDK's attempt timeout, and the SDK sends it again, which then fails its own condition.
+async fn through_a_late_answer(table: &str) -> (StateTable, chatops_tests::slow_proxy::SlowOnceProxy) {
+    use aws_sdk_dynamodb::config::retry::RetryConfig;
+    use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+    let moto = Moto::shared();
+    let proxy = chatops_tests::slow_proxy::SlowOnceProxy::start(
+        moto.endpoint.trim_start_matches("http://"),
+        Duration::from_millis(800),
+    )
+    .await;
+    let conf = aws_sdk_dynamodb::config::Builder::from(&moto.sdk_config().await)
+        .endpoint_url(proxy.endpoint())
+        .timeout_config(TimeoutConfig::builder().operation_attempt_timeout(Duration::from_millis(300)).build())
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .build();
+    (StateTable::new(aws_sdk_dynamodb::Client::from_conf(conf), table), proxy)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_that_succeeded_but_answered_late_is_still_the_writers() {
+    let moto = Moto::shared();
+    let name = moto.create_state_table().await;
+    let direct = StateTable::new(moto.dynamodb().await, name.clone());
+    let now = now_ms() / 1000;
+
+    let (state, proxy) = through_a_late_answer(&name).await;
+    assert!(state.first_arrival("late-1", now * 1000, now + 600).await.unwrap(), "not a replay of itself");
+    assert!(proxy.connections() >= 2, "the SDK retried");
+    assert!(!direct.first_arrival("late-1", now * 1000, now + 600).await.unwrap(), "a real replay still is one");
+
+    let (state, proxy) = through_a_late_answer(&name).await;
+    assert_eq!(state.claim_event("EvLATE", "container-a", now * 1000, now + 600).await.unwrap(), Claim::Claimed);
+    assert!(proxy.connections() >= 2);
+
+    let (state, proxy) = through_a_late_answer(&name).await;
+    assert!(state.create_request("R-LATE", "{\"id\":\"R-LATE\"}", now + 60, now + 3600).await.unwrap());
+    assert!(proxy.connections() >= 2);
+    assert!(!direct.create_request("R-LATE", "{\"id\":\"other\"}", now + 60, now + 3600).await.unwrap());
+
+    let (state, proxy) = through_a_late_answer(&name).await;
+    assert!(
+        matches!(state.approve_request("R-LATE", "U1", now).await.unwrap(), Approval::Counted(r) if r.approved_by == ["U1"])
+    );
+    assert!(proxy.connections() >= 2);
+
+    let (state, proxy) = through_a_late_answer(&name).await;
+    assert!(state.move_request("R-LATE", "open", "executing", "U1", None, now).await.unwrap(), "the move is ours");
+    assert!(proxy.connections() >= 2);
+    assert!(!direct.move_request("R-LATE", "open", "executing", "U2", None, now).await.unwrap(), "and nobody else's");
 }

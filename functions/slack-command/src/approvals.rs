@@ -361,8 +361,20 @@ pub async fn click(deps: &Deps, click: &BlockAction, deadline: Instant) -> Outco
     }
     let counted = match state.approve_request(id, &click.user_id, now).await {
         Ok(Approval::Counted(counted)) => counted,
-        Ok(Approval::NotCounted(Some(now_stored))) if now_stored.approved_by.contains(&click.user_id) => {
-            return refuse("You already approved this request; it needs someone else now.".into(), "approved twice");
+        // Already counted, and enough approvals but not run (the click that completed the count never
+        // got to run it): this click runs it. Otherwise the request needs someone else.
+        Ok(Approval::NotCounted(Some(now_stored)))
+            if now_stored.status == "open"
+                && now_stored.open_until > now
+                && now_stored.approved_by.contains(&click.user_id) =>
+        {
+            if now_stored.approved_by.len() < body.count {
+                return refuse(
+                    "You already approved this request; it needs someone else now.".into(),
+                    "approved twice",
+                );
+            }
+            now_stored
         }
         Ok(Approval::NotCounted(_)) => return reread(state, &body, now).await,
         Err(err) => return unavailable(&err),

@@ -5,9 +5,19 @@
 //! `NOT contains`), so two approvers clicking at the same moment are both counted, and the step that
 //! runs the change (`open` → `executing`) is won by exactly one container.
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use super::{Item, StateError, StateTable, TTL_ATTRIBUTE, get_n, get_s, is_condition_failure, n, s, state_error};
+use super::{
+    Item, StateError, StateTable, TTL_ATTRIBUTE, get_n, get_s, is_condition_failure, n, s, state_error, unique_owner,
+};
+
+/// The item a conditional write found when its condition failed (DynamoDB returns it on request).
+fn found<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
+    err: &aws_sdk_dynamodb::error::SdkError<E, R>,
+    old: impl Fn(&E) -> Option<Item>,
+) -> Option<Item> {
+    err.as_service_error().and_then(old)
+}
 
 /// How long a run may stay `executing` before a click may close it as abandoned: far past the
 /// function's own time limit, so a run still going is never taken for a dead one.
@@ -68,12 +78,14 @@ impl StateTable {
         open_until: i64,
         expires_at: i64,
     ) -> Result<bool, StateError> {
+        let writer = unique_owner("create");
         let mut item = Self::request_key(id);
         item.extend([
             ("kind".to_owned(), s("approval")),
             ("status".to_owned(), s("open")),
             ("body".to_owned(), s(body)),
             ("open_until".to_owned(), n(open_until)),
+            ("writer".to_owned(), s(&writer)),
             (TTL_ATTRIBUTE.to_owned(), n(expires_at)),
         ]);
         let put = self
@@ -82,11 +94,21 @@ impl StateTable {
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
+        use aws_sdk_dynamodb::operation::put_item::PutItemError;
         match put {
             Ok(_) => Ok(true),
-            Err(err) if is_condition_failure(&err) => Ok(false),
+            // Taken, unless by this very write (its first attempt succeeded, its answer came too late,
+            // and the SDK sent it again): the writer is unique to this call.
+            Err(err) if is_condition_failure(&err) => {
+                let old = found(&err, |e| match e {
+                    PutItemError::ConditionalCheckFailedException(c) => c.item.clone(),
+                    _ => None,
+                });
+                Ok(old.is_some_and(|i| get_s(&i, "writer").as_deref() == Some(writer.as_str())))
+            }
             Err(err) => Err(state_error("PutItem (create request)")(err)),
         }
     }
@@ -107,12 +129,13 @@ impl StateTable {
 
     /// Counts `user`'s approval of `id`: only while it is open and before `open_until`, and once per user.
     pub async fn approve_request(&self, id: &str, user: &str, now_s: i64) -> Result<Approval, StateError> {
+        let attempt = unique_owner("approval");
         let updated = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::request_key(id)))
-            .update_expression("ADD approved_by :user")
+            .update_expression("ADD approved_by :user SET last_approval = :attempt")
             .condition_expression(
                 "attribute_exists(pk) AND #status = :open AND open_until > :now AND NOT contains(approved_by, :who)",
             )
@@ -121,12 +144,28 @@ impl StateTable {
             .expression_attribute_values(":who", s(user))
             .expression_attribute_values(":open", s("open"))
             .expression_attribute_values(":now", n(now_s))
+            .expression_attribute_values(":attempt", s(&attempt))
             .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
+        use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
         match updated {
             Ok(out) => Ok(Approval::Counted(StoredRequest::from_item(&out.attributes.unwrap_or_default()))),
-            Err(err) if is_condition_failure(&err) => Ok(Approval::NotCounted(self.get_request(id).await?)),
+            Err(err) if is_condition_failure(&err) => {
+                let old = found(&err, |e| match e {
+                    UpdateItemError::ConditionalCheckFailedException(c) => c.item.clone(),
+                    _ => None,
+                });
+                Ok(match old {
+                    // This very approval, counted by an attempt whose answer came too late.
+                    Some(i) if get_s(&i, "last_approval").as_deref() == Some(attempt.as_str()) => {
+                        Approval::Counted(StoredRequest::from_item(&i))
+                    }
+                    Some(i) => Approval::NotCounted(Some(StoredRequest::from_item(&i))),
+                    None => Approval::NotCounted(None),
+                })
+            }
             Err(err) => Err(state_error("UpdateItem (approve request)")(err)),
         }
     }
@@ -143,6 +182,7 @@ impl StateTable {
         result: Option<&str>,
         now_s: i64,
     ) -> Result<bool, StateError> {
+        let mover = unique_owner("move");
         let mut update = self
             .client
             .update_item()
@@ -155,7 +195,11 @@ impl StateTable {
             .expression_attribute_values(":by", s(by))
             .expression_attribute_values(":result", s(result.unwrap_or_default()))
             .expression_attribute_values(":now", n(now_s))
-            .update_expression("SET #status = :to, closed_by = :by, #result = :result, moved_at = :now");
+            .expression_attribute_values(":mover", s(&mover))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .update_expression(
+                "SET #status = :to, closed_by = :by, #result = :result, moved_at = :now, mover = :mover",
+            );
         update = match (from, to) {
             ("open", "expired") => update.condition_expression("#status = :from AND open_until <= :now"),
             ("open", _) => update.condition_expression("#status = :from AND open_until > :now"),
@@ -165,9 +209,18 @@ impl StateTable {
                 .expression_attribute_values(":stale", n(now_s - EXECUTING_LEASE_S)),
             _ => update.condition_expression("#status = :from"),
         };
+        use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
         match update.send().await {
             Ok(_) => Ok(true),
-            Err(err) if is_condition_failure(&err) => Ok(false),
+            // Lost, unless to this very move (an attempt that succeeded but answered too late): the
+            // mover is unique to this call, so two clicks never both win.
+            Err(err) if is_condition_failure(&err) => {
+                let old = found(&err, |e| match e {
+                    UpdateItemError::ConditionalCheckFailedException(c) => c.item.clone(),
+                    _ => None,
+                });
+                Ok(old.is_some_and(|i| get_s(&i, "mover").as_deref() == Some(mover.as_str())))
+            }
             Err(err) => Err(state_error("UpdateItem (move request)")(err)),
         }
     }
