@@ -27,6 +27,8 @@ pub use requests::{Approval, EXECUTING_LEASE_S, StoredRequest};
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 pub const TABLE_VAR: &str = "STATE_TABLE";
@@ -53,6 +55,23 @@ where
 
 fn is_condition_failure<E: ProvideErrorMetadata, R>(err: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool {
     err.as_service_error().and_then(ProvideErrorMetadata::code) == Some("ConditionalCheckFailedException")
+}
+
+/// The item a conditional `PutItem` found when its condition failed (asked for with
+/// `ReturnValuesOnConditionCheckFailure::AllOld`).
+fn put_conflict<R>(err: &aws_sdk_dynamodb::error::SdkError<PutItemError, R>) -> Option<Item> {
+    match err.as_service_error()? {
+        PutItemError::ConditionalCheckFailedException(c) => c.item.clone(),
+        _ => None,
+    }
+}
+
+/// The item a conditional `UpdateItem` found when its condition failed (as [`put_conflict`]).
+fn update_conflict<R>(err: &aws_sdk_dynamodb::error::SdkError<UpdateItemError, R>) -> Option<Item> {
+    match err.as_service_error()? {
+        UpdateItemError::ConditionalCheckFailedException(c) => c.item.clone(),
+        _ => None,
+    }
 }
 
 /// The outcome of claiming a notification.
@@ -269,12 +288,7 @@ impl StateTable {
         match put.set_item(Some(item)).send().await {
             Ok(_) => Ok(Claim::Claimed),
             Err(err) if is_condition_failure(&err) => {
-                let old = err.as_service_error().and_then(|e| match e {
-                    aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => {
-                        c.item.clone()
-                    }
-                    _ => None,
-                });
+                let old = put_conflict(&err);
                 let status = old.as_ref().and_then(|i| get_s(i, "status"));
                 let holder = old.as_ref().and_then(|i| get_s(i, "owner"));
                 Ok(match status.as_deref() {
@@ -447,12 +461,7 @@ impl StateTable {
                 Ok(DeployFinish::Finished(Box::new(DeployRecord::from_item(&out.attributes.unwrap_or_default()))))
             }
             Err(err) if is_condition_failure(&err) => {
-                let old = err.as_service_error().and_then(|e| match e {
-                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c) => {
-                        c.item.clone()
-                    }
-                    _ => None,
-                });
+                let old = update_conflict(&err);
                 Ok(match old {
                     Some(item) if get_n(&item, TTL_ATTRIBUTE).is_none_or(|e| e >= now_ms / 1000) => {
                         DeployFinish::AlreadyReported(get_s(&item, "result").unwrap_or_default())

@@ -8,16 +8,9 @@
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 use super::{
-    Item, StateError, StateTable, TTL_ATTRIBUTE, get_n, get_s, is_condition_failure, n, s, state_error, unique_owner,
+    Item, StateError, StateTable, TTL_ATTRIBUTE, get_n, get_s, is_condition_failure, n, put_conflict, s, state_error,
+    unique_owner, update_conflict,
 };
-
-/// The item a conditional write found when its condition failed (DynamoDB returns it on request).
-fn found<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
-    err: &aws_sdk_dynamodb::error::SdkError<E, R>,
-    old: impl Fn(&E) -> Option<Item>,
-) -> Option<Item> {
-    err.as_service_error().and_then(old)
-}
 
 /// How long a run may stay `executing` before a click may close it as abandoned: far past the
 /// function's own time limit, so a run still going is never taken for a dead one.
@@ -97,16 +90,12 @@ impl StateTable {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        use aws_sdk_dynamodb::operation::put_item::PutItemError;
         match put {
             Ok(_) => Ok(true),
             // Taken, unless by this very write (its first attempt succeeded, its answer came too late,
             // and the SDK sent it again): the writer is unique to this call.
             Err(err) if is_condition_failure(&err) => {
-                let old = found(&err, |e| match e {
-                    PutItemError::ConditionalCheckFailedException(c) => c.item.clone(),
-                    _ => None,
-                });
+                let old = put_conflict(&err);
                 Ok(old.is_some_and(|i| get_s(&i, "writer").as_deref() == Some(writer.as_str())))
             }
             Err(err) => Err(state_error("PutItem (create request)")(err)),
@@ -149,14 +138,10 @@ impl StateTable {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
         match updated {
             Ok(out) => Ok(Approval::Counted(StoredRequest::from_item(&out.attributes.unwrap_or_default()))),
             Err(err) if is_condition_failure(&err) => {
-                let old = found(&err, |e| match e {
-                    UpdateItemError::ConditionalCheckFailedException(c) => c.item.clone(),
-                    _ => None,
-                });
+                let old = update_conflict(&err);
                 Ok(match old {
                     // This very approval, counted by an attempt whose answer came too late.
                     Some(i) if get_s(&i, "last_approval").as_deref() == Some(attempt.as_str()) => {
@@ -209,16 +194,12 @@ impl StateTable {
                 .expression_attribute_values(":stale", n(now_s - EXECUTING_LEASE_S)),
             _ => update.condition_expression("#status = :from"),
         };
-        use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
         match update.send().await {
             Ok(_) => Ok(true),
             // Lost, unless to this very move (an attempt that succeeded but answered too late): the
             // mover is unique to this call, so two clicks never both win.
             Err(err) if is_condition_failure(&err) => {
-                let old = found(&err, |e| match e {
-                    UpdateItemError::ConditionalCheckFailedException(c) => c.item.clone(),
-                    _ => None,
-                });
+                let old = update_conflict(&err);
                 Ok(old.is_some_and(|i| get_s(&i, "mover").as_deref() == Some(mover.as_str())))
             }
             Err(err) => Err(state_error("UpdateItem (move request)")(err)),
