@@ -127,6 +127,13 @@ fn status_200_empty(o: &Outcome) -> bool {
     matches!(o, Outcome::Response(b) if serde_json::from_slice::<Value>(b).ok().is_some_and(|v| v["statusCode"] == 200))
 }
 
+/// How long `call` took, in milliseconds.
+async fn elapsed_ms(call: impl std::future::Future<Output = ()>) -> f64 {
+    let t = Instant::now();
+    call.await;
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
 fn now() -> String {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0).to_string()
 }
@@ -140,9 +147,7 @@ where
     f().await;
     let mut times = Vec::new();
     for _ in 0..n {
-        let t = Instant::now();
-        f().await;
-        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        times.push(elapsed_ms(f()).await);
     }
     percentile(&times, 50.0)
 }
@@ -516,24 +521,12 @@ async fn main() {
             f.cold_ms.push(cold);
             f.init_ms.extend(init);
         }
-        let t = Instant::now();
-        decrypt_new().await;
-        decrypt_samples.push(t.elapsed().as_secs_f64() * 1000.0);
-        let t = Instant::now();
-        describe_new().await;
-        describe_samples.push(t.elapsed().as_secs_f64() * 1000.0);
-        let t = Instant::now();
-        state_new().await;
-        state_samples.push(t.elapsed().as_secs_f64() * 1000.0);
-        let t = Instant::now();
-        bundle_new().await;
-        bundle_samples.push(t.elapsed().as_secs_f64() * 1000.0);
-        let t = Instant::now();
-        replay_new().await;
-        replay_samples.push(t.elapsed().as_secs_f64() * 1000.0);
-        let t = Instant::now();
-        mention_sequence().await;
-        mention_samples.push(t.elapsed().as_secs_f64() * 1000.0);
+        decrypt_samples.push(elapsed_ms(decrypt_new()).await);
+        describe_samples.push(elapsed_ms(describe_new()).await);
+        state_samples.push(elapsed_ms(state_new()).await);
+        bundle_samples.push(elapsed_ms(bundle_new()).await);
+        replay_samples.push(elapsed_ms(replay_new()).await);
+        mention_samples.push(elapsed_ms(mention_sequence()).await);
     }
     for (s, f) in scenarios.iter().zip(figures.iter_mut()) {
         eprintln!("measuring {} ({warm_runs} warm invocations)…", s.name);
