@@ -40,7 +40,7 @@ type Members = (Instant, Arc<BTreeSet<String>>);
 pub struct Governance {
     pub policy: Policy,
     /// Posts requests and reads user groups; set whenever the policy needs it (checked at init).
-    pub slack: Option<(SlackApi, CachedSecret)>,
+    pub slack: Option<(SlackApi, Arc<CachedSecret>)>,
     /// Where requests live; set whenever the policy has approval rules (checked at init).
     pub state: Option<StateTable>,
     /// User group → (read at, members).
@@ -48,7 +48,7 @@ pub struct Governance {
 }
 
 impl Governance {
-    pub fn new(policy: Policy, slack: Option<(SlackApi, CachedSecret)>, state: Option<StateTable>) -> Self {
+    pub fn new(policy: Policy, slack: Option<(SlackApi, Arc<CachedSecret>)>, state: Option<StateTable>) -> Self {
         Self { policy, slack, state, groups: Mutex::new(HashMap::new()) }
     }
 

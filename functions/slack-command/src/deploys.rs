@@ -5,6 +5,7 @@
 //! a command (`checked`), starts the channel's pipeline within the budget, and answers in the thread.
 //! The callback, authenticated by its own bearer token, reports the result once into that thread.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chatops_shared::aws::kms::CachedSecret;
@@ -41,7 +42,6 @@ const ANSWER_RESERVE: Duration = Duration::from_millis(700);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeployConfig {
     pub targets_arn: String,
-    pub bot_token: SecretSource,
     pub api_url: String,
     pub state_table: String,
     pub gitlab_url: Option<String>,
@@ -56,7 +56,10 @@ impl DeployConfig {
         let Some(targets_arn) = opt(chatops_shared::deploy::TARGETS_VAR) else {
             return Ok(None);
         };
-        let bot_token = SecretSource::from_lookup(BOT_TOKEN_KMS_VAR, BOT_TOKEN_PLAIN_VAR, lookup)?;
+        // The token itself is read by `Config` (one for deploys and the policy); deploys cannot do without it.
+        if opt(BOT_TOKEN_KMS_VAR).is_none() && opt(BOT_TOKEN_PLAIN_VAR).is_none() {
+            return Err(ConfigError::MissingSecret { kms_var: BOT_TOKEN_KMS_VAR, plain_var: BOT_TOKEN_PLAIN_VAR });
+        }
         let state_table = opt(chatops_shared::state::TABLE_VAR).ok_or(ConfigError::Missing {
             var: chatops_shared::state::TABLE_VAR,
             hint: "deploys by mention need the state table, so that Slack's retries start nothing twice",
@@ -68,7 +71,6 @@ impl DeployConfig {
         };
         Ok(Some(Self {
             targets_arn,
-            bot_token,
             api_url: opt("SLACK_API_URL").unwrap_or_else(|| chatops_shared::slack::api::DEFAULT_API_URL.to_owned()),
             state_table,
             gitlab_url: opt(chatops_shared::deploy::GITLAB_URL_VAR),
@@ -81,7 +83,8 @@ impl DeployConfig {
 /// What deploys use, built once per container.
 pub struct DeployDeps {
     pub targets: CachedSecretJson<DeployTargets>,
-    pub bot_token: CachedSecret,
+    /// The bot token, shared with the policy's approvals (one decryption per container).
+    pub bot_token: Arc<CachedSecret>,
     pub notify_token: Option<CachedSecret>,
     pub api: SlackApi,
     pub pipelines: Pipelines,
@@ -102,10 +105,12 @@ pub fn slack_api_policy() -> RetryPolicy {
 }
 
 impl DeployDeps {
+    /// `secret` makes a configured secret ready to use (KMS client, function name, secrets bundle).
     pub fn new(
         config: DeployConfig,
-        kms: Option<aws_sdk_kms::Client>,
-        function_name: Option<String>,
+        bot_token: Arc<CachedSecret>,
+        secret: impl Fn(SecretSource) -> CachedSecret,
+        function_name: Option<&str>,
         secrets: aws_sdk_secretsmanager::Client,
         dynamodb: aws_sdk_dynamodb::Client,
         http: reqwest::Client,
@@ -113,12 +118,12 @@ impl DeployDeps {
         let parse = |text: &str| DeployTargets::parse(text).map_err(|e| e.to_string());
         Self {
             targets: CachedSecretJson::new(secrets, config.targets_arn, TARGETS_TTL, parse),
-            bot_token: CachedSecret::new(config.bot_token, kms.clone(), function_name.clone()),
-            notify_token: config.notify_token.map(|t| CachedSecret::new(t, kms, function_name.clone())),
+            bot_token,
+            notify_token: config.notify_token.map(secret),
             api: SlackApi::new(http.clone(), &config.api_url, slack_api_policy()),
             pipelines: Pipelines::new(http, config.gitlab_url.as_deref(), config.github_api_url.as_deref()),
             state: StateTable::new(dynamodb, config.state_table),
-            owner: chatops_shared::state::unique_owner(function_name.as_deref().unwrap_or("slack-command")),
+            owner: chatops_shared::state::unique_owner(function_name.unwrap_or("slack-command")),
         }
     }
 }
@@ -141,14 +146,6 @@ impl DeployDeps {
                 None => Err(err),
             },
             posted => posted,
-        }
-    }
-
-    /// Lets the tokens taken from the secrets bundle be read again when they stop working.
-    pub fn use_bundle(&mut self, bundle: &std::sync::Arc<chatops_shared::aws::secrets::SecretsBundle>) {
-        self.bot_token.set_bundle(Some(bundle.clone()));
-        if let Some(token) = &mut self.notify_token {
-            token.set_bundle(Some(bundle.clone()));
         }
     }
 }

@@ -8,9 +8,11 @@
 pub mod approvals;
 pub mod deploys;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chatops_shared::aws::kms::CachedSecret;
+use chatops_shared::aws::secrets::SecretsBundle;
 use chatops_shared::commands::{AccessPolicy, Caller, Gate, Outcome, Services, audit, dispatch, dispatch_action};
 use chatops_shared::notify::CodeDeploySettings;
 use chatops_shared::policy::Policy;
@@ -52,11 +54,9 @@ impl Config {
     /// Some configured secret is a KMS ciphertext: the function needs a KMS client.
     pub fn needs_kms(&self) -> bool {
         self.signing_secret.is_kms()
-            || self.rules.is_some() && self.bot_token.as_ref().is_some_and(SecretSource::is_kms)
-            || self
-                .deploys
-                .as_ref()
-                .is_some_and(|d| d.bot_token.is_kms() || d.notify_token.as_ref().is_some_and(SecretSource::is_kms))
+            || (self.rules.is_some() || self.deploys.is_some())
+                && self.bot_token.as_ref().is_some_and(SecretSource::is_kms)
+            || self.deploys.as_ref().is_some_and(|d| d.notify_token.as_ref().is_some_and(SecretSource::is_kms))
     }
 
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -134,63 +134,75 @@ pub fn system_now_unix() -> i64 {
 }
 
 impl Deps {
-    pub fn new(config: Config, kms: Option<aws_sdk_kms::Client>, aws: AwsClients, http: reqwest::Client) -> Self {
+    /// `bundle`: the stack's secret (`SLACK_SECRETS_ARN`) when values came from it, so they are read
+    /// again when they stop working (rotation).
+    pub fn new(
+        config: Config,
+        kms: Option<aws_sdk_kms::Client>,
+        aws: AwsClients,
+        http: reqwest::Client,
+        bundle: Option<Arc<SecretsBundle>>,
+    ) -> Self {
+        let function_name = config.function_name.clone();
+        let secret = |source: SecretSource| {
+            CachedSecret::new(source, kms.clone(), function_name.clone()).with_bundle(bundle.clone())
+        };
         let replays = match (&config.state_table, &aws.dynamodb) {
             (Some(table), Some(dynamodb)) => Some(chatops_shared::state::StateTable::new(dynamodb.clone(), table)),
             _ => None,
         };
+        // One bot token for deploys and the policy: decrypted once, rotated once.
+        let bot_token = config.bot_token.clone().map(|token| Arc::new(secret(token)));
         let governance = config.rules.map(|policy| {
-            let slack = config.bot_token.clone().map(|token| {
-                (
-                    chatops_shared::slack::api::SlackApi::new(
-                        http.clone(),
-                        &config.api_url,
-                        deploys::slack_api_policy(),
-                    ),
-                    CachedSecret::new(token, kms.clone(), config.function_name.clone()),
-                )
+            let slack = bot_token.clone().map(|token| {
+                let api = chatops_shared::slack::api::SlackApi::new(
+                    http.clone(),
+                    &config.api_url,
+                    deploys::slack_api_policy(),
+                );
+                (api, token)
             });
             approvals::Governance::new(policy, slack, replays.clone())
         });
-        let deploys = match (config.deploys, aws.secrets, aws.dynamodb) {
-            (Some(deploys), Some(secrets), Some(dynamodb)) => Some(deploys::DeployDeps::new(
+        let deploys = match (config.deploys, bot_token, aws.secrets, aws.dynamodb) {
+            (Some(deploys), Some(bot_token), Some(secrets), Some(dynamodb)) => Some(deploys::DeployDeps::new(
                 deploys,
-                kms.clone(),
-                config.function_name.clone(),
+                bot_token,
+                secret,
+                function_name.as_deref(),
                 secrets,
                 dynamodb,
                 http.clone(),
             )),
             _ => None,
         };
+        let services = Services {
+            autoscaling: aws.autoscaling,
+            codedeploy: aws.codedeploy,
+            codedeploy_settings: config.codedeploy,
+        };
         Self {
             deploys,
             replays,
             governance,
-            signing_secret: CachedSecret::new(config.signing_secret, kms, config.function_name),
             policy: config.policy,
-            services: Services {
-                autoscaling: aws.autoscaling,
-                codedeploy: aws.codedeploy,
-                codedeploy_settings: config.codedeploy,
-            },
+            ..Self::basic(secret(config.signing_secret), services, http)
+        }
+    }
+
+    /// Commands and buttons alone: no access list, deploys, replay check or policy (what [`new`](Self::new)
+    /// adds from the configuration), the default budget and the system clock.
+    pub fn basic(signing_secret: CachedSecret, services: Services, http: reqwest::Client) -> Self {
+        Self {
+            signing_secret,
+            policy: AccessPolicy::default(),
+            services,
             poster: SlackPoster::new(http, response_url_policy()),
             budget: DEFAULT_BUDGET,
             now_unix: system_now_unix,
-        }
-    }
-}
-
-impl Deps {
-    /// Lets the values taken from the secrets bundle (`SLACK_SECRETS_ARN`) be read again when they stop
-    /// working (rotation).
-    pub fn use_bundle(&mut self, bundle: &std::sync::Arc<chatops_shared::aws::secrets::SecretsBundle>) {
-        self.signing_secret.set_bundle(Some(bundle.clone()));
-        if let Some((_, token)) = self.governance.as_mut().and_then(|g| g.slack.as_mut()) {
-            token.set_bundle(Some(bundle.clone()));
-        }
-        if let Some(d) = &mut self.deploys {
-            d.use_bundle(bundle);
+            deploys: None,
+            replays: None,
+            governance: None,
         }
     }
 }

@@ -56,20 +56,26 @@ async fn main() -> Result<(), Error> {
             aws_sdk_codedeploy::config::Builder::from(&sdk).retry_config(retry).timeout_config(timeouts).build(),
         ),
     };
-    let mut deps = Deps::new(config, kms, aws, http);
-    if let Some(bundle) = &bundle {
-        deps.use_bundle(bundle);
-    }
+    let deps = Deps::new(config, kms, aws, http, bundle);
     // Decrypt the signing secret while the runtime fetches the first request (see alarm-to-slack).
     let prefetch = async {
         let _ = deps.signing_secret.get().await;
-        if let Some(d) = &deps.deploys {
-            let _ = tokio::join!(d.bot_token.get(), d.targets.get());
-        }
-        // The policy's bot token (approval requests, user groups).
-        if let Some((_, token)) = deps.governance.as_ref().and_then(|g| g.slack.as_ref()) {
-            let _ = token.get().await;
-        }
+        // One bot token cell serves deploys and the policy: decrypted here once, with the deploy mapping.
+        let policy_token = deps.governance.as_ref().and_then(|g| g.slack.as_ref()).map(|(_, token)| token);
+        let bot_token = deps.deploys.as_ref().map(|d| &d.bot_token).or(policy_token);
+        let targets = deps.deploys.as_ref().map(|d| &d.targets);
+        tokio::join!(
+            async {
+                if let Some(token) = bot_token {
+                    let _ = token.get().await;
+                }
+            },
+            async {
+                if let Some(targets) = targets {
+                    let _ = targets.get().await;
+                }
+            }
+        );
     };
     let (_, served) = tokio::join!(prefetch, lambda_runtime::run(service_fn(|event| handle_event(&deps, event))));
     served

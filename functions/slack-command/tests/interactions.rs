@@ -14,7 +14,7 @@ use chatops_tests::slack_requests::{Shape, event, interaction_body, signed_heade
 use chatops_tests::{Moto, SlackStandIn, fixture};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
-use slack_command::{Deps, handle_event, response_url_policy};
+use slack_command::{Deps, handle_event};
 
 const SECRET: &str = "interaction-test-secret";
 const DEPLOYMENT: &str = "d-7QX4Z2K9B";
@@ -36,21 +36,13 @@ async fn rig(policy: AccessPolicy) -> Rig {
         .endpoint_url(codedeploy.endpoint())
         .retry_config(aws_sdk_codedeploy::config::retry::RetryConfig::disabled())
         .build();
-    let deps = Deps {
-        signing_secret: CachedSecret::new(SecretSource::Plain { var: "S", value: Secret::new(SECRET) }, None, None),
-        policy,
-        services: Services {
-            autoscaling: aws_sdk_autoscaling::Client::new(&sdk),
-            codedeploy: aws_sdk_codedeploy::Client::from_conf(cd_conf),
-            codedeploy_settings: CodeDeploySettings::parse(Some(GROUP), None).unwrap(),
-        },
-        poster: chatops_shared::slack::webhook::SlackPoster::new(http_client().unwrap(), response_url_policy()),
-        budget: Duration::from_millis(2500),
-        now_unix: || SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64,
-        deploys: None,
-        replays: None,
-        governance: None,
+    let services = Services {
+        autoscaling: aws_sdk_autoscaling::Client::new(&sdk),
+        codedeploy: aws_sdk_codedeploy::Client::from_conf(cd_conf),
+        codedeploy_settings: CodeDeploySettings::parse(Some(GROUP), None).unwrap(),
     };
+    let secret = CachedSecret::new(SecretSource::Plain { var: "S", value: Secret::new(SECRET) }, None, None);
+    let deps = Deps { policy, ..Deps::basic(secret, services, http_client().unwrap()) };
     Rig { deps, codedeploy, slack }
 }
 

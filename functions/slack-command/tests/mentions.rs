@@ -57,39 +57,33 @@ async fn world_with(policy: AccessPolicy, gitlab_url: Option<String>) -> World {
     let sdk = chatops_shared::aws::sdk_config(&http, &lookup).unwrap();
     let config = DeployConfig {
         targets_arn: secret_arn.clone(),
-        bot_token: SecretSource::Plain { var: "SLACK_BOT_TOKEN", value: Secret::new(BOT) },
         api_url: slack.url(),
         state_table: table.clone(),
         gitlab_url: Some(gitlab_url.unwrap_or_else(|| ci.url())),
         github_api_url: Some(ci.url()),
         notify_token: Some(SecretSource::Plain { var: "DEPLOY_NOTIFY_TOKEN", value: Secret::new(NOTIFY) }),
     };
+    let bot_token = SecretSource::Plain { var: "SLACK_BOT_TOKEN", value: Secret::new(BOT) };
     let deploys = DeployDeps::new(
         config,
-        None,
+        std::sync::Arc::new(CachedSecret::new(bot_token, None, None)),
+        |source| CachedSecret::new(source, None, None),
         None,
         chatops_shared::aws::secrets::secrets_client(&sdk),
         chatops_shared::state::dynamodb_client(&sdk),
         http.clone(),
     );
+    let secret = SecretSource::Plain { var: "SLACK_SIGNING_SECRET", value: Secret::new(SECRET) };
+    let services = Services {
+        codedeploy: chatops_tests::unreachable_codedeploy(),
+        autoscaling: chatops_tests::unreachable_autoscaling(),
+        codedeploy_settings: Default::default(),
+    };
     let deps = Deps {
-        signing_secret: CachedSecret::new(
-            SecretSource::Plain { var: "SLACK_SIGNING_SECRET", value: Secret::new(SECRET) },
-            None,
-            None,
-        ),
         policy,
-        services: Services {
-            codedeploy: chatops_tests::unreachable_codedeploy(),
-            autoscaling: chatops_tests::unreachable_autoscaling(),
-            codedeploy_settings: Default::default(),
-        },
-        poster: chatops_shared::slack::webhook::SlackPoster::new(http, slack_command::response_url_policy()),
-        budget: Duration::from_millis(2500),
         now_unix: now,
         deploys: Some(deploys),
-        replays: None,
-        governance: None,
+        ..Deps::basic(CachedSecret::new(secret, None, None), services, http)
     };
     World { deps, slack, ci, table, secret_arn }
 }

@@ -50,25 +50,15 @@ proptest! {
 }
 
 fn deps() -> Deps {
-    Deps {
-        signing_secret: CachedSecret::new(SecretSource::Plain { var: "S", value: Secret::new("s3cr3t") }, None, None),
-        policy: AccessPolicy::default(),
-        services: Services {
-            // Any call would fail fast and show as an error answer.
-            autoscaling: chatops_tests::unreachable_autoscaling(),
-            codedeploy: chatops_tests::unreachable_codedeploy(),
-            codedeploy_settings: Default::default(),
-        },
-        poster: chatops_shared::slack::webhook::SlackPoster::new(
-            chatops_shared::slack::webhook::http_client().unwrap(),
-            slack_command::response_url_policy(),
-        ),
-        budget: Duration::from_millis(300),
-        now_unix: || SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64,
-        deploys: None,
-        replays: None,
-        governance: None,
-    }
+    let secret = SecretSource::Plain { var: "S", value: Secret::new("s3cr3t") };
+    let services = Services {
+        // Any call would fail fast and show as an error answer.
+        autoscaling: chatops_tests::unreachable_autoscaling(),
+        codedeploy: chatops_tests::unreachable_codedeploy(),
+        codedeploy_settings: Default::default(),
+    };
+    let http = chatops_shared::slack::webhook::http_client().unwrap();
+    Deps { budget: Duration::from_millis(300), ..Deps::basic(CachedSecret::new(secret, None, None), services, http) }
 }
 
 proptest! {

@@ -36,28 +36,19 @@ async fn autoscaling_at(endpoint: &str) -> aws_sdk_autoscaling::Client {
 }
 
 fn deps_with(autoscaling: aws_sdk_autoscaling::Client, policy: AccessPolicy) -> Deps {
+    let secret = SecretSource::Plain { var: "SLACK_SIGNING_SECRET", value: Secret::new(SECRET) };
+    let services = Services {
+        // No test here clicks a button: CodeDeploy points at a closed port.
+        codedeploy: chatops_tests::unreachable_codedeploy(),
+        autoscaling,
+        codedeploy_settings: Default::default(),
+    };
+    let http = chatops_shared::slack::webhook::http_client().unwrap();
     Deps {
-        signing_secret: CachedSecret::new(
-            SecretSource::Plain { var: "SLACK_SIGNING_SECRET", value: Secret::new(SECRET) },
-            None,
-            None,
-        ),
         policy,
-        services: Services {
-            // No test here clicks a button: CodeDeploy points at a closed port.
-            codedeploy: chatops_tests::unreachable_codedeploy(),
-            autoscaling,
-            codedeploy_settings: Default::default(),
-        },
-        poster: chatops_shared::slack::webhook::SlackPoster::new(
-            chatops_shared::slack::webhook::http_client().unwrap(),
-            slack_command::response_url_policy(),
-        ),
         budget: Duration::from_millis(2500),
         now_unix: now,
-        deploys: None,
-        replays: None,
-        governance: None,
+        ..Deps::basic(CachedSecret::new(secret, None, None), services, http)
     }
 }
 
