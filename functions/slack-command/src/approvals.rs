@@ -43,24 +43,26 @@ pub struct Governance {
     pub slack: Option<(SlackApi, Arc<CachedSecret>)>,
     /// Where requests live; set whenever the policy has approval rules (checked at init).
     pub state: Option<StateTable>,
+    /// The user groups the policy names (worked out once, not per request).
+    named_groups: BTreeSet<String>,
     /// User group → (read at, members).
     groups: Mutex<HashMap<String, Members>>,
 }
 
 impl Governance {
     pub fn new(policy: Policy, slack: Option<(SlackApi, Arc<CachedSecret>)>, state: Option<StateTable>) -> Self {
-        Self { policy, slack, state, groups: Mutex::new(HashMap::new()) }
+        Self { named_groups: policy.groups(), policy, slack, state, groups: Mutex::new(HashMap::new()) }
     }
 
     /// The user groups the policy names that `user` is in. A group that cannot be read counts as one
     /// the user is not in (the safe side) and is asked again on the next request.
     pub async fn groups_of(&self, user: &str, deadline: Instant) -> BTreeSet<String> {
         let mut mine = BTreeSet::new();
-        for group in self.policy.groups() {
-            if let Some(members) = self.members(&group, deadline).await
+        for group in &self.named_groups {
+            if let Some(members) = self.members(group, deadline).await
                 && members.contains(user)
             {
-                mine.insert(group);
+                mine.insert(group.clone());
             }
         }
         mine
