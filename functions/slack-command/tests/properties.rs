@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chatops_shared::aws::kms::CachedSecret;
-use chatops_shared::commands::{AccessPolicy, Services};
+use chatops_shared::commands::Services;
 use chatops_shared::secret::{Secret, SecretSource};
 use chatops_shared::slack::form::{SlashCommand, parse_form};
 use chatops_shared::slack::signature::{compute_signature, verify_slack_signature};
