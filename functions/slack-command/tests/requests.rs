@@ -422,6 +422,9 @@ async fn scale_sets_changes_and_shows_tagged_groups_within_bounds() {
     // A word where the number goes is named, not taken for part of the group's name.
     let word = text_of(&scale(&deps, &format!("{name} three"), "U1", TEAM).await);
     assert!(word.contains("`three` is not a number of instances") && word.contains("*Usage*"), "{word}");
+    // With a number read, the words before it are the group's name, spaces and all.
+    let spaced = text_of(&scale(&deps, "no such group 3", "U1", TEAM).await);
+    assert!(spaced.contains("no Auto Scaling group named `no such group`"), "{spaced}");
     // A near miss gets the closest tagged name.
     let typo: String = name.replacen("web", "wbe", 1);
     let missed = text_of(&scale(&deps, &typo, "U1", TEAM).await);

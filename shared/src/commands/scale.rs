@@ -127,7 +127,10 @@ pub async fn run(services: &Services, cmd: &SlashCommand, gate: &Gate<'_>, deadl
         Ok(Err(err)) => return aws_failure("reading", &group_name, &err),
         Ok(Ok(out)) => match out.auto_scaling_groups.unwrap_or_default().into_iter().next() {
             Some(g) => g,
-            None => return unknown_group(services, cmd, &group_name, deadline).await,
+            None => {
+                let shown = matches!(request, ScaleRequest::Show { .. });
+                return unknown_group(services, cmd, &group_name, shown, deadline).await;
+            }
         },
     };
     if !is_enabled(&group) {
@@ -253,7 +256,8 @@ pub async fn run(services: &Services, cmd: &SlashCommand, gate: &Gate<'_>, deadl
     }
 }
 
-/// The groups tagged for ChatOps, read page by page within the budget; `None` when AWS did not answer in time.
+/// The groups tagged for ChatOps, read page by page within the budget; the answer to give when AWS
+/// did not answer in time or refused.
 async fn tagged_groups(services: &Services, deadline: Instant) -> Result<Vec<AutoScalingGroup>, Outcome> {
     let filter = aws_sdk_autoscaling::types::Filter::builder().name(format!("tag:{TAG_KEY}")).values(TAG_VALUE).build();
     let mut groups = Vec::new();
@@ -315,10 +319,12 @@ async fn list(services: &Services, cmd: &SlashCommand, gate: &Gate<'_>, deadline
     Outcome::ephemeral(text, Decision::Info)
 }
 
-/// No group of that name: a number that is not one (`web three`), or a near miss (`did you mean`).
-async fn unknown_group(services: &Services, cmd: &SlashCommand, name: &str, deadline: Instant) -> Outcome {
+/// No group of that name: a number that is not one (`web three`, only when no number was read from
+/// the text: `my web 3` is the group `my web`), or a near miss (`did you mean`).
+async fn unknown_group(services: &Services, cmd: &SlashCommand, name: &str, shown: bool, deadline: Instant) -> Outcome {
     let words: Vec<&str> = name.split_whitespace().collect();
     if let [.., last] = words.as_slice()
+        && shown
         && words.len() >= 2
     {
         return Outcome::ephemeral(
