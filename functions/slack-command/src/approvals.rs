@@ -267,7 +267,7 @@ pub async fn open_if_pending(deps: &Deps, caller: &Caller, outcome: Outcome, dea
         body.id,
         proposal.summary,
         body.approvers,
-        if rule.approval.as_ref().is_some_and(|a| a.approvers.len() == 1) { "has" } else { "have" },
+        if approval.approvers.len() == 1 { "has" } else { "have" },
         escape(&body.channel),
         date(open_until)
     );
