@@ -284,3 +284,234 @@ fn a_ready_blue_green_deployment_has_its_buttons_in_the_operators_order() {
     let err = CodeDeploySettings::parse(Some("no-slash"), None).unwrap_err().to_string();
     assert!(err.contains("CODEDEPLOY_DEPLOYMENT_GROUPS") && err.contains("no-slash"), "{err}");
 }
+
+fn service(n: &Notification) -> &chatops_shared::notify::ServiceEvent {
+    match n {
+        Notification::Service(e) => e,
+        other => panic!("expected a service notice, got {other:?}"),
+    }
+}
+
+/// Each AWS source: the facts an on-call engineer reads first, the colour, the console link, and the
+/// lifecycle its later events update.
+#[test]
+fn aws_service_events_show_what_matters_first() {
+    use chatops_shared::notify::Severity;
+    for (fixture, severity, colour, lifecycle, needles) in [
+        (
+            "guardduty-finding.json",
+            Severity::High,
+            "#E01E5A",
+            Some("guardduty:arn:aws:guardduty:eu-west-1:123456789012:detector/"),
+            &[
+                "HIGH (8)",
+                "UnauthorizedAccess:EC2/SSHBruteForce",
+                "Instance i-0a1b2c3d4e5f67890",
+                "*Count*\n418",
+                "https://eu-west-1.console.aws.amazon.com/guardduty/home?region=eu-west-1#/findings?macros=current&fId=16afba5c5c43e07c9e3e5e2e544e95df",
+            ][..],
+        ),
+        (
+            "securityhub-finding.json",
+            Severity::High,
+            "#E01E5A",
+            Some("securityhub:arn:aws:securityhub:eu-west-1:123456789012:subscription/"),
+            &[
+                "*Compliance*\nFAILED",
+                "*Workflow*\nNEW",
+                "AwsS3Bucket arn:aws:s3:::orders-exports-prod",
+                "securityhub/home?region=eu-west-1#/findings?search=Id%3D",
+            ][..],
+        ),
+        (
+            "health-event.json",
+            Severity::High,
+            "#E01E5A",
+            Some("health:arn:aws:health:eu-west-1::event/EC2/"),
+            &[
+                "EC2: operational issue",
+                "AWS_EC2_OPERATIONAL_ISSUE",
+                "i-0a1b2c3d4e5f67890, i-0fedcba9876543210",
+                "increased API error rates",
+                "https://health.aws.amazon.com/health/home#/account/event-log?eventID=arn%3Aaws%3Ahealth",
+                "· open ·",
+            ][..],
+        ),
+        (
+            "backup-job-failed.json",
+            Severity::High,
+            "#E01E5A",
+            Some("backup:0f0f7b8e-6c2a-4d1f-9b3e-2a1c0d9e8f7a"),
+            &[
+                "Backup job failed: orders-prod",
+                "not in a valid state for a snapshot",
+                "*Vault*\nprod-vault",
+                "backup/home?region=eu-west-1#/jobs/backup/details/0f0f7b8e",
+            ][..],
+        ),
+        (
+            "codepipeline-failed.json",
+            Severity::High,
+            "#E01E5A",
+            Some("codepipeline:orders-release:4e1c9b2a-7d3f-4a5e-8b6c-9d0e1f2a3b4c"),
+            &[
+                "Pipeline orders-release failed",
+                "codesuite/codepipeline/pipelines/orders-release/executions/4e1c9b2a-7d3f-4a5e-8b6c-9d0e1f2a3b4c/timeline?region=eu-west-1",
+            ][..],
+        ),
+        (
+            "ecs-task-stopped.json",
+            Severity::High,
+            "#E01E5A",
+            Some("ecs:arn:aws:ecs:eu-west-1:123456789012:task/prod/9e8f7a6b5c4d4e3f8a1b2c3d4e5f6a7b"),
+            &[
+                "Task stopped: orders-api",
+                "api: exit 137 (OutOfMemoryError",
+                "log-router: exit 0",
+                "orders-api:42",
+                "ecs/v2/clusters/prod/tasks/9e8f7a6b5c4d4e3f8a1b2c3d4e5f6a7b",
+            ][..],
+        ),
+        (
+            "cloudformation-rollback.json",
+            Severity::High,
+            "#E01E5A",
+            Some(
+                "cloudformation:arn:aws:cloudformation:eu-west-1:123456789012:stack/orders-prod/2b0f5c10-8a1e-11ef-9c3d-0a1b2c3d4e5f:Console-UpdateStack-",
+            ),
+            &[
+                "Stack orders-prod: UPDATE_ROLLBACK_IN_PROGRESS",
+                "failed to update: [OrdersFunction]",
+                "cloudformation/home?region=eu-west-1#/stacks/events?stackId=arn%3Aaws%3Acloudformation",
+            ][..],
+        ),
+        (
+            "sns-budgets.json",
+            Severity::High,
+            "#E01E5A",
+            None,
+            &[
+                "Budget monthly-aws: over threshold",
+                "greater than $8,000.00",
+                "*Now*\n$8,412.37",
+                "*Account*\n123456789012",
+                "https://us-east-1.console.aws.amazon.com/costmanagement/home#/budgets",
+            ][..],
+        ),
+    ] {
+        let (n, bodies) = render(fixture);
+        let e = service(&n[0]);
+        assert_eq!(e.severity, severity, "{fixture}");
+        assert!(e.routine.is_none(), "{fixture}: {:?}", e.routine);
+        assert_eq!(bodies[0]["attachments"][0]["color"], colour, "{fixture}");
+        match (lifecycle, n[0].lifecycle_key()) {
+            (Some(prefix), Some(key)) => assert!(key.key.starts_with(prefix), "{fixture}: {}", key.key),
+            (None, None) => {}
+            (want, got) => panic!("{fixture}: lifecycle {want:?}, got {got:?}"),
+        }
+        let text = all_text(&bodies[0]);
+        for needle in needles {
+            assert!(text.contains(needle), "{fixture}: missing {needle:?} in\n{text}");
+        }
+        assert!(n[0].is_alarm_state(), "{fixture}: high severity pages");
+    }
+}
+
+/// The same event through SNS (an EventBridge rule targeting a topic) reads the same; what is not
+/// news is recognised as routine; good news is green and does not page.
+#[test]
+fn aws_service_events_through_sns_routine_and_good_news() {
+    let mut event = fixture("guardduty-finding.json");
+    let sns = json!({"Records": [{"Sns": {"MessageId": "m-1", "TopicArn": "arn:aws:sns:eu-west-1:123456789012:security",
+        "Message": event.to_string(), "Timestamp": "2026-11-20T09:41:13.000Z"}}]});
+    let via_sns = notifications_from_event(&sns).unwrap();
+    assert_eq!(via_sns, notifications_from_event(&event).unwrap());
+
+    // A PascalCase copy of a finding (the API's shape) reads the same.
+    let pascal: serde_json::Map<String, Value> = event["detail"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k[..1].to_uppercase() + &k[1..], v.clone()))
+        .collect();
+    event["detail"] = Value::Object(pascal);
+    assert_eq!(service(&notifications_from_event(&event).unwrap()[0]).title, service(&via_sns[0]).title);
+
+    // A low finding (severity 2) is low; a medium one (5.5) medium.
+    for (score, want) in [(2.0, "LOW"), (5.5, "MEDIUM"), (9.0, "CRITICAL")] {
+        let mut e = fixture("guardduty-finding.json");
+        e["detail"]["severity"] = json!(score);
+        assert_eq!(service(&notifications_from_event(&e).unwrap()[0]).status, want);
+    }
+
+    // ECS: a task stopped by a deployment, a running task and a clean batch exit are routine.
+    let stopped = fixture("ecs-task-stopped.json");
+    for (change, routine) in [
+        (
+            json!({"stopCode": "ServiceSchedulerInitiated", "stoppedReason": "Scaling activity initiated by (deployment ecs-svc/123)", "containers": [{"name": "api", "exitCode": 143}]}),
+            true,
+        ),
+        (json!({"lastStatus": "RUNNING"}), true),
+        (
+            json!({"stoppedReason": "Essential container in task exited", "containers": [{"name": "job", "exitCode": 0}]}),
+            true,
+        ),
+        (
+            json!({"stopCode": "ServiceSchedulerInitiated", "stoppedReason": "Task failed ELB health checks in (target-group arn:...)", "containers": [{"name": "api", "exitCode": 143}]}),
+            false,
+        ),
+        (
+            json!({"stopCode": "TaskFailedToStart", "stoppedReason": "CannotPullContainerError: pull access denied", "containers": [{"name": "api"}]}),
+            false,
+        ),
+    ] {
+        let mut e = stopped.clone();
+        for (k, v) in change.as_object().unwrap() {
+            e["detail"][k] = v.clone();
+        }
+        let n = notifications_from_event(&e).unwrap();
+        assert_eq!(service(&n[0]).routine.is_some(), routine, "{change}: {:?}", service(&n[0]).routine);
+    }
+
+    // CloudFormation: progress is routine, a completed update green, a failed rollback critical.
+    for (status, routine, severity) in [
+        ("UPDATE_IN_PROGRESS", true, chatops_shared::notify::Severity::Info),
+        ("UPDATE_COMPLETE", false, chatops_shared::notify::Severity::Good),
+        ("UPDATE_ROLLBACK_FAILED", false, chatops_shared::notify::Severity::Critical),
+    ] {
+        let mut e = fixture("cloudformation-rollback.json");
+        e["detail"]["status-details"]["status"] = json!(status);
+        let n = notifications_from_event(&e).unwrap();
+        let s = service(&n[0]);
+        assert_eq!((s.routine.is_some(), s.severity), (routine, severity), "{status}");
+        assert_eq!(n[0].is_alarm_state(), severity.is_urgent(), "{status}");
+    }
+
+    // A Security Hub finding that passed is good news: green, not a finding to filter, no page.
+    let mut e = fixture("securityhub-finding.json");
+    e["detail"]["findings"][0]["Compliance"]["Status"] = json!("PASSED");
+    let n = notifications_from_event(&e).unwrap();
+    let body = n[0].to_slack(&MessageDefaults::default());
+    assert_eq!(body["attachments"][0]["color"], "#2EB67D");
+    assert!(!n[0].is_alarm_state() && !service(&n[0]).finding);
+
+    // A Backup vault notification through SNS: text with message attributes.
+    let sns = json!({"Records": [{"Sns": {"MessageId": "m-2", "TopicArn": "arn:aws:sns:eu-west-1:123456789012:backup",
+        "Subject": "Notification from AWS Backup",
+        "Message": "An AWS Backup job was completed successfully. Recovery point ARN: arn:aws:ec2:eu-west-1::snapshot/snap-1. BackupJob ID : 1b2345b2",
+        "Timestamp": "2026-11-22T02:46:02.788Z",
+        "MessageAttributes": {"EventType": {"Type": "String", "Value": "BACKUP_JOB"}, "State": {"Type": "String", "Value": "COMPLETED"},
+            "AccountId": {"Type": "String", "Value": "123456789012"}, "Id": {"Type": "String", "Value": "1b2345b2"}}}}]});
+    let n = notifications_from_event(&sns).unwrap();
+    let s = service(&n[0]);
+    assert_eq!((s.title.as_str(), s.status.as_str()), ("Backup job completed", "COMPLETED"));
+    assert_eq!(
+        s.console_url.as_deref(),
+        Some("https://eu-west-1.console.aws.amazon.com/backup/home?region=eu-west-1#/jobs/backup/details/1b2345b2")
+    );
+
+    // An event of a known source but an unknown type keeps the generic notice.
+    let mut e = fixture("guardduty-finding.json");
+    e["detail-type"] = json!("GuardDuty Runtime Protection Unhealthy");
+    assert!(matches!(notifications_from_event(&e).unwrap()[0], Notification::Generic(_)));
+}

@@ -29,6 +29,9 @@ pub enum Outcome {
     Updated,
     /// Delivered before (a redelivery), or being delivered by another container right now.
     Skipped,
+    /// Not worth a message: routine (a task stopped by a deployment) or a finding below
+    /// `FINDINGS_MIN_SEVERITY`. Logged with the reason.
+    Ignored,
 }
 
 impl Outcome {
@@ -37,6 +40,7 @@ impl Outcome {
             Self::Posted => "posted",
             Self::Updated => "updated",
             Self::Skipped => "skipped",
+            Self::Ignored => "ignored",
         }
     }
 }
@@ -46,6 +50,8 @@ pub(crate) struct Plan<'a> {
     incoming: &'a Incoming,
     route: Route,
     body: Value,
+    /// Why it is not posted at all.
+    ignore: Option<String>,
 }
 
 /// Records whose state is ALARM are kept at least this long, so a long incident still resolves on its message.
@@ -76,7 +82,20 @@ impl<'d> Run<'d> {
         let n = &incoming.notification;
         let route = self.deps.routes.route(&n.route_key(incoming.topic.as_deref()));
         let body = n.to_slack_with(&self.deps.defaults, &Extras { mention: route.mention.clone(), note: None });
-        Plan { incoming, route, body }
+        Plan { incoming, route, body, ignore: self.ignore(n) }
+    }
+
+    fn ignore(&self, n: &chatops_shared::notify::Notification) -> Option<String> {
+        let chatops_shared::notify::Notification::Service(event) = n else { return None };
+        if let Some(routine) = &event.routine {
+            return Some(format!("routine: {routine}"));
+        }
+        match self.deps.min_finding_severity {
+            Some(min) if event.finding && event.severity < min => {
+                Some(format!("finding below FINDINGS_MIN_SEVERITY {}", min.as_str()))
+            }
+            _ => None,
+        }
     }
 
     /// The state table failed: say so, and do without it for the rest of this invocation.
@@ -130,6 +149,10 @@ impl<'d> Run<'d> {
     ) -> Result<Outcome, PostError> {
         let started = Instant::now();
         let n = &plan.incoming.notification;
+        if let Some(why) = &plan.ignore {
+            tracing::info!(outcome = "ignored", why = %why, alarm = %n.label(), state = n.state(), "notification not posted");
+            return Ok(Outcome::Ignored);
+        }
         let owner = format!("{}:{index}", self.owner);
         let deps = self.deps;
         let alarm = n.is_alarm_state();

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chatops_shared::aws::kms::{CachedSecret, SecretError};
 use chatops_shared::notify::routing::{ROUTES_VAR, Routes};
-use chatops_shared::notify::{CodeDeploySettings, MessageDefaults, UnrecognisedEvent, incoming_from_event};
+use chatops_shared::notify::{CodeDeploySettings, MessageDefaults, Severity, UnrecognisedEvent, incoming_from_event};
 use chatops_shared::secret::{ConfigError, SecretSource};
 use chatops_shared::slack::api::{ApiError, DEFAULT_API_URL, SlackApi};
 use chatops_shared::slack::webhook::{DeliveryError, RetryPolicy, SlackPoster};
@@ -26,6 +26,7 @@ pub const KMS_BOT_TOKEN_VAR: &str = "KMS_ENCRYPTED_SLACK_BOT_TOKEN";
 pub const PLAIN_BOT_TOKEN_VAR: &str = "SLACK_BOT_TOKEN";
 pub const API_URL_VAR: &str = "SLACK_API_URL";
 pub const RETENTION_VAR: &str = "STATE_RETENTION_DAYS";
+pub const MIN_SEVERITY_VAR: &str = "FINDINGS_MIN_SEVERITY";
 
 /// How messages reach Slack.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,6 +49,8 @@ pub struct Config {
     pub retention: Duration,
     /// `AWS_LAMBDA_FUNCTION_NAME`: the KMS encryption context.
     pub function_name: Option<String>,
+    /// `FINDINGS_MIN_SEVERITY`: GuardDuty and Security Hub findings below it are not posted.
+    pub min_finding_severity: Option<Severity>,
 }
 
 impl Config {
@@ -94,7 +97,14 @@ impl Config {
                 problem: "must be a whole number of days from 1 to 365".into(),
             })?,
         };
+        let min_finding_severity = match opt(MIN_SEVERITY_VAR) {
+            None => None,
+            Some(v) => Some(Severity::parse(&v).filter(|s| *s >= Severity::Low).ok_or_else(|| {
+                ConfigError::Invalid { var: MIN_SEVERITY_VAR, problem: "must be LOW, MEDIUM, HIGH or CRITICAL".into() }
+            })?),
+        };
         Ok(Self {
+            min_finding_severity,
             destination,
             defaults: MessageDefaults {
                 channel,
@@ -167,6 +177,7 @@ pub struct Deps {
     pub sink: Sink,
     pub state: Option<StateTable>,
     pub retention: Duration,
+    pub min_finding_severity: Option<Severity>,
 }
 
 impl Deps {
@@ -203,7 +214,14 @@ impl Deps {
                 None
             }
         };
-        Self { defaults: config.defaults, routes: config.routes, sink, state, retention: config.retention }
+        Self {
+            defaults: config.defaults,
+            routes: config.routes,
+            sink,
+            state,
+            retention: config.retention,
+            min_finding_severity: config.min_finding_severity,
+        }
     }
 }
 
@@ -271,11 +289,12 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Han
     let planned: Vec<_> = incoming.iter().map(|i| run.plan(i)).collect();
     let secret = deps.sink.secret().get().await?;
     let total = incoming.len();
-    let (mut delivered, mut skipped) = (0, 0);
+    let (mut delivered, mut skipped, mut ignored) = (0, 0, 0);
     let mut first_failure = None;
     for (index, plan) in planned.iter().enumerate() {
         match run.deliver(plan, &secret, index).await {
             Ok(Outcome::Skipped) => skipped += 1,
+            Ok(Outcome::Ignored) => ignored += 1,
             Ok(_) => delivered += 1,
             Err(err) => {
                 first_failure.get_or_insert(err);
@@ -288,8 +307,15 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Han
         tracing::warn!("Slack refused the credential; the secrets bundle had a new value, used from the next attempt");
     }
     match first_failure {
-        None if skipped == 0 => Ok(json!({ "delivered": delivered })),
-        None => Ok(json!({ "delivered": delivered, "skipped": skipped })),
-        Some(first) => Err(HandlerError::Delivery { failed: total - delivered - skipped, total, first }),
+        None => {
+            let mut summary = json!({ "delivered": delivered });
+            for (key, count) in [("skipped", skipped), ("ignored", ignored)] {
+                if count > 0 {
+                    summary[key] = json!(count);
+                }
+            }
+            Ok(summary)
+        }
+        Some(first) => Err(HandlerError::Delivery { failed: total - delivered - skipped - ignored, total, first }),
     }
 }

@@ -30,8 +30,46 @@ fn deps(url: String, policy: RetryPolicy) -> Deps {
         state_table: None,
         retention: Duration::from_secs(7 * 86_400),
         function_name: Some("alarm-to-slack".into()),
+        min_finding_severity: None,
     };
     Deps::new(config, None, None, http_client().unwrap(), policy)
+}
+
+/// Routine service events and findings below `FINDINGS_MIN_SEVERITY` are logged, not posted; the
+/// rest of the batch still is.
+#[tokio::test]
+async fn routine_events_and_low_findings_are_not_posted() {
+    let slack = SlackStandIn::start().await;
+    let mut deps = deps(slack.url("/hook"), fast_policy());
+    let lookup = |name: &str| match name {
+        "SLACK_WEBHOOK_URL" => Some("https://hooks.slack.com/services/T/B/x".to_owned()),
+        "FINDINGS_MIN_SEVERITY" => Some("high".to_owned()),
+        _ => None,
+    };
+    deps.min_finding_severity = Config::from_lookup(&lookup).unwrap().min_finding_severity;
+    let mut low = fixture("guardduty-finding.json");
+    low["detail"]["severity"] = json!(5.0);
+    let mut routine = fixture("ecs-task-stopped.json");
+    routine["detail"]["lastStatus"] = json!("RUNNING");
+    let records: Vec<Value> = [low, routine, fixture("guardduty-finding.json")]
+        .iter()
+        .enumerate()
+        .map(|(i, e)| json!({"Sns": {"MessageId": format!("m-{i}"), "Message": e.to_string()}}))
+        .collect();
+    let out = handle(&deps, event(json!({ "Records": records }), Duration::from_secs(10))).await.unwrap();
+    assert_eq!(out, json!({"delivered": 1, "ignored": 2}));
+    let got = slack.received();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].json()["text"].as_str().unwrap().contains("SSH brute force"), "{}", got[0].json());
+    for bad in ["informational", "severe"] {
+        let lookup = |name: &str| match name {
+            "SLACK_WEBHOOK_URL" => Some("https://hooks.slack.com/services/T/B/x".to_owned()),
+            "FINDINGS_MIN_SEVERITY" => Some(bad.to_owned()),
+            _ => None,
+        };
+        let err = Config::from_lookup(&lookup).unwrap_err();
+        assert!(err.to_string().contains("FINDINGS_MIN_SEVERITY"), "{err}");
+    }
 }
 
 #[tokio::test]

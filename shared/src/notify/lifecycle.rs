@@ -45,6 +45,7 @@ impl Notification {
             Self::Deployment(d) => {
                 Some(LifecycleKey { key: format!("deployment:{}", d.deployment_id), kind: "deployment" })
             }
+            Self::Service(e) => e.lifecycle.clone().map(|key| LifecycleKey { key, kind: "event" }),
             Self::Generic(_) | Self::SlackPayload(_) => None,
         }
     }
@@ -54,19 +55,26 @@ impl Notification {
         let raw = match self {
             Self::Alarm(a) => a.changed_at.as_deref(),
             Self::Deployment(d) => d.time.as_deref(),
+            Self::Service(e) => e.time.as_deref(),
             Self::Generic(g) => g.time.as_deref(),
             Self::SlackPayload(_) => None,
         }?;
         parse(raw).map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
     }
 
+    /// Pages: an alarm in ALARM, or a service notice of high severity or worse.
     pub fn is_alarm_state(&self) -> bool {
-        matches!(self, Self::Alarm(a) if a.new_state == AlarmState::Alarm)
+        match self {
+            Self::Alarm(a) => a.new_state == AlarmState::Alarm,
+            Self::Service(e) => e.severity.is_urgent(),
+            _ => false,
+        }
     }
 
     fn reason(&self) -> Option<&str> {
         match self {
             Self::Alarm(a) => a.reason.as_deref(),
+            Self::Service(e) => e.reason.as_deref(),
             _ => None,
         }
     }
@@ -75,6 +83,7 @@ impl Notification {
         match self {
             Self::Alarm(a) => render::state_style(&a.new_state).0,
             Self::Deployment(d) => render::deployment_style(&d.state).0,
+            Self::Service(e) => e.severity.style().0,
             _ => "📣",
         }
     }
@@ -100,6 +109,7 @@ pub fn parent_note(n: &Notification, before: &Before<'_>, at_ms: i64, changes: i
             (state, _, _) => format!("{} {}", render::state_style(state).0, state.as_str()),
         },
         Notification::Deployment(d) => format!("{} {}", render::deployment_style(&d.state).0, escape(&d.state)),
+        Notification::Service(e) => format!("{} {}", e.severity.style().0, escape(&e.status)),
         _ => return None,
     };
     Some(format!("{note}{history}"))

@@ -8,6 +8,8 @@ mod generic;
 pub mod lifecycle;
 mod render;
 pub mod routing;
+pub mod service;
+mod sources;
 mod time_fmt;
 
 use serde_json::Value;
@@ -15,6 +17,7 @@ use serde_json::Value;
 pub use alarm::{Alarm, AlarmState, Condition};
 pub use codedeploy::{CodeDeploySettings, DeploymentNotice};
 pub use generic::GenericNotice;
+pub use service::{ServiceEvent, ServiceSource, Severity};
 pub use time_fmt::{duration_text, slack_date_at};
 
 /// One thing to tell Slack about.
@@ -22,6 +25,8 @@ pub use time_fmt::{duration_text, slack_date_at};
 pub enum Notification {
     Alarm(Box<Alarm>),
     Deployment(Box<DeploymentNotice>),
+    /// GuardDuty, Security Hub, Health, Backup, CodePipeline, ECS, CloudFormation, Budgets.
+    Service(Box<ServiceEvent>),
     Generic(GenericNotice),
     /// A message that is already a Slack payload (`text` / `blocks` / `attachments`): passed through.
     SlackPayload(serde_json::Map<String, Value>),
@@ -96,6 +101,9 @@ pub fn incoming_from_event(event: &Value) -> Result<Vec<Incoming>, UnrecognisedE
     if let Some(notice) = DeploymentNotice::from_eventbridge(obj) {
         return single(Notification::Deployment(Box::new(notice)), eventbridge_id());
     }
+    if let Some(event) = sources::from_eventbridge(obj) {
+        return single(Notification::Service(Box::new(event)), eventbridge_id());
+    }
     if let Some(notice) = GenericNotice::from_eventbridge(obj) {
         return single(Notification::Generic(notice), eventbridge_id());
     }
@@ -113,12 +121,17 @@ fn from_sns_record(sns: &Value) -> Notification {
         if let Some(notice) = DeploymentNotice::from_eventbridge(obj) {
             return Notification::Deployment(Box::new(notice));
         }
+        if let Some(event) = sources::from_eventbridge(obj) {
+            return Notification::Service(Box::new(event));
+        }
         if is_slack_payload(obj) {
             return Notification::SlackPayload(obj.clone());
         }
         if let Some(notice) = GenericNotice::from_eventbridge(obj) {
             return Notification::Generic(notice.with_sns(sns));
         }
+    } else if let Some(event) = sources::from_sns_text(sns, message) {
+        return Notification::Service(Box::new(event));
     }
     Notification::Generic(GenericNotice::from_sns(sns, message, parsed))
 }
@@ -150,6 +163,7 @@ impl Notification {
         match self {
             Self::Alarm(a) => a.name.clone(),
             Self::Deployment(d) => format!("{} {}", d.group_key(), d.deployment_id),
+            Self::Service(e) => format!("{}: {}", e.source.name(), e.title),
             Self::Generic(g) => g.title.clone(),
             Self::SlackPayload(_) => "slack payload".into(),
         }
@@ -160,6 +174,7 @@ impl Notification {
         match self {
             Self::Alarm(a) => a.new_state.as_str(),
             Self::Deployment(d) => &d.state,
+            Self::Service(e) => &e.status,
             Self::Generic(_) => "NOTICE",
             Self::SlackPayload(_) => "PASSTHROUGH",
         }
@@ -175,6 +190,7 @@ impl Notification {
         let message = match self {
             Self::Alarm(alarm) => Some(render::alarm_message(alarm)),
             Self::Deployment(d) => Some(render::deployment_message(d, &defaults.codedeploy)),
+            Self::Service(event) => Some(event.message()),
             Self::Generic(notice) => Some(render::generic_message(notice)),
             Self::SlackPayload(_) => None,
         };
@@ -218,16 +234,19 @@ impl Notification {
 
     /// What routing rules match on. `topic` is the SNS topic's name, when it came through SNS.
     pub fn route_key<'a>(&'a self, topic: Option<&'a str>) -> routing::RouteKey<'a> {
-        let (alarm, account, region) = match self {
-            Self::Alarm(a) => (Some(a.name.as_str()), a.account.as_deref(), a.region.as_deref()),
-            Self::Deployment(d) => (None, d.account.as_deref(), d.region.as_deref()),
+        let (alarm, account, region, source) = match self {
+            Self::Alarm(a) => {
+                (Some(a.name.as_str()), a.account.as_deref(), a.region.as_deref(), Some("aws.cloudwatch"))
+            }
+            Self::Deployment(d) => (None, d.account.as_deref(), d.region.as_deref(), Some("aws.codedeploy")),
+            Self::Service(e) => (None, e.account.as_deref(), e.region.as_deref(), Some(e.source.event_source())),
             Self::Generic(g) => {
                 let get = |label: &str| g.context.iter().find(|(l, _)| l == label).map(|(_, v)| v.as_str());
-                (None, get("account"), get("region"))
+                (None, get("account"), get("region"), get("source"))
             }
-            Self::SlackPayload(_) => (None, None, None),
+            Self::SlackPayload(_) => (None, None, None, None),
         };
-        routing::RouteKey { alarm, topic, account, region, state: self.state() }
+        routing::RouteKey { alarm, topic, account, region, source, state: self.state(), urgent: self.is_alarm_state() }
     }
 }
 

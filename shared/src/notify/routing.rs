@@ -27,11 +27,16 @@ pub struct Rule {
     /// Glob on the region code.
     #[serde(default)]
     pub region: Option<String>,
+    /// Glob on where the notification came from: the EventBridge source (`aws.guardduty`,
+    /// `aws.cloudwatch`, `aws.codedeploy`, ...) or `alertmanager`.
+    #[serde(default)]
+    pub source: Option<String>,
     /// The states this rule is for (`ALARM`, `OK`, `INSUFFICIENT_DATA`; a deployment's `READY`, `SUCCESS`, ...).
     #[serde(default)]
     pub state: Option<Vec<String>>,
     pub channel: String,
-    /// Added to the message only when the state is ALARM (`<!subteam^S0...>`, `<@U0...>`, `<!here>`).
+    /// Added to the message only when it pages: an alarm in ALARM, a firing Alertmanager group, a
+    /// finding or service notice of high severity (`<!subteam^S0...>`, `<@U0...>`, `<!here>`).
     #[serde(default)]
     pub mention: Option<String>,
 }
@@ -43,7 +48,10 @@ pub struct RouteKey<'a> {
     pub topic: Option<&'a str>,
     pub account: Option<&'a str>,
     pub region: Option<&'a str>,
+    pub source: Option<&'a str>,
     pub state: &'a str,
+    /// The notification pages (the rule's mention applies).
+    pub urgent: bool,
 }
 
 /// Where a notification goes.
@@ -99,7 +107,12 @@ impl Routes {
     pub fn covers_everything(&self) -> bool {
         self.default_channel.is_some()
             || self.rules.iter().any(|r| {
-                r.alarm.is_none() && r.topic.is_none() && r.account.is_none() && r.region.is_none() && r.state.is_none()
+                r.alarm.is_none()
+                    && r.topic.is_none()
+                    && r.account.is_none()
+                    && r.region.is_none()
+                    && r.source.is_none()
+                    && r.state.is_none()
             })
     }
 
@@ -109,7 +122,7 @@ impl Routes {
             if rule.matches(key) {
                 return Route {
                     channel: Some(rule.channel.clone()),
-                    mention: rule.mention.clone().filter(|_| key.state.eq_ignore_ascii_case("ALARM")),
+                    mention: rule.mention.clone().filter(|_| key.urgent),
                     rule: Some(i + 1),
                 };
             }
@@ -128,6 +141,7 @@ impl Rule {
             && field(&self.topic, key.topic)
             && field(&self.account, key.account)
             && field(&self.region, key.region)
+            && field(&self.source, key.source)
             && self.state.as_ref().is_none_or(|states| states.iter().any(|s| s.eq_ignore_ascii_case(key.state)))
     }
 }
@@ -166,7 +180,7 @@ mod tests {
         {"topic": "prod-*", "channel": "C0PROD"}, {"state": ["OK"], "channel": "C0QUIET"}]"#;
 
     fn key<'a>(alarm: &'a str, topic: Option<&'a str>, state: &'a str) -> RouteKey<'a> {
-        RouteKey { alarm: Some(alarm), topic, state, ..RouteKey::default() }
+        RouteKey { alarm: Some(alarm), topic, state, urgent: state == "ALARM", ..RouteKey::default() }
     }
 
     #[test]
@@ -207,6 +221,36 @@ mod tests {
         k.state = "INSUFFICIENT_DATA";
         k.region = None;
         assert_eq!(routes.route(&k).channel, None, "a condition on a field the notification lacks does not match");
+    }
+
+    /// The README's example parses, and routes as the README says.
+    #[test]
+    fn the_readme_example_parses() {
+        let readme = include_str!("../../../README.md");
+        let section = &readme[readme.find("### Routing (`SLACK_ROUTES`)").unwrap()..];
+        let start = section.find("```json").unwrap() + "```json".len();
+        let end = start + section[start..].find("```").unwrap();
+        let routes = Routes::parse(Some(&section[start..end]), Some("C0DEFAULT".into())).unwrap();
+        let k = RouteKey { source: Some("aws.guardduty"), state: "HIGH", urgent: true, ..RouteKey::default() };
+        assert_eq!(routes.route(&k).channel.as_deref(), Some("C0SECURITY"));
+        assert_eq!(routes.route(&k).mention.as_deref(), Some("<!subteam^S0SECONCALL>"));
+    }
+
+    #[test]
+    fn source_globs_route_and_the_mention_follows_urgency() {
+        let routes = Routes::parse(
+            Some(r#"[{"source": "aws.guardduty", "channel": "C0SEC", "mention": "<!subteam^S0SEC>"}, {"source": "aws.*", "channel": "C0AWS"}]"#),
+            Some("C0DEFAULT".into()),
+        )
+        .unwrap();
+        let mut k = RouteKey { source: Some("aws.guardduty"), state: "HIGH", urgent: true, ..RouteKey::default() };
+        assert_eq!(routes.route(&k).mention.as_deref(), Some("<!subteam^S0SEC>"));
+        k.urgent = false;
+        assert_eq!((routes.route(&k).channel.as_deref(), routes.route(&k).mention), (Some("C0SEC"), None));
+        k.source = Some("aws.backup");
+        assert_eq!(routes.route(&k).channel.as_deref(), Some("C0AWS"));
+        k.source = None;
+        assert_eq!(routes.route(&k).channel.as_deref(), Some("C0DEFAULT"));
     }
 
     #[test]

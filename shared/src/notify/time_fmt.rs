@@ -2,17 +2,21 @@
 //! token so every reader sees their own time zone.
 
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+use time::format_description::well_known::{Rfc2822, Rfc3339};
 use time::macros::format_description;
 
 pub(crate) fn parse(raw: &str) -> Option<OffsetDateTime> {
     let raw = raw.trim();
-    OffsetDateTime::parse(raw, &Rfc3339).ok().or_else(|| {
-        let fmt = format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond][offset_hour sign:mandatory][offset_minute]"
-        );
-        OffsetDateTime::parse(raw, fmt).ok()
-    })
+    OffsetDateTime::parse(raw, &Rfc3339)
+        .ok()
+        .or_else(|| {
+            let fmt = format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond][offset_hour sign:mandatory][offset_minute]"
+            );
+            OffsetDateTime::parse(raw, fmt).ok()
+        })
+        // AWS Health writes `Sat, 05 Jun 2016 15:10:09 GMT`.
+        .or_else(|| OffsetDateTime::parse(raw, &Rfc2822).ok())
 }
 
 /// `<!date^...|fallback>` for a parseable time, the raw text (escaped) otherwise.
@@ -59,6 +63,12 @@ pub fn duration_text(d: std::time::Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_the_health_format_too() {
+        let t = parse("Sat, 05 Jun 2016 15:10:09 GMT").unwrap();
+        assert_eq!(t.unix_timestamp(), 1_465_139_409);
+    }
 
     #[test]
     fn parses_both_aws_formats() {
