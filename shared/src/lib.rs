@@ -2,6 +2,7 @@
 //! verification, parsers for the AWS events we notify about, secrets from KMS, and the Slack commands.
 
 pub mod aws;
+pub mod chat;
 pub mod commands;
 pub mod deploy;
 pub mod logging;

@@ -1,5 +1,10 @@
-//! Property tests: arbitrary JSON and bytes never panic the parsers or the renderer.
+//! Property tests: arbitrary JSON and bytes never panic the parsers or the renderers, and what every
+//! platform's renderer writes stays within that platform's limits.
 
+#[path = "support/platform_limits.rs"]
+mod platform_limits;
+
+use chatops_shared::chat::Platform;
 use chatops_shared::notify::lifecycle::{Before, parent_note, thread_reply};
 use chatops_shared::notify::routing::{Routes, glob};
 use chatops_shared::notify::{Extras, MessageDefaults, incoming_from_event, notifications_from_event};
@@ -20,7 +25,25 @@ fn arb_json() -> impl Strategy<Value = Value> {
             "aws.cloudwatch",
             "CloudWatch Alarm State Change",
             "arn:aws:cloudwatch:eu-west-1:1:alarm:x",
-            "2024-05-01T12:00:00.000+0000"
+            "2024-05-01T12:00:00.000+0000",
+            "aws.guardduty",
+            "GuardDuty Finding",
+            "aws.securityhub",
+            "Security Hub Findings - Imported",
+            "aws.health",
+            "AWS Health Event",
+            "aws.backup",
+            "Backup Job State Change",
+            "aws.codepipeline",
+            "CodePipeline Pipeline Execution State Change",
+            "aws.ecs",
+            "ECS Task State Change",
+            "STOPPED",
+            "aws.cloudformation",
+            "CloudFormation Stack Status Change",
+            "UPDATE_ROLLBACK_FAILED",
+            "AWS Budgets: x has exceeded your alert threshold",
+            "*a* <https://x|y> `c` &lt; _d_ <!date^1^x|f>"
         ])
         .prop_map(|s| json!(s)),
     ];
@@ -53,6 +76,32 @@ fn arb_json() -> impl Strategy<Value = Value> {
         "blocks",
         "Threshold",
         "Period",
+        "findings",
+        "Severity",
+        "Label",
+        "Title",
+        "severity",
+        "type",
+        "title",
+        "resource",
+        "service",
+        "count",
+        "eventTypeCode",
+        "affectedEntities",
+        "entityValue",
+        "backupJobId",
+        "pipeline",
+        "execution-id",
+        "taskArn",
+        "lastStatus",
+        "containers",
+        "exitCode",
+        "stopCode",
+        "stack-id",
+        "status-details",
+        "status",
+        "Subject",
+        "MessageAttributes",
         "x",
     ]);
     leaf.prop_recursive(5, 64, 8, move |inner| {
@@ -69,6 +118,10 @@ fn exercise(event: &Value) {
         for n in notifications {
             let body = n.to_slack(&MessageDefaults::default());
             assert!(body.is_object());
+            for platform in Platform::ALL {
+                let body = n.render_for(platform, &MessageDefaults::default(), &Extras::default());
+                platform_limits::assert_within(platform, &body);
+            }
         }
     }
     // The lifecycle and routing paths of the Web API mode.
@@ -135,5 +188,31 @@ proptest! {
         let (prefix_pattern, extended) = (format!("{literal}*"), format!("{literal}{text}"));
         prop_assert!(glob(&prefix_pattern, &extended));
         let _ = glob(&pattern, &text);
+    }
+}
+
+proptest! {
+    // Big messages (up to ~150 KB of text): fewer cases, each one exercises every limit at once.
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn arbitrary_messages_stay_within_every_platforms_limits(
+        header in ".{0,400}",
+        sections in prop::collection::vec(".{0,3000}", 0..12),
+        fields in prop::collection::vec((".{0,300}", ".{0,2500}"), 0..40),
+        context in prop::collection::vec(".{0,600}", 0..4),
+        color in prop::option::of("#[0-9A-F]{6}"),
+    ) {
+        use chatops_shared::slack::{Block, Message};
+        let mut m = Message::new(header.clone()).block(Block::Header(header));
+        m.color = color;
+        for s in sections {
+            m = m.block(Block::section(s));
+        }
+        m = m.block(Block::Fields(fields.into_iter().map(|(l, v)| format!("*{l}*\n{v}")).collect()));
+        m = m.block(Block::Context(context));
+        for platform in Platform::ALL {
+            platform_limits::assert_within(platform, &platform.render(&m));
+        }
     }
 }

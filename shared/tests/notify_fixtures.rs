@@ -515,3 +515,45 @@ fn aws_service_events_through_sns_routine_and_good_news() {
     e["detail-type"] = json!("GuardDuty Runtime Protection Unhealthy");
     assert!(matches!(notifications_from_event(&e).unwrap()[0], Notification::Generic(_)));
 }
+
+/// The same notifications for Mattermost, Teams and Discord: a snapshot of each payload, and the facts
+/// that must survive the translation (the link, the state, the colour, no Slack markup left).
+#[test]
+fn other_platforms_render_the_same_message() {
+    use chatops_shared::chat::Platform;
+    use chatops_shared::notify::Extras;
+    for name in ["sns-alarm-metric.json", "guardduty-finding.json", "codedeploy-ready.json", "sns-plain-text.json"] {
+        let n = notifications_from_event(&fixture(name)).unwrap().remove(0);
+        let extras = Extras { mention: Some("<!here>".into()), note: None };
+        for platform in [Platform::Mattermost, Platform::Teams, Platform::Discord] {
+            let body = n.render_for(platform, &MessageDefaults::default(), &extras);
+            insta::assert_json_snapshot!(format!("{}.{}", name.trim_end_matches(".json"), platform.as_str()), body);
+            let text = all_text(&body);
+            assert!(
+                !text.contains("&lt;") && !text.contains("&gt;") && !text.contains("<!date^"),
+                "{platform:?} {name}: {text}"
+            );
+            assert!(!text.contains("|Open in"), "{platform:?} {name}: Slack link syntax left in {text}");
+        }
+    }
+    let n = notifications_from_event(&fixture("sns-alarm-metric.json")).unwrap().remove(0);
+    let discord = n.render_for(Platform::Discord, &MessageDefaults::default(), &Extras::default());
+    assert_eq!(discord["embeds"][0]["color"], 0xE01E5A);
+    assert_eq!(discord["embeds"][0]["title"], "🔴 ALARM: api-high-cpu");
+    let description = discord["embeds"][0]["description"].as_str().unwrap();
+    assert!(description.contains("[Open in the CloudWatch console](https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#alarmsV2:alarm/api-high-cpu)"), "{description}");
+    assert!(description.contains("<t:1795167667:f>") || all_text(&discord).contains("<t:"), "{discord}");
+    assert_eq!(discord["allowed_mentions"]["parse"], json!([]), "no ping without a route's mention");
+    let teams = n.render_for(Platform::Teams, &MessageDefaults::default(), &Extras::default());
+    let card = &teams["attachments"][0]["content"];
+    assert_eq!(card["body"][0]["style"], "attention");
+    let facts = card["body"].as_array().unwrap().iter().find(|b| b["type"] == "FactSet").unwrap();
+    assert!(
+        facts["facts"].as_array().unwrap().iter().any(|f| f["title"] == "Account" && f["value"] == "123456789012"),
+        "{facts}"
+    );
+    let mm = n.render_for(Platform::Mattermost, &MessageDefaults::default(), &Extras::default());
+    assert_eq!(mm["attachments"][0]["color"], "#E01E5A");
+    assert_eq!(mm["attachments"][0]["title"], "🔴 ALARM: api-high-cpu");
+    assert!(mm["attachments"][0]["fields"].as_array().unwrap().iter().any(|f| f["title"] == "Account"));
+}

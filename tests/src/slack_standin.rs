@@ -30,6 +30,12 @@ impl Reply {
     pub fn rate_limited(retry_after: u64) -> Self {
         Self { status: 429, body: "rate_limited".into(), retry_after: Some(retry_after), delay: Duration::ZERO }
     }
+    /// Discord's 429: the wait in the JSON body, in seconds with a fraction (and a coarser header).
+    pub fn discord_rate_limited(retry_after: f64, header_secs: u64) -> Self {
+        let body =
+            format!(r#"{{"message": "You are being rate limited.", "retry_after": {retry_after}, "global": false}}"#);
+        Self { status: 429, body, retry_after: Some(header_secs), delay: Duration::ZERO }
+    }
     pub fn slow(delay: Duration) -> Self {
         Self { delay, ..Self::ok() }
     }

@@ -132,3 +132,53 @@ async fn decrypts_the_kms_webhook_with_the_function_name_context_via_aws_endpoin
     assert!(msg.starts_with("KMS failed to decrypt KMS_ENCRYPTED_SLACK_WEBHOOK_URL"), "{msg}");
     assert!(!msg.contains(&other[..40]) && !process.output().contains(&other[..40]));
 }
+
+/// `CHAT_PLATFORM` (the contract) picks the renderer and the retry rules: Discord gets an embed and its
+/// 429 is waited out by the body's `retry_after` (0.3 s, not the header's 5 s); Teams an Adaptive Card;
+/// Mattermost attachments. A platform name that is none of them is a clear configuration error.
+#[tokio::test(flavor = "multi_thread")]
+async fn each_platform_gets_its_own_payload_and_retry_rules() {
+    let discord = SlackStandIn::start().await;
+    discord.script([Reply::discord_rate_limited(0.3, 5), Reply::status(204, "")]);
+    let url = discord.url("/api/webhooks/1/SECRETTOKEN");
+    let (runtime, process) = start(&[("SLACK_WEBHOOK_URL", &url), ("CHAT_PLATFORM", "discord")]).await;
+    let inv = runtime.invoke(&fixture("guardduty-finding.json")).await;
+    assert_eq!(inv.response_json(), json!({"delivered": 1}));
+    let got = discord.received();
+    assert_eq!(got.len(), 2, "the 429 was retried once");
+    let gap = got[1].at - got[0].at;
+    assert!(gap >= Duration::from_millis(290) && gap < Duration::from_secs(2), "waited {gap:?}");
+    let body = got[1].json();
+    assert_eq!(body["embeds"][0]["color"], 0xE01E5A);
+    assert!(body["embeds"][0]["title"].as_str().unwrap().contains("SSH brute force"), "{body}");
+    assert_eq!(body["allowed_mentions"]["parse"], json!([]));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let line = process.json_logs().into_iter().find(|l| l["fields"]["outcome"] == "delivered").unwrap();
+    assert_eq!(line["fields"]["platform"], "discord");
+    assert!(!process.output().contains("SECRETTOKEN"));
+
+    let teams = SlackStandIn::start().await;
+    teams.always(Reply::status(202, ""));
+    let url = teams.url("/workflows/abc/triggers/manual/paths/invoke");
+    let (runtime, _process) = start(&[("SLACK_WEBHOOK_URL", &url), ("CHAT_PLATFORM", "teams")]).await;
+    assert_eq!(runtime.invoke(&fixture("sns-alarm-metric.json")).await.response_json(), json!({"delivered": 1}));
+    let card = teams.received()[0].json();
+    assert_eq!(card["type"], "message");
+    assert_eq!(card["attachments"][0]["content"]["type"], "AdaptiveCard");
+    assert_eq!(card["attachments"][0]["content"]["body"][0]["items"][0]["text"], "🔴 ALARM: api-high-cpu");
+
+    let mattermost = SlackStandIn::start().await;
+    let url = mattermost.url("/hooks/xq1t7zq3rbfy8e4mzg6u1mtdsy");
+    let (runtime, _process) =
+        start(&[("SLACK_WEBHOOK_URL", &url), ("CHAT_PLATFORM", "mattermost"), ("SLACK_CHANNEL", "town-square")]).await;
+    assert_eq!(runtime.invoke(&fixture("sns-alarm-metric.json")).await.response_json(), json!({"delivered": 1}));
+    let post = mattermost.received()[0].json();
+    assert_eq!(post["channel"], "town-square");
+    assert_eq!(post["attachments"][0]["color"], "#E01E5A");
+    assert!(post.get("blocks").is_none(), "Mattermost takes no Block Kit: {post}");
+
+    let (runtime, _process) = start(&[("SLACK_WEBHOOK_URL", &url), ("CHAT_PLATFORM", "msteams")]).await;
+    let inv = runtime.invoke(&fixture("sns-alarm-metric.json")).await;
+    assert_eq!(inv.error()["errorType"], "ConfigError");
+    assert!(inv.error()["errorMessage"].as_str().unwrap().contains("CHAT_PLATFORM"), "{:?}", inv.error());
+}

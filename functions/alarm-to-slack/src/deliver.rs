@@ -9,6 +9,7 @@
 
 use std::time::{Duration, Instant};
 
+use chatops_shared::chat::Platform;
 use chatops_shared::notify::lifecycle::{Before, LifecycleKey, parent_note, thread_reply};
 use chatops_shared::notify::routing::Route;
 use chatops_shared::notify::{Extras, Incoming};
@@ -98,6 +99,11 @@ impl<'d> Run<'d> {
         }
     }
 
+    /// The webhook's platform: `CHAT_PLATFORM`, else the URL's host, else Slack.
+    fn platform(&self, url: &Secret) -> Platform {
+        self.deps.platform.or_else(|| Platform::from_webhook_url(url.expose())).unwrap_or_default()
+    }
+
     /// The state table failed: say so, and do without it for the rest of this invocation.
     fn state_failed(&mut self, err: &StateError) {
         if self.state.take().is_some() {
@@ -155,6 +161,10 @@ impl<'d> Run<'d> {
         }
         let owner = format!("{}:{index}", self.owner);
         let deps = self.deps;
+        let platform = match &deps.sink {
+            Sink::Webhook { .. } => self.platform(secret),
+            Sink::WebApi { .. } => Platform::Slack,
+        };
         let alarm = n.is_alarm_state();
         // Through the Web API, a notification with a lifecycle updates that lifecycle's message, under its lease.
         let key = match &deps.sink {
@@ -211,11 +221,22 @@ impl<'d> Run<'d> {
             _ => None,
         };
         let result: Result<(Outcome, u32, Option<String>, Option<LifecycleUpdate>), PostError> = match &deps.sink {
-            Sink::Webhook { poster, .. } => poster
-                .post(secret, &plan.body, self.deadline)
-                .await
-                .map(|d| (Outcome::Posted, d.attempts, None, None))
-                .map_err(PostError::from),
+            Sink::Webhook { poster, .. } => {
+                let other;
+                let body = match platform {
+                    Platform::Slack => &plan.body,
+                    _ => {
+                        let extras = Extras { mention: plan.route.mention.clone(), note: None };
+                        other = n.render_for(platform, &deps.defaults, &extras);
+                        &other
+                    }
+                };
+                poster
+                    .post_to(platform, secret, body, self.deadline)
+                    .await
+                    .map(|d| (Outcome::Posted, d.attempts, None, None))
+                    .map_err(PostError::from)
+            }
             Sink::WebApi { api, .. } => {
                 let posted = match &lease {
                     Some((key, _, lifecycle)) => self.change_lifecycle(api, plan, secret, key, lifecycle).await,
@@ -259,19 +280,21 @@ impl<'d> Run<'d> {
                 tracing::info!(
                     outcome = "delivered",
                     action = outcome.as_str(),
+                    platform = platform.as_str(),
                     alarm = %n.label(),
                     state = n.state(),
                     channel = channel.as_deref().unwrap_or("(webhook)"),
                     rule = plan.route.rule,
                     attempts,
                     latency_ms,
-                    "message delivered to Slack"
+                    "message delivered"
                 );
                 Ok(outcome)
             }
             Err(err) => {
                 tracing::error!(
                     outcome = "failed",
+                    platform = platform.as_str(),
                     alarm = %n.label(),
                     state = n.state(),
                     channel = plan.route.channel.as_deref().unwrap_or("(webhook)"),
@@ -279,7 +302,7 @@ impl<'d> Run<'d> {
                     attempts = err.attempts(),
                     latency_ms,
                     error = %err,
-                    "message NOT delivered to Slack"
+                    "message NOT delivered"
                 );
                 Err(err)
             }

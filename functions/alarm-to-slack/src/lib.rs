@@ -9,6 +9,7 @@ mod deliver;
 use std::time::Duration;
 
 use chatops_shared::aws::kms::{CachedSecret, SecretError};
+use chatops_shared::chat::{PLATFORM_VAR, Platform};
 use chatops_shared::notify::routing::{ROUTES_VAR, Routes};
 use chatops_shared::notify::{CodeDeploySettings, MessageDefaults, Severity, UnrecognisedEvent, incoming_from_event};
 use chatops_shared::secret::{ConfigError, SecretSource};
@@ -51,6 +52,9 @@ pub struct Config {
     pub function_name: Option<String>,
     /// `FINDINGS_MIN_SEVERITY`: GuardDuty and Security Hub findings below it are not posted.
     pub min_finding_severity: Option<Severity>,
+    /// `CHAT_PLATFORM`: what the webhook is (Slack, Mattermost, Teams, Discord). `None`: read from the
+    /// webhook URL's host once it is decrypted, Slack when the host does not say.
+    pub platform: Option<Platform>,
 }
 
 impl Config {
@@ -103,7 +107,21 @@ impl Config {
                 ConfigError::Invalid { var: MIN_SEVERITY_VAR, problem: "must be LOW, MEDIUM, HIGH or CRITICAL".into() }
             })?),
         };
+        let platform = match opt(PLATFORM_VAR) {
+            None => None,
+            Some(v) => Some(Platform::parse(&v).ok_or_else(|| ConfigError::Invalid {
+                var: PLATFORM_VAR,
+                problem: "must be slack, mattermost, teams or discord".into(),
+            })?),
+        };
+        if matches!(destination, Destination::WebApi { .. }) && platform.is_some_and(|p| p != Platform::Slack) {
+            return Err(ConfigError::Invalid {
+                var: PLATFORM_VAR,
+                problem: "a bot token posts through Slack's Web API: other platforms take a webhook URL (SLACK_WEBHOOK_URL / KMS_ENCRYPTED_SLACK_WEBHOOK_URL) and no bot token".into(),
+            });
+        }
         Ok(Self {
+            platform,
             min_finding_severity,
             destination,
             defaults: MessageDefaults {
@@ -178,6 +196,7 @@ pub struct Deps {
     pub state: Option<StateTable>,
     pub retention: Duration,
     pub min_finding_severity: Option<Severity>,
+    pub platform: Option<Platform>,
 }
 
 impl Deps {
@@ -221,6 +240,7 @@ impl Deps {
             state,
             retention: config.retention,
             min_finding_severity: config.min_finding_severity,
+            platform: config.platform,
         }
     }
 }

@@ -31,6 +31,7 @@ fn deps(url: String, policy: RetryPolicy) -> Deps {
         retention: Duration::from_secs(7 * 86_400),
         function_name: Some("alarm-to-slack".into()),
         min_finding_severity: None,
+        platform: None,
     };
     Deps::new(config, None, None, http_client().unwrap(), policy)
 }

@@ -14,6 +14,9 @@ mod time_fmt;
 
 use serde_json::Value;
 
+use crate::chat::Platform;
+use crate::slack::Message;
+
 pub use alarm::{Alarm, AlarmState, Condition};
 pub use codedeploy::{CodeDeploySettings, DeploymentNotice};
 pub use generic::GenericNotice;
@@ -187,26 +190,14 @@ impl Notification {
 
     /// The Slack body with a mention (the route's, on ALARM) and a note on the lifecycle (`OK after 12 min`).
     pub fn to_slack_with(&self, defaults: &MessageDefaults, extras: &Extras) -> Value {
-        let message = match self {
-            Self::Alarm(alarm) => Some(render::alarm_message(alarm)),
-            Self::Deployment(d) => Some(render::deployment_message(d, &defaults.codedeploy)),
-            Self::Service(event) => Some(event.message()),
-            Self::Generic(notice) => Some(render::generic_message(notice)),
-            Self::SlackPayload(_) => None,
-        };
-        let mut body = match (message, self) {
-            (Some(mut msg), _) => {
-                // Below the header: what the reader needs before the details.
-                let at = usize::from(matches!(msg.blocks.first(), Some(crate::slack::Block::Header(_))));
-                if let Some(note) = &extras.note {
-                    msg.blocks.insert(at.min(msg.blocks.len()), crate::slack::Block::Context(vec![note.clone()]));
-                }
-                if let Some(mention) = &extras.mention {
-                    msg.text = format!("{mention} {}", msg.text);
-                    msg.blocks.insert(at.min(msg.blocks.len()), crate::slack::Block::section(format!("🔔 {mention}")));
-                }
-                msg.to_json()
-            }
+        self.render_for(Platform::Slack, defaults, extras)
+    }
+
+    /// The body for `platform`: the one message model, rendered by that platform's renderer. A Slack
+    /// payload passes through unchanged to Slack, and is read into the model for the others.
+    pub fn render_for(&self, platform: Platform, defaults: &MessageDefaults, extras: &Extras) -> Value {
+        match (self.message_with(defaults, extras), self) {
+            (Some(message), _) => platform.render(&message),
             (None, Self::SlackPayload(map)) => {
                 let mut map = map.clone();
                 if let Some(mention) = &extras.mention {
@@ -214,22 +205,39 @@ impl Notification {
                     let text = format!("{mention} {text}");
                     map.insert("text".into(), Value::String(text.trim_end().to_owned()));
                 }
-                Value::Object(map)
-            }
-            (None, _) => Value::Null,
-        };
-        if let Some(map) = body.as_object_mut() {
-            for (key, value) in
-                [("channel", &defaults.channel), ("username", &defaults.username), ("icon_emoji", &defaults.icon_emoji)]
-            {
-                if let Some(value) = value
-                    && !map.contains_key(key)
-                {
-                    map.insert(key.to_owned(), Value::String(value.clone()));
+                apply_defaults(&mut map, defaults);
+                match platform {
+                    Platform::Slack => Value::Object(map),
+                    other => other.render(&Message::from_slack_json(&map)),
                 }
             }
+            (None, _) => Value::Null,
         }
-        body
+    }
+
+    /// The message model of this notification, with the deployment's defaults, the route's mention
+    /// and the lifecycle note; `None` for a Slack payload passed through.
+    pub fn message_with(&self, defaults: &MessageDefaults, extras: &Extras) -> Option<Message> {
+        let mut msg = match self {
+            Self::Alarm(alarm) => render::alarm_message(alarm),
+            Self::Deployment(d) => render::deployment_message(d, &defaults.codedeploy),
+            Self::Service(event) => event.message(),
+            Self::Generic(notice) => render::generic_message(notice),
+            Self::SlackPayload(_) => return None,
+        };
+        // Below the header: what the reader needs before the details.
+        let at = usize::from(matches!(msg.blocks.first(), Some(crate::slack::Block::Header(_))));
+        if let Some(note) = &extras.note {
+            msg.blocks.insert(at.min(msg.blocks.len()), crate::slack::Block::Context(vec![note.clone()]));
+        }
+        if let Some(mention) = &extras.mention {
+            msg.text = format!("{mention} {}", msg.text);
+            msg.blocks.insert(at.min(msg.blocks.len()), crate::slack::Block::section(format!("🔔 {mention}")));
+        }
+        msg.channel = msg.channel.or_else(|| defaults.channel.clone());
+        msg.username = msg.username.or_else(|| defaults.username.clone());
+        msg.icon_emoji = msg.icon_emoji.or_else(|| defaults.icon_emoji.clone());
+        Some(msg)
     }
 
     /// What routing rules match on. `topic` is the SNS topic's name, when it came through SNS.
@@ -247,6 +255,19 @@ impl Notification {
             Self::SlackPayload(_) => (None, None, None, None),
         };
         routing::RouteKey { alarm, topic, account, region, source, state: self.state(), urgent: self.is_alarm_state() }
+    }
+}
+
+/// `channel`, `username` and `icon_emoji` from the defaults where the payload has none.
+fn apply_defaults(map: &mut serde_json::Map<String, Value>, defaults: &MessageDefaults) {
+    for (key, value) in
+        [("channel", &defaults.channel), ("username", &defaults.username), ("icon_emoji", &defaults.icon_emoji)]
+    {
+        if let Some(value) = value
+            && !map.contains_key(key)
+        {
+            map.insert(key.to_owned(), Value::String(value.clone()));
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::chat::Platform;
 use crate::secret::Secret;
 
 /// How hard to try. The defaults suit a notifier with a 10 s+ Lambda timeout.
@@ -47,11 +48,11 @@ pub struct Delivered {
 /// Why a message could not be delivered. Messages carry Slack's answer, never the URL.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DeliveryError {
-    #[error("Slack rejected the message with HTTP {status}: {answer}")]
+    #[error("the webhook rejected the message with HTTP {status}: {answer}")]
     Rejected { status: u16, answer: String, attempts: u32 },
-    #[error("Slack delivery failed after {attempts} attempts: {last}")]
+    #[error("webhook delivery failed after {attempts} attempts: {last}")]
     Exhausted { last: String, attempts: u32 },
-    #[error("Slack delivery gave up at the invocation deadline after {attempts} attempts: {last}")]
+    #[error("webhook delivery gave up at the invocation deadline after {attempts} attempts: {last}")]
     Deadline { last: String, attempts: u32 },
     #[error("the message could not be serialised: {0}")]
     Serialise(String),
@@ -138,6 +139,8 @@ pub(crate) struct SendFailure {
 pub(crate) struct Exchange {
     pub status: u16,
     pub retry_after: Option<Duration>,
+    /// `X-RateLimit-Reset-After` (Discord), or a small `X-Ratelimit-Reset` (Mattermost: seconds to wait).
+    pub reset_after: Option<Duration>,
     pub body: String,
 }
 
@@ -161,11 +164,17 @@ impl Exchange {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
+        let seconds = |name: &str| {
+            let value = response.headers().get(name)?.to_str().ok()?.trim().parse::<f64>().ok()?;
+            // An epoch timestamp (Discord's X-RateLimit-Reset) is not a wait.
+            (value.is_finite() && (0.0..3600.0).contains(&value)).then(|| Duration::from_secs_f64(value))
+        };
+        let reset_after = seconds("x-ratelimit-reset-after").or_else(|| seconds("x-ratelimit-reset"));
         let body = match response.text().await {
             Ok(text) => text,
             Err(err) => format!("(unreadable body: {})", err.without_url()),
         };
-        Ok(Self { status, retry_after, body })
+        Ok(Self { status, retry_after, reset_after, body })
     }
 
     /// The answer the same for webhooks and the Web API: 429 and 5xx are retried, `None` otherwise.
@@ -248,6 +257,17 @@ impl SlackPoster {
         body: &T,
         deadline: Instant,
     ) -> Result<Delivered, DeliveryError> {
+        self.post_to(Platform::Slack, url, body, deadline).await
+    }
+
+    /// Posts `body` to a webhook of `platform`, reading that platform's rate-limit answer.
+    pub async fn post_to<T: Serialize + ?Sized>(
+        &self,
+        platform: Platform,
+        url: &Secret,
+        body: &T,
+        deadline: Instant,
+    ) -> Result<Delivered, DeliveryError> {
         let body = serde_json::to_vec(body).map_err(|e| DeliveryError::Serialise(e.to_string()))?;
         let started = Instant::now();
         let (outcome, attempts) = self
@@ -265,6 +285,13 @@ impl SlackPoster {
                     };
                     if (200..300).contains(&exchange.status) {
                         return Attempt::Done(());
+                    }
+                    if exchange.status == 429 {
+                        let wait = platform.retry_after(exchange.retry_after, exchange.reset_after, &exchange.body);
+                        return Attempt::Retry {
+                            wait: Some(wait.unwrap_or(self.policy.default_retry_after)),
+                            why: format!("HTTP 429 rate limited: {}", exchange.short_body()),
+                        };
                     }
                     exchange
                         .retry(self.policy.default_retry_after)

@@ -12,7 +12,7 @@ use chatops_tests::slack_api_standin::{ApiCall, StoredMessage};
 use chatops_tests::slack_requests::{
     Shape, command_body, event, event_at, interaction_body, mention_body, signed_headers,
 };
-use chatops_tests::slack_standin::Received;
+use chatops_tests::slack_standin::{Received, Reply};
 use chatops_tests::{
     CiStandIn, FunctionProcess, Moto, RuntimeApi, SlackApiStandIn, SlackStandIn, build_binary, fixture, sns_alarm,
 };
@@ -73,6 +73,7 @@ fn print_message(n: usize, received: &Received) {
         ))
     );
     println!("{} {}", dim("text:"), mrkdwn(body["text"].as_str().unwrap_or("")));
+    println!("{} {}", dim("see it as Slack shows it:"), block_kit_builder_link(&body));
     for block in blocks {
         match block["type"].as_str() {
             Some("header") => println!("  {}", bold(block["text"]["text"].as_str().unwrap_or(""))),
@@ -102,6 +103,26 @@ fn print_message(n: usize, received: &Received) {
             _ => {}
         }
     }
+}
+
+/// Slack's Block Kit Builder with this message loaded: one click shows the real rendering.
+fn block_kit_builder_link(body: &Value) -> String {
+    let mut payload = serde_json::Map::new();
+    for key in ["blocks", "attachments"] {
+        if let Some(v) = body.get(key) {
+            payload.insert(key.to_owned(), v.clone());
+        }
+    }
+    let json = Value::Object(payload).to_string();
+    let mut encoded = String::with_capacity(json.len() * 2);
+    for b in json.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
+            encoded.push(b as char);
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("https://app.slack.com/block-kit-builder/#{encoded}")
 }
 
 /// One line per Web API call, as the stand-in saw it.
@@ -221,7 +242,10 @@ async fn main() {
     let command_process = FunctionProcess::spawn(&command_bin, &command_runtime, &env);
     println!("   {} (pid {}), {} (pid {})", alarm_fn, alarm_process.pid(), command_fn, command_process.pid());
 
-    println!("\n{} alarms published to alarm-to-slack, one of each shape in events/", bold("5."));
+    println!(
+        "\n{} alarms published to alarm-to-slack, one of each shape in events/, and three other AWS services",
+        bold("5.")
+    );
     for name in [
         "sns-alarm-metric.json",
         "sns-alarm-metric-math.json",
@@ -230,6 +254,9 @@ async fn main() {
         "alarm-action.json",
         "eventbridge-alarm-state-change.json",
         "sns-plain-text.json",
+        "guardduty-finding.json",
+        "backup-job-failed.json",
+        "sns-budgets.json",
     ] {
         let before = slack.received().len();
         let inv = alarm_runtime.invoke(&fixture(name)).await;
@@ -535,6 +562,36 @@ async fn main() {
             f["latency_ms"]
         );
     }
+    println!(
+        "\n{} one alarm to Mattermost, Microsoft Teams and Discord: CHAT_PLATFORM picks the renderer",
+        bold("12.")
+    );
+    for platform in ["mattermost", "teams", "discord"] {
+        let standin = SlackStandIn::start().await;
+        if platform != "mattermost" {
+            // Teams' Workflows answer 202, Discord 204: any 2xx is a delivery.
+            standin.always(Reply::status(if platform == "teams" { 202 } else { 204 }, ""));
+        }
+        let runtime = RuntimeApi::start().await;
+        let url = standin.url("/hook");
+        let env = [("SLACK_WEBHOOK_URL", url.as_str()), ("CHAT_PLATFORM", platform)];
+        let _process = FunctionProcess::spawn(&alarm_bin, &runtime, &env);
+        let inv = runtime.invoke(&fixture("sns-alarm-metric.json")).await;
+        let received = standin.received();
+        println!(
+            "\n   {} {platform} stand-in received ({} request, invocation → {}):",
+            bold(&format!("{platform}:")),
+            received.len(),
+            inv.response_json()
+        );
+        if let Some(r) = received.first() {
+            let pretty = serde_json::to_string_pretty(&r.json()).unwrap_or_default();
+            for line in pretty.lines() {
+                println!("     {}", dim(line));
+            }
+        }
+    }
+
     drop(slack);
     printer.abort();
     println!(
