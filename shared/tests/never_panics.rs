@@ -215,4 +215,38 @@ proptest! {
             platform_limits::assert_within(platform, &platform.render(&m));
         }
     }
+
+    #[test]
+    fn arbitrary_alertmanager_payloads_parse_or_fail_cleanly(
+        bytes in prop::collection::vec(any::<u8>(), 0..256),
+        json in arb_json(),
+        status in prop::sample::select(vec!["firing", "resolved", "", "odd"]),
+        alerts in prop::collection::vec(
+            (prop::collection::btree_map("[a-z_]{1,12}", ".{0,200}", 0..8), prop::collection::btree_map("[a-z_]{1,12}", ".{0,1500}", 0..4), ".{0,40}"),
+            1..40,
+        ),
+    ) {
+        use chatops_shared::notify::{AlertGroup, Notification};
+        let _ = AlertGroup::parse(&bytes);
+        let _ = AlertGroup::parse(json.to_string().as_bytes());
+        let alerts: Vec<Value> = alerts
+            .into_iter()
+            .map(|(labels, annotations, t)| json!({"status": status, "labels": labels, "annotations": annotations, "startsAt": t, "endsAt": t, "generatorURL": t}))
+            .collect();
+        let payload = json!({"version": "4", "groupKey": "{}:{a=\"b\"}", "status": status, "alerts": alerts,
+            "commonLabels": {"alertname": "x", "severity": "critical"}, "externalURL": "http://am:9093"});
+        let group = AlertGroup::parse(payload.to_string().as_bytes()).expect("a well-formed payload parses");
+        let n = Notification::Alertmanager(Box::new(group));
+        let _ = (n.lifecycle_key(), n.changed_at_ms(), n.route_key(None).state);
+        for platform in Platform::ALL {
+            let body = n.render_for(platform, &MessageDefaults::default(), &Extras { mention: Some("<!here>".into()), note: None });
+            platform_limits::assert_within(platform, &body);
+        }
+        let slack = n.to_slack(&MessageDefaults::default());
+        for block in slack["attachments"][0]["blocks"].as_array().into_iter().flatten() {
+            if let Some(text) = block["text"]["text"].as_str() {
+                prop_assert!(text.chars().count() <= 3000);
+            }
+        }
+    }
 }

@@ -557,3 +557,66 @@ fn other_platforms_render_the_same_message() {
     assert_eq!(mm["attachments"][0]["title"], "🔴 ALARM: api-high-cpu");
     assert!(mm["attachments"][0]["fields"].as_array().unwrap().iter().any(|f| f["title"] == "Account"));
 }
+
+/// Alertmanager's webhook body (what `POST /alertmanager` receives): firing, then resolved, one
+/// lifecycle; a snapshot of each.
+#[test]
+fn alertmanager_groups_list_their_alerts_and_resolve_on_one_lifecycle() {
+    use chatops_shared::notify::AlertGroup;
+    let read = |name: &str| {
+        let body =
+            std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events").join(name)).unwrap();
+        Notification::Alertmanager(Box::new(AlertGroup::parse(&body).unwrap()))
+    };
+    let firing = read("alertmanager-firing.json");
+    let resolved = read("alertmanager-resolved.json");
+    for (name, n) in [("alertmanager-firing", &firing), ("alertmanager-resolved", &resolved)] {
+        insta::assert_json_snapshot!(name, n.to_slack(&MessageDefaults::default()));
+    }
+    assert_eq!(firing.lifecycle_key(), resolved.lifecycle_key());
+    assert!(firing.lifecycle_key().unwrap().key.starts_with("alertmanager:"));
+    assert_eq!((firing.state(), resolved.state()), ("FIRING", "RESOLVED"));
+    assert!(firing.is_alarm_state() && !resolved.is_alarm_state());
+    assert!(resolved.changed_at_ms() > firing.changed_at_ms());
+    let body = firing.to_slack(&MessageDefaults::default());
+    assert_eq!(body["attachments"][0]["color"], "#E01E5A");
+    let text = all_text(&body);
+    for needle in [
+        "🔥 FIRING: HighRequestLatency (2)",
+        "*orders-api p99 latency above 1 s*",
+        "`severity=critical`",
+        "`team=payments`",
+        "`instance=orders-api-7c9f8b6d4-2xkqp:8080`",
+        "p99 latency is 2.41 s",
+        "|source>",
+        "<https://runbooks.example.com/payments/high-latency|Runbook>",
+        "<http://alertmanager.example.com:9093/#/alerts|Alertmanager>",
+        "http://alertmanager.example.com:9093/#/silences/new?filter=%7Balertname%3D%22HighRequestLatency%22",
+        "since <!date^",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+    let resolved_body = resolved.to_slack(&MessageDefaults::default());
+    assert_eq!(resolved_body["attachments"][0]["color"], "#2EB67D");
+    assert!(!all_text(&resolved_body).contains("Silence"), "no silence link for a resolved group");
+    // Routing by labels: the team's rule, with its mention only while firing.
+    let routes = chatops_shared::notify::routing::Routes::parse(
+        Some(r#"[{"labels": {"team": "payments", "severity": "crit*"}, "channel": "C0PAY", "mention": "<!subteam^S0PAY>"}]"#),
+        Some("C0DEFAULT".into()),
+    )
+    .unwrap();
+    let r = routes.route(&firing.route_key(None));
+    assert_eq!((r.channel.as_deref(), r.mention.as_deref()), (Some("C0PAY"), Some("<!subteam^S0PAY>")));
+    let r = routes.route(&resolved.route_key(None));
+    assert_eq!((r.channel.as_deref(), r.mention), (Some("C0PAY"), None));
+    let mut other = AlertGroup::parse(
+        &std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/alertmanager-firing.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    other.common_labels.insert("team".into(), "search".into());
+    assert_eq!(
+        routes.route(&Notification::Alertmanager(Box::new(other)).route_key(None)).channel.as_deref(),
+        Some("C0DEFAULT")
+    );
+}

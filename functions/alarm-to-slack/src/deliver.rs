@@ -358,8 +358,9 @@ impl<'d> Run<'d> {
         }
         let state_changed = before.state != Some(n.state());
         let changes = lifecycle.changes + i64::from(state_changed);
+        // Still in the same paging state (ALARM, FIRING): it has been so since then.
         let alarm_since = match (alarm, before.state, before.alarm_since_ms) {
-            (true, Some("ALARM"), Some(since)) => Some(since),
+            (true, Some(prev), Some(since)) if prev == n.state() => Some(since),
             (true, _, _) => Some(at),
             (false, _, _) => None,
         };

@@ -4,6 +4,7 @@
 //! Every record is delivered, or the invocation fails so that Lambda's retries and the on-failure
 //! destination keep the message.
 
+mod alertmanager;
 mod deliver;
 
 use std::time::Duration;
@@ -28,6 +29,8 @@ pub const PLAIN_BOT_TOKEN_VAR: &str = "SLACK_BOT_TOKEN";
 pub const API_URL_VAR: &str = "SLACK_API_URL";
 pub const RETENTION_VAR: &str = "STATE_RETENTION_DAYS";
 pub const MIN_SEVERITY_VAR: &str = "FINDINGS_MIN_SEVERITY";
+pub const KMS_ALERTMANAGER_TOKEN_VAR: &str = "KMS_ENCRYPTED_ALERTMANAGER_TOKEN";
+pub const PLAIN_ALERTMANAGER_TOKEN_VAR: &str = "ALERTMANAGER_TOKEN";
 
 /// How messages reach Slack.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,6 +55,8 @@ pub struct Config {
     pub function_name: Option<String>,
     /// `FINDINGS_MIN_SEVERITY`: GuardDuty and Security Hub findings below it are not posted.
     pub min_finding_severity: Option<Severity>,
+    /// The bearer token Alertmanager sends to `POST /alertmanager`; without it that route refuses everything.
+    pub alertmanager_token: Option<SecretSource>,
     /// `CHAT_PLATFORM`: what the webhook is (Slack, Mattermost, Teams, Discord). `None`: read from the
     /// webhook URL's host once it is decrypted, Slack when the host does not say.
     pub platform: Option<Platform>,
@@ -120,7 +125,10 @@ impl Config {
                 problem: "a bot token posts through Slack's Web API: other platforms take a webhook URL (SLACK_WEBHOOK_URL / KMS_ENCRYPTED_SLACK_WEBHOOK_URL) and no bot token".into(),
             });
         }
+        let alertmanager_token =
+            SecretSource::from_lookup(KMS_ALERTMANAGER_TOKEN_VAR, PLAIN_ALERTMANAGER_TOKEN_VAR, lookup).ok();
         Ok(Self {
+            alertmanager_token,
             platform,
             min_finding_severity,
             destination,
@@ -140,13 +148,13 @@ impl Config {
         })
     }
 
-    /// The secret in use (the token when set, else the webhook) is a KMS ciphertext.
+    /// A secret in use (the token when set, else the webhook; the Alertmanager token) is a KMS ciphertext.
     pub fn needs_kms(&self) -> bool {
         let source = match &self.destination {
             Destination::Webhook(url) => url,
             Destination::WebApi { token, .. } => token,
         };
-        source.is_kms()
+        source.is_kms() || self.alertmanager_token.as_ref().is_some_and(SecretSource::is_kms)
     }
 
     /// The AWS SDK is needed: for KMS or for the state table.
@@ -179,7 +187,7 @@ impl Sink {
         }
     }
 
-    /// Lets a value from the secrets bundle (`SLACK_SECRETS_ARN`) be read again when Slack refuses it.
+    /// Lets a value from the secrets bundle (`SLACK_SECRETS_ARN`) be read again when it is refused.
     pub fn use_bundle(&mut self, bundle: &std::sync::Arc<chatops_shared::aws::secrets::SecretsBundle>) {
         match self {
             Self::Webhook { url, .. } => url.set_bundle(Some(bundle.clone())),
@@ -197,6 +205,7 @@ pub struct Deps {
     pub retention: Duration,
     pub min_finding_severity: Option<Severity>,
     pub platform: Option<Platform>,
+    pub alertmanager_token: Option<CachedSecret>,
 }
 
 impl Deps {
@@ -207,6 +216,8 @@ impl Deps {
         http: reqwest::Client,
         policy: RetryPolicy,
     ) -> Self {
+        let alertmanager_token =
+            config.alertmanager_token.map(|t| CachedSecret::new(t, kms.clone(), config.function_name.clone()));
         let sink = match config.destination {
             Destination::Webhook(url) => {
                 if !config.routes.is_empty() {
@@ -241,6 +252,17 @@ impl Deps {
             retention: config.retention,
             min_finding_severity: config.min_finding_severity,
             platform: config.platform,
+            alertmanager_token,
+        }
+    }
+}
+
+impl Deps {
+    /// Lets the values from the stack's secret (`SLACK_SECRETS_ARN`) be read again when refused.
+    pub fn use_bundle(&mut self, bundle: &std::sync::Arc<chatops_shared::aws::secrets::SecretsBundle>) {
+        self.sink.use_bundle(bundle);
+        if let Some(token) = &mut self.alertmanager_token {
+            token.set_bundle(Some(bundle.clone()));
         }
     }
 }
@@ -299,12 +321,25 @@ impl From<HandlerError> for Diagnostic {
 }
 
 /// Parses the event, then delivers each notification (or skips one that was delivered before).
-/// Returns a summary: `delivered`, and `skipped` when redeliveries were skipped.
+/// Returns a summary: `delivered`, and `skipped` / `ignored` when some were. An HTTP request
+/// (`POST /alertmanager`) gets an HTTP answer instead.
 pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, HandlerError> {
+    if alertmanager::is_http(&event.payload) {
+        return Ok(alertmanager::handle_http(deps, &event).await);
+    }
     let incoming = incoming_from_event(&event.payload).inspect_err(|err| {
         tracing::error!(error = %err, "event not recognised");
     })?;
-    let mut run = deliver::Run::new(deps, &event.context);
+    deliver_all(deps, &incoming, &event.context).await
+}
+
+/// Delivers every notification of one invocation, each once, and sums up.
+pub(crate) async fn deliver_all(
+    deps: &Deps,
+    incoming: &[chatops_shared::notify::Incoming],
+    context: &lambda_runtime::Context,
+) -> Result<Value, HandlerError> {
+    let mut run = deliver::Run::new(deps, context);
     // Render before waiting for the secret: on a cold start its decryption is still in flight.
     let planned: Vec<_> = incoming.iter().map(|i| run.plan(i)).collect();
     let secret = deps.sink.secret().get().await?;

@@ -48,12 +48,17 @@ async fn main() -> Result<(), Error> {
     };
     let mut deps = Deps::new(config, kms, dynamodb, http, RetryPolicy::default());
     if let Some(bundle) = &bundle {
-        deps.sink.use_bundle(bundle);
+        deps.use_bundle(bundle);
     }
     // Decrypt the secret while the runtime fetches the first event, not after: the handler's get()
     // joins the decrypt in flight. A failure here is retried, and reported, by the handler.
     let prefetch = async {
-        let _ = deps.sink.secret().get().await;
+        let alertmanager = async {
+            if let Some(token) = &deps.alertmanager_token {
+                let _ = token.get().await;
+            }
+        };
+        let _ = tokio::join!(deps.sink.secret().get(), alertmanager);
     };
     let (_, served) = tokio::join!(prefetch, lambda_runtime::run(service_fn(|event| handle(&deps, event))));
     served

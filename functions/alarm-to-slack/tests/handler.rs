@@ -32,6 +32,7 @@ fn deps(url: String, policy: RetryPolicy) -> Deps {
         function_name: Some("alarm-to-slack".into()),
         min_finding_severity: None,
         platform: None,
+        alertmanager_token: None,
     };
     Deps::new(config, None, None, http_client().unwrap(), policy)
 }

@@ -121,11 +121,12 @@ impl<T> CachedSecretJson<T> {
 pub const BUNDLE_VAR: &str = "SLACK_SECRETS_ARN";
 
 /// The keys of the bundle and the plaintext variable each stands in for.
-pub const BUNDLE_KEYS: [(&str, &str); 4] = [
+pub const BUNDLE_KEYS: [(&str, &str); 5] = [
     ("webhook_url", "SLACK_WEBHOOK_URL"),
     ("signing_secret", "SLACK_SIGNING_SECRET"),
     ("bot_token", "SLACK_BOT_TOKEN"),
     ("deploy_notify_token", "DEPLOY_NOTIFY_TOKEN"),
+    ("alertmanager_token", "ALERTMANAGER_TOKEN"),
 ];
 
 /// How often a failing value may cause a new read by default: a stream of forged requests cannot turn

@@ -46,6 +46,7 @@ impl Notification {
                 Some(LifecycleKey { key: format!("deployment:{}", d.deployment_id), kind: "deployment" })
             }
             Self::Service(e) => e.lifecycle.clone().map(|key| LifecycleKey { key, kind: "event" }),
+            Self::Alertmanager(g) => Some(LifecycleKey { key: g.lifecycle_key(), kind: "alertmanager" }),
             Self::Generic(_) | Self::SlackPayload(_) => None,
         }
     }
@@ -56,6 +57,7 @@ impl Notification {
             Self::Alarm(a) => a.changed_at.as_deref(),
             Self::Deployment(d) => d.time.as_deref(),
             Self::Service(e) => e.time.as_deref(),
+            Self::Alertmanager(g) => g.changed_at(),
             Self::Generic(g) => g.time.as_deref(),
             Self::SlackPayload(_) => None,
         }?;
@@ -67,6 +69,7 @@ impl Notification {
         match self {
             Self::Alarm(a) => a.new_state == AlarmState::Alarm,
             Self::Service(e) => e.severity.is_urgent(),
+            Self::Alertmanager(g) => g.is_firing(),
             _ => false,
         }
     }
@@ -84,6 +87,8 @@ impl Notification {
             Self::Alarm(a) => render::state_style(&a.new_state).0,
             Self::Deployment(d) => render::deployment_style(&d.state).0,
             Self::Service(e) => e.severity.style().0,
+            Self::Alertmanager(g) if g.is_firing() => "🔥",
+            Self::Alertmanager(_) => "✅",
             _ => "📣",
         }
     }
@@ -110,6 +115,18 @@ pub fn parent_note(n: &Notification, before: &Before<'_>, at_ms: i64, changes: i
         },
         Notification::Deployment(d) => format!("{} {}", render::deployment_style(&d.state).0, escape(&d.state)),
         Notification::Service(e) => format!("{} {}", e.severity.style().0, escape(&e.status)),
+        Notification::Alertmanager(g) => match (g.is_firing(), before.state, before.alarm_since_ms) {
+            (true, Some("FIRING"), Some(since_ms)) => format!(
+                "🔥 Firing for {} (since {}): {} alerts",
+                since(since_ms, at_ms),
+                slack_date_ms(since_ms),
+                g.firing_count()
+            ),
+            (true, Some(_), _) => format!("🔥 Firing again: {} alerts", g.firing_count()),
+            (true, None, _) => format!("🔥 Firing: {} alerts", g.firing_count()),
+            (false, Some("FIRING"), Some(since_ms)) => format!("✅ Resolved after {}", since(since_ms, at_ms)),
+            (false, _, _) => "✅ Resolved".to_owned(),
+        },
         _ => return None,
     };
     Some(format!("{note}{history}"))
@@ -126,6 +143,12 @@ pub fn thread_reply(n: &Notification, before: &Before<'_>, at_ms: i64, mention: 
         }
         (Notification::Alarm(a), Some(prev), _) if a.new_state == AlarmState::Alarm && prev != "ALARM" => {
             format!("{emoji} *{state}* again")
+        }
+        (Notification::Alertmanager(g), Some("FIRING"), Some(since_ms)) if !g.is_firing() => {
+            format!("{emoji} *{state}* after {}", since(since_ms, at_ms))
+        }
+        (Notification::Alertmanager(g), Some(prev), _) if g.is_firing() && prev != "FIRING" => {
+            format!("{emoji} *{state}* again: {} alerts", g.firing_count())
         }
         (Notification::Deployment(d), _, _) => {
             format!("{emoji} Deployment *{}*: {}", escape(&d.state), render::deployment_style(&d.state).2)

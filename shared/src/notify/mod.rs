@@ -3,6 +3,7 @@
 //! and one line in [`notifications_from_event`].
 
 pub mod alarm;
+pub mod alertmanager;
 pub mod codedeploy;
 mod generic;
 pub mod lifecycle;
@@ -18,6 +19,7 @@ use crate::chat::Platform;
 use crate::slack::Message;
 
 pub use alarm::{Alarm, AlarmState, Condition};
+pub use alertmanager::{AlertGroup, AlertmanagerError};
 pub use codedeploy::{CodeDeploySettings, DeploymentNotice};
 pub use generic::GenericNotice;
 pub use service::{ServiceEvent, ServiceSource, Severity};
@@ -30,6 +32,8 @@ pub enum Notification {
     Deployment(Box<DeploymentNotice>),
     /// GuardDuty, Security Hub, Health, Backup, CodePipeline, ECS, CloudFormation, Budgets.
     Service(Box<ServiceEvent>),
+    /// A group of Prometheus alerts from Alertmanager's webhook.
+    Alertmanager(Box<AlertGroup>),
     Generic(GenericNotice),
     /// A message that is already a Slack payload (`text` / `blocks` / `attachments`): passed through.
     SlackPayload(serde_json::Map<String, Value>),
@@ -167,6 +171,7 @@ impl Notification {
             Self::Alarm(a) => a.name.clone(),
             Self::Deployment(d) => format!("{} {}", d.group_key(), d.deployment_id),
             Self::Service(e) => format!("{}: {}", e.source.name(), e.title),
+            Self::Alertmanager(g) => g.name(),
             Self::Generic(g) => g.title.clone(),
             Self::SlackPayload(_) => "slack payload".into(),
         }
@@ -178,6 +183,7 @@ impl Notification {
             Self::Alarm(a) => a.new_state.as_str(),
             Self::Deployment(d) => &d.state,
             Self::Service(e) => &e.status,
+            Self::Alertmanager(g) => g.state(),
             Self::Generic(_) => "NOTICE",
             Self::SlackPayload(_) => "PASSTHROUGH",
         }
@@ -222,6 +228,7 @@ impl Notification {
             Self::Alarm(alarm) => render::alarm_message(alarm),
             Self::Deployment(d) => render::deployment_message(d, &defaults.codedeploy),
             Self::Service(event) => event.message(),
+            Self::Alertmanager(group) => group.message(),
             Self::Generic(notice) => render::generic_message(notice),
             Self::SlackPayload(_) => return None,
         };
@@ -242,19 +249,33 @@ impl Notification {
 
     /// What routing rules match on. `topic` is the SNS topic's name, when it came through SNS.
     pub fn route_key<'a>(&'a self, topic: Option<&'a str>) -> routing::RouteKey<'a> {
+        let labels = match self {
+            Self::Alertmanager(g) => Some(&g.common_labels),
+            _ => None,
+        };
         let (alarm, account, region, source) = match self {
             Self::Alarm(a) => {
                 (Some(a.name.as_str()), a.account.as_deref(), a.region.as_deref(), Some("aws.cloudwatch"))
             }
             Self::Deployment(d) => (None, d.account.as_deref(), d.region.as_deref(), Some("aws.codedeploy")),
             Self::Service(e) => (None, e.account.as_deref(), e.region.as_deref(), Some(e.source.event_source())),
+            Self::Alertmanager(g) => (g.alertname(), None, None, Some("alertmanager")),
             Self::Generic(g) => {
                 let get = |label: &str| g.context.iter().find(|(l, _)| l == label).map(|(_, v)| v.as_str());
                 (None, get("account"), get("region"), get("source"))
             }
             Self::SlackPayload(_) => (None, None, None, None),
         };
-        routing::RouteKey { alarm, topic, account, region, source, state: self.state(), urgent: self.is_alarm_state() }
+        routing::RouteKey {
+            alarm,
+            topic,
+            account,
+            region,
+            source,
+            labels,
+            state: self.state(),
+            urgent: self.is_alarm_state(),
+        }
     }
 }
 

@@ -27,11 +27,16 @@ pub struct Rule {
     /// Glob on the region code.
     #[serde(default)]
     pub region: Option<String>,
+    /// Globs on labels an Alertmanager group's alerts all share (`{"team": "payments", "severity": "crit*"}`):
+    /// every one given must match.
+    #[serde(default)]
+    pub labels: Option<std::collections::BTreeMap<String, String>>,
     /// Glob on where the notification came from: the EventBridge source (`aws.guardduty`,
     /// `aws.cloudwatch`, `aws.codedeploy`, ...) or `alertmanager`.
     #[serde(default)]
     pub source: Option<String>,
-    /// The states this rule is for (`ALARM`, `OK`, `INSUFFICIENT_DATA`; a deployment's `READY`, `SUCCESS`, ...).
+    /// The states this rule is for (`ALARM`, `OK`, `INSUFFICIENT_DATA`; a deployment's `READY`, `SUCCESS`, ...;
+    /// Alertmanager's `FIRING`, `RESOLVED`).
     #[serde(default)]
     pub state: Option<Vec<String>>,
     pub channel: String,
@@ -49,6 +54,8 @@ pub struct RouteKey<'a> {
     pub account: Option<&'a str>,
     pub region: Option<&'a str>,
     pub source: Option<&'a str>,
+    /// An Alertmanager group's common labels.
+    pub labels: Option<&'a std::collections::BTreeMap<String, String>>,
     pub state: &'a str,
     /// The notification pages (the rule's mention applies).
     pub urgent: bool,
@@ -112,6 +119,7 @@ impl Routes {
                     && r.account.is_none()
                     && r.region.is_none()
                     && r.source.is_none()
+                    && r.labels.is_none()
                     && r.state.is_none()
             })
     }
@@ -142,6 +150,10 @@ impl Rule {
             && field(&self.account, key.account)
             && field(&self.region, key.region)
             && field(&self.source, key.source)
+            && self.labels.as_ref().is_none_or(|want| {
+                want.iter()
+                    .all(|(name, pattern)| key.labels.and_then(|l| l.get(name)).is_some_and(|v| glob(pattern, v)))
+            })
             && self.state.as_ref().is_none_or(|states| states.iter().any(|s| s.eq_ignore_ascii_case(key.state)))
     }
 }
