@@ -39,6 +39,21 @@ async fn start(env: &[(&str, String)]) -> (RuntimeApi, FunctionProcess) {
     (runtime, process)
 }
 
+/// A bot token, a fresh state table on moto, the Alertmanager token, and `extra`.
+async fn bot_env(api: &SlackApiStandIn, extra: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+    let moto = Moto::shared();
+    let mut env = moto.env();
+    env.extend([
+        ("SLACK_BOT_TOKEN", BOT.to_owned()),
+        ("SLACK_API_URL", api.url()),
+        ("SLACK_CHANNEL", "C0ALARMS".to_owned()),
+        ("STATE_TABLE", moto.create_state_table().await),
+        ("ALERTMANAGER_TOKEN", TOKEN.to_owned()),
+    ]);
+    env.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    env
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_token_is_required_and_every_refusal_is_a_clear_4xx() {
     let slack = SlackStandIn::start().await;
@@ -131,21 +146,9 @@ async fn without_a_token_the_route_refuses_everything() {
 /// its thread with how long it fired.
 #[tokio::test(flavor = "multi_thread")]
 async fn one_message_per_group_routed_by_labels_and_resolved_in_place() {
-    let moto = Moto::shared();
-    let table = moto.create_state_table().await;
     let api = SlackApiStandIn::start(BOT).await;
-    let mut env = moto.env();
-    env.extend([
-        ("SLACK_BOT_TOKEN", BOT.to_owned()),
-        ("SLACK_API_URL", api.url()),
-        ("SLACK_CHANNEL", "C0ALARMS".to_owned()),
-        ("STATE_TABLE", table.clone()),
-        ("ALERTMANAGER_TOKEN", TOKEN.to_owned()),
-        (
-            "SLACK_ROUTES",
-            r#"[{"labels": {"team": "payments"}, "channel": "C0PAY", "mention": "<!subteam^S0PAYONCALL>"}]"#.to_owned(),
-        ),
-    ]);
+    let routes = r#"[{"labels": {"team": "payments"}, "channel": "C0PAY", "mention": "<!subteam^S0PAYONCALL>"}]"#;
+    let env = bot_env(&api, &[("SLACK_ROUTES", routes)]).await;
     let (runtime, _process) = start(&env).await;
     for name in ["alertmanager-firing.json", "alertmanager-firing.json", "alertmanager-resolved.json"] {
         let inv = runtime.invoke(&request(Shape::HttpApi, Some(TOKEN), &body(name))).await;
@@ -168,17 +171,8 @@ async fn one_message_per_group_routed_by_labels_and_resolved_in_place() {
 /// Alertmanager in HA pairs can send the same group twice at once: two containers, one message.
 #[tokio::test(flavor = "multi_thread")]
 async fn two_containers_given_the_same_group_at_once_make_one_message() {
-    let moto = Moto::shared();
-    let table = moto.create_state_table().await;
     let api = SlackApiStandIn::start(BOT).await;
-    let mut env = moto.env();
-    env.extend([
-        ("SLACK_BOT_TOKEN", BOT.to_owned()),
-        ("SLACK_API_URL", api.url()),
-        ("SLACK_CHANNEL", "C0ALARMS".to_owned()),
-        ("STATE_TABLE", table.clone()),
-        ("ALERTMANAGER_TOKEN", TOKEN.to_owned()),
-    ]);
+    let env = bot_env(&api, &[]).await;
     let (a, _pa) = start(&env).await;
     let (b, _pb) = start(&env).await;
     // Slack is slow with the first post, so the second container arrives while it is in flight.

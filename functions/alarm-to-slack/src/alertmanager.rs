@@ -6,6 +6,7 @@
 //! not Alertmanager's, 401 no or a wrong token, 404/405 another route, 503 Slack (or the chat platform)
 //! could not be reached, so that Alertmanager retries; it does not retry a 4xx.
 
+use chatops_shared::aws::kms::Bearer;
 use chatops_shared::notify::{AlertGroup, Incoming, Notification};
 use chatops_shared::slack::gateway::{EnvelopeError, json_response, request_from_event, response_to_event};
 use lambda_runtime::LambdaEvent;
@@ -57,30 +58,20 @@ pub(crate) async fn handle_http(deps: &Deps, event: &LambdaEvent<Value>) -> Valu
         );
         return refused(401, "unauthorised");
     };
-    let expected = match token.get().await {
-        Ok(secret) => secret,
+    let authorization = request.headers().get("authorization").and_then(|v| v.to_str().ok());
+    match token.check_bearer(authorization).await {
+        Ok(Bearer::Valid) => {}
+        Ok(refusal) => {
+            tracing::warn!(
+                present = refusal == Bearer::Wrong,
+                "Alertmanager request refused: wrong or missing bearer token"
+            );
+            return refused(401, "unauthorised");
+        }
         Err(err) => {
             tracing::error!(error = %err, "Alertmanager token unavailable");
             return refused(503, "the function cannot check tokens right now");
         }
-    };
-    let presented = request
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim);
-    let mut authorised = presented.is_some_and(|p| expected.matches(p.as_bytes()));
-    // A token from the stack's secret may have been rotated: read it again (rate-limited) once.
-    if !authorised
-        && let Some(p) = presented
-        && let Some(fresh) = token.refresh().await
-    {
-        authorised = fresh.matches(p.as_bytes());
-    }
-    if !authorised {
-        tracing::warn!(present = presented.is_some(), "Alertmanager request refused: wrong or missing bearer token");
-        return refused(401, "unauthorised");
     }
     let group = match AlertGroup::parse(request.body().as_ref()) {
         Ok(group) => group,

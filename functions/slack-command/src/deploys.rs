@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chatops_shared::aws::kms::CachedSecret;
+use chatops_shared::aws::kms::{Bearer, CachedSecret};
 use chatops_shared::aws::secrets::CachedSecretJson;
 use chatops_shared::commands::{Caller, Decision, Gate, Outcome, Pass, Proposal, Rerun, audit};
 use chatops_shared::deploy::{DeployRequest, DeployTargets, Pipelines, Target, TriggerError};
@@ -546,30 +546,20 @@ pub async fn handle_notify(deps: &Deps, request: &Request, started: Instant, dea
         );
         return notify_error(401, "unauthorised");
     };
-    let expected = match notify_token.get().await {
-        Ok(secret) => secret,
+    let authorization = request.headers().get("authorization").and_then(|v| v.to_str().ok());
+    match notify_token.check_bearer(authorization).await {
+        Ok(Bearer::Valid) => {}
+        Ok(refusal) => {
+            tracing::warn!(
+                present = refusal == Bearer::Wrong,
+                "deploy callback refused: wrong or missing bearer token"
+            );
+            return notify_error(401, "unauthorised");
+        }
         Err(err) => {
             tracing::error!(error = %err, "deploy notify token unavailable");
             return notify_error(503, "the function cannot check tokens right now");
         }
-    };
-    let presented = request
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim);
-    let mut authorised = presented.is_some_and(|p| expected.matches(p.as_bytes()));
-    // A token from the secrets bundle may have been rotated: read it again (rate-limited) once.
-    if !authorised
-        && let Some(p) = presented
-        && let Some(fresh) = notify_token.refresh().await
-    {
-        authorised = fresh.matches(p.as_bytes());
-    }
-    if !authorised {
-        tracing::warn!(present = presented.is_some(), "deploy callback refused: wrong or missing bearer token");
-        return notify_error(401, "unauthorised");
     }
     let notify: Notify = match serde_json::from_slice(request.body().as_ref()) {
         Ok(n) => n,

@@ -76,6 +76,15 @@ pub struct CachedSecret {
     bundle: Option<Arc<SecretsBundle>>,
 }
 
+/// What a request's bearer token came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bearer {
+    Valid,
+    /// No `Authorization: Bearer` header.
+    Missing,
+    Wrong,
+}
+
 impl CachedSecret {
     pub fn new(source: SecretSource, kms: Option<aws_sdk_kms::Client>, function_name: Option<String>) -> Self {
         Self { source, kms, function_name, transform: |s| s, cell: Mutex::new(None), bundle: None }
@@ -107,6 +116,25 @@ impl CachedSecret {
         tracing::info!(key = *key, "a value of the secrets bundle changed (rotated): using the new one");
         *cell = Some(fresh.clone());
         Some(fresh)
+    }
+
+    /// Whether an `Authorization: Bearer <token>` header value carries this secret, compared in constant
+    /// time. A value from the secrets bundle that does not match is read again once (rate-limited), in
+    /// case it was rotated. `Err` when the secret itself cannot be had (KMS failing).
+    pub async fn check_bearer(&self, authorization: Option<&str>) -> Result<Bearer, SecretError> {
+        let expected = self.get().await?;
+        let Some(presented) =
+            authorization.and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer "))).map(str::trim)
+        else {
+            return Ok(Bearer::Missing);
+        };
+        if expected.matches(presented.as_bytes()) {
+            return Ok(Bearer::Valid);
+        }
+        match self.refresh().await {
+            Some(fresh) if fresh.matches(presented.as_bytes()) => Ok(Bearer::Valid),
+            _ => Ok(Bearer::Wrong),
+        }
     }
 
     /// Applies `transform` to the plaintext once, after decryption (e.g. adding a URL scheme).
