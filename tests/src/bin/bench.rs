@@ -21,6 +21,7 @@ const SIGNING_SECRET: &str = "bench-signing-secret";
 const GROUP: &str = "bench-asg";
 const BOT_TOKEN: &str = "xoxb-bench";
 const TRIGGER: &str = "glptt-bench";
+const ALERTMANAGER_TOKEN: &str = "am-bench";
 
 struct Scenario {
     name: &'static str,
@@ -103,6 +104,13 @@ fn ok_response(o: &Outcome) -> bool {
 
 fn delivered(o: &Outcome) -> bool {
     matches!(o, Outcome::Response(b) if serde_json::from_slice::<Value>(b).ok() == Some(json!({"delivered": 1})))
+}
+
+/// An HTTP answer 200 `{"delivered": 1}` (the Alertmanager route).
+fn http_delivered(o: &Outcome) -> bool {
+    matches!(o, Outcome::Response(b) if serde_json::from_slice::<Value>(b).ok().is_some_and(|r| {
+        r["statusCode"] == 200 && r["body"].as_str().and_then(|b| serde_json::from_str::<Value>(b).ok()) == Some(json!({"delivered": 1}))
+    }))
 }
 
 fn status_200(o: &Outcome) -> bool {
@@ -498,6 +506,33 @@ async fn main() {
             }),
             check: status_200_empty,
         },
+        Scenario {
+            name: "alarm-to-slack, Discord webhook (CHAT_PLATFORM)",
+            binary: alarm.clone(),
+            env: vec![("SLACK_WEBHOOK_URL", webhook.clone()), ("CHAT_PLATFORM", "discord".into())],
+            event: Box::new(|| fixture("sns-alarm-metric.json")),
+            check: delivered,
+        },
+        Scenario {
+            name: "alarm-to-slack, POST /alertmanager",
+            binary: alarm.clone(),
+            env: vec![("SLACK_WEBHOOK_URL", webhook.clone()), ("ALERTMANAGER_TOKEN", ALERTMANAGER_TOKEN.into())],
+            event: Box::new(|| {
+                let headers = vec![
+                    ("Content-Type".to_owned(), "application/json".to_owned()),
+                    ("Authorization".to_owned(), format!("Bearer {ALERTMANAGER_TOKEN}")),
+                ];
+                event_at(
+                    Shape::HttpApi,
+                    "/alertmanager",
+                    "",
+                    &headers,
+                    &fixture("alertmanager-firing.json").to_string(),
+                    false,
+                )
+            }),
+            check: http_delivered,
+        },
     ];
 
     // Cold starts in rounds: each round starts every function once and times both moto round trips, so
@@ -596,6 +631,24 @@ async fn main() {
             format!(
                 "cold ≤ 3× echo + its round trips (KMS ×2, Secrets Manager, DynamoDB ×4, Slack ×2, GitLab; {mention_ms:.2} ms)"
             ),
+        ),
+        (
+            "alarm-to-slack, Discord webhook (CHAT_PLATFORM)",
+            percentile(&results[results.len() - 2].1.cold_ms, 50.0),
+            2.0 * floor_cold,
+            "cold ≤ 2.0× echo".into(),
+        ),
+        (
+            "alarm-to-slack, POST /alertmanager",
+            percentile(&results[results.len() - 1].1.cold_ms, 50.0),
+            2.0 * floor_cold,
+            "cold ≤ 2.0× echo".into(),
+        ),
+        (
+            "alarm-to-slack, POST /alertmanager, warm p50 (ms)",
+            percentile(&results[results.len() - 1].1.warm_us, 50.0) / 1000.0,
+            2.0,
+            "warm p50 ≤ 2 ms".into(),
         ),
         (
             "alarm-to-slack warm p50 (ms)",

@@ -24,6 +24,7 @@ const GROUP: &str = "web-asg";
 const BOT_TOKEN: &str = "xoxb-demo-bot-token-not-for-production";
 const GITLAB_TRIGGER: &str = "glptt-demo-trigger-token-not-for-production";
 const NOTIFY_TOKEN: &str = "demo-deploy-notify-token-not-for-production";
+const ALERTMANAGER_TOKEN: &str = "demo-alertmanager-token-not-for-production";
 
 fn bold(s: &str) -> String {
     format!("\x1b[1m{s}\x1b[0m")
@@ -339,7 +340,7 @@ async fn main() {
         }
     });
     let token_ct = moto.encrypt(&key, BOT_TOKEN, Some(&alarm_fn)).await;
-    let routes = r#"[{"alarm": "payments-*", "channel": "C0PAYMENTS", "mention": "<!subteam^S0PAYONCALL>"}]"#;
+    let routes = r#"[{"alarm": "payments-*", "channel": "C0PAYMENTS", "mention": "<!subteam^S0PAYONCALL>"}, {"labels": {"team": "payments"}, "channel": "C0PAYMENTS", "mention": "<!subteam^S0PAYONCALL>"}]"#;
     let mut bot_env: Vec<(&str, String)> = moto.env();
     bot_env.extend([
         ("AWS_LAMBDA_FUNCTION_NAME", alarm_fn.clone()),
@@ -348,6 +349,7 @@ async fn main() {
         ("SLACK_CHANNEL", "C0ALARMS".into()),
         ("SLACK_ROUTES", routes.into()),
         ("STATE_TABLE", table.clone()),
+        ("ALERTMANAGER_TOKEN", ALERTMANAGER_TOKEN.into()),
     ]);
     println!("   STATE_TABLE={table} SLACK_CHANNEL=C0ALARMS SLACK_ROUTES={routes}");
     println!("   KMS_ENCRYPTED_SLACK_BOT_TOKEN={}…", &token_ct[..32]);
@@ -379,6 +381,19 @@ async fn main() {
             other => format!("{other:?}"),
         };
         println!("   {} {outcome}", dim("→ invocation answered"));
+    }
+    // Prometheus, through Alertmanager's webhook: the same function, the same routes (by label).
+    for name in ["alertmanager-firing.json", "alertmanager-resolved.json"] {
+        let headers = vec![
+            ("Content-Type".to_owned(), "application/json".to_owned()),
+            ("Authorization".to_owned(), format!("Bearer {ALERTMANAGER_TOKEN}")),
+        ];
+        let request = event_at(Shape::HttpApi, "/alertmanager", "", &headers, &fixture(name).to_string(), false);
+        println!("\n   {} events/{name} (Alertmanager, team=payments)", dim("POST /alertmanager"));
+        let inv = bot_runtime.invoke(&request).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let answer = inv.response_json();
+        println!("   {} HTTP {} {}", dim("→"), answer["statusCode"], answer["body"].as_str().unwrap_or(""));
     }
     print_channel(&api, "C0ALARMS");
     print_channel(&api, "C0PAYMENTS");
