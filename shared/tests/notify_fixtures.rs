@@ -487,6 +487,13 @@ fn aws_service_events_through_sns_routine_and_good_news() {
         assert_eq!(n[0].is_alarm_state(), severity.is_urgent(), "{status}");
     }
 
+    // An archived GuardDuty finding: green, and never filtered away by the minimum severity.
+    let mut e = fixture("guardduty-finding.json");
+    e["detail"]["service"]["archived"] = json!(true);
+    let n = notifications_from_event(&e).unwrap();
+    assert_eq!((service(&n[0]).status.as_str(), service(&n[0]).finding), ("ARCHIVED", false));
+    assert!(!n[0].is_alarm_state());
+
     // A Security Hub finding that passed is good news: green, not a finding to filter, no page.
     let mut e = fixture("securityhub-finding.json");
     e["detail"]["findings"][0]["Compliance"]["Status"] = json!("PASSED");

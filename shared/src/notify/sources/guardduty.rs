@@ -51,8 +51,10 @@ pub(super) fn parse(detail_type: &str, d: &Map<String, Value>) -> Option<Service
         e.field("Action", Some(action));
     }
     if service.and_then(|s| get(s, "archived")).and_then(Value::as_bool) == Some(true) {
+        // Archived: good news for the finding's message, never filtered away by the minimum severity.
         e.status = "ARCHIVED".into();
         e.severity = Severity::Good;
+        e.finding = false;
     }
     e.account = text(d, "accountId");
     e.region = text(d, "region");
