@@ -1,16 +1,17 @@
-//! The HTTP envelope Slack's requests arrive in: API Gateway REST APIs (payload 1.0), HTTP APIs (2.0)
-//! and Lambda function URLs, turned into an `http::Request` with the body's raw bytes.
+//! The HTTP envelope requests arrive in: API Gateway REST APIs (payload 1.0), HTTP APIs (2.0) and
+//! Lambda function URLs (2.0), turned into an `http::Request` with the body's raw bytes.
 //!
-//! Why not `lambda_http::run`: its event conversion panics on an invalid base64 body
-//! (`aws_lambda_events` `Body::from_maybe_encoded` uses `expect`), and a panic becomes a 502. We check
-//! the body first, then let `lambda_http` do the rest of the conversion, so a bad request gets a 400.
+//! Read here, field by field, with every step fallible, instead of by `lambda_http`'s conversion: that
+//! one panics on an invalid base64 body (`Body::from_maybe_encoded` uses `expect`) and on any Host
+//! header, forwarded scheme or path it cannot make a URL of (`Url::parse(..).unwrap()`; found by
+//! fuzzing). A request we cannot read is a 400, never a panic. Only what the handlers use is carried:
+//! method, path, query, headers, body.
 
 use base64::Engine as _;
-use lambda_http::request::LambdaRequest;
+use lambda_http::http::{HeaderName, HeaderValue, Method, Uri};
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
 use serde_json::value::RawValue;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum EnvelopeError {
@@ -20,26 +21,95 @@ pub enum EnvelopeError {
     NotHttp,
 }
 
-#[derive(Deserialize)]
-struct BodyProbe<'a> {
-    #[serde(borrow, default)]
-    body: Option<std::borrow::Cow<'a, str>>,
-    #[serde(rename = "isBase64Encoded", default)]
-    is_base64_encoded: bool,
-}
-
 /// Converts the raw Lambda event into a request. Never panics.
 pub fn request_from_event(raw: &RawValue) -> Result<Request, EnvelopeError> {
-    let probe: BodyProbe = serde_json::from_str(raw.get()).map_err(|_| EnvelopeError::NotHttp)?;
-    if probe.is_base64_encoded
-        && let Some(body) = &probe.body
-        && base64::engine::general_purpose::STANDARD.decode(body.as_bytes()).is_err()
-    {
-        return Err(EnvelopeError::BadBase64);
+    let event: Map<String, Value> = serde_json::from_str(raw.get()).map_err(|_| EnvelopeError::NotHttp)?;
+    let context = event.get("requestContext").and_then(Value::as_object).ok_or(EnvelopeError::NotHttp)?;
+    // 2.0 (HTTP API, function URL): requestContext.http.method, rawPath, rawQueryString.
+    // 1.0 (REST API): httpMethod, path, the query string parameters.
+    let (method, path, query) = match text(context.get("http").and_then(|h| h.get("method"))) {
+        Some(method) => {
+            let path = text(event.get("rawPath")).unwrap_or("/");
+            (method, path, text(event.get("rawQueryString")).unwrap_or_default().to_owned())
+        }
+        None => {
+            let method = text(event.get("httpMethod")).ok_or(EnvelopeError::NotHttp)?;
+            (method, text(event.get("path")).unwrap_or("/"), rest_query(&event))
+        }
+    };
+    let method = Method::from_bytes(method.as_bytes()).map_err(|_| EnvelopeError::NotHttp)?;
+    if !path.starts_with('/') {
+        return Err(EnvelopeError::NotHttp);
     }
-    let lambda_request: LambdaRequest = serde_json::from_str(raw.get()).map_err(|_| EnvelopeError::NotHttp)?;
-    // The conversion builds a URI from the event with `expect`; an odd path must not cost a 502.
-    std::panic::catch_unwind(move || Request::from(lambda_request)).map_err(|_| EnvelopeError::NotHttp)
+    let target = if query.is_empty() { path.to_owned() } else { format!("{path}?{query}") };
+    let uri: Uri = target.parse().map_err(|_| EnvelopeError::NotHttp)?;
+    let body = match text(event.get("body")) {
+        None => Body::Empty,
+        Some(body) if event.get("isBase64Encoded").and_then(Value::as_bool).unwrap_or(false) => Body::Binary(
+            base64::engine::general_purpose::STANDARD.decode(body.as_bytes()).map_err(|_| EnvelopeError::BadBase64)?,
+        ),
+        Some(body) => Body::Text(body.to_owned()),
+    };
+    let mut request = Request::new(body);
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    let headers = request.headers_mut();
+    // 1.0 carries repeated headers in multiValueHeaders; 2.0 joins them with commas in headers.
+    match event.get("multiValueHeaders").and_then(Value::as_object) {
+        Some(multi) => {
+            for (name, values) in multi {
+                for value in values.as_array().into_iter().flatten().filter_map(Value::as_str) {
+                    if let (Ok(name), Ok(value)) =
+                        (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value))
+                    {
+                        headers.append(name, value);
+                    }
+                }
+            }
+        }
+        None => {
+            for (name, value) in event.get("headers").and_then(Value::as_object).into_iter().flatten() {
+                // A header that cannot be represented is left out: no header we act on can be like that.
+                if let (Ok(name), Some(Ok(value))) =
+                    (HeaderName::from_bytes(name.as_bytes()), value.as_str().map(HeaderValue::from_str))
+                {
+                    headers.append(name, value);
+                }
+            }
+        }
+    }
+    Ok(request)
+}
+
+fn text(v: Option<&Value>) -> Option<&str> {
+    v.and_then(Value::as_str)
+}
+
+/// A REST API's query string, rebuilt from its parameters (`multiValueQueryStringParameters` first).
+fn rest_query(event: &Map<String, Value>) -> String {
+    let encode = |s: &str| {
+        let mut out = String::with_capacity(s.len());
+        for b in s.bytes() {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                out.push(b as char);
+            } else {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+        out
+    };
+    let mut pairs = Vec::new();
+    let multi = event.get("multiValueQueryStringParameters").and_then(Value::as_object);
+    let single = event.get("queryStringParameters").and_then(Value::as_object);
+    for (name, values) in multi.or(single).into_iter().flatten() {
+        let values: Vec<&str> = match values {
+            Value::Array(all) => all.iter().filter_map(Value::as_str).collect(),
+            Value::String(one) => vec![one.as_str()],
+            _ => Vec::new(),
+        };
+        pairs.extend(values.into_iter().map(|v| format!("{}={}", encode(name), encode(v))));
+    }
+    pairs.join("&")
 }
 
 /// The response in the shape all three accept (REST ignores nothing it needs, HTTP API and function URLs
