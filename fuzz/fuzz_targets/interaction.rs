@@ -11,7 +11,12 @@ fuzz_target!(|data: &[u8]| {
         && let Ok(action) = BlockAction::parse(text)
     {
         let v: serde_json::Value = serde_json::from_str(text).expect("parsed as JSON");
-        let named = v.pointer("/actions/0/action_id").and_then(|a| a.as_str()).unwrap_or_default();
+        // A number or a boolean is read as its text, as every field of a click is.
+        let named = match v.pointer("/actions/0/action_id") {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+            None => String::new(),
+        };
         assert_eq!(action.action_id, named);
     }
     if let Ok(form) = parse_form(data)
