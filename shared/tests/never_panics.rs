@@ -250,3 +250,32 @@ proptest! {
         }
     }
 }
+
+/// Inputs the fuzzer (`scripts/fuzz`) found breaking a property, kept as seeds in `fuzz/seeds/notify/`
+/// (`regression-*`): each one, as the `notify` target reads it, within every platform's limits.
+#[test]
+fn fuzz_regressions_stay_within_every_platforms_limits() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/notify");
+    let mut found = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.file_name().unwrap().to_string_lossy().starts_with("regression-") {
+            continue;
+        }
+        found += 1;
+        let event: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        for event in [event.clone(), json!({"Records": [{"Sns": {"Message": event.to_string(), "MessageId": "m"}}]})] {
+            for incoming in incoming_from_event(&event).unwrap_or_default() {
+                let n = &incoming.notification;
+                let at = n.changed_at_ms().unwrap_or(0);
+                let before = Before { state: Some("ALARM"), changed_at_ms: Some(0), alarm_since_ms: Some(at - 60_000) };
+                let extras = Extras { mention: Some("<!here>".into()), note: parent_note(n, &before, at, 2) };
+                for platform in Platform::ALL {
+                    let body = n.render_for(platform, &MessageDefaults::default(), &extras);
+                    platform_limits::assert_within(platform, &body);
+                }
+            }
+        }
+    }
+    assert!(found > 0, "the regression seeds are there");
+}

@@ -11,6 +11,7 @@ use crate::slack::Message;
 /// Teams' limit is 28 KB for the whole message; this leaves room for its own envelope.
 pub(crate) const MAX_PAYLOAD_BYTES: usize = 27_000;
 const MAX_TEXT_BLOCK: usize = 5000;
+const MAX_TITLE: usize = 300;
 
 pub(super) fn render(m: &Message) -> Value {
     let card = Card::from_message(m);
@@ -21,7 +22,7 @@ pub(super) fn render(m: &Message) -> Value {
             "type": "Container",
             "style": container_style(card.color.as_deref()),
             "bleed": true,
-            "items": [{ "type": "TextBlock", "text": title, "size": "Large", "weight": "Bolder", "wrap": true }],
+            "items": [{ "type": "TextBlock", "text": cut(title, MAX_TITLE), "size": "Large", "weight": "Bolder", "wrap": true }],
         }));
     }
     let mut parts: Vec<Value> = Vec::new();
@@ -40,14 +41,14 @@ pub(super) fn render(m: &Message) -> Value {
     if head.is_empty() && parts.is_empty() && footer.is_empty() {
         parts.push(json!({ "type": "TextBlock", "text": md(&card.text), "wrap": true }));
     }
-    let actions: Vec<Value> = card
+    let mut actions: Vec<Value> = card
         .links
         .iter()
-        .filter(|(_, url)| url.starts_with("https://") || url.starts_with("http://"))
+        .filter(|(_, url)| (url.starts_with("https://") || url.starts_with("http://")) && url.len() <= 2000)
         .take(5)
         .map(|(label, url)| json!({ "type": "Action.OpenUrl", "title": cut(label, 60), "url": url }))
         .collect();
-    let envelope = |body: Vec<Value>| {
+    let envelope = |body: Vec<Value>, actions: &[Value]| {
         json!({
             "type": "message",
             "attachments": [{
@@ -65,6 +66,7 @@ pub(super) fn render(m: &Message) -> Value {
             }],
         })
     };
+    // Too big: parts go from the end, then the small print from the end; the title always stays.
     let mut dropped = 0;
     loop {
         let mut body = head.clone();
@@ -73,11 +75,15 @@ pub(super) fn render(m: &Message) -> Value {
             body.push(json!({ "type": "TextBlock", "text": format!("… {dropped} more parts not shown (Teams card size limit)"), "wrap": true, "isSubtle": true }));
         }
         body.extend(footer.iter().cloned());
-        let payload = envelope(body);
-        if parts.is_empty() || payload.to_string().len() <= MAX_PAYLOAD_BYTES {
+        let payload = envelope(body, &actions);
+        if payload.to_string().len() <= MAX_PAYLOAD_BYTES {
             return payload;
         }
-        parts.pop();
+        if parts.pop().is_none() && footer.pop().is_none() {
+            // Only the title is left and still too big (actions with huge URLs): the title alone.
+            actions.clear();
+            return envelope(head, &actions);
+        }
         dropped += 1;
     }
 }
