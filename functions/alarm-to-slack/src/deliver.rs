@@ -7,6 +7,7 @@
 //! new message rather than an update), the failure is logged once, and the rest of the invocation
 //! does without the table.
 
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use chatops_shared::chat::Platform;
@@ -19,6 +20,7 @@ use chatops_shared::state::{Claim, Lifecycle, LifecycleUpdate, StateError, State
 use lambda_runtime::Context;
 use serde_json::Value;
 
+use crate::storm::{DigestFailure, POST_RATE, UPDATE_RATE, UPDATE_SCOPE};
 use crate::{Deps, PostError, Sink};
 
 /// How a notification ended.
@@ -33,6 +35,8 @@ pub enum Outcome {
     /// Not worth a message: routine (a task stopped by a deployment) or a finding below
     /// `FINDINGS_MIN_SEVERITY`. Logged with the reason.
     Ignored,
+    /// A line of its channel's storm digest (the channel got more new messages than it can take).
+    Digested,
 }
 
 impl Outcome {
@@ -42,17 +46,22 @@ impl Outcome {
             Self::Updated => "updated",
             Self::Skipped => "skipped",
             Self::Ignored => "ignored",
+            Self::Digested => "digest",
         }
     }
 }
 
 /// A notification ready to deliver: routed, and rendered as a new message.
 pub(crate) struct Plan<'a> {
-    incoming: &'a Incoming,
-    route: Route,
+    pub(crate) incoming: &'a Incoming,
+    pub(crate) route: Route,
     body: Value,
     /// Why it is not posted at all.
     ignore: Option<String>,
+    /// The pacer of the channel it goes to: the channel, or `webhook` (one channel, the webhook's).
+    scope: Option<String>,
+    /// A post slot taken with the arrival (a quiet channel): used by the first post.
+    slot: Cell<Option<i64>>,
 }
 
 /// Records whose state is ALARM are kept at least this long, so a long incident still resolves on its message.
@@ -83,7 +92,36 @@ impl<'d> Run<'d> {
         let n = &incoming.notification;
         let route = self.deps.routes.route(&n.route_key(incoming.topic.as_deref()));
         let body = n.to_slack_with(&self.deps.defaults, &Extras { mention: route.mention.clone(), note: None });
-        Plan { incoming, route, body, ignore: self.ignore(n) }
+        let scope = match &self.deps.sink {
+            Sink::WebApi { .. } => route.channel.clone(),
+            Sink::Webhook { .. } => Some("webhook".to_owned()),
+        };
+        Plan { incoming, route, body, ignore: self.ignore(n), scope, slot: Cell::new(None) }
+    }
+
+    pub(crate) fn deps(&self) -> &'d Deps {
+        self.deps
+    }
+
+    pub(crate) fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// The state table, while it answers.
+    pub(crate) fn table(&self) -> Option<&'d StateTable> {
+        self.state
+    }
+
+    /// How long a storm digest's lines are kept: as long as an alarm's record.
+    pub(crate) fn digest_expires_at(&self) -> i64 {
+        self.expires_at(true)
+    }
+
+    /// Waits for a post slot in the plan's channel (the one taken on arrival, if any).
+    async fn pace_post(&self, plan: &Plan<'_>) {
+        if let Some(scope) = &plan.scope {
+            self.pace(scope, POST_RATE, plan.slot.take()).await;
+        }
     }
 
     fn ignore(&self, n: &chatops_shared::notify::Notification) -> Option<String> {
@@ -176,7 +214,7 @@ impl<'d> Run<'d> {
         let table = self.state;
         // The claim and the lease are asked for at once: one round trip to the table instead of two. A
         // lease taken for a notification that turns out to be a redelivery is given back at once.
-        let (claim, first_lock) = {
+        let claim = {
             let claim = async {
                 match (self.state, claim_id) {
                     (Some(state), Some(id)) => Some(
@@ -191,8 +229,18 @@ impl<'d> Run<'d> {
                     None => None,
                 }
             };
-            tokio::join!(claim, lock)
+            // The channel's arrival is counted (a storm?), and its post slot taken while it is quiet.
+            let arrive = async {
+                match (self.state, &plan.scope) {
+                    (Some(state), Some(scope)) => {
+                        Some(state.arrive(scope, POST_RATE, deps.storm.window_ms(), now_ms()).await)
+                    }
+                    _ => None,
+                }
+            };
+            tokio::join!(claim, lock, arrive)
         };
+        let (claim, first_lock, arrival) = claim;
         // The table that holds our claim: marked or released after the post even if a later call failed.
         let mut claimed_in = None;
         match claim {
@@ -220,30 +268,67 @@ impl<'d> Run<'d> {
             }
             _ => None,
         };
-        let result: Result<(Outcome, u32, Option<String>, Option<LifecycleUpdate>), PostError> = match &deps.sink {
-            Sink::Webhook { poster, .. } => {
-                let other;
-                let body = match platform {
-                    Platform::Slack => &plan.body,
-                    _ => {
-                        let extras = Extras { mention: plan.route.mention.clone(), note: None };
-                        other = n.render_for(platform, &deps.defaults, &extras);
-                        &other
-                    }
-                };
-                poster
-                    .post_to(platform, secret, body, self.deadline)
-                    .await
-                    .map(|d| (Outcome::Posted, d.attempts, None, None))
-                    .map_err(PostError::from)
+        let view = match arrival {
+            Some(Ok(view)) => {
+                plan.slot.set(view.slot_ms);
+                Some(view)
             }
-            Sink::WebApi { api, .. } => {
-                let posted = match &lease {
-                    Some((key, _, lifecycle)) => self.change_lifecycle(api, plan, secret, key, lifecycle).await,
-                    None => self.post_new(api, plan, secret).await.map(|p| (Outcome::Posted, p, None)),
-                };
-                posted.map(|(o, p, update)| (o, p.attempts, Some(p.channel), update)).map_err(PostError::from)
+            Some(Err(err)) => {
+                self.state_failed(&err);
+                None
             }
+            None => None,
+        };
+        // A new message for a channel in a storm joins the channel's digest instead. Deployments keep
+        // their own (their buttons), and Slack payloads are passed on as they are.
+        let new_message = lease.as_ref().is_none_or(|(_, _, lifecycle)| lifecycle.thread.is_none());
+        let digestable = !matches!(
+            n,
+            chatops_shared::notify::Notification::Deployment(_) | chatops_shared::notify::Notification::SlackPayload(_)
+        );
+        let mut digested = None;
+        if let (Some(view), Some(scope)) = (&view, &plan.scope)
+            && digestable
+            && new_message
+            && deps.storm.joins_digest(view, now_ms())
+        {
+            match self.join_digest(plan, secret, scope, view, &owner).await {
+                Ok(outcome) => digested = Some(Ok((outcome, 1, Some(scope.clone()), None))),
+                Err(DigestFailure::NotShown(err)) => digested = Some(Err(err)),
+                Err(DigestFailure::NotRecorded(err)) => {
+                    // Not recorded anywhere: it gets its own message, as without a storm.
+                    tracing::warn!(error = %err, alarm = %n.label(), "could not join the storm digest: posting its own message");
+                }
+            }
+        }
+        let result: Result<(Outcome, u32, Option<String>, Option<LifecycleUpdate>), PostError> = match digested {
+            Some(result) => result,
+            None => match &deps.sink {
+                Sink::Webhook { poster, .. } => {
+                    let other;
+                    let body = match platform {
+                        Platform::Slack => &plan.body,
+                        _ => {
+                            let extras = Extras { mention: plan.route.mention.clone(), note: None };
+                            other = n.render_for(platform, &deps.defaults, &extras);
+                            &other
+                        }
+                    };
+                    self.pace_post(plan).await;
+                    poster
+                        .post_to(platform, secret, body, self.deadline)
+                        .await
+                        .map(|d| (Outcome::Posted, d.attempts, None, None))
+                        .map_err(PostError::from)
+                }
+                Sink::WebApi { api, .. } => {
+                    let posted = match &lease {
+                        Some((key, _, lifecycle)) => self.change_lifecycle(api, plan, secret, key, lifecycle).await,
+                        None => self.post_new(api, plan, secret).await.map(|p| (Outcome::Posted, p, None)),
+                    };
+                    posted.map(|(o, p, update)| (o, p.attempts, Some(p.channel), update)).map_err(PostError::from)
+                }
+            },
         };
         // Giving the lease back and marking (or releasing) the claim: again one round trip for both.
         let update = result.as_ref().ok().and_then(|(.., update)| update.as_ref());
@@ -313,6 +398,7 @@ impl<'d> Run<'d> {
     /// channel when a bot token is used.
     async fn post_new(&self, api: &SlackApi, plan: &Plan<'_>, token: &Secret) -> Result<Posted, ApiError> {
         let channel = plan.route.channel.as_deref().unwrap_or_default();
+        self.pace_post(plan).await;
         api.post_message(token, channel, &plan.body, None, self.deadline).await
     }
 
@@ -352,6 +438,7 @@ impl<'d> Run<'d> {
         if before.changed_at_ms.is_some_and(|shown| at < shown) {
             // Older than what the message shows: history only.
             let reply = reply_body(thread_reply(n, &Before::default(), at, None, true));
+            self.pace_post(plan).await;
             let posted =
                 api.post_message(token, &thread.channel, &reply, Some((&thread.ts, false)), self.deadline).await?;
             return Ok((Outcome::Updated, posted, None));
@@ -366,6 +453,7 @@ impl<'d> Run<'d> {
         };
         let note = parent_note(n, &before, at, changes);
         let body = n.to_slack_with(&self.deps.defaults, &Extras { mention: plan.route.mention.clone(), note });
+        self.pace(UPDATE_SCOPE, UPDATE_RATE, None).await;
         match api.update(token, &thread.channel, &thread.ts, &body, self.deadline).await {
             Ok(_) => {}
             Err(err) if err.is_gone() => {
@@ -385,6 +473,7 @@ impl<'d> Run<'d> {
         }
         // A return to ALARM pages again: the reply mentions and shows in the channel too.
         let reply = reply_body(thread_reply(n, &before, at, plan.route.mention.as_deref(), false));
+        self.pace_post(plan).await;
         let posted = match api
             .post_message(token, &thread.channel, &reply, Some((&thread.ts, alarm)), self.deadline)
             .await
@@ -408,6 +497,6 @@ fn reply_body(text: String) -> Value {
 fn err_code(err: &PostError) -> Option<&str> {
     match err {
         PostError::Api(e) => e.code(),
-        PostError::Webhook(_) => None,
+        PostError::Webhook(_) | PostError::Digest(_) => None,
     }
 }

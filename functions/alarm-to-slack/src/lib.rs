@@ -6,6 +6,7 @@
 
 mod alertmanager;
 mod deliver;
+mod storm;
 
 use std::time::Duration;
 
@@ -21,6 +22,7 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
 
 pub use deliver::Outcome;
+pub use storm::StormSettings;
 
 pub const KMS_WEBHOOK_VAR: &str = "KMS_ENCRYPTED_SLACK_WEBHOOK_URL";
 pub const PLAIN_WEBHOOK_VAR: &str = "SLACK_WEBHOOK_URL";
@@ -60,6 +62,8 @@ pub struct Config {
     /// `CHAT_PLATFORM`: what the webhook is (Slack, Mattermost, Teams, Discord). `None`: read from the
     /// webhook URL's host once it is decrypted, Slack when the host does not say.
     pub platform: Option<Platform>,
+    /// Pacing and the storm digest (`STORM_*`); they need the state table.
+    pub storm: StormSettings,
 }
 
 impl Config {
@@ -127,7 +131,9 @@ impl Config {
         }
         let alertmanager_token =
             SecretSource::from_lookup(KMS_ALERTMANAGER_TOKEN_VAR, PLAIN_ALERTMANAGER_TOKEN_VAR, lookup).ok();
+        let storm = StormSettings::from_lookup(&opt)?;
         Ok(Self {
+            storm,
             alertmanager_token,
             platform,
             min_finding_severity,
@@ -206,6 +212,7 @@ pub struct Deps {
     pub min_finding_severity: Option<Severity>,
     pub platform: Option<Platform>,
     pub alertmanager_token: Option<CachedSecret>,
+    pub storm: StormSettings,
 }
 
 impl Deps {
@@ -253,6 +260,7 @@ impl Deps {
             min_finding_severity: config.min_finding_severity,
             platform: config.platform,
             alertmanager_token,
+            storm: config.storm,
         }
     }
 }
@@ -274,6 +282,10 @@ pub enum PostError {
     Webhook(#[from] DeliveryError),
     #[error(transparent)]
     Api(#[from] ApiError),
+    /// A storm digest line was recorded but could not be shown (the state table failed meanwhile, or
+    /// the invocation's time ran out): Lambda's retry shows it.
+    #[error("storm digest not shown: {0}")]
+    Digest(String),
 }
 
 impl PostError {
@@ -281,6 +293,7 @@ impl PostError {
         match self {
             Self::Webhook(e) => e.attempts(),
             Self::Api(e) => e.attempts(),
+            Self::Digest(_) => 0,
         }
     }
 }
@@ -304,7 +317,7 @@ fn secret_refused(err: &PostError) -> bool {
         PostError::Webhook(chatops_shared::slack::webhook::DeliveryError::Rejected { status, .. }) => {
             matches!(status, 403 | 404 | 410)
         }
-        PostError::Webhook(_) => false,
+        PostError::Webhook(_) | PostError::Digest(_) => false,
     }
 }
 

@@ -33,6 +33,7 @@ fn deps(url: String, policy: RetryPolicy) -> Deps {
         min_finding_severity: None,
         platform: None,
         alertmanager_token: None,
+        storm: Default::default(),
     };
     Deps::new(config, None, None, http_client().unwrap(), policy)
 }

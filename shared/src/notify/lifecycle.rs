@@ -82,7 +82,7 @@ impl Notification {
         }
     }
 
-    fn emoji(&self) -> &'static str {
+    pub(crate) fn emoji(&self) -> &'static str {
         match self {
             Self::Alarm(a) => render::state_style(&a.new_state).0,
             Self::Deployment(d) => render::deployment_style(&d.state).0,

@@ -5,6 +5,7 @@
 pub mod alarm;
 pub mod alertmanager;
 pub mod codedeploy;
+pub mod digest;
 mod generic;
 pub mod lifecycle;
 mod render;

@@ -97,20 +97,28 @@ impl RetryPolicy {
         Fut: std::future::Future<Output = Attempt<T, E>>,
     {
         let mut attempts = 0;
+        // Answers that said "rate limited, wait": waited out for as long as the deadline allows, never
+        // counted against `max_attempts` (in an alarm storm a 429 is expected, not a failure).
+        let mut rate_limited = 0;
         let mut last = String::from("no attempt made");
         let mut backoff = self.backoff;
         loop {
             let Some(budget) = deadline.checked_duration_since(Instant::now() + self.reserve) else {
                 return (Err(GaveUp::Deadline(last)), attempts);
             };
-            if attempts >= self.max_attempts {
+            if attempts - rate_limited >= self.max_attempts {
                 return (Err(GaveUp::Exhausted(last)), attempts);
             }
             attempts += 1;
             match attempt(budget.min(self.attempt_timeout)).await {
                 Attempt::Done(value) => return (Ok(value), attempts),
                 Attempt::Fatal(err) => return (Err(GaveUp::Fatal(err)), attempts),
-                Attempt::Retry { wait, why } => {
+                Attempt::Retry { mut wait, why } => {
+                    if let Some(told) = wait {
+                        rate_limited += 1;
+                        // A zero wait would spin: Slack's limits are per second.
+                        wait = Some(told.max(Duration::from_millis(100)));
+                    }
                     let wait = wait.unwrap_or_else(|| {
                         let wait = backoff;
                         backoff = backoff.saturating_mul(2);

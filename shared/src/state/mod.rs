@@ -14,6 +14,8 @@
 //!   short lease taken by conditional update ([`StateTable::lock_lifecycle`]), so two containers never
 //!   create two messages for it or update it out of order.
 //!
+//! - in an alarm storm, channels are paced and a storm's alarms join one live digest (`storm.rs`).
+//!
 //! Attribute names without an underscore are always written through `#aliases` in expressions: many
 //! plain words (`state`, `status`, ...) are reserved in DynamoDB's expression language.
 //!
@@ -21,8 +23,10 @@
 //! as absent, and the conditions do too.
 
 mod requests;
+mod storm;
 
 pub use requests::{Approval, EXECUTING_LEASE_S, StoredRequest};
+pub use storm::{ChannelView, DigestMeta, Rate, StoredEntry};
 
 use std::collections::HashMap;
 

@@ -1,0 +1,402 @@
+//! Alarm storms: pacing every post and update so that all containers together stay within Slack's
+//! rate limits, and the live digest that a channel's new alarms join once it gets more than it can
+//! take (`STORM_THRESHOLD` new messages in `STORM_WINDOW_SECONDS`).
+//!
+//! Who shows a digest: the container that holds its lease. An alarm joins by writing its line and
+//! counting it (`version`); if someone holds the lease, that container shows it (it gives the lease
+//! back only once what it shows is the latest version); else the alarm's own container takes the
+//! lease and shows it. The holder stays while the storm goes on, until `STORM_QUIET_SECONDS` pass
+//! without a new line (then the digest says the storm is over) or its own time runs out. A holder
+//! that dies leaves a lease that runs out in [`DIGEST_LEASE`]: the next alarm of the channel, or
+//! Lambda's retry of the dead holder's own invocation, takes it over and shows whatever is pending.
+
+use std::time::{Duration, Instant};
+
+use chatops_shared::chat::Platform;
+use chatops_shared::notify::digest::{self, DigestInfo};
+use chatops_shared::secret::Secret;
+use chatops_shared::state::{ChannelView, DigestMeta, Rate, StateError, StateTable, StoredEntry, now_ms};
+use serde_json::Value;
+
+use crate::deliver::{Outcome, Plan, Run};
+use crate::{PostError, Sink};
+
+/// `chat.postMessage` in one channel: Slack allows about one a second with short bursts; a little
+/// slower, so that the clocks of many containers never add up to more.
+pub(crate) const POST_RATE: Rate = Rate { interval_ms: 1_100, burst: 3 };
+/// `chat.update` is Tier 3 for the whole workspace: about 50 a minute. 46 here.
+pub(crate) const UPDATE_RATE: Rate = Rate { interval_ms: 1_300, burst: 5 };
+/// The pacer of `chat.update`, shared by every channel.
+pub(crate) const UPDATE_SCOPE: &str = "chat.update";
+/// How long a digest's holder may go silent before another container takes over.
+pub(crate) const DIGEST_LEASE: Duration = Duration::from_secs(10);
+/// How often a holder looks for new lines while the storm goes on.
+const POLL: Duration = Duration::from_millis(400);
+
+/// When a channel is in a storm, and whether the digest is used at all (the contract's variables).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StormSettings {
+    /// `STORM_DIGEST` (`on` / `off`): with `off`, every alarm keeps its own message (still paced).
+    pub digest: bool,
+    /// `STORM_THRESHOLD`: more new messages than this within the window make a storm.
+    pub threshold: u32,
+    /// `STORM_WINDOW_SECONDS`.
+    pub window: Duration,
+    /// `STORM_QUIET_SECONDS`: a storm is over when its digest gets no new line for this long.
+    pub quiet: Duration,
+}
+
+impl Default for StormSettings {
+    fn default() -> Self {
+        Self { digest: true, threshold: 5, window: Duration::from_secs(10), quiet: Duration::from_secs(10) }
+    }
+}
+
+pub const DIGEST_VAR: &str = "STORM_DIGEST";
+pub const THRESHOLD_VAR: &str = "STORM_THRESHOLD";
+pub const WINDOW_VAR: &str = "STORM_WINDOW_SECONDS";
+pub const QUIET_VAR: &str = "STORM_QUIET_SECONDS";
+
+impl StormSettings {
+    pub fn from_lookup(opt: &dyn Fn(&str) -> Option<String>) -> Result<Self, chatops_shared::secret::ConfigError> {
+        use chatops_shared::secret::ConfigError;
+        let mut settings = Self::default();
+        if let Some(v) = opt(DIGEST_VAR) {
+            settings.digest = match v.to_ascii_lowercase().as_str() {
+                "on" | "true" | "1" => true,
+                "off" | "false" | "0" => false,
+                _ => return Err(ConfigError::Invalid { var: DIGEST_VAR, problem: "must be on or off".into() }),
+            };
+        }
+        let number = |var: &'static str, range: std::ops::RangeInclusive<u64>| -> Result<Option<u64>, ConfigError> {
+            match opt(var) {
+                None => Ok(None),
+                Some(v) => v.trim().parse::<u64>().ok().filter(|n| range.contains(n)).map(Some).ok_or_else(|| {
+                    ConfigError::Invalid {
+                        var,
+                        problem: format!("must be a whole number from {} to {}", range.start(), range.end()),
+                    }
+                }),
+            }
+        };
+        if let Some(n) = number(THRESHOLD_VAR, 1..=1000)? {
+            settings.threshold = n as u32;
+        }
+        if let Some(n) = number(WINDOW_VAR, 1..=3600)? {
+            settings.window = Duration::from_secs(n);
+        }
+        if let Some(n) = number(QUIET_VAR, 1..=3600)? {
+            settings.quiet = Duration::from_secs(n);
+        }
+        Ok(settings)
+    }
+
+    pub(crate) fn window_ms(&self) -> i64 {
+        self.window.as_millis() as i64
+    }
+
+    fn quiet_ms(&self) -> i64 {
+        self.quiet.as_millis() as i64
+    }
+
+    /// A new message for a channel that looks like `view` joins the digest.
+    pub(crate) fn joins_digest(&self, view: &ChannelView, now_ms: i64) -> bool {
+        self.digest
+            && (view.open_digest(now_ms, self.quiet_ms()).is_some() || view.recent() > f64::from(self.threshold))
+    }
+}
+
+/// Why an alarm could not join the digest.
+pub(crate) enum DigestFailure {
+    /// Nothing was recorded (the state table failed first): post it as its own message instead.
+    NotRecorded(StateError),
+    /// Recorded, but showing it failed: the invocation fails, and Lambda's retry shows it.
+    NotShown(PostError),
+}
+
+impl Run<'_> {
+    /// Waits for the slot that `scope`'s pacer gives (`taken`: one taken already, with the arrival).
+    /// Without the state table, or when it fails, nothing is paced: Slack's 429 is still waited out.
+    pub(crate) async fn pace(&self, scope: &str, rate: Rate, taken: Option<i64>) {
+        let slot = match (taken, self.table()) {
+            (Some(slot), _) => slot,
+            (None, Some(state)) => match state.reserve_slot(scope, rate, now_ms()).await {
+                Ok(slot) => slot,
+                Err(err) => {
+                    tracing::warn!(error = %err, "pacing unavailable: posting without waiting for a slot");
+                    return;
+                }
+            },
+            (None, None) => return,
+        };
+        let wait = slot - now_ms();
+        if wait > 0 {
+            let wait = Duration::from_millis(wait as u64);
+            // Never past the deadline: a late message is better than none (and Slack's 429 is waited out).
+            let room = self.deadline().saturating_duration_since(Instant::now() + Duration::from_secs(1));
+            tokio::time::sleep(wait.min(room)).await;
+        }
+    }
+
+    /// Records the notification as a line of the channel's digest, and shows it: itself when no one
+    /// holds the digest's lease, else the holder does.
+    pub(crate) async fn join_digest(
+        &self,
+        plan: &Plan<'_>,
+        secret: &Secret,
+        scope: &str,
+        view: &ChannelView,
+        owner: &str,
+    ) -> Result<Outcome, DigestFailure> {
+        let state = self.table().ok_or_else(|| {
+            DigestFailure::NotRecorded(StateError { operation: "digest", detail: "no state table".into() })
+        })?;
+        let settings = &self.deps().storm;
+        let now = now_ms();
+        let n = &plan.incoming.notification;
+        let id = match view.open_digest(now, settings.quiet_ms()) {
+            Some(id) => id.to_owned(),
+            None => {
+                let stale = view.stale_digest(now, settings.quiet_ms());
+                let id = state
+                    .open_digest(scope, &format!("{scope}@{now}"), stale, now)
+                    .await
+                    .map_err(DigestFailure::NotRecorded)?;
+                if let Some(stale) = stale.filter(|old| *old != id) {
+                    // A storm whose holder could not stay to the end: it says it is over now.
+                    self.close_stale(state, secret, scope, stale).await;
+                }
+                id
+            }
+        };
+        let key = n.lifecycle_key().map(|k| k.key).unwrap_or_else(|| n.label());
+        let entry = n.digest_entry(key, plan.route.mention.clone(), now);
+        let before = state
+            .add_entry(&id, scope, &entry, now, self.digest_expires_at())
+            .await
+            .map_err(DigestFailure::NotRecorded)?;
+        tracing::info!(digest = %id, alarm = %n.label(), state = n.state(), version = before.version + 1, "alarm joined the storm digest");
+        if before.leased(now) {
+            return Ok(Outcome::Digested); // the holder shows it: it cannot give the lease back before
+        }
+        let lease = state
+            .lease_digest(&id, owner, now, now + DIGEST_LEASE.as_millis() as i64)
+            .await
+            .map_err(|e| DigestFailure::NotShown(not_shown(e)))?;
+        let Some(meta) = lease else {
+            return Ok(Outcome::Digested); // taken since: by someone who reads our line
+        };
+        self.hold_digest(state, secret, scope, meta, owner, false).await.map_err(DigestFailure::NotShown)?;
+        Ok(Outcome::Digested)
+    }
+
+    /// Closes a digest whose storm ended while no container stayed: shows it once more, as over.
+    async fn close_stale(&self, state: &StateTable, secret: &Secret, scope: &str, id: &str) {
+        let owner = chatops_shared::state::unique_owner("closer");
+        let now = now_ms();
+        if let Ok(Some(meta)) = state.lease_digest(id, &owner, now, now + DIGEST_LEASE.as_millis() as i64).await
+            && let Err(err) = self.hold_digest(state, secret, scope, meta, &owner, true).await
+        {
+            tracing::warn!(error = %err, digest = id, "could not mark an old storm digest as over");
+        }
+    }
+
+    /// The holder's loop: show what is new, stay while the storm goes on, say when it is over.
+    async fn hold_digest(
+        &self,
+        state: &StateTable,
+        secret: &Secret,
+        scope: &str,
+        mut meta: DigestMeta,
+        owner: &str,
+        close_now: bool,
+    ) -> Result<(), PostError> {
+        let settings = &self.deps().storm;
+        let lease_ms = DIGEST_LEASE.as_millis() as i64;
+        let mut shown_bodies: Vec<String> = Vec::new();
+        let mut first = true;
+        loop {
+            let now = now_ms();
+            let quiet_left = meta.last_entry_ms + settings.quiet_ms() - now;
+            let over = close_now || quiet_left <= 0;
+            if over {
+                // The storm is over: the channel's next alarm starts afresh, then the digest says so.
+                state.end_digest(scope, &meta.id).await.map_err(not_shown)?;
+                meta = state.digest_meta(&meta.id).await.map_err(not_shown)?;
+            }
+            if first || over || meta.version > meta.shown {
+                let version = meta.version;
+                let entries = state.digest_entries(&meta.id).await.map_err(not_shown)?;
+                if !self.show(state, secret, scope, &mut meta, &entries, over, owner, &mut shown_bodies).await? {
+                    return Ok(()); // the lease was lost: the new holder shows it
+                }
+                first = false;
+                if over {
+                    if state.release_digest(&meta.id, owner, version, Some(now)).await.map_err(not_shown)? {
+                        tracing::info!(digest = %meta.id, alarms = entries.len(), "storm over");
+                        return Ok(());
+                    }
+                    // New lines came in meanwhile: show them first.
+                    meta = state.digest_meta(&meta.id).await.map_err(not_shown)?;
+                    continue;
+                }
+                if !state.digest_shown(&meta.id, owner, version, now_ms() + lease_ms).await.map_err(not_shown)? {
+                    return Ok(());
+                }
+                meta.shown = version;
+            }
+            // Stay for the rest of the storm while there is time; leave a second before the deadline.
+            let left = self.deadline().saturating_duration_since(Instant::now());
+            if left < POLL * 2 + Duration::from_millis(1_500) {
+                if state.release_digest(&meta.id, owner, meta.shown, None).await.map_err(not_shown)? {
+                    tracing::info!(digest = %meta.id, "storm digest handed on: this invocation's time is up");
+                    return Ok(());
+                }
+                // Lines counted since: they are shown by this holder, with the time it has left.
+                meta = state.digest_meta(&meta.id).await.map_err(not_shown)?;
+                if left < Duration::from_millis(800) {
+                    let _ = state.release_digest(&meta.id, owner, meta.version, None).await;
+                    return Err(PostError::Digest(
+                        "the invocation ended while the storm digest still had lines to show".into(),
+                    ));
+                }
+                continue;
+            }
+            tokio::time::sleep(POLL.min(Duration::from_millis(quiet_left.max(0) as u64 + 1))).await;
+            match state.lease_digest(&meta.id, owner, now_ms(), now_ms() + lease_ms).await.map_err(not_shown)? {
+                Some(renewed) => meta = renewed,
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Shows the digest as `entries` make it: updates its messages (or, through a webhook, posts the
+    /// lines not sent yet as one list). Returns false when the lease was lost meanwhile.
+    #[allow(clippy::too_many_arguments)]
+    async fn show(
+        &self,
+        state: &StateTable,
+        secret: &Secret,
+        scope: &str,
+        meta: &mut DigestMeta,
+        entries: &[StoredEntry],
+        over: bool,
+        owner: &str,
+        shown_bodies: &mut Vec<String>,
+    ) -> Result<bool, PostError> {
+        let deps = self.deps();
+        let mut info = DigestInfo {
+            started_ms: meta.started_ms,
+            last_ms: meta.last_entry_ms,
+            over,
+            mentions: Vec::new(),
+            list: false,
+        };
+        let (url, poster) = match &deps.sink {
+            Sink::WebApi { api, .. } => {
+                // Mentions once: on the first message when it is posted, later ones in its thread.
+                let mut new_mentions: Vec<String> = entries.iter().filter_map(|e| e.mention.clone()).collect();
+                new_mentions.sort();
+                new_mentions.dedup();
+                new_mentions.retain(|m| !meta.mentioned.contains(m));
+                let first_post = meta.pages.is_empty();
+                if first_post {
+                    info.mentions = new_mentions.clone();
+                }
+                for (i, page) in digest::render(entries, &info).iter().enumerate() {
+                    let body = page.to_json();
+                    let text = body.to_string();
+                    if shown_bodies.get(i) == Some(&text) {
+                        continue;
+                    }
+                    let shown = match meta.pages.get(i).and_then(|p| p.split_once(' ')) {
+                        Some((channel, ts)) => {
+                            self.pace(UPDATE_SCOPE, UPDATE_RATE, None).await;
+                            match api.update(secret, channel, ts, &body, self.deadline()).await {
+                                Ok(_) => true,
+                                Err(err) if err.is_gone() => {
+                                    tracing::warn!(error = %err, "a storm digest message is gone: posting it again");
+                                    self.post_page(state, secret, scope, meta, i, &body, owner).await?
+                                }
+                                Err(err) => return Err(err.into()),
+                            }
+                        }
+                        None => self.post_page(state, secret, scope, meta, i, &body, owner).await?,
+                    };
+                    if !shown {
+                        return Ok(false);
+                    }
+                    if shown_bodies.len() <= i {
+                        shown_bodies.resize(i + 1, String::new());
+                    }
+                    shown_bodies[i] = text;
+                }
+                if !new_mentions.is_empty() {
+                    if !first_post && let Some((channel, ts)) = meta.pages.first().and_then(|p| p.split_once(' ')) {
+                        let reply = serde_json::json!({
+                            "text": format!("🔔 {} — alarms of yours are in this storm", new_mentions.join(" "))
+                        });
+                        self.pace(scope, POST_RATE, None).await;
+                        api.post_message(secret, channel, &reply, Some((ts, false)), self.deadline()).await?;
+                    }
+                    if !state.record_digest_mentions(&meta.id, owner, &new_mentions).await.map_err(not_shown)? {
+                        return Ok(false);
+                    }
+                    meta.mentioned.extend(new_mentions);
+                }
+                return Ok(true);
+            }
+            Sink::Webhook { poster, .. } => (secret, poster),
+        };
+        // A webhook cannot update: the lines not sent yet go out together, each page one message.
+        let pending: Vec<StoredEntry> = entries.iter().filter(|e| e.sent_ms.is_none()).cloned().collect();
+        if pending.is_empty() {
+            return Ok(true);
+        }
+        info.list = true;
+        info.over = false;
+        let mut mentions: Vec<String> = pending.iter().filter_map(|e| e.mention.clone()).collect();
+        mentions.sort();
+        mentions.dedup();
+        info.mentions = mentions;
+        let platform = deps.platform.or_else(|| Platform::from_webhook_url(url.expose())).unwrap_or_default();
+        for page in digest::render(&pending, &info) {
+            self.pace(scope, POST_RATE, None).await;
+            poster.post_to(platform, url, &platform.render(&page), self.deadline()).await?;
+        }
+        let sent: Vec<(String, i64)> = pending.iter().map(|e| (e.key.clone(), e.changed_at_ms)).collect();
+        state.mark_entries_sent(&meta.id, &sent, now_ms()).await.map_err(not_shown)?;
+        Ok(true)
+    }
+
+    /// Posts page `i` of the digest and records where it is, under the lease.
+    #[allow(clippy::too_many_arguments)]
+    async fn post_page(
+        &self,
+        state: &StateTable,
+        secret: &Secret,
+        scope: &str,
+        meta: &mut DigestMeta,
+        i: usize,
+        body: &Value,
+        owner: &str,
+    ) -> Result<bool, PostError> {
+        let Sink::WebApi { api, .. } = &self.deps().sink else { return Ok(true) };
+        self.pace(scope, POST_RATE, None).await;
+        let posted = api.post_message(secret, scope, body, None, self.deadline()).await?;
+        let page = format!("{} {}", posted.channel, posted.ts);
+        if !state.record_digest_page(&meta.id, owner, i, &page).await.map_err(not_shown)? {
+            return Ok(false);
+        }
+        if meta.pages.len() <= i {
+            meta.pages.resize(i + 1, String::new());
+        }
+        meta.pages[i] = page;
+        Ok(true)
+    }
+}
+
+/// A state-table failure while showing a digest fails the invocation: Lambda's retry shows it.
+fn not_shown(err: StateError) -> PostError {
+    PostError::Digest(err.to_string())
+}
