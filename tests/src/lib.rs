@@ -10,11 +10,12 @@ pub mod slack_api_standin;
 pub mod slack_requests;
 pub mod slack_standin;
 pub mod slow_proxy;
+pub mod storm;
 
 pub use ci_standin::{CiReply, CiStandIn};
 pub use moto::Moto;
 pub use runtime_api::{FunctionProcess, Invocation, RuntimeApi, build_bin, build_binary};
-pub use slack_api_standin::{ApiReply, SlackApiStandIn};
+pub use slack_api_standin::{ApiReply, RateLimits, SlackApiStandIn};
 pub use slack_standin::{Reply, SlackStandIn};
 
 use hmac::{Hmac, Mac};

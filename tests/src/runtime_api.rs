@@ -294,6 +294,12 @@ impl FunctionProcess {
         self.child.id()
     }
 
+    /// Kills the process, as a Lambda container can die mid-invocation.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Peak resident memory (VmHWM) in KiB, from /proc, while the process lives.
     pub fn peak_rss_kib(&self) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;

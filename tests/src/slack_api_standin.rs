@@ -99,6 +99,49 @@ struct Inner {
     next_ts: u64,
     /// User groups for `usergroups.users.list`: ID → members.
     usergroups: BTreeMap<String, Vec<String>>,
+    /// Slack's rate limits, when enforced: `chat.postMessage` per channel, `chat.update` per workspace.
+    limits: Option<RateLimits>,
+    post_buckets: BTreeMap<String, Bucket>,
+    update_bucket: Option<Bucket>,
+}
+
+/// Slack's limits as the stand-in enforces them: token buckets that refill at `per_second` up to `burst`.
+#[derive(Clone, Copy, Debug)]
+pub struct RateLimits {
+    pub post_per_second: f64,
+    pub post_burst: f64,
+    pub update_per_second: f64,
+    pub update_burst: f64,
+}
+
+impl RateLimits {
+    /// `chat.postMessage` about 1 a second per channel (bursts of 3), `chat.update` 50 a minute for the
+    /// workspace (bursts of 10): Slack's published limits.
+    pub fn slack() -> Self {
+        Self { post_per_second: 1.0, post_burst: 3.0, update_per_second: 50.0 / 60.0, update_burst: 10.0 }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    /// Takes a token, or says how long until one is there.
+    fn take(slot: &mut Option<Bucket>, per_second: f64, burst: f64) -> Result<(), Duration> {
+        let now = Instant::now();
+        let bucket = slot.get_or_insert(Bucket { tokens: burst, at: now });
+        bucket.tokens = (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * per_second).min(burst);
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / per_second))
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -143,6 +186,11 @@ impl SlackApiStandIn {
 
     pub fn script(&self, replies: impl IntoIterator<Item = ApiReply>) {
         self.inner.lock().unwrap().script.extend(replies);
+    }
+
+    /// Answers calls over Slack's rate limits with 429 and `Retry-After` (whole seconds, as Slack sends).
+    pub fn enforce_rate_limits(&self, limits: RateLimits) {
+        self.inner.lock().unwrap().limits = Some(limits);
     }
 
     pub fn always(&self, reply: ApiReply) {
@@ -227,7 +275,11 @@ async fn handle(
     };
     let scripted = {
         let mut inner = standin.inner.lock().unwrap();
-        inner.script.pop_front().or_else(|| inner.fallback.clone())
+        inner
+            .script
+            .pop_front()
+            .or_else(|| inner.fallback.clone())
+            .or_else(|| rate_limited(&mut inner, &method, &parsed))
     };
     if let Some(ApiReply::Slow(delay)) = &scripted {
         tokio::time::sleep(*delay).await;
@@ -262,6 +314,25 @@ async fn handle(
         let _ = tx.send((call, changed));
     }
     response
+}
+
+/// A 429 when the call is over the rate limits being enforced.
+fn rate_limited(inner: &mut Inner, method: &str, body: &Value) -> Option<ApiReply> {
+    let limits = inner.limits?;
+    let taken = match method {
+        "chat.postMessage" => {
+            let channel = body["channel"].as_str().unwrap_or_default().to_owned();
+            let mut slot = inner.post_buckets.get(&channel).copied();
+            let taken = Bucket::take(&mut slot, limits.post_per_second, limits.post_burst);
+            if let Some(bucket) = slot {
+                inner.post_buckets.insert(channel, bucket);
+            }
+            taken
+        }
+        "chat.update" => Bucket::take(&mut inner.update_bucket, limits.update_per_second, limits.update_burst),
+        _ => Ok(()),
+    };
+    taken.err().map(|wait| ApiReply::RateLimited(wait.as_secs_f64().ceil().max(1.0) as u64))
 }
 
 /// Slack's behaviour for a well-formed call.

@@ -212,6 +212,11 @@ impl<'d> Run<'d> {
         let claim_id = plan.incoming.delivery_id.as_deref();
         // The table as it was asked: a lease it granted is given back even if the claim failed meanwhile.
         let table = self.state;
+        let digestable = !matches!(
+            n,
+            chatops_shared::notify::Notification::Deployment(_) | chatops_shared::notify::Notification::SlackPayload(_)
+        );
+        let in_storm = digestable && plan.scope.as_deref().is_some_and(|s| deps.in_storm(s, now_ms()));
         // The claim and the lease are asked for at once: one round trip to the table instead of two. A
         // lease taken for a notification that turns out to be a redelivery is given back at once.
         let claim = {
@@ -225,6 +230,11 @@ impl<'d> Run<'d> {
             };
             let lock = async {
                 match &key {
+                    // In a storm, an alarm without a message of its own joins the digest: no lease needed.
+                    Some(k) if in_storm => match self.state?.lifecycle_has_message(&k.key, now_ms()).await {
+                        Ok(false) => None,
+                        _ => self.lock(k, &owner, alarm).await,
+                    },
                     Some(key) => self.lock(key, &owner, alarm).await,
                     None => None,
                 }
@@ -233,7 +243,8 @@ impl<'d> Run<'d> {
             let arrive = async {
                 match (self.state, &plan.scope) {
                     (Some(state), Some(scope)) => {
-                        Some(state.arrive(scope, POST_RATE, deps.storm.window_ms(), now_ms()).await)
+                        let rate = (!in_storm).then_some(POST_RATE);
+                        Some(state.arrive(scope, rate, deps.storm.window_ms(), now_ms()).await)
                     }
                     _ => None,
                 }
@@ -282,10 +293,6 @@ impl<'d> Run<'d> {
         // A new message for a channel in a storm joins the channel's digest instead. Deployments keep
         // their own (their buttons), and Slack payloads are passed on as they are.
         let new_message = lease.as_ref().is_none_or(|(_, _, lifecycle)| lifecycle.thread.is_none());
-        let digestable = !matches!(
-            n,
-            chatops_shared::notify::Notification::Deployment(_) | chatops_shared::notify::Notification::SlackPayload(_)
-        );
         let mut digested = None;
         if let (Some(view), Some(scope)) = (&view, &plan.scope)
             && digestable
@@ -293,7 +300,10 @@ impl<'d> Run<'d> {
             && deps.storm.joins_digest(view, now_ms())
         {
             match self.join_digest(plan, secret, scope, view, &owner).await {
-                Ok(outcome) => digested = Some(Ok((outcome, 1, Some(scope.clone()), None))),
+                Ok(outcome) => {
+                    deps.saw_storm(scope, now_ms() + deps.storm.quiet.as_millis() as i64);
+                    digested = Some(Ok((outcome, 1, Some(scope.clone()), None)));
+                }
                 Err(DigestFailure::NotShown(err)) => digested = Some(Err(err)),
                 Err(DigestFailure::NotRecorded(err)) => {
                     // Not recorded anywhere: it gets its own message, as without a storm.
@@ -497,6 +507,6 @@ fn reply_body(text: String) -> Value {
 fn err_code(err: &PostError) -> Option<&str> {
     match err {
         PostError::Api(e) => e.code(),
-        PostError::Webhook(_) | PostError::Digest(_) => None,
+        PostError::Webhook(_) | PostError::Digest(_) | PostError::Exhausted(_) => None,
     }
 }

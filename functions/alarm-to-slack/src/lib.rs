@@ -208,11 +208,29 @@ pub struct Deps {
     pub routes: Routes,
     pub sink: Sink,
     pub state: Option<StateTable>,
+    /// The state table for a storm digest's holder: longer timeouts (see [`StateTable::patient`]).
+    pub patient_state: Option<StateTable>,
     pub retention: Duration,
     pub min_finding_severity: Option<Severity>,
     pub platform: Option<Platform>,
     pub alertmanager_token: Option<CachedSecret>,
     pub storm: StormSettings,
+    /// Channels this container saw in a storm, until when (epoch ms): their alarms go straight to the
+    /// digest, without the lifecycle's lease or a try for a post slot (two writes fewer each).
+    pub storms_seen: std::sync::Mutex<std::collections::HashMap<String, i64>>,
+}
+
+impl Deps {
+    /// This container saw `scope` in a storm that may still go on at `now_ms`.
+    pub(crate) fn in_storm(&self, scope: &str, now_ms: i64) -> bool {
+        self.storms_seen.lock().ok().and_then(|seen| seen.get(scope).copied()).is_some_and(|until| until > now_ms)
+    }
+
+    pub(crate) fn saw_storm(&self, scope: &str, until_ms: i64) {
+        if let Ok(mut seen) = self.storms_seen.lock() {
+            seen.insert(scope.to_owned(), until_ms);
+        }
+    }
 }
 
 impl Deps {
@@ -255,12 +273,14 @@ impl Deps {
             defaults: config.defaults,
             routes: config.routes,
             sink,
+            patient_state: state.as_ref().map(StateTable::patient),
             state,
             retention: config.retention,
             min_finding_severity: config.min_finding_severity,
             platform: config.platform,
             alertmanager_token,
             storm: config.storm,
+            storms_seen: Default::default(),
         }
     }
 }
@@ -286,6 +306,9 @@ pub enum PostError {
     /// the invocation's time ran out): Lambda's retry shows it.
     #[error("storm digest not shown: {0}")]
     Digest(String),
+    /// The digest's lines could not all be shown before the deadline.
+    #[error("storm digest not shown: {0}")]
+    Exhausted(String),
 }
 
 impl PostError {
@@ -293,7 +316,7 @@ impl PostError {
         match self {
             Self::Webhook(e) => e.attempts(),
             Self::Api(e) => e.attempts(),
-            Self::Digest(_) => 0,
+            Self::Digest(_) | Self::Exhausted(_) => 0,
         }
     }
 }
@@ -317,7 +340,7 @@ fn secret_refused(err: &PostError) -> bool {
         PostError::Webhook(chatops_shared::slack::webhook::DeliveryError::Rejected { status, .. }) => {
             matches!(status, 403 | 404 | 410)
         }
-        PostError::Webhook(_) | PostError::Digest(_) => false,
+        PostError::Webhook(_) | PostError::Digest(_) | PostError::Exhausted(_) => false,
     }
 }
 

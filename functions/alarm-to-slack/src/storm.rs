@@ -148,9 +148,18 @@ impl Run<'_> {
         view: &ChannelView,
         owner: &str,
     ) -> Result<Outcome, DigestFailure> {
-        let state = self.table().ok_or_else(|| {
+        self.table().ok_or_else(|| {
             DigestFailure::NotRecorded(StateError { operation: "digest", detail: "no state table".into() })
         })?;
+        // Patient calls from here on: a write that timed out may have landed, so an alarm whose line may
+        // be in the digest must not also post its own message. It fails instead, and Lambda's retry
+        // joins again (the line is written the same way twice).
+        let Some(state) = self.deps().patient_state.as_ref() else {
+            return Err(DigestFailure::NotRecorded(StateError {
+                operation: "digest",
+                detail: "no state table".into(),
+            }));
+        };
         let settings = &self.deps().storm;
         let now = now_ms();
         let n = &plan.incoming.notification;
@@ -174,7 +183,7 @@ impl Run<'_> {
         let before = state
             .add_entry(&id, scope, &entry, now, self.digest_expires_at())
             .await
-            .map_err(DigestFailure::NotRecorded)?;
+            .map_err(|e| DigestFailure::NotShown(not_shown(e)))?;
         tracing::info!(digest = %id, alarm = %n.label(), state = n.state(), version = before.version + 1, "alarm joined the storm digest");
         if before.leased(now) {
             return Ok(Outcome::Digested); // the holder shows it: it cannot give the lease back before
@@ -201,73 +210,112 @@ impl Run<'_> {
         }
     }
 
-    /// The holder's loop: show what is new, stay while the storm goes on, say when it is over.
+    /// The holder's loop: show what is new, stay while the storm goes on, say when it is over. A
+    /// state-table failure (DynamoDB busy with the storm itself) is tried again while there is time;
+    /// when there is none, the lease is given up for another container and the invocation fails, so
+    /// that Lambda's retry shows what is pending.
     async fn hold_digest(
         &self,
         state: &StateTable,
         secret: &Secret,
         scope: &str,
-        mut meta: DigestMeta,
+        meta: DigestMeta,
         owner: &str,
         close_now: bool,
     ) -> Result<(), PostError> {
-        let settings = &self.deps().storm;
-        let lease_ms = DIGEST_LEASE.as_millis() as i64;
-        let mut shown_bodies: Vec<String> = Vec::new();
-        let mut first = true;
+        let state = self.deps().patient_state.as_ref().unwrap_or(state);
+        let mut holding = Holding { meta, shown_bodies: Vec::new(), first: true, close_now };
         loop {
-            let now = now_ms();
-            let quiet_left = meta.last_entry_ms + settings.quiet_ms() - now;
-            let over = close_now || quiet_left <= 0;
-            if over {
-                // The storm is over: the channel's next alarm starts afresh, then the digest says so.
-                state.end_digest(scope, &meta.id).await.map_err(not_shown)?;
-                meta = state.digest_meta(&meta.id).await.map_err(not_shown)?;
-            }
-            if first || over || meta.version > meta.shown {
-                let version = meta.version;
-                let entries = state.digest_entries(&meta.id).await.map_err(not_shown)?;
-                if !self.show(state, secret, scope, &mut meta, &entries, over, owner, &mut shown_bodies).await? {
-                    return Ok(()); // the lease was lost: the new holder shows it
-                }
-                first = false;
-                if over {
-                    if state.release_digest(&meta.id, owner, version, Some(now)).await.map_err(not_shown)? {
-                        tracing::info!(digest = %meta.id, alarms = entries.len(), "storm over");
-                        return Ok(());
+            match self.hold_step(state, secret, scope, owner, &mut holding).await {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(err) => {
+                    let left = self.deadline().saturating_duration_since(Instant::now());
+                    if matches!(err, PostError::Digest(_)) && left > Duration::from_secs(3) {
+                        tracing::warn!(error = %err, digest = %holding.meta.id, "storm digest: trying again");
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        let now = now_ms();
+                        match state
+                            .lease_digest(&holding.meta.id, owner, now, now + DIGEST_LEASE.as_millis() as i64)
+                            .await
+                        {
+                            Ok(Some(meta)) => holding.meta = meta,
+                            Ok(None) => return Ok(()), // taken over meanwhile
+                            Err(_) => {}               // next round
+                        }
+                        continue;
                     }
-                    // New lines came in meanwhile: show them first.
-                    meta = state.digest_meta(&meta.id).await.map_err(not_shown)?;
-                    continue;
+                    // Another container (or Lambda's retry of this invocation) takes over at once.
+                    let _ = state.drop_digest_lease(&holding.meta.id, owner).await;
+                    return Err(err);
                 }
-                if !state.digest_shown(&meta.id, owner, version, now_ms() + lease_ms).await.map_err(not_shown)? {
-                    return Ok(());
-                }
-                meta.shown = version;
-            }
-            // Stay for the rest of the storm while there is time; leave a second before the deadline.
-            let left = self.deadline().saturating_duration_since(Instant::now());
-            if left < POLL * 2 + Duration::from_millis(1_500) {
-                if state.release_digest(&meta.id, owner, meta.shown, None).await.map_err(not_shown)? {
-                    tracing::info!(digest = %meta.id, "storm digest handed on: this invocation's time is up");
-                    return Ok(());
-                }
-                // Lines counted since: they are shown by this holder, with the time it has left.
-                meta = state.digest_meta(&meta.id).await.map_err(not_shown)?;
-                if left < Duration::from_millis(800) {
-                    let _ = state.release_digest(&meta.id, owner, meta.version, None).await;
-                    return Err(PostError::Digest(
-                        "the invocation ended while the storm digest still had lines to show".into(),
-                    ));
-                }
-                continue;
-            }
-            tokio::time::sleep(POLL.min(Duration::from_millis(quiet_left.max(0) as u64 + 1))).await;
-            match state.lease_digest(&meta.id, owner, now_ms(), now_ms() + lease_ms).await.map_err(not_shown)? {
-                Some(renewed) => meta = renewed,
-                None => return Ok(()),
             }
         }
+    }
+
+    /// One round of the holder's loop. `Ok(true)`: done (storm over, lease handed on, or lost).
+    async fn hold_step(
+        &self,
+        state: &StateTable,
+        secret: &Secret,
+        scope: &str,
+        owner: &str,
+        holding: &mut Holding,
+    ) -> Result<bool, PostError> {
+        let settings = &self.deps().storm;
+        let lease_ms = DIGEST_LEASE.as_millis() as i64;
+        let now = now_ms();
+        let quiet_left = holding.meta.last_entry_ms + settings.quiet_ms() - now;
+        let over = holding.close_now || quiet_left <= 0;
+        if over {
+            // The storm is over: the channel's next alarm starts afresh, then the digest says so.
+            state.end_digest(scope, &holding.meta.id).await.map_err(not_shown)?;
+            holding.meta = state.digest_meta(&holding.meta.id).await.map_err(not_shown)?;
+        }
+        if holding.first || over || holding.meta.version > holding.meta.shown {
+            let version = holding.meta.version;
+            let entries = state.digest_entries(&holding.meta.id).await.map_err(not_shown)?;
+            let meta = &mut holding.meta;
+            if !self.show(state, secret, scope, meta, &entries, over, owner, &mut holding.shown_bodies).await? {
+                return Ok(true); // the lease was lost: the new holder shows it
+            }
+            holding.first = false;
+            if over {
+                if state.release_digest(&meta.id, owner, version, Some(now)).await.map_err(not_shown)? {
+                    tracing::info!(digest = %meta.id, alarms = entries.len(), "storm over");
+                    return Ok(true);
+                }
+                // New lines came in meanwhile: show them first.
+                holding.meta = state.digest_meta(&meta.id).await.map_err(not_shown)?;
+                return Ok(false);
+            }
+            if !state.digest_shown(&meta.id, owner, version, now_ms() + lease_ms).await.map_err(not_shown)? {
+                return Ok(true);
+            }
+            meta.shown = version;
+        }
+        // Stay for the rest of the storm while there is time; leave a little before the deadline.
+        let left = self.deadline().saturating_duration_since(Instant::now());
+        if left < POLL * 2 + Duration::from_millis(1_500) {
+            if state.release_digest(&holding.meta.id, owner, holding.meta.shown, None).await.map_err(not_shown)? {
+                tracing::info!(digest = %holding.meta.id, "storm digest handed on: this invocation's time is up");
+                return Ok(true);
+            }
+            // Lines counted since: they are shown by this holder, with the time it has left.
+            holding.meta = state.digest_meta(&holding.meta.id).await.map_err(not_shown)?;
+            if left < Duration::from_millis(800) {
+                return Err(PostError::Exhausted(
+                    "the invocation ended while the storm digest still had lines to show".into(),
+                ));
+            }
+            return Ok(false);
+        }
+        tokio::time::sleep(POLL.min(Duration::from_millis(quiet_left.max(0) as u64 + 1))).await;
+        match state.lease_digest(&holding.meta.id, owner, now_ms(), now_ms() + lease_ms).await.map_err(not_shown)? {
+            Some(renewed) => holding.meta = renewed,
+            None => return Ok(true),
+        }
+        Ok(false)
     }
 
     /// Shows the digest as `entries` make it: updates its messages (or, through a webhook, posts the
@@ -394,6 +442,15 @@ impl Run<'_> {
         meta.pages[i] = page;
         Ok(true)
     }
+}
+
+/// What the holder of a digest keeps between rounds.
+struct Holding {
+    meta: DigestMeta,
+    /// What each message shows now, to leave unchanged ones alone.
+    shown_bodies: Vec<String>,
+    first: bool,
+    close_now: bool,
 }
 
 /// A state-table failure while showing a digest fails the invocation: Lambda's retry shows it.

@@ -227,6 +227,25 @@ impl StateTable {
         Self { client, table: table.into() }
     }
 
+    /// The same table through a client that waits longer and retries more: for work that must finish
+    /// rather than fail fast (showing a storm digest, when DynamoDB is busy with the storm itself).
+    pub fn patient(&self) -> Self {
+        let config = self
+            .client
+            .config()
+            .to_builder()
+            .timeout_config(
+                aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(std::time::Duration::from_millis(500))
+                    .operation_attempt_timeout(std::time::Duration::from_secs(2))
+                    .operation_timeout(std::time::Duration::from_secs(6))
+                    .build(),
+            )
+            .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::standard().with_max_attempts(3))
+            .build();
+        Self { client: aws_sdk_dynamodb::Client::from_conf(config), table: self.table.clone() }
+    }
+
     fn key(pk: String, sk: &str) -> Item {
         HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
     }
@@ -551,6 +570,25 @@ impl StateTable {
             changed_at_ms: get_n(&item, "changed_at"),
             alarm_since_ms: get_n(&item, "alarm_since"),
             changes: get_n(&item, "changes").unwrap_or(0),
+        }))
+    }
+
+    /// Whether lifecycle `key` has a message (an eventually consistent read, no lease): in a storm, an
+    /// alarm without one joins the digest without taking the lease.
+    pub async fn lifecycle_has_message(&self, key: &str, now_ms: i64) -> Result<bool, StateError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::lifecycle_key(key)))
+            .projection_expression("#ts, #exp")
+            .expression_attribute_names("#ts", "ts")
+            .expression_attribute_names("#exp", TTL_ATTRIBUTE)
+            .send()
+            .await
+            .map_err(state_error("GetItem (lifecycle)"))?;
+        Ok(out.item.is_some_and(|item| {
+            get_s(&item, "ts").is_some() && get_n(&item, TTL_ATTRIBUTE).is_none_or(|e| e >= now_ms / 1000)
         }))
     }
 

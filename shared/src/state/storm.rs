@@ -240,7 +240,7 @@ impl StateTable {
     pub async fn arrive(
         &self,
         channel: &str,
-        post_rate: Rate,
+        post_rate: Option<Rate>,
         window_ms: i64,
         now_ms: i64,
     ) -> Result<ChannelView, StateError> {
@@ -271,28 +271,34 @@ impl StateTable {
         // The arrival, and the post slot while the pacer is idle, in one conditional write. The pacer
         // lives on the channel's pace item, so the slot is taken there, and the count here: two items,
         // one transaction would cost more than the rare second write.
-        let (send_at, new_tat) = post_rate.slot(None, now_ms);
-        let quiet = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(pace_key(channel)))
-            .update_expression("SET tat = :new, #exp = :exp")
-            .condition_expression("attribute_not_exists(tat) OR tat <= :now")
-            .expression_attribute_names("#exp", TTL_ATTRIBUTE)
-            .expression_attribute_values(":new", n(new_tat))
-            .expression_attribute_values(":now", n(now_ms))
-            .expression_attribute_values(":exp", n(now_ms / 1000 + PACE_KEEP_S))
-            .send();
+        // In a storm (`post_rate` None: the caller knows) no slot is tried: it would not be free.
+        let quiet = async {
+            let rate = post_rate?;
+            let (send_at, new_tat) = rate.slot(None, now_ms);
+            let put = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(pace_key(channel)))
+                .update_expression("SET tat = :new, #exp = :exp")
+                .condition_expression("attribute_not_exists(tat) OR tat <= :now")
+                .expression_attribute_names("#exp", TTL_ATTRIBUTE)
+                .expression_attribute_values(":new", n(new_tat))
+                .expression_attribute_values(":now", n(now_ms))
+                .expression_attribute_values(":exp", n(now_ms / 1000 + PACE_KEEP_S))
+                .send()
+                .await;
+            Some(put.map(|_| send_at))
+        };
         let count = base(self.client.update_item())
             .update_expression("ADD #cur :one SET last_arrival = :now, #exp = :exp REMOVE #stale")
             .return_values(ReturnValue::AllOld)
             .send();
         let (quiet, count) = tokio::join!(quiet, count);
         let slot_ms = match quiet {
-            Ok(_) => Some(send_at),
-            Err(err) if is_condition_failure(&err) => None,
-            Err(err) => return Err(state_error("UpdateItem (pace)")(err)),
+            Some(Ok(send_at)) => Some(send_at),
+            Some(Err(err)) if !is_condition_failure(&err) => return Err(state_error("UpdateItem (pace)")(err)),
+            _ => None,
         };
         let item = count.map_err(state_error("UpdateItem (count arrival)"))?.attributes.unwrap_or_default();
         Ok(view(&item, slot_ms))
@@ -554,6 +560,11 @@ impl StateTable {
             Err(err) if is_condition_failure(&err) => Ok(false),
             Err(err) => Err(state_error("UpdateItem (release digest)")(err)),
         }
+    }
+
+    /// Gives up `owner`'s lease at once (a holder that cannot go on), without marking anything shown.
+    pub async fn drop_digest_lease(&self, id: &str, owner: &str) -> Result<bool, StateError> {
+        self.under_digest_lease(id, owner, "REMOVE lease_owner, lease_until", |u| u).await
     }
 
     /// The meta of digest `id` (a consistent read).

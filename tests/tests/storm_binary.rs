@@ -1,0 +1,72 @@
+//! Alarm storms on the built `alarm-to-slack` binary (#20): eight processes pulling from one Runtime
+//! API queue, 240 alarms reaching one channel within 5 s, the state table on moto, and a Slack stand-in
+//! that enforces Slack's limits (1 `chat.postMessage` a second per channel with bursts of 3, 50
+//! `chat.update` a minute with bursts of 10) with 429 and `Retry-After`.
+//!
+//! Required: every alarm visible in its channel within 60 s of its arrival, no failed invocation, no
+//! alarm lost, each alarm in at most one top-level message. Also two bursts into two channels at once,
+//! and a container killed while it holds a digest's lease.
+
+use std::time::Duration;
+
+use chatops_tests::storm::{self, Burst, BurstReport, channel_id};
+
+fn check(report: &BurstReport, allow_timeouts: bool) {
+    eprintln!("{}", report.summary());
+    if !(report.lost.is_empty() && report.failed.is_empty()) {
+        eprintln!("{}", report.warnings.join("\n"));
+    }
+    assert!(report.lost.is_empty(), "alarms never shown: {:?}", report.lost);
+    assert!(report.failed.is_empty(), "failed invocations: {:#?}", report.failed);
+    assert!(report.repeated.is_empty(), "alarms in more than one top-level message: {:?}", report.repeated);
+    if !allow_timeouts {
+        assert_eq!(report.timed_out, 0, "invocations without an answer");
+    }
+    let slowest = report.visible.iter().max_by_key(|(_, d)| **d).map(|(n, d)| (n.clone(), *d));
+    if let Some((name, took)) = slowest {
+        assert!(took <= Duration::from_secs(60), "{name} took {took:?} to show");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_storm_of_240_alarms_shows_every_one_within_a_minute_and_loses_none() {
+    let (report, api) = storm::run(&Burst::default()).await;
+    check(&report, false);
+    // The channel shows a handful of alarms on their own, then the digest: far fewer messages than alarms.
+    let channel = api.channel(&channel_id(0));
+    assert!(channel.len() < 20, "{} top-level messages", channel.len());
+    let digest = channel.iter().find(|m| m.all_text().contains("Alarm storm")).expect("a digest message");
+    assert!(digest.all_text().contains("in ALARM"), "{}", digest.all_text());
+    // The on-call is mentioned once, by the digest's first message, not once per alarm.
+    let mentions = api
+        .calls()
+        .iter()
+        .filter(|c| c.answer == "ok" && c.method == "chat.postMessage")
+        .filter(|c| c.body["text"].as_str().is_some_and(|t| t.contains("<!subteam^S0ONCALL0>")))
+        .count();
+    let own_messages = channel.iter().filter(|m| !m.all_text().contains("Alarm storm")).count();
+    assert_eq!(mentions, own_messages + 1, "one mention per own message and one for the digest");
+    // The last holder stayed until the storm was over and said so.
+    assert!(digest.all_text().contains("storm over:"), "{}", digest.all_text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_storms_in_two_channels_at_once_each_get_their_digest() {
+    let (report, api) = storm::run(&Burst { alarms: 120, channels: 2, ..Burst::default() }).await;
+    check(&report, false);
+    for c in 0..2 {
+        let channel = api.channel(&channel_id(c));
+        assert!(channel.iter().any(|m| m.all_text().contains("Alarm storm")), "no digest in {}", channel_id(c));
+        // Each channel lists only its own alarms.
+        let other = format!("burst-{}-", (b'a' + (1 - c) as u8) as char);
+        assert!(channel.iter().all(|m| !m.all_text().contains(&other)), "{} shows the other storm", channel_id(c));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_container_killed_while_it_holds_the_digest_loses_nothing() {
+    let (report, _api) = storm::run(&Burst { kill_holder: true, ..Burst::default() }).await;
+    assert!(report.killed.is_some(), "no process was seen holding the lease");
+    // The killed container's invocations got no answer and were sent again, as Lambda does.
+    check(&report, true);
+}
