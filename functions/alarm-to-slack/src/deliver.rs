@@ -254,8 +254,14 @@ impl<'d> Run<'d> {
         let (claim, first_lock, arrival) = claim;
         // The table that holds our claim: marked or released after the post even if a later call failed.
         let mut claimed_in = None;
+        // A retry of an attempt that died: it may have joined a storm digest already.
+        let mut taken_over = false;
         match claim {
             Some(Ok(Claim::Claimed)) => claimed_in = self.state,
+            Some(Ok(Claim::TakenOver)) => {
+                claimed_in = self.state;
+                taken_over = true;
+            }
             Some(Ok(other)) => {
                 if let (Some(key), Some(Ok(Some(_))), Some(state)) = (&key, &first_lock, table) {
                     let _ = state.unlock_lifecycle(&key.key, &owner, None).await;
@@ -294,12 +300,35 @@ impl<'d> Run<'d> {
         // their own (their buttons), and Slack payloads are passed on as they are.
         let new_message = lease.as_ref().is_none_or(|(_, _, lifecycle)| lifecycle.thread.is_none());
         let mut digested = None;
-        if let (Some(view), Some(scope)) = (&view, &plan.scope)
+        // The retry of an attempt that died after joining the channel's digest joins it again, even if
+        // the storm is over: its line is there, and it must not show in a message of its own too.
+        let mut rejoin = None;
+        if let (true, Some(view), Some(state)) = (taken_over, &view, self.state) {
+            let key = n.lifecycle_key().map(|k| k.key).unwrap_or_else(|| n.label());
+            let at = n.changed_at_ms().unwrap_or_else(now_ms);
+            let has = |id: &String| {
+                let (id, key) = (id.clone(), key.clone());
+                async move { state.digest_has_entry(&id, &key, at).await.unwrap_or(false) }
+            };
+            if let Some(open) = &view.digest
+                && has(open).await
+            {
+                rejoin = Some(open.clone());
+            }
+            if rejoin.is_none()
+                && let Some(closed) = &view.last_digest
+                && has(closed).await
+            {
+                // Its storm ended meanwhile, and whoever ended it showed every line: nothing left to do.
+                tracing::info!(outcome = "skipped", why = "shown in a storm digest before", alarm = %n.label(), "notification skipped");
+                digested = Some(Ok((Outcome::Digested, 0, plan.scope.clone(), None)));
+            }
+        }
+        if let (Some(view), Some(scope), None) = (&view, &plan.scope, &digested)
             && digestable
-            && new_message
-            && deps.storm.joins_digest(view, now_ms())
+            && (rejoin.is_some() || (new_message && deps.storm.joins_digest(view, now_ms())))
         {
-            match self.join_digest(plan, secret, scope, view, &owner).await {
+            match self.join_digest(plan, secret, scope, view, &owner, rejoin.as_deref()).await {
                 Ok(outcome) => {
                     deps.saw_storm(scope, now_ms() + deps.storm.quiet.as_millis() as i64);
                     digested = Some(Ok((outcome, 1, Some(scope.clone()), None)));

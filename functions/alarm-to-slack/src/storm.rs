@@ -147,6 +147,7 @@ impl Run<'_> {
         scope: &str,
         view: &ChannelView,
         owner: &str,
+        rejoin: Option<&str>,
     ) -> Result<Outcome, DigestFailure> {
         self.table().ok_or_else(|| {
             DigestFailure::NotRecorded(StateError { operation: "digest", detail: "no state table".into() })
@@ -163,7 +164,7 @@ impl Run<'_> {
         let settings = &self.deps().storm;
         let now = now_ms();
         let n = &plan.incoming.notification;
-        let id = match view.open_digest(now, settings.quiet_ms()) {
+        let id = match rejoin.or_else(|| view.open_digest(now, settings.quiet_ms())) {
             Some(id) => id.to_owned(),
             None => {
                 let stale = view.stale_digest(now, settings.quiet_ms());

@@ -88,6 +88,9 @@ pub enum Claim {
     /// Another container holds it right now; if that one fails it releases the claim, and its own
     /// retry posts it.
     InProgress,
+    /// Ours, taken over from an attempt whose lease ran out without a word (a container that died):
+    /// that attempt may have got part of the way (a line in a storm digest, say).
+    TakenOver,
 }
 
 /// Where a lifecycle's Slack message is.
@@ -308,8 +311,15 @@ impl StateTable {
             }
             None => put.condition_expression("attribute_not_exists(pk) OR #exp < :now_s"),
         };
-        match put.set_item(Some(item)).send().await {
-            Ok(_) => Ok(Claim::Claimed),
+        let leased = lease_until_ms.is_some();
+        match put.set_item(Some(item)).return_values(ReturnValue::AllOld).send().await {
+            Ok(out) => {
+                let old = out.attributes.unwrap_or_default();
+                let crashed = leased
+                    && get_s(&old, "status").as_deref() == Some("claimed")
+                    && get_s(&old, "owner").as_deref() != Some(owner);
+                Ok(if crashed { Claim::TakenOver } else { Claim::Claimed })
+            }
             Err(err) if is_condition_failure(&err) => {
                 let old = put_conflict(&err);
                 let status = old.as_ref().and_then(|i| get_s(i, "status"));

@@ -64,6 +64,8 @@ pub struct ChannelView {
     pub window_fraction: f64,
     /// The digest the channel points to, and when the channel last had an arrival before this one.
     pub digest: Option<String>,
+    /// The digest of the channel's storm before (over, every line shown).
+    pub last_digest: Option<String>,
     pub last_arrival_ms: Option<i64>,
     /// The post slot taken with the arrival (quiet channel): when the message may be sent.
     pub slot_ms: Option<i64>,
@@ -254,6 +256,7 @@ impl StateTable {
             previous: get_n(item, &previous).unwrap_or(0),
             window_fraction: fraction,
             digest: get_s(item, "digest"),
+            last_digest: get_s(item, "last_digest"),
             last_arrival_ms: get_n(item, "last_arrival"),
             slot_ms,
         };
@@ -348,7 +351,7 @@ impl StateTable {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(storm_key(channel)))
-            .update_expression("REMOVE digest, digest_since")
+            .update_expression("SET last_digest = :id REMOVE digest, digest_since")
             .condition_expression("digest = :id")
             .expression_attribute_values(":id", s(id))
             .send()
@@ -560,6 +563,21 @@ impl StateTable {
             Err(err) if is_condition_failure(&err) => Ok(false),
             Err(err) => Err(state_error("UpdateItem (release digest)")(err)),
         }
+    }
+
+    /// Whether digest `id` has the line `key` showing the state of `changed_at_ms`: an attempt that died
+    /// after joining the digest left it there, and its retry joins that digest again.
+    pub async fn digest_has_entry(&self, id: &str, key: &str, changed_at_ms: i64) -> Result<bool, StateError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(entry_key(id, key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(state_error("GetItem (digest entry)"))?;
+        Ok(out.item.is_some_and(|item| get_n(&item, "changed_at") == Some(changed_at_ms)))
     }
 
     /// Gives up `owner`'s lease at once (a holder that cannot go on), without marking anything shown.
