@@ -97,7 +97,7 @@ check(table.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecovery
 alarm_env = resources["AlarmToSlackFunction"]["Properties"]["Environment"]["Variables"]
 check(alarm_env.get("STATE_TABLE") == {"Ref": "StateTable"}, "alarm-to-slack: STATE_TABLE is not the state table")
 for logical, expected in [
-    ("AlarmToSlackFunction", {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}),
+    ("AlarmToSlackFunction", {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query"}),
     ("SlackCommandFunction", {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"}),
 ]:
     granted = set()
@@ -110,6 +110,20 @@ for logical, expected in [
             keys = st.get("Condition", {}).get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
             check(bool(keys), f"{logical}: DynamoDB access not limited to its own key prefixes")
     check(granted == expected, f"{logical}: DynamoDB actions {sorted(granted)}, expected {sorted(expected)}")
+
+# alarm-to-slack's own items: notification claims and lifecycles; the storm items (pacers, counts, digests),
+# which alone may be queried; nothing else.
+alarm_grants = {}
+for st in statements(resources["AlarmToSlackFunction"]):
+    actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+    if any(a.startswith("dynamodb:") for a in actions):
+        keys = tuple(st["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"])
+        alarm_grants[keys] = set(actions)
+check(alarm_grants.get(("notification#*", "lifecycle#*")) == {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:GetItem"}, f"alarm-to-slack: notification#/lifecycle# grants {alarm_grants}")
+check(alarm_grants.get(("pace#*", "storm#*", "digest#*")) == {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"}, f"alarm-to-slack: storm grants {alarm_grants}")
+check(len(alarm_grants) == 2, f"alarm-to-slack: DynamoDB key prefixes {sorted(alarm_grants)}")
+for var, param in [("STORM_DIGEST", "StormDigest"), ("STORM_THRESHOLD", "StormThreshold"), ("STORM_WINDOW_SECONDS", "StormWindowSeconds"), ("STORM_QUIET_SECONDS", "StormQuietSeconds")]:
+    check(alarm_env.get(var) == {"Ref": param}, f"alarm-to-slack: {var} is not the parameter {param}")
 
 # Deploy by mention: slack-command reads only the mapping secret, and writes only event#/deploy# items, through
 # a policy that exists only when deploys are configured.

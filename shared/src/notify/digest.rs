@@ -294,3 +294,78 @@ mod tests {
         assert!(text.contains("storm over: 240 alarms between"), "{text}");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn arb_entry() -> impl Strategy<Value = StoredEntry> {
+        (
+            "[a-z0-9<>&|*_ -]{1,300}",
+            prop_oneof![Just("ALARM"), Just("OK"), Just("INSUFFICIENT_DATA"), Just("FIRING")],
+            0i64..7,
+            proptest::option::of("https://[a-z]{1,20}\\.example/[a-z0-9/?=#&]{0,400}"),
+            proptest::option::of("[0-9]{12}"),
+            proptest::option::of(prop_oneof![Just("eu-west-1"), Just("us-east-1")]),
+            0i64..2_000_000_000_000,
+        )
+            .prop_map(|(name, state, rank, url, account, region, at)| StoredEntry {
+                key: name.clone(),
+                name,
+                state: state.into(),
+                rank,
+                emoji: "🟥".into(),
+                url,
+                account,
+                region: region.map(str::to_owned),
+                changed_at_ms: at,
+                ..Default::default()
+            })
+    }
+
+    fn text_chars(v: &serde_json::Value) -> usize {
+        match v {
+            serde_json::Value::String(s) => s.chars().count(),
+            serde_json::Value::Array(a) => a.iter().map(text_chars).sum(),
+            serde_json::Value::Object(m) => m.values().map(text_chars).sum(),
+            _ => 0,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        /// Any number of lines: every page within Slack's limits, every entry on exactly one page.
+        #[test]
+        fn every_entry_on_one_page_and_every_page_within_slacks_limits(
+            entries in proptest::collection::vec(arb_entry(), 0..700),
+            over in any::<bool>(),
+        ) {
+            // Entries are keyed by name in the table: one line per key.
+            let mut entries = entries;
+            entries.sort_by(|a, b| a.key.cmp(&b.key));
+            entries.dedup_by(|a, b| a.key == b.key);
+            let pages = render(&entries, &DigestInfo { over, mentions: vec!["<!here>".into()], ..Default::default() });
+            prop_assert!(!pages.is_empty());
+            let mut listed = 0;
+            for page in &pages {
+                let json = page.to_json();
+                let blocks = json["attachments"][0]["blocks"].as_array().cloned().unwrap_or_default();
+                prop_assert!(blocks.len() <= crate::slack::message::MAX_BLOCKS, "{} blocks", blocks.len());
+                for block in &blocks {
+                    if block["type"] == "section" {
+                        let text = block["text"]["text"].as_str().unwrap_or_default();
+                        prop_assert!(text.chars().count() <= MAX_SECTION_CHARS);
+                        listed += text.lines().filter(|l| l.starts_with("🟥 <") || l.starts_with("🟥 *")).count();
+                    }
+                }
+                prop_assert!(text_chars(&json) <= 40_000, "{} characters", text_chars(&json));
+                // Nothing was cut by the message type's own limits: the pages were made to fit.
+                prop_assert!(!json.to_string().contains("more blocks not shown"));
+            }
+            prop_assert_eq!(listed, entries.len());
+        }
+    }
+}
