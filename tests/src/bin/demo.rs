@@ -607,6 +607,36 @@ async fn main() {
         }
     }
 
+    println!(
+        "\n{} an alarm storm: 60 alarms reach one channel within 3 s, 4 containers, the Web API stand-in enforcing Slack's rate limits",
+        bold("13.")
+    );
+    let (storm, storm_api) = chatops_tests::storm::run(&chatops_tests::storm::Burst {
+        alarms: 60,
+        processes: 4,
+        spread: std::time::Duration::from_secs(3),
+        ..Default::default()
+    })
+    .await;
+    println!("   {}", storm.summary());
+    for message in storm_api.channel(&chatops_tests::storm::channel_id(0)) {
+        let text = message.all_text();
+        if !text.contains("Alarm storm") {
+            println!("   own message: {}", dim(message.text()));
+            continue;
+        }
+        println!(
+            "   {} (updated {} times, ts {}):",
+            bold("the digest message as the channel shows it at the end"),
+            message.updates,
+            message.ts
+        );
+        for line in text.lines().take(12) {
+            println!("     {}", dim(line));
+        }
+        println!("     {}", dim(&format!("… {} lines in all", text.lines().count())));
+    }
+
     drop(slack);
     printer.abort();
     println!(
