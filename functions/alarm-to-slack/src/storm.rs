@@ -349,9 +349,10 @@ impl Run<'_> {
                 new_mentions.dedup();
                 new_mentions.retain(|m| !meta.mentioned.contains(m));
                 let first_post = meta.pages.is_empty();
-                if first_post {
-                    info.mentions = new_mentions.clone();
-                }
+                // The first message notifies them; later updates keep showing who was called (an update
+                // notifies no one), and those who joined later are called in the thread below.
+                info.mentions = meta.mentioned.iter().chain(&new_mentions).cloned().collect();
+                info.mentions.sort();
                 for (i, page) in digest::render(entries, &info).iter().enumerate() {
                     let body = page.to_json();
                     let text = body.to_string();

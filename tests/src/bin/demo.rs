@@ -631,7 +631,8 @@ async fn main() {
             message.updates,
             message.ts
         );
-        for line in text.lines().take(12) {
+        let shown = text.lines().filter(|l| !matches!(*l, "plain_text" | "header" | "mrkdwn" | "section" | "context"));
+        for line in shown.take(8) {
             println!("     {}", dim(line));
         }
         println!("     {}", dim(&format!("… {} lines in all", text.lines().count())));
