@@ -11,6 +11,10 @@ use std::time::Duration;
 
 use chatops_tests::storm::{self, Burst, BurstReport, channel_id};
 
+/// One storm at a time: each runs eight processes against one moto, which is the pace-setter here
+/// (about 150 writes a second on this machine); three at once would measure moto, not the function.
+static ONE_STORM_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn check(report: &BurstReport, allow_timeouts: bool) {
     eprintln!("{}", report.summary());
     if !(report.lost.is_empty() && report.failed.is_empty()) {
@@ -30,6 +34,7 @@ fn check(report: &BurstReport, allow_timeouts: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_storm_of_240_alarms_shows_every_one_within_a_minute_and_loses_none() {
+    let _one = ONE_STORM_AT_A_TIME.lock().await;
     let (report, api) = storm::run(&Burst::default()).await;
     check(&report, false);
     // The channel shows a handful of alarms on their own, then the digest: far fewer messages than alarms.
@@ -52,6 +57,7 @@ async fn a_storm_of_240_alarms_shows_every_one_within_a_minute_and_loses_none() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_storms_in_two_channels_at_once_each_get_their_digest() {
+    let _one = ONE_STORM_AT_A_TIME.lock().await;
     let (report, api) = storm::run(&Burst { alarms: 120, channels: 2, ..Burst::default() }).await;
     check(&report, false);
     for c in 0..2 {
@@ -65,6 +71,7 @@ async fn two_storms_in_two_channels_at_once_each_get_their_digest() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_container_killed_while_it_holds_the_digest_loses_nothing() {
+    let _one = ONE_STORM_AT_A_TIME.lock().await;
     let (report, _api) = storm::run(&Burst { kill_holder: true, ..Burst::default() }).await;
     assert!(report.killed.is_some(), "no process was seen holding the lease");
     // The killed container's invocations got no answer and were sent again, as Lambda does.
