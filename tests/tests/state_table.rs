@@ -121,3 +121,34 @@ async fn a_write_that_succeeded_but_answered_late_is_still_the_writers() {
     assert!(proxy.connections() >= 2);
     assert!(!direct.move_request("R-LATE", "open", "executing", "U2", None, now).await.unwrap(), "and nobody else's");
 }
+
+/// The functions' DynamoDB clients are built through our own HTTP adapter, where reqwest's per-request
+/// timeout is the whole exchange. It was the SDK's connect timeout (500 ms) alone, so every attempt gave
+/// up after 500 ms however long its attempt timeout: the "patient" client of a storm digest's holder
+/// (2 s attempts) was no more patient than the fast one, and a slow answer always cost a second attempt.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_functions_dynamodb_clients_wait_their_attempt_timeout_not_their_connect_timeout() {
+    use chatops_tests::slow_proxy::SlowOnceProxy;
+    let moto = Moto::shared();
+    let name = moto.create_state_table().await;
+    let http = chatops_shared::slack::webhook::http_client().unwrap();
+    let through = |proxy: &SlowOnceProxy| {
+        let env: Vec<(&str, String)> = vec![
+            ("AWS_ENDPOINT_URL", proxy.endpoint()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_REGION", "eu-west-1".into()),
+        ];
+        let lookup = move |k: &str| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
+        let sdk = chatops_shared::aws::sdk_config(&http, &lookup).unwrap();
+        StateTable::new(chatops_shared::state::dynamodb_client(&sdk), name.clone())
+    };
+    let upstream = moto.endpoint.trim_start_matches("http://").to_owned();
+    // An answer after 1.2 s: within the patient client's 2 s attempt (with room for moto under load).
+    let proxy = SlowOnceProxy::start(&upstream, Duration::from_millis(1200)).await;
+    let patient = through(&proxy).patient();
+    let now = now_ms();
+    let claimed = patient.claim_notification("late-answer", "container-a", now, now + 30_000, now / 1000 + 600).await;
+    assert_eq!(claimed.unwrap(), Claim::Claimed);
+    assert_eq!(proxy.connections(), 1, "the patient client waited for the answer");
+}

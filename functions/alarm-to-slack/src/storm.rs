@@ -30,6 +30,8 @@ pub(crate) const UPDATE_RATE: Rate = Rate { interval_ms: 1_300, burst: 5 };
 pub(crate) const UPDATE_SCOPE: &str = "chat.update";
 /// How long a digest's holder may go silent before another container takes over.
 pub(crate) const DIGEST_LEASE: Duration = Duration::from_secs(10);
+/// A holder stops waiting for the end of the storm this long before its deadline.
+const LEAVE_BEFORE_DEADLINE: Duration = Duration::from_secs(6);
 /// How often a holder looks for new lines while the storm goes on.
 const POLL: Duration = Duration::from_millis(400);
 
@@ -246,7 +248,14 @@ impl Run<'_> {
                         }
                         continue;
                     }
-                    // Another container (or Lambda's retry of this invocation) takes over at once.
+                    // Out of time. If every line counted is shown (the lease is given back only on that
+                    // condition), only the "storm over" line is missing: the channel's next alarm writes
+                    // it. Otherwise another container, or Lambda's retry of this invocation, takes over.
+                    let shown = holding.meta.shown;
+                    if let Ok(true) = state.release_digest(&holding.meta.id, owner, shown, None).await {
+                        tracing::warn!(error = %err, digest = %holding.meta.id, "storm digest: every line is shown; could not mark the storm over");
+                        return Ok(());
+                    }
                     let _ = state.drop_digest_lease(&holding.meta.id, owner).await;
                     return Err(err);
                 }
@@ -297,7 +306,8 @@ impl Run<'_> {
         }
         // Stay for the rest of the storm while there is time; leave a little before the deadline.
         let left = self.deadline().saturating_duration_since(Instant::now());
-        if left < POLL * 2 + Duration::from_millis(1_500) {
+        // Six seconds: enough to say the storm is over, or to hand on, with DynamoDB slow in a storm.
+        if left < LEAVE_BEFORE_DEADLINE {
             if state.release_digest(&holding.meta.id, owner, holding.meta.shown, None).await.map_err(not_shown)? {
                 tracing::info!(digest = %holding.meta.id, "storm digest handed on: this invocation's time is up");
                 return Ok(true);

@@ -278,13 +278,16 @@ pub async fn handle_request(deps: &Deps, request: Request, deadline: Instant) ->
         tracing::warn!(reason = %reason, "request refused: Slack signature check failed");
         return unauthorised();
     }
+    // Events API deliveries are not checked for replays here: Slack retries one with the same signature
+    // (`X-Slack-Retry-Num`), and a non-2xx answer counts against the app until Slack disables its event
+    // subscriptions. Each event is claimed by its `event_id` instead, so a retry (or a replay) starts nothing.
+    if path.ends_with("/slack/events") {
+        return deploys::handle_events(deps, &request, started, deadline).await;
+    }
     if let Some(state) = &deps.replays
         && !first_arrival(deps, state, header("x-slack-signature").unwrap_or_default(), body, started).await
     {
         return unauthorised();
-    }
-    if path.ends_with("/slack/events") {
-        return deploys::handle_events(deps, &request, started, deadline).await;
     }
     let form = match parse_form(body) {
         Ok(form) => form,

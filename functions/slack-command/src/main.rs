@@ -39,6 +39,7 @@ async fn main() -> Result<(), Error> {
     let retry = RetryConfig::standard().with_max_attempts(2);
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(Duration::from_millis(500))
+        .read_timeout(Duration::from_millis(1500))
         .operation_attempt_timeout(Duration::from_millis(1500))
         .build();
     // Deploys read their mapping from Secrets Manager and claim events in the state table.

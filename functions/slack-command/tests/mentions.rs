@@ -438,3 +438,28 @@ async fn github_refusing_or_stalling_is_said_in_the_thread() {
     let text = w.slack.thread(OPS, &ts)[0].text().to_owned();
     assert!(text.contains("may have started") && text.contains("/acme/billing/actions/workflows/deploy.yml"), "{text}");
 }
+
+/// Slack retries an Events API delivery with the same body, timestamp and signature (plus
+/// `X-Slack-Retry-Num`) when our first answer was slow. The replay check must not answer it 401 (Slack
+/// counts every non-2xx against the app and disables event subscriptions that fail too often): the
+/// event's own claim already makes the retry start nothing.
+#[tokio::test]
+async fn an_events_api_retry_with_the_same_signature_gets_200_and_starts_nothing() {
+    let mut w = world().await;
+    w.deps.replays = Some(chatops_shared::state::StateTable::new(Moto::shared().dynamodb().await, w.table.clone()));
+    let id = unique("EvRetry");
+    let ts = w.slack.user_message(OPS, "<@U0BOT> release orders");
+    let body = mention_body(&id, TEAM, "U0ALICE", OPS, &ts, "<@U0BOT> release orders");
+    let mut headers = signed_headers(SECRET, &now().to_string(), body.as_bytes());
+    headers.push(("Content-Type".into(), "application/json".into()));
+    let first = event_at(Shape::HttpApi, "/slack/events", "", &headers, &body, false);
+    assert_eq!(call(&w.deps, first).await.0, 200);
+    let mut retried = headers.clone();
+    retried.push(("X-Slack-Retry-Num".into(), "1".into()));
+    retried.push(("X-Slack-Retry-Reason".into(), "http_timeout".into()));
+    let retry = event_at(Shape::HttpApi, "/slack/events", "", &retried, &body, false);
+    let (status, answer) = call(&w.deps, retry).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(w.ci.calls().len(), 1, "the retry started nothing");
+    assert_eq!(w.slack.thread(OPS, &ts).len(), 1, "one answer per mention");
+}

@@ -25,8 +25,10 @@ struct ReqwestHttpClient {
 
 impl HttpClient for ReqwestHttpClient {
     fn http_connector(&self, settings: &HttpConnectorSettings, _components: &RuntimeComponents) -> SharedHttpConnector {
-        // The SDK's connect and read timeouts become one per-request timeout; the operation and attempt
-        // timeouts are enforced by the SDK itself above this layer.
+        // The SDK's connect and read timeouts become one per-request timeout (reqwest's covers the whole
+        // exchange); the operation and attempt timeouts are enforced by the SDK itself above this layer. A
+        // client with a short connect timeout must set a read timeout too, or the connect timeout alone
+        // bounds every request (see the DynamoDB clients).
         let timeout = match (settings.connect_timeout(), settings.read_timeout()) {
             (Some(c), Some(r)) => Some(c + r),
             (c, r) => c.or(r),

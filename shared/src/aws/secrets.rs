@@ -25,6 +25,7 @@ pub fn secrets_client(sdk: &aws_types::SdkConfig) -> aws_sdk_secretsmanager::Cli
         .timeout_config(
             aws_sdk_secretsmanager::config::timeout::TimeoutConfig::builder()
                 .connect_timeout(Duration::from_millis(500))
+                .read_timeout(Duration::from_millis(800))
                 .operation_attempt_timeout(Duration::from_millis(800))
                 .operation_timeout(Duration::from_millis(1500))
                 .build(),

@@ -193,6 +193,9 @@ pub fn dynamodb_client(sdk: &aws_types::SdkConfig) -> aws_sdk_dynamodb::Client {
         .timeout_config(
             aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
                 .connect_timeout(std::time::Duration::from_millis(500))
+                // Through our HTTP adapter, connect + read is one request's whole time: without a read
+                // timeout each attempt ended at the 500 ms connect timeout.
+                .read_timeout(std::time::Duration::from_millis(700))
                 .operation_attempt_timeout(std::time::Duration::from_millis(700))
                 .operation_timeout(std::time::Duration::from_millis(1500))
                 .build(),
@@ -240,6 +243,7 @@ impl StateTable {
             .timeout_config(
                 aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
                     .connect_timeout(std::time::Duration::from_millis(500))
+                    .read_timeout(std::time::Duration::from_secs(2))
                     .operation_attempt_timeout(std::time::Duration::from_secs(2))
                     .operation_timeout(std::time::Duration::from_secs(6))
                     .build(),
