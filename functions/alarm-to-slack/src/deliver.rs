@@ -107,6 +107,11 @@ impl<'d> Run<'d> {
         self.deadline
     }
 
+    /// The invocation's deadline, epoch ms.
+    pub(crate) fn deadline_ms(&self) -> i64 {
+        self.deadline_ms
+    }
+
     /// The state table, while it answers.
     pub(crate) fn table(&self) -> Option<&'d StateTable> {
         self.state

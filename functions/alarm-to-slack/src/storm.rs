@@ -189,10 +189,24 @@ impl Run<'_> {
             .map_err(|e| DigestFailure::NotShown(not_shown(e)))?;
         tracing::info!(digest = %id, alarm = %n.label(), state = n.state(), version = before.version + 1, "alarm joined the storm digest");
         if before.leased(now) {
-            return Ok(Outcome::Digested); // the holder shows it: it cannot give the lease back before
+            // The holder shows it: it cannot give the lease back before. If the holder must leave before
+            // this storm could be over, this container may wait to take over and say when it is.
+            let leave_ms = LEAVE_BEFORE_DEADLINE.as_millis() as i64;
+            let holder_leaves = before.holder_until_ms.unwrap_or(i64::MAX).saturating_sub(leave_ms);
+            let we_leave = self.deadline_ms() - leave_ms;
+            if holder_leaves < now + settings.quiet_ms() && we_leave > holder_leaves + 1_000 {
+                match state.claim_succession(&id, owner, self.deadline_ms()).await {
+                    Ok(true) => {
+                        self.succeed(state, secret, scope, &id, owner).await.map_err(DigestFailure::NotShown)?
+                    }
+                    Ok(false) => {}
+                    Err(err) => tracing::warn!(error = %err, "storm digest: could not offer to take over"),
+                }
+            }
+            return Ok(Outcome::Digested);
         }
         let lease = state
-            .lease_digest(&id, owner, now, now + DIGEST_LEASE.as_millis() as i64)
+            .lease_digest(&id, owner, now, now + DIGEST_LEASE.as_millis() as i64, self.deadline_ms())
             .await
             .map_err(|e| DigestFailure::NotShown(not_shown(e)))?;
         let Some(meta) = lease else {
@@ -202,11 +216,45 @@ impl Run<'_> {
         Ok(Outcome::Digested)
     }
 
+    /// Waits, as the holder's successor, for the holder to leave, then holds the digest to the end of the
+    /// storm. Gives up when a container that can stay longer became the successor, or the storm is over.
+    async fn succeed(
+        &self,
+        state: &StateTable,
+        secret: &Secret,
+        scope: &str,
+        id: &str,
+        owner: &str,
+    ) -> Result<(), PostError> {
+        let lease_ms = DIGEST_LEASE.as_millis() as i64;
+        loop {
+            tokio::time::sleep(POLL).await;
+            if self.deadline().saturating_duration_since(Instant::now())
+                < LEAVE_BEFORE_DEADLINE + Duration::from_secs(1)
+            {
+                return Ok(());
+            }
+            let Ok(meta) = state.digest_meta(id).await else { continue };
+            if meta.over_ms.is_some() || meta.successor.as_deref() != Some(owner) {
+                return Ok(());
+            }
+            let now = now_ms();
+            if meta.leased(now) {
+                continue;
+            }
+            if let Ok(Some(meta)) = state.lease_digest(id, owner, now, now + lease_ms, self.deadline_ms()).await {
+                tracing::info!(digest = id, "storm digest taken over from a holder whose time was up");
+                return self.hold_digest(state, secret, scope, meta, owner, false).await;
+            }
+        }
+    }
+
     /// Closes a digest whose storm ended while no container stayed: shows it once more, as over.
     async fn close_stale(&self, state: &StateTable, secret: &Secret, scope: &str, id: &str) {
         let owner = chatops_shared::state::unique_owner("closer");
         let now = now_ms();
-        if let Ok(Some(meta)) = state.lease_digest(id, &owner, now, now + DIGEST_LEASE.as_millis() as i64).await
+        if let Ok(Some(meta)) =
+            state.lease_digest(id, &owner, now, now + DIGEST_LEASE.as_millis() as i64, self.deadline_ms()).await
             && let Err(err) = self.hold_digest(state, secret, scope, meta, &owner, true).await
         {
             tracing::warn!(error = %err, digest = id, "could not mark an old storm digest as over");
@@ -239,7 +287,13 @@ impl Run<'_> {
                         tokio::time::sleep(Duration::from_millis(300)).await;
                         let now = now_ms();
                         match state
-                            .lease_digest(&holding.meta.id, owner, now, now + DIGEST_LEASE.as_millis() as i64)
+                            .lease_digest(
+                                &holding.meta.id,
+                                owner,
+                                now,
+                                now + DIGEST_LEASE.as_millis() as i64,
+                                self.deadline_ms(),
+                            )
                             .await
                         {
                             Ok(Some(meta)) => holding.meta = meta,
@@ -322,7 +376,11 @@ impl Run<'_> {
             return Ok(false);
         }
         tokio::time::sleep(POLL.min(Duration::from_millis(quiet_left.max(0) as u64 + 1))).await;
-        match state.lease_digest(&holding.meta.id, owner, now_ms(), now_ms() + lease_ms).await.map_err(not_shown)? {
+        match state
+            .lease_digest(&holding.meta.id, owner, now_ms(), now_ms() + lease_ms, self.deadline_ms())
+            .await
+            .map_err(not_shown)?
+        {
             Some(renewed) => holding.meta = renewed,
             None => return Ok(true),
         }

@@ -130,6 +130,10 @@ pub struct DigestMeta {
     pub started_ms: i64,
     pub last_entry_ms: i64,
     pub over_ms: Option<i64>,
+    /// When the holder's invocation ends (epoch ms).
+    pub holder_until_ms: Option<i64>,
+    /// The container waiting to take over when the holder must leave before the storm ends.
+    pub successor: Option<String>,
 }
 
 impl DigestMeta {
@@ -153,6 +157,8 @@ impl DigestMeta {
             started_ms: get_n(item, "started").unwrap_or(0),
             last_entry_ms: get_n(item, "last_entry").unwrap_or(0),
             over_ms: get_n(item, "over"),
+            holder_until_ms: get_n(item, "holder_until"),
+            successor: get_s(item, "successor"),
         }
     }
 
@@ -427,21 +433,23 @@ impl StateTable {
         Ok(DigestMeta::from_item(id, &old.attributes.unwrap_or_default()))
     }
 
-    /// Takes (or renews) the lease on digest `id` until `until_ms`: the meta as it now stands, or
-    /// `None` when another container holds it.
+    /// Takes (or renews) the lease on digest `id` until `until_ms`, for a holder whose invocation ends at
+    /// `holder_until_ms`: the meta as it now stands, or `None` when another container holds it.
     pub async fn lease_digest(
         &self,
         id: &str,
         owner: &str,
         now_ms: i64,
         until_ms: i64,
+        holder_until_ms: i64,
     ) -> Result<Option<DigestMeta>, StateError> {
         let updated = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(meta_key(id)))
-            .update_expression("SET lease_owner = :owner, lease_until = :until")
+            .update_expression("SET lease_owner = :owner, lease_until = :until, holder_until = :holder")
+            .expression_attribute_values(":holder", n(holder_until_ms))
             .condition_expression(
                 "attribute_exists(pk) AND (attribute_not_exists(lease_owner) OR lease_until < :now OR lease_owner = :owner)",
             )
@@ -455,6 +463,29 @@ impl StateTable {
             Ok(out) => Ok(Some(DigestMeta::from_item(id, &out.attributes.unwrap_or_default()))),
             Err(err) if is_condition_failure(&err) => Ok(None),
             Err(err) => Err(state_error("UpdateItem (lease digest)")(err)),
+        }
+    }
+
+    /// Makes `owner` (whose invocation ends at `until_ms`) the holder's successor, unless a container
+    /// that can stay longer already is. False: someone else is.
+    pub async fn claim_succession(&self, id: &str, owner: &str, until_ms: i64) -> Result<bool, StateError> {
+        let updated = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(meta_key(id)))
+            .update_expression("SET successor = :owner, successor_until = :until")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(successor_until) OR successor_until < :until)",
+            )
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":until", n(until_ms))
+            .send()
+            .await;
+        match updated {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => Ok(false),
+            Err(err) => Err(state_error("UpdateItem (digest successor)")(err)),
         }
     }
 
