@@ -14,9 +14,16 @@ async fn main() -> Result<(), Error> {
     let http = http_client()?;
     // With SLACK_SECRETS_ARN the webhook URL or bot token comes from that secret, read once here (a
     // failure stops init, and Lambda's retry of the event initialises again).
-    let loaded = bundle_from_env(&http, &process_env)
-        .await
-        .inspect_err(|err| tracing::error!(error = %err, "cannot read SLACK_SECRETS_ARN"))?;
+    let loaded = match bundle_from_env(&http, &process_env).await {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            // Lambda sees why (`/runtime/init/error`), not only an exit.
+            tracing::error!(error = %err, "cannot read SLACK_SECRETS_ARN");
+            let message = err.to_string();
+            chatops_shared::aws::init_error::report_init_error(&http, &process_env, "SecretError", &message).await;
+            return Err(message.into());
+        }
+    };
     let (bundle, bundle_sdk, values) = match loaded {
         Some(LoadedBundle { sdk, bundle, values }) => (Some(bundle), Some(sdk), values),
         None => (None, None, Default::default()),

@@ -8,30 +8,39 @@ use chatops_shared::aws::secrets::{LoadedBundle, bundle_from_env, with_bundle};
 use lambda_runtime::{Error, service_fn};
 use slack_command::{AwsClients, Config, Deps, handle_event};
 
+type Configured = (Config, aws_types::SdkConfig, Option<std::sync::Arc<chatops_shared::aws::secrets::SecretsBundle>>);
+
+/// The configuration, the SDK's and the stack's secret; or the error's type and message for Lambda.
+async fn configure(http: &reqwest::Client) -> Result<Configured, (&'static str, String)> {
+    let env = chatops_shared::secret::process_env;
+    let config_error = |err: chatops_shared::secret::ConfigError| ("ConfigError", err.to_string());
+    let loaded = bundle_from_env(http, &env).await.map_err(|err| ("SecretError", err.to_string()))?;
+    Ok(match loaded {
+        None => {
+            let config = Config::from_env().map_err(config_error)?;
+            (config, chatops_shared::aws::sdk_config(http, &env).map_err(config_error)?, None)
+        }
+        Some(LoadedBundle { sdk, bundle, values }) => {
+            let config = Config::from_lookup(&with_bundle(&env, &values)).map_err(config_error)?;
+            (config, sdk, Some(bundle))
+        }
+    })
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     chatops_shared::logging::init();
     let env = chatops_shared::secret::process_env;
     let http = chatops_shared::slack::webhook::http_client()?;
-    let not_configured = |err: &chatops_shared::secret::ConfigError| {
-        tracing::error!(error = %err, "slack-command is not configured");
-    };
-    let no_aws = |err: &chatops_shared::secret::ConfigError| {
-        tracing::error!(error = %err, "slack-command cannot reach AWS");
-    };
-    // Without its signing secret the function cannot verify anyone: fail init loudly, naming the variable.
+    // Without its signing secret the function cannot verify anyone: fail init loudly, naming the variable,
+    // in the log and to Lambda (`/runtime/init/error`, so `aws lambda invoke` shows why).
     // With SLACK_SECRETS_ARN the signing secret and tokens may come from that secret, read once here.
-    let loaded = bundle_from_env(&http, &env)
-        .await
-        .inspect_err(|err| tracing::error!(error = %err, "cannot read SLACK_SECRETS_ARN"))?;
-    let (config, sdk, bundle) = match loaded {
-        None => {
-            let config = Config::from_env().inspect_err(not_configured)?;
-            (config, chatops_shared::aws::sdk_config(&http, &env).inspect_err(no_aws)?, None)
-        }
-        Some(LoadedBundle { sdk, bundle, values }) => {
-            let config = Config::from_lookup(&with_bundle(&env, &values)).inspect_err(not_configured)?;
-            (config, sdk, Some(bundle))
+    let (config, sdk, bundle) = match configure(&http).await {
+        Ok(configured) => configured,
+        Err((error_type, message)) => {
+            tracing::error!(error = %message, error_type, "slack-command cannot start");
+            chatops_shared::aws::init_error::report_init_error(&http, &env, error_type, &message).await;
+            return Err(message.into());
         }
     };
     let kms = config.needs_kms().then(|| aws_sdk_kms::Client::new(&sdk));

@@ -14,6 +14,7 @@
 //! when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`; and `AWS_USE_FIPS_ENDPOINT`, `AWS_USE_DUALSTACK_ENDPOINT`.
 
 pub mod http;
+pub mod init_error;
 pub mod kms;
 pub mod secrets;
 
