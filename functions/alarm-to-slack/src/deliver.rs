@@ -20,7 +20,7 @@ use chatops_shared::state::{Claim, Lifecycle, LifecycleUpdate, StateError, State
 use lambda_runtime::Context;
 use serde_json::Value;
 
-use crate::storm::{DigestFailure, POST_RATE, UPDATE_RATE, UPDATE_SCOPE};
+use crate::storm::{DigestFailure, POST_RATE, StormRoute, UPDATE_RATE, UPDATE_SCOPE};
 use crate::{Deps, PostError, Sink};
 
 /// How a notification ended.
@@ -271,6 +271,9 @@ impl<'d> Run<'d> {
                 if let (Some(key), Some(Ok(Some(_))), Some(state)) = (&key, &first_lock, table) {
                     let _ = state.unlock_lifecycle(&key.key, &owner, None).await;
                 }
+                if let (Some(Ok(view)), Some(state), Some(scope)) = (&arrival, table, &plan.scope) {
+                    let _ = state.uncount_arrival(scope, view.window).await; // no new message
+                }
                 let why = if other == Claim::Delivered { "delivered before" } else { "in progress elsewhere" };
                 tracing::info!(outcome = "skipped", why, alarm = %n.label(), state = n.state(), delivery_id = claim_id, "notification skipped");
                 return Ok(Outcome::Skipped);
@@ -305,45 +308,30 @@ impl<'d> Run<'d> {
         // their own (their buttons), and Slack payloads are passed on as they are.
         let new_message = lease.as_ref().is_none_or(|(_, _, lifecycle)| lifecycle.thread.is_none());
         let mut digested = None;
-        // The retry of an attempt that died after joining the channel's digest joins it again, even if
-        // the storm is over: its line is there, and it must not show in a message of its own too.
-        let mut rejoin = None;
-        if let (true, Some(view), Some(state)) = (taken_over, &view, self.state) {
-            let key = n.lifecycle_key().map(|k| k.key).unwrap_or_else(|| n.label());
-            let at = n.changed_at_ms().unwrap_or_else(now_ms);
-            let has = |id: &String| {
-                let (id, key) = (id.clone(), key.clone());
-                async move { state.digest_has_entry(&id, &key, at).await.unwrap_or(false) }
-            };
-            if let Some(open) = &view.digest
-                && has(open).await
-            {
-                rejoin = Some(open.clone());
-            }
-            if rejoin.is_none()
-                && let Some(closed) = &view.last_digest
-                && has(closed).await
-            {
-                // Its storm ended meanwhile, and whoever ended it showed every line: nothing left to do.
+        let route = match (&view, &plan.scope) {
+            (Some(view), Some(_)) if digestable => self.storm_route(n, view, taken_over, new_message).await,
+            _ => StormRoute::Own,
+        };
+        match (route, &view, &plan.scope) {
+            (StormRoute::Own, ..) => {}
+            (StormRoute::ShownBefore, ..) => {
                 tracing::info!(outcome = "skipped", why = "shown in a storm digest before", alarm = %n.label(), "notification skipped");
                 digested = Some(Ok((Outcome::Digested, 0, plan.scope.clone(), None)));
             }
-        }
-        if let (Some(view), Some(scope), None) = (&view, &plan.scope, &digested)
-            && digestable
-            && (rejoin.is_some() || (new_message && deps.storm.joins_digest(view, now_ms())))
-        {
-            match self.join_digest(plan, secret, scope, view, &owner, rejoin.as_deref()).await {
-                Ok(outcome) => {
-                    deps.saw_storm(scope, now_ms() + deps.storm.quiet.as_millis() as i64);
-                    digested = Some(Ok((outcome, 1, Some(scope.clone()), None)));
-                }
-                Err(DigestFailure::NotShown(err)) => digested = Some(Err(err)),
-                Err(DigestFailure::NotRecorded(err)) => {
-                    // Not recorded anywhere: it gets its own message, as without a storm.
-                    tracing::warn!(error = %err, alarm = %n.label(), "could not join the storm digest: posting its own message");
+            (StormRoute::Digest { rejoin }, Some(view), Some(scope)) => {
+                match self.join_digest(plan, secret, scope, view, &owner, rejoin.as_deref()).await {
+                    Ok(outcome) => {
+                        deps.saw_storm(scope, now_ms() + deps.storm.quiet.as_millis() as i64);
+                        digested = Some(Ok((outcome, 1, Some(scope.clone()), None)));
+                    }
+                    Err(DigestFailure::NotShown(err)) => digested = Some(Err(err)),
+                    Err(DigestFailure::NotRecorded(err)) => {
+                        // Not recorded anywhere: it gets its own message, as without a storm.
+                        tracing::warn!(error = %err, alarm = %n.label(), "could not join the storm digest: posting its own message");
+                    }
                 }
             }
+            (StormRoute::Digest { .. }, ..) => {}
         }
         let result: Result<(Outcome, u32, Option<String>, Option<LifecycleUpdate>), PostError> = match digested {
             Some(result) => result,
@@ -392,7 +380,15 @@ impl<'d> Run<'d> {
                 _ => None,
             }
         };
-        let (unlocked, settled) = tokio::join!(unlock, settle);
+        // An update of the alarm's own message is no new message: the storm threshold does not count it.
+        let uncount = async {
+            if let (Some(view), Some(state), Some(scope), Ok((Outcome::Updated, ..))) =
+                (&view, self.state, &plan.scope, &result)
+            {
+                let _ = state.uncount_arrival(scope, view.window).await;
+            }
+        };
+        let (unlocked, settled, ()) = tokio::join!(unlock, settle, uncount);
         match unlocked {
             Some((key, Ok(false))) => {
                 tracing::warn!(lifecycle = %key.key, "the lease ran out before the message was recorded")

@@ -108,6 +108,21 @@ impl StormSettings {
     }
 }
 
+/// Where a notification goes when its channel may be in a storm.
+pub(crate) enum StormRoute {
+    /// A message of its own (or an update of its own), as without a storm.
+    Own,
+    /// A line of the channel's digest; `rejoin`: the digest a dead earlier attempt already joined.
+    Digest { rejoin: Option<String> },
+    /// A dead earlier attempt joined a digest whose storm is over since: its line was shown.
+    ShownBefore,
+}
+
+/// What a notification is called in a digest: its lifecycle (one line per alarm), else its label.
+pub(crate) fn digest_key(n: &chatops_shared::notify::Notification) -> String {
+    n.lifecycle_key().map(|k| k.key).unwrap_or_else(|| n.label())
+}
+
 /// Why an alarm could not join the digest.
 pub(crate) enum DigestFailure {
     /// Nothing was recorded (the state table failed first): post it as its own message instead.
@@ -137,6 +152,39 @@ impl Run<'_> {
             // Never past the deadline: a late message is better than none (and Slack's 429 is waited out).
             let room = self.deadline().saturating_duration_since(Instant::now() + Duration::from_secs(1));
             tokio::time::sleep(wait.min(room)).await;
+        }
+    }
+
+    /// Where a notification goes, given its channel as it arrived. `taken_over`: its claim was taken over
+    /// from an attempt that died, which may have joined a digest already; then it joins that digest again
+    /// (its line is there, and it must not also show in a message of its own), or, once that storm is
+    /// over, knows its line was shown. `new_message`: it has no message of its own to update.
+    pub(crate) async fn storm_route(
+        &self,
+        n: &chatops_shared::notify::Notification,
+        view: &ChannelView,
+        taken_over: bool,
+        new_message: bool,
+    ) -> StormRoute {
+        if let (true, Some(state)) = (taken_over, self.table()) {
+            let key = digest_key(n);
+            let at = n.changed_at_ms().unwrap_or_else(now_ms);
+            for (id, open) in [(&view.digest, true), (&view.last_digest, false)] {
+                if let Some(id) = id
+                    && state.digest_has_entry(id, &key, at).await.unwrap_or(false)
+                {
+                    return if open {
+                        StormRoute::Digest { rejoin: Some(id.clone()) }
+                    } else {
+                        StormRoute::ShownBefore
+                    };
+                }
+            }
+        }
+        if new_message && self.deps().storm.joins_digest(view, now_ms()) {
+            StormRoute::Digest { rejoin: None }
+        } else {
+            StormRoute::Own
         }
     }
 
@@ -181,8 +229,7 @@ impl Run<'_> {
                 id
             }
         };
-        let key = n.lifecycle_key().map(|k| k.key).unwrap_or_else(|| n.label());
-        let entry = n.digest_entry(key, plan.route.mention.clone(), now);
+        let entry = n.digest_entry(digest_key(n), plan.route.mention.clone(), now);
         let before = state
             .add_entry(&id, scope, &entry, now, self.digest_expires_at())
             .await

@@ -69,6 +69,8 @@ pub struct ChannelView {
     pub last_arrival_ms: Option<i64>,
     /// The post slot taken with the arrival (quiet channel): when the message may be sent.
     pub slot_ms: Option<i64>,
+    /// The window the arrival was counted in, to take it back ([`StateTable::uncount_arrival`]).
+    pub window: i64,
 }
 
 impl ChannelView {
@@ -265,6 +267,7 @@ impl StateTable {
             last_digest: get_s(item, "last_digest"),
             last_arrival_ms: get_n(item, "last_arrival"),
             slot_ms,
+            window,
         };
         let base = |update: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder| {
             update
@@ -311,6 +314,25 @@ impl StateTable {
         };
         let item = count.map_err(state_error("UpdateItem (count arrival)"))?.attributes.unwrap_or_default();
         Ok(view(&item, slot_ms))
+    }
+
+    /// Takes back an arrival counted in `window` that made no new message (an update of an alarm's own
+    /// message, a redelivery): the storm threshold counts new messages.
+    pub async fn uncount_arrival(&self, channel: &str, window: i64) -> Result<(), StateError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(storm_key(channel)))
+            .update_expression("ADD #w :minus")
+            .condition_expression("attribute_exists(#w)")
+            .expression_attribute_names("#w", format!("w{window}"))
+            .expression_attribute_values(":minus", n(-1))
+            .send()
+            .await
+            .map(drop)
+            .or_else(|err| {
+                if is_condition_failure(&err) { Ok(()) } else { Err(state_error("UpdateItem (uncount arrival)")(err)) }
+            })
     }
 
     /// Points `channel` to digest `id` unless it points to another open one (then that one's ID is
