@@ -62,6 +62,8 @@ pub(crate) struct Plan<'a> {
     scope: Option<String>,
     /// A post slot taken with the arrival (a quiet channel): used by the first post.
     slot: Cell<Option<i64>>,
+    /// An update slot taken beside it (a quiet workspace), for a notification that may update its message.
+    update_slot: Cell<Option<i64>>,
 }
 
 /// Records whose state is ALARM are kept at least this long, so a long incident still resolves on its message.
@@ -96,7 +98,15 @@ impl<'d> Run<'d> {
             Sink::WebApi { .. } => route.channel.clone(),
             Sink::Webhook { .. } => Some("webhook".to_owned()),
         };
-        Plan { incoming, route, body, ignore: self.ignore(n), scope, slot: Cell::new(None) }
+        Plan {
+            incoming,
+            route,
+            body,
+            ignore: self.ignore(n),
+            scope,
+            slot: Cell::new(None),
+            update_slot: Cell::new(None),
+        }
     }
 
     pub(crate) fn deps(&self) -> &'d Deps {
@@ -254,9 +264,21 @@ impl<'d> Run<'d> {
                     _ => None,
                 }
             };
-            tokio::join!(claim, lock, arrive)
+            // An alarm whose message this container posted or updated before will most likely update it
+            // again: its update slot is taken here too while the pacer is idle, at no extra round trip.
+            // Not for alarms it does not know (a storm's new alarms would waste the workspace's slots).
+            let update_slot = async {
+                match (self.state, &key) {
+                    (Some(state), Some(k)) if !in_storm && deps.knows_message(&k.key) => {
+                        state.idle_slot(UPDATE_SCOPE, UPDATE_RATE, now_ms()).await.ok().flatten()
+                    }
+                    _ => None,
+                }
+            };
+            tokio::join!(claim, lock, arrive, update_slot)
         };
-        let (claim, first_lock, arrival) = claim;
+        let (claim, first_lock, arrival, update_slot) = claim;
+        plan.update_slot.set(update_slot);
         // The table that holds our claim: marked or released after the post even if a later call failed.
         let mut claimed_in = None;
         // A retry of an attempt that died: it may have joined a storm digest already.
@@ -389,6 +411,9 @@ impl<'d> Run<'d> {
             }
         };
         let (unlocked, settled, ()) = tokio::join!(unlock, settle, uncount);
+        if let (Some(key), Some(_)) = (&key, update) {
+            deps.saw_message(&key.key);
+        }
         match unlocked {
             Some((key, Ok(false))) => {
                 tracing::warn!(lifecycle = %key.key, "the lease ran out before the message was recorded")
@@ -493,7 +518,7 @@ impl<'d> Run<'d> {
         };
         let note = parent_note(n, &before, at, changes);
         let body = n.to_slack_with(&self.deps.defaults, &Extras { mention: plan.route.mention.clone(), note });
-        self.pace(UPDATE_SCOPE, UPDATE_RATE, None).await;
+        self.pace(UPDATE_SCOPE, UPDATE_RATE, plan.update_slot.take()).await;
         match api.update(token, &thread.channel, &thread.ts, &body, self.deadline).await {
             Ok(_) => {}
             Err(err) if err.is_gone() => {

@@ -218,12 +218,29 @@ pub struct Deps {
     /// Channels this container saw in a storm, until when (epoch ms): their alarms go straight to the
     /// digest, without the lifecycle's lease or a try for a post slot (two writes fewer each).
     pub storms_seen: std::sync::Mutex<std::collections::HashMap<String, i64>>,
+    /// Lifecycles whose message this container posted or updated (up to 1,000): their next update takes
+    /// its slot beside the claim.
+    pub messages_seen: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Deps {
     /// This container saw `scope` in a storm that may still go on at `now_ms`.
     pub(crate) fn in_storm(&self, scope: &str, now_ms: i64) -> bool {
         self.storms_seen.lock().ok().and_then(|seen| seen.get(scope).copied()).is_some_and(|until| until > now_ms)
+    }
+
+    /// This container posted or updated lifecycle `key`'s message.
+    pub(crate) fn knows_message(&self, key: &str) -> bool {
+        self.messages_seen.lock().is_ok_and(|seen| seen.contains(key))
+    }
+
+    pub(crate) fn saw_message(&self, key: &str) {
+        if let Ok(mut seen) = self.messages_seen.lock() {
+            if seen.len() >= 1_000 {
+                seen.clear(); // a hint, not a record: forgetting costs a round trip at most
+            }
+            seen.insert(key.to_owned());
+        }
     }
 
     pub(crate) fn saw_storm(&self, scope: &str, until_ms: i64) {
@@ -281,6 +298,7 @@ impl Deps {
             alertmanager_token,
             storm: config.storm,
             storms_seen: Default::default(),
+            messages_seen: Default::default(),
         }
     }
 }

@@ -244,6 +244,31 @@ impl StateTable {
         Err(StateError { operation: "UpdateItem (reserve slot)", detail: "too much contention on the pacer".into() })
     }
 
+    /// Takes the next slot of pacer `scope` only if the pacer is idle (its `tat` is past), in one
+    /// conditional write: `None` when it is busy (then [`reserve_slot`](Self::reserve_slot) waits in line).
+    /// Cheap enough to try beside other calls.
+    pub async fn idle_slot(&self, scope: &str, rate: Rate, now_ms: i64) -> Result<Option<i64>, StateError> {
+        let (send_at, new_tat) = rate.slot(None, now_ms);
+        let put = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(pace_key(scope)))
+            .update_expression("SET tat = :new, #exp = :exp")
+            .condition_expression("attribute_not_exists(tat) OR tat <= :now")
+            .expression_attribute_names("#exp", TTL_ATTRIBUTE)
+            .expression_attribute_values(":new", n(new_tat))
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":exp", n(now_ms / 1000 + PACE_KEEP_S))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(Some(send_at)),
+            Err(err) if is_condition_failure(&err) => Ok(None),
+            Err(err) => Err(state_error("UpdateItem (pace)")(err)),
+        }
+    }
+
     /// Counts an arrival in `channel` (windows of `window_ms`) and, when the channel's post pacer is
     /// idle, takes its slot in the same write: a quiet channel costs one round trip, made beside the
     /// claim. Returns the channel as it was.
@@ -280,38 +305,21 @@ impl StateTable {
                 .expression_attribute_values(":now", n(now_ms))
                 .expression_attribute_values(":exp", n(now_ms / 1000 + PACE_KEEP_S))
         };
-        // The arrival, and the post slot while the pacer is idle, in one conditional write. The pacer
-        // lives on the channel's pace item, so the slot is taken there, and the count here: two items,
-        // one transaction would cost more than the rare second write.
-        // In a storm (`post_rate` None: the caller knows) no slot is tried: it would not be free.
+        // The arrival is counted here, and the post slot taken beside it while the pacer is idle (two
+        // items, two writes at once; a transaction would cost more). In a storm (`post_rate` None: the
+        // caller knows) no slot is tried: it would not be free.
         let quiet = async {
-            let rate = post_rate?;
-            let (send_at, new_tat) = rate.slot(None, now_ms);
-            let put = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(pace_key(channel)))
-                .update_expression("SET tat = :new, #exp = :exp")
-                .condition_expression("attribute_not_exists(tat) OR tat <= :now")
-                .expression_attribute_names("#exp", TTL_ATTRIBUTE)
-                .expression_attribute_values(":new", n(new_tat))
-                .expression_attribute_values(":now", n(now_ms))
-                .expression_attribute_values(":exp", n(now_ms / 1000 + PACE_KEEP_S))
-                .send()
-                .await;
-            Some(put.map(|_| send_at))
+            match post_rate {
+                Some(rate) => self.idle_slot(channel, rate, now_ms).await,
+                None => Ok(None),
+            }
         };
         let count = base(self.client.update_item())
             .update_expression("ADD #cur :one SET last_arrival = :now, #exp = :exp REMOVE #stale")
             .return_values(ReturnValue::AllOld)
             .send();
         let (quiet, count) = tokio::join!(quiet, count);
-        let slot_ms = match quiet {
-            Some(Ok(send_at)) => Some(send_at),
-            Some(Err(err)) if !is_condition_failure(&err) => return Err(state_error("UpdateItem (pace)")(err)),
-            _ => None,
-        };
+        let slot_ms = quiet?;
         let item = count.map_err(state_error("UpdateItem (count arrival)"))?.attributes.unwrap_or_default();
         Ok(view(&item, slot_ms))
     }
