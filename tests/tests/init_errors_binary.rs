@@ -55,6 +55,6 @@ async fn an_unreadable_stack_secret_is_reported_as_a_secret_error() {
         let (reported, _, _) = failed_init(binary, &env).await;
         assert_eq!(reported["errorType"], "SecretError", "{binary}");
         let message = reported["errorMessage"].as_str().unwrap_or_default();
-        assert!(message.contains("SLACK_SECRETS_ARN") || message.contains("chatops-missing"), "{binary}: {message}");
+        assert!(message.contains("SLACK_SECRETS_ARN") && message.contains("chatops-missing"), "{binary}: {message}");
     }
 }

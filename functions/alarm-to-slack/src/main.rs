@@ -19,7 +19,7 @@ async fn main() -> Result<(), Error> {
         Err(err) => {
             // Lambda sees why (`/runtime/init/error`), not only an exit.
             tracing::error!(error = %err, "cannot read SLACK_SECRETS_ARN");
-            let message = err.to_string();
+            let message = format!("cannot read SLACK_SECRETS_ARN: {err}");
             chatops_shared::aws::init_error::report_init_error(&http, &process_env, "SecretError", &message).await;
             return Err(message.into());
         }

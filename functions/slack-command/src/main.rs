@@ -14,7 +14,9 @@ type Configured = (Config, aws_types::SdkConfig, Option<std::sync::Arc<chatops_s
 async fn configure(http: &reqwest::Client) -> Result<Configured, (&'static str, String)> {
     let env = chatops_shared::secret::process_env;
     let config_error = |err: chatops_shared::secret::ConfigError| ("ConfigError", err.to_string());
-    let loaded = bundle_from_env(http, &env).await.map_err(|err| ("SecretError", err.to_string()))?;
+    let loaded = bundle_from_env(http, &env)
+        .await
+        .map_err(|err| ("SecretError", format!("cannot read SLACK_SECRETS_ARN: {err}")))?;
     Ok(match loaded {
         None => {
             let config = Config::from_env().map_err(config_error)?;
