@@ -56,7 +56,9 @@ impl Invocation {
 struct Pending {
     id: String,
     event: Bytes,
-    deadline_ms: u64,
+    /// The invocation's time limit: its deadline counts from when a runtime picks it up, as on Lambda
+    /// (an async invoke waiting in Lambda's queue has no deadline running yet).
+    budget: Duration,
     reply: oneshot::Sender<(Outcome, Instant)>,
     served: oneshot::Sender<Instant>,
 }
@@ -117,22 +119,17 @@ impl RuntimeApi {
     pub async fn invoke_bytes(&self, event: Bytes, budget: Duration, wait: Duration) -> Invocation {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let id = format!("00000000-0000-4000-8000-{n:012}");
-        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
         let (reply_tx, reply_rx) = oneshot::channel();
         let (served_tx, served_rx) = oneshot::channel();
-        let pending = Pending {
-            id: id.clone(),
-            event,
-            deadline_ms: now_ms + budget.as_millis() as u64,
-            reply: reply_tx,
-            served: served_tx,
-        };
+        let pending = Pending { id: id.clone(), event, budget, reply: reply_tx, served: served_tx };
         self.tx.send(pending).expect("emulator running");
+        // `wait` counts from when a runtime picked the event up (an event may wait in the queue while
+        // every runtime is busy, as in Lambda's async queue); one never picked up gives up after 4 × `wait`.
+        let served_at = tokio::time::timeout(wait * 4, served_rx).await.ok().and_then(Result::ok);
         let (outcome, finished_at) = match tokio::time::timeout(wait, reply_rx).await {
             Ok(Ok(done)) => done,
             _ => (Outcome::TimedOut, Instant::now()),
         };
-        let served_at = served_rx.await.ok();
         Invocation { request_id: id, outcome, served_at, finished_at }
     }
 
@@ -162,7 +159,8 @@ async fn next(State(shared): State<Arc<Shared>>) -> Response {
         h.insert(k, HeaderValue::from_str(v).expect("header value"));
     };
     set(&mut headers, "lambda-runtime-aws-request-id", &p.id);
-    set(&mut headers, "lambda-runtime-deadline-ms", &p.deadline_ms.to_string());
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    set(&mut headers, "lambda-runtime-deadline-ms", &(now_ms + p.budget.as_millis() as u64).to_string());
     set(&mut headers, "lambda-runtime-invoked-function-arn", FUNCTION_ARN);
     set(
         &mut headers,

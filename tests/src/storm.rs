@@ -218,7 +218,12 @@ pub async fn run(burst: &Burst) -> (BurstReport, SlackApiStandIn) {
             process
                 .output()
                 .lines()
-                .filter(|l| l.contains("\"WARN\"") || l.contains("\"ERROR\""))
+                .filter(|l| {
+                    l.contains("\"WARN\"")
+                        || l.contains("\"ERROR\"")
+                        || l.contains("storm digest")
+                        || l.contains("storm over")
+                })
                 .map(|l| format!("[{}] {l}", process.pid())),
         );
     }

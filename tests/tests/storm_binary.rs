@@ -52,7 +52,7 @@ async fn a_storm_of_240_alarms_shows_every_one_within_a_minute_and_loses_none() 
     let own_messages = channel.iter().filter(|m| !m.all_text().contains("Alarm storm")).count();
     assert_eq!(mentions, own_messages + 1, "one mention per own message and one for the digest");
     // The last holder stayed until the storm was over and said so.
-    assert!(digest.all_text().contains("storm over:"), "{}", digest.all_text());
+    assert!(digest.all_text().contains("storm over:"), "{}\n{}", report.warnings.join("\n"), digest.all_text());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
