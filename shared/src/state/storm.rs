@@ -212,33 +212,10 @@ impl StateTable {
         // First guess: the pacer is idle (its `tat` is past), as in a quiet channel.
         let mut seen: Option<i64> = None;
         for _ in 0..32 {
-            let (send_at, new_tat) = rate.slot(seen, now_ms);
-            let mut update = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(pace_key(scope)))
-                .update_expression("SET tat = :new, #exp = :exp")
-                .expression_attribute_names("#exp", TTL_ATTRIBUTE)
-                .expression_attribute_values(":new", n(new_tat))
-                .expression_attribute_values(":exp", n(now_ms / 1000 + PACE_KEEP_S))
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-            update = match seen {
-                None => update
-                    .condition_expression("attribute_not_exists(tat) OR tat <= :now")
-                    .expression_attribute_values(":now", n(now_ms)),
-                Some(old) => update.condition_expression("tat = :old").expression_attribute_values(":old", n(old)),
-            };
-            match update.send().await {
-                Ok(_) => return Ok(send_at),
-                Err(err) if is_condition_failure(&err) => {
-                    seen = update_conflict(&err).and_then(|item| get_n(&item, "tat"));
-                    if seen.is_none() {
-                        // The item vanished between the two writes: start from an idle pacer again.
-                        continue;
-                    }
-                }
-                Err(err) => return Err(state_error("UpdateItem (reserve slot)")(err)),
+            match self.take_slot(scope, rate, now_ms, seen).await? {
+                Ok(send_at) => return Ok(send_at),
+                // `None`: the item vanished between the two writes; start from an idle pacer again.
+                Err(current) => seen = current,
             }
         }
         Err(StateError { operation: "UpdateItem (reserve slot)", detail: "too much contention on the pacer".into() })
@@ -248,30 +225,47 @@ impl StateTable {
     /// conditional write: `None` when it is busy (then [`reserve_slot`](Self::reserve_slot) waits in line).
     /// Cheap enough to try beside other calls.
     pub async fn idle_slot(&self, scope: &str, rate: Rate, now_ms: i64) -> Result<Option<i64>, StateError> {
-        let (send_at, new_tat) = rate.slot(None, now_ms);
-        let put = self
+        Ok(self.take_slot(scope, rate, now_ms, None).await?.ok())
+    }
+
+    /// One conditional write for the next slot, given the `tat` last seen (`None`: the pacer is idle).
+    /// `Err(tat)`: the condition failed; the `tat` the write found, if any.
+    async fn take_slot(
+        &self,
+        scope: &str,
+        rate: Rate,
+        now_ms: i64,
+        seen: Option<i64>,
+    ) -> Result<Result<i64, Option<i64>>, StateError> {
+        let (send_at, new_tat) = rate.slot(seen, now_ms);
+        let mut update = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(pace_key(scope)))
             .update_expression("SET tat = :new, #exp = :exp")
-            .condition_expression("attribute_not_exists(tat) OR tat <= :now")
             .expression_attribute_names("#exp", TTL_ATTRIBUTE)
             .expression_attribute_values(":new", n(new_tat))
-            .expression_attribute_values(":now", n(now_ms))
             .expression_attribute_values(":exp", n(now_ms / 1000 + PACE_KEEP_S))
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(Some(send_at)),
-            Err(err) if is_condition_failure(&err) => Ok(None),
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        update = match seen {
+            None => update
+                .condition_expression("attribute_not_exists(tat) OR tat <= :now")
+                .expression_attribute_values(":now", n(now_ms)),
+            Some(old) => update.condition_expression("tat = :old").expression_attribute_values(":old", n(old)),
+        };
+        match update.send().await {
+            Ok(_) => Ok(Ok(send_at)),
+            Err(err) if is_condition_failure(&err) => {
+                Ok(Err(update_conflict(&err).and_then(|item| get_n(&item, "tat"))))
+            }
             Err(err) => Err(state_error("UpdateItem (pace)")(err)),
         }
     }
 
     /// Counts an arrival in `channel` (windows of `window_ms`) and, when the channel's post pacer is
-    /// idle, takes its slot in the same write: a quiet channel costs one round trip, made beside the
-    /// claim. Returns the channel as it was.
+    /// idle, takes its slot beside it (two writes at once): a quiet channel costs one round trip, made
+    /// beside the claim. Returns the channel as it was.
     pub async fn arrive(
         &self,
         channel: &str,
@@ -284,44 +278,40 @@ impl StateTable {
         let current = format!("w{window}");
         let previous = format!("w{}", window - 1);
         let stale = format!("w{}", window - 2);
-        let view = |item: &Item, slot_ms: Option<i64>| ChannelView {
-            count: get_n(item, &current).unwrap_or(0) + 1,
-            previous: get_n(item, &previous).unwrap_or(0),
-            window_fraction: fraction,
-            digest: get_s(item, "digest"),
-            last_digest: get_s(item, "last_digest"),
-            last_arrival_ms: get_n(item, "last_arrival"),
-            slot_ms,
-            window,
-        };
-        let base = |update: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder| {
-            update
-                .table_name(&self.table)
-                .set_key(Some(storm_key(channel)))
-                .expression_attribute_names("#cur", &current)
-                .expression_attribute_names("#stale", &stale)
-                .expression_attribute_names("#exp", TTL_ATTRIBUTE)
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":now", n(now_ms))
-                .expression_attribute_values(":exp", n(now_ms / 1000 + PACE_KEEP_S))
-        };
-        // The arrival is counted here, and the post slot taken beside it while the pacer is idle (two
-        // items, two writes at once; a transaction would cost more). In a storm (`post_rate` None: the
-        // caller knows) no slot is tried: it would not be free.
+        // In a storm (`post_rate` None: the caller knows) no slot is tried: it would not be free.
         let quiet = async {
             match post_rate {
                 Some(rate) => self.idle_slot(channel, rate, now_ms).await,
                 None => Ok(None),
             }
         };
-        let count = base(self.client.update_item())
+        let count = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(storm_key(channel)))
             .update_expression("ADD #cur :one SET last_arrival = :now, #exp = :exp REMOVE #stale")
+            .expression_attribute_names("#cur", &current)
+            .expression_attribute_names("#stale", &stale)
+            .expression_attribute_names("#exp", TTL_ATTRIBUTE)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":exp", n(now_ms / 1000 + PACE_KEEP_S))
             .return_values(ReturnValue::AllOld)
             .send();
         let (quiet, count) = tokio::join!(quiet, count);
         let slot_ms = quiet?;
         let item = count.map_err(state_error("UpdateItem (count arrival)"))?.attributes.unwrap_or_default();
-        Ok(view(&item, slot_ms))
+        Ok(ChannelView {
+            count: get_n(&item, &current).unwrap_or(0) + 1,
+            previous: get_n(&item, &previous).unwrap_or(0),
+            window_fraction: fraction,
+            digest: get_s(&item, "digest"),
+            last_digest: get_s(&item, "last_digest"),
+            last_arrival_ms: get_n(&item, "last_arrival"),
+            slot_ms,
+            window,
+        })
     }
 
     /// Takes back an arrival counted in `window` that made no new message (an update of an alarm's own
