@@ -3,7 +3,7 @@
 #![no_main]
 
 use base64::Engine as _;
-use chatops_shared::slack::gateway::request_from_event;
+use chatops_shared::http::gateway::request_from_event;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use serde_json::value::RawValue;

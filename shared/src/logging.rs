@@ -11,7 +11,7 @@ use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{Layer as _, fmt};
 
-use crate::secret::non_empty;
+use crate::config::non_empty;
 
 /// The filter, from `AWS_LAMBDA_LOG_LEVEL` (one level, set by the logging controls; `FATAL` counts as
 /// `ERROR`), else `RUST_LOG` as `level,target=level,...` directives, else `INFO`. A value that does not
@@ -36,7 +36,7 @@ pub fn filter(lookup: &dyn Fn(&str) -> Option<String>) -> (Targets, Option<Strin
 
 /// Installs the subscriber for the process, writing to stdout. Does nothing if one is installed already.
 pub fn init() {
-    init_with(&crate::secret::process_env, std::io::stdout);
+    init_with(&crate::config::process_env, std::io::stdout);
 }
 
 /// Installs the subscriber with the settings from `lookup`, writing to `writer`.
@@ -62,7 +62,7 @@ mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
 
-    use crate::secret::test_lookup as lookup;
+    use crate::config::test_lookup as lookup;
 
     fn level(targets: &Targets, target: &str) -> Option<LevelFilter> {
         // The most verbose level that `target` lets through.

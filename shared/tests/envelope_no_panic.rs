@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use chatops_shared::slack::gateway::{EnvelopeError, request_from_event};
+use chatops_shared::http::gateway::{EnvelopeError, request_from_event};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 

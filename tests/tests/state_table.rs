@@ -1,7 +1,8 @@
 //! The state table's conditional writes against moto's DynamoDB: a retry of one's own claim is one's
 //! own, a replay is not; approval requests count each approver once and let one mover win.
 
-use chatops_shared::state::{Approval, Claim, StateTable, now_ms};
+use chatops_shared::clock::now_ms;
+use chatops_shared::state::{Approval, Claim, RequestStatus, StateTable};
 use std::time::Duration;
 
 use chatops_tests::Moto;
@@ -46,28 +47,46 @@ async fn approvals_count_each_approver_once_and_one_mover_wins() {
     }
     // Both then try to run it: one wins.
     let (a, b) = tokio::join!(
-        state.move_request("R-1", "open", "executing", "U1", None, now),
-        state.move_request("R-1", "open", "executing", "U2", None, now)
+        state.move_request("R-1", RequestStatus::Open, RequestStatus::Executing, "U1", None, now),
+        state.move_request("R-1", RequestStatus::Open, RequestStatus::Executing, "U2", None, now)
     );
     assert_eq!([a.unwrap(), b.unwrap()].iter().filter(|won| **won).count(), 1);
     assert!(matches!(state.approve_request("R-1", "U3", now).await.unwrap(), Approval::NotCounted(_)));
 
     // Expiry: not approvable after open_until, and only then may it be moved to expired.
     assert!(state.create_request("R-2", "{}", now + 60, now + 3600).await.unwrap());
-    assert!(!state.move_request("R-2", "open", "expired", "expiry", None, now).await.unwrap(), "not yet");
+    assert!(
+        !state.move_request("R-2", RequestStatus::Open, RequestStatus::Expired, "expiry", None, now).await.unwrap(),
+        "not yet"
+    );
     assert!(matches!(state.approve_request("R-2", "U1", now + 61).await.unwrap(), Approval::NotCounted(_)));
-    assert!(!state.move_request("R-2", "open", "denied", "U1", None, now + 61).await.unwrap(), "too late to deny");
-    assert!(state.move_request("R-2", "open", "expired", "expiry", None, now + 61).await.unwrap());
-    assert_eq!(state.get_request("R-2").await.unwrap().unwrap().status, "expired");
+    assert!(
+        !state.move_request("R-2", RequestStatus::Open, RequestStatus::Denied, "U1", None, now + 61).await.unwrap(),
+        "too late to deny"
+    );
+    assert!(
+        state.move_request("R-2", RequestStatus::Open, RequestStatus::Expired, "expiry", None, now + 61).await.unwrap()
+    );
+    assert_eq!(state.get_request("R-2").await.unwrap().unwrap().status, Some(RequestStatus::Expired));
     assert!(state.get_request("R-404").await.unwrap().is_none());
 
     // A run that never reported: closed as abandoned only once its lease is long past.
     assert!(state.create_request("R-3", "{}", now + 60, now + 3600).await.unwrap());
-    assert!(state.move_request("R-3", "open", "executing", "U1", None, now).await.unwrap());
-    assert!(!state.move_request("R-3", "executing", "abandoned", "expiry", None, now + 10).await.unwrap());
+    assert!(state.move_request("R-3", RequestStatus::Open, RequestStatus::Executing, "U1", None, now).await.unwrap());
+    assert!(
+        !state
+            .move_request("R-3", RequestStatus::Executing, RequestStatus::Abandoned, "expiry", None, now + 10)
+            .await
+            .unwrap()
+    );
     let lease = chatops_shared::state::EXECUTING_LEASE_S;
-    assert!(state.move_request("R-3", "executing", "abandoned", "expiry", None, now + lease).await.unwrap());
-    assert_eq!(state.get_request("R-3").await.unwrap().unwrap().status, "abandoned");
+    assert!(
+        state
+            .move_request("R-3", RequestStatus::Executing, RequestStatus::Abandoned, "expiry", None, now + lease)
+            .await
+            .unwrap()
+    );
+    assert_eq!(state.get_request("R-3").await.unwrap().unwrap().status, Some(RequestStatus::Abandoned));
 }
 
 /// The state table through a proxy that holds back the first answer: the write lands, its answer comes
@@ -117,9 +136,15 @@ async fn a_write_that_succeeded_but_answered_late_is_still_the_writers() {
     assert!(proxy.connections() >= 2);
 
     let (state, proxy) = through_a_late_answer(&name).await;
-    assert!(state.move_request("R-LATE", "open", "executing", "U1", None, now).await.unwrap(), "the move is ours");
+    assert!(
+        state.move_request("R-LATE", RequestStatus::Open, RequestStatus::Executing, "U1", None, now).await.unwrap(),
+        "the move is ours"
+    );
     assert!(proxy.connections() >= 2);
-    assert!(!direct.move_request("R-LATE", "open", "executing", "U2", None, now).await.unwrap(), "and nobody else's");
+    assert!(
+        !direct.move_request("R-LATE", RequestStatus::Open, RequestStatus::Executing, "U2", None, now).await.unwrap(),
+        "and nobody else's"
+    );
 }
 
 /// The functions' DynamoDB clients are built through our own HTTP adapter, where reqwest's per-request
@@ -131,7 +156,7 @@ async fn the_functions_dynamodb_clients_wait_their_attempt_timeout_not_their_con
     use chatops_tests::slow_proxy::SlowOnceProxy;
     let moto = Moto::shared();
     let name = moto.create_state_table().await;
-    let http = chatops_shared::slack::webhook::http_client().unwrap();
+    let http = chatops_shared::http::http_client().unwrap();
     let through = |proxy: &SlowOnceProxy| {
         let env: Vec<(&str, String)> = vec![
             ("AWS_ENDPOINT_URL", proxy.endpoint()),

@@ -3,8 +3,8 @@
 use alarm_to_slack::{Config, Deps, HandlerError, handle};
 use chatops_shared::aws::sdk_config;
 use chatops_shared::aws::secrets::{LoadedBundle, bundle_from_env, with_bundle};
-use chatops_shared::secret::process_env;
-use chatops_shared::slack::webhook::{RetryPolicy, http_client};
+use chatops_shared::config::process_env;
+use chatops_shared::http::{RetryPolicy, http_client};
 use chatops_shared::state::dynamodb_client;
 use lambda_runtime::{Error, service_fn};
 

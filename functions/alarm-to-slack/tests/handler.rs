@@ -4,10 +4,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use alarm_to_slack::{Config, Deps, Destination, HandlerError, PostError, handle};
 use chatops_shared::aws::kms::CachedSecret;
+use chatops_shared::config::SecretSource;
+use chatops_shared::http::{RetryPolicy, http_client};
 use chatops_shared::notify::MessageDefaults;
 use chatops_shared::notify::routing::Routes;
-use chatops_shared::secret::{Secret, SecretSource};
-use chatops_shared::slack::webhook::{DeliveryError, RetryPolicy, http_client};
+use chatops_shared::secret::Secret;
+use chatops_shared::slack::webhook::DeliveryError;
 use chatops_tests::{Moto, Reply, SlackStandIn, fixture};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};

@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use alarm_to_slack::{Config, Deps, HandlerError, PostError, handle};
+use chatops_shared::http::{RetryPolicy, http_client};
 use chatops_shared::slack::api::{ApiError, ErrorClass};
-use chatops_shared::slack::webhook::{RetryPolicy, http_client};
 use chatops_tests::{ApiReply, Moto, SlackApiStandIn, fixture, sns_alarm};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};

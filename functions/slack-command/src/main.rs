@@ -6,14 +6,14 @@ use aws_sdk_autoscaling::config::retry::RetryConfig;
 use aws_sdk_autoscaling::config::timeout::TimeoutConfig;
 use chatops_shared::aws::secrets::{LoadedBundle, bundle_from_env, with_bundle};
 use lambda_runtime::{Error, service_fn};
-use slack_command::{AwsClients, Config, Deps, handle_event};
+use slack_command::{AwsClients, Config, handle_event};
 
 type Configured = (Config, aws_types::SdkConfig, Option<std::sync::Arc<chatops_shared::aws::secrets::SecretsBundle>>);
 
 /// The configuration, the SDK's and the stack's secret; or the error's type and message for Lambda.
 async fn configure(http: &reqwest::Client) -> Result<Configured, (&'static str, String)> {
-    let env = chatops_shared::secret::process_env;
-    let config_error = |err: chatops_shared::secret::ConfigError| ("ConfigError", err.to_string());
+    let env = chatops_shared::config::process_env;
+    let config_error = |err: chatops_shared::config::ConfigError| ("ConfigError", err.to_string());
     let loaded = bundle_from_env(http, &env)
         .await
         .map_err(|err| ("SecretError", format!("cannot read SLACK_SECRETS_ARN: {err}")))?;
@@ -32,8 +32,8 @@ async fn configure(http: &reqwest::Client) -> Result<Configured, (&'static str, 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     chatops_shared::logging::init();
-    let env = chatops_shared::secret::process_env;
-    let http = chatops_shared::slack::webhook::http_client()?;
+    let env = chatops_shared::config::process_env;
+    let http = chatops_shared::http::http_client()?;
     // Without its signing secret the function cannot verify anyone: fail init loudly, naming the variable,
     // in the log and to Lambda (`/runtime/init/error`, so `aws lambda invoke` shows why).
     // With SLACK_SECRETS_ARN the signing secret and tokens may come from that secret, read once here.
@@ -68,13 +68,12 @@ async fn main() -> Result<(), Error> {
             aws_sdk_codedeploy::config::Builder::from(&sdk).retry_config(retry).timeout_config(timeouts).build(),
         ),
     };
-    let deps = Deps::new(config, kms, aws, http, bundle);
+    let deps = slack_command::deps(config, kms, aws, http, bundle);
     // Decrypt the signing secret while the runtime fetches the first request (see alarm-to-slack).
     let prefetch = async {
         let _ = deps.signing_secret.get().await;
         // One bot token cell serves deploys and the policy: decrypted here once, with the deploy mapping.
-        let policy_token = deps.governance.as_ref().and_then(|g| g.slack.as_ref()).map(|(_, token)| token);
-        let bot_token = deps.deploys.as_ref().map(|d| &d.bot_token).or(policy_token);
+        let bot_token = deps.bot.as_ref().map(|bot| &bot.token);
         let targets = deps.deploys.as_ref().map(|d| &d.targets);
         tokio::join!(
             async {

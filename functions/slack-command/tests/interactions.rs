@@ -5,10 +5,12 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chatops_shared::aws::kms::CachedSecret;
-use chatops_shared::commands::{AccessPolicy, Services};
+use chatops_shared::commands::Services;
+use chatops_shared::config::SecretSource;
+use chatops_shared::governance::{AccessPolicy, Governance};
+use chatops_shared::http::http_client;
 use chatops_shared::notify::{CodeDeploySettings, MessageDefaults, notifications_from_event};
-use chatops_shared::secret::{Secret, SecretSource};
-use chatops_shared::slack::webhook::http_client;
+use chatops_shared::secret::Secret;
 use chatops_tests::codedeploy_standin::CodeDeployStandIn;
 use chatops_tests::slack_requests::{Shape, event, interaction_body, signed_headers};
 use chatops_tests::{Moto, SlackStandIn, fixture};
@@ -42,7 +44,8 @@ async fn rig(policy: AccessPolicy) -> Rig {
         codedeploy_settings: CodeDeploySettings::parse(Some(GROUP), None).unwrap(),
     };
     let secret = CachedSecret::new(SecretSource::Plain { var: "S", value: Secret::new(SECRET) }, None, None);
-    let deps = Deps { policy, ..Deps::basic(secret, services, http_client().unwrap()) };
+    let deps =
+        Deps { governance: Governance::access_only(policy), ..Deps::basic(secret, services, http_client().unwrap()) };
     Rig { deps, codedeploy, slack }
 }
 

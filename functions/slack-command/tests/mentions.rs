@@ -4,13 +4,17 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chatops_shared::aws::kms::CachedSecret;
-use chatops_shared::commands::{AccessPolicy, Services};
-use chatops_shared::secret::{Secret, SecretSource};
+use chatops_shared::commands::Services;
+use chatops_shared::config::SecretSource;
+use chatops_shared::flows::deploys::{DeployConfig, DeployDeps};
+use chatops_shared::governance::{AccessPolicy, Governance};
+use chatops_shared::secret::Secret;
+use chatops_shared::slack::api::SlackApi;
+use chatops_shared::slack::bot::Bot;
 use chatops_tests::slack_requests::{Shape, event_at, mention_body, signed_headers};
 use chatops_tests::{CiReply, CiStandIn, Moto, SlackApiStandIn};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
-use slack_command::deploys::{DeployConfig, DeployDeps};
 use slack_command::{Deps, handle_event};
 
 const SECRET: &str = "mention-test-signing-secret-4b1d";
@@ -51,22 +55,23 @@ async fn world_with(policy: AccessPolicy, gitlab_url: Option<String>) -> World {
     let ci = CiStandIn::start(TRIGGER, GH_TOKEN).await;
     let table = moto.create_state_table().await;
     let secret_arn = moto.create_secret(&mapping()).await;
-    let http = chatops_shared::slack::webhook::http_client().unwrap();
+    let http = chatops_shared::http::http_client().unwrap();
     let env: Vec<(&str, String)> = moto.env();
     let lookup = move |k: &str| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
     let sdk = chatops_shared::aws::sdk_config(&http, &lookup).unwrap();
     let config = DeployConfig {
         targets_arn: secret_arn.clone(),
-        api_url: slack.url(),
         state_table: table.clone(),
         gitlab_url: Some(gitlab_url.unwrap_or_else(|| ci.url())),
         github_api_url: Some(ci.url()),
         notify_token: Some(SecretSource::Plain { var: "DEPLOY_NOTIFY_TOKEN", value: Secret::new(NOTIFY) }),
     };
     let bot_token = SecretSource::Plain { var: "SLACK_BOT_TOKEN", value: Secret::new(BOT) };
+    let api = SlackApi::new(http.clone(), &slack.url(), chatops_shared::flows::deploys::slack_api_policy());
+    let bot = std::sync::Arc::new(Bot::new(api, CachedSecret::new(bot_token, None, None)));
     let deploys = DeployDeps::new(
         config,
-        std::sync::Arc::new(CachedSecret::new(bot_token, None, None)),
+        bot.clone(),
         |source| CachedSecret::new(source, None, None),
         None,
         chatops_shared::aws::secrets::secrets_client(&sdk),
@@ -80,9 +85,10 @@ async fn world_with(policy: AccessPolicy, gitlab_url: Option<String>) -> World {
         codedeploy_settings: Default::default(),
     };
     let deps = Deps {
-        policy,
+        governance: Governance::access_only(policy),
         now_unix: now,
         deploys: Some(deploys),
+        bot: Some(bot),
         ..Deps::basic(CachedSecret::new(secret, None, None), services, http)
     };
     World { deps, slack, ci, table, secret_arn }
@@ -397,7 +403,7 @@ async fn the_mapping_is_cached_and_a_bad_one_refuses_with_a_clear_answer() {
 #[tokio::test]
 async fn dynamodb_down_refuses_deploys_but_still_answers() {
     let mut w = world().await;
-    let http = chatops_shared::slack::webhook::http_client().unwrap();
+    let http = chatops_shared::http::http_client().unwrap();
     let env: Vec<(&str, String)> = Moto::shared()
         .env()
         .into_iter()

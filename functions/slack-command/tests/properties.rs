@@ -5,7 +5,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chatops_shared::aws::kms::CachedSecret;
 use chatops_shared::commands::Services;
-use chatops_shared::secret::{Secret, SecretSource};
+use chatops_shared::config::SecretSource;
+use chatops_shared::secret::Secret;
 use chatops_shared::slack::form::{SlashCommand, parse_form};
 use chatops_shared::slack::signature::{compute_signature, verify_slack_signature};
 use chatops_tests::slack_requests::{SHAPES, event_raw, signed_headers};
@@ -57,7 +58,7 @@ fn deps() -> Deps {
         codedeploy: chatops_tests::unreachable_codedeploy(),
         codedeploy_settings: Default::default(),
     };
-    let http = chatops_shared::slack::webhook::http_client().unwrap();
+    let http = chatops_shared::http::http_client().unwrap();
     Deps { budget: Duration::from_millis(300), ..Deps::basic(CachedSecret::new(secret, None, None), services, http) }
 }
 

@@ -5,8 +5,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chatops_shared::aws::kms::CachedSecret;
-use chatops_shared::commands::{AccessPolicy, Services};
-use chatops_shared::secret::{Secret, SecretSource};
+use chatops_shared::commands::Services;
+use chatops_shared::config::SecretSource;
+use chatops_shared::governance::{AccessPolicy, Governance};
+use chatops_shared::secret::Secret;
 use chatops_tests::slack_requests::{SHAPES, Shape, command_body, event, event_raw, signed_headers};
 use chatops_tests::{Moto, Reply, SlackStandIn, slack_signature};
 use lambda_runtime::{Context, LambdaEvent};
@@ -28,7 +30,7 @@ fn ts() -> String {
 async fn autoscaling_at(endpoint: &str) -> aws_sdk_autoscaling::Client {
     let moto = Moto::shared();
     let conf = aws_sdk_autoscaling::config::Builder::from(&moto.sdk_config().await)
-        .http_client(chatops_shared::aws::http::sdk_http_client(chatops_shared::slack::webhook::http_client().unwrap()))
+        .http_client(chatops_shared::aws::http::sdk_http_client(chatops_shared::http::http_client().unwrap()))
         .endpoint_url(endpoint)
         .retry_config(aws_sdk_autoscaling::config::retry::RetryConfig::disabled())
         .build();
@@ -43,9 +45,9 @@ fn deps_with(autoscaling: aws_sdk_autoscaling::Client, policy: AccessPolicy) -> 
         autoscaling,
         codedeploy_settings: Default::default(),
     };
-    let http = chatops_shared::slack::webhook::http_client().unwrap();
+    let http = chatops_shared::http::http_client().unwrap();
     Deps {
-        policy,
+        governance: Governance::access_only(policy),
         budget: Duration::from_millis(2500),
         now_unix: now,
         ..Deps::basic(CachedSecret::new(secret, None, None), services, http)

@@ -17,7 +17,7 @@ pub async fn report_init_error(
     error_type: &str,
     message: &str,
 ) {
-    let Some(api) = crate::secret::non_empty(lookup, RUNTIME_API_VAR) else {
+    let Some(api) = crate::config::non_empty(lookup, RUNTIME_API_VAR) else {
         return; // not on Lambda (a local run): the log line is all there is
     };
     let body = serde_json::json!({ "errorType": error_type, "errorMessage": message, "stackTrace": [] });

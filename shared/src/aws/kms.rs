@@ -8,7 +8,8 @@ use std::sync::Arc;
 use tokio::sync::Mutex;
 
 use super::secrets::SecretsBundle;
-use crate::secret::{Secret, SecretSource};
+use crate::config::SecretSource;
+use crate::secret::Secret;
 
 /// The encryption context key that the Lambda console's encryption helpers use.
 pub const CONTEXT_KEY: &str = "LambdaFunctionName";
@@ -76,15 +77,6 @@ pub struct CachedSecret {
     bundle: Option<Arc<SecretsBundle>>,
 }
 
-/// What a request's bearer token came to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Bearer {
-    Valid,
-    /// No `Authorization: Bearer` header.
-    Missing,
-    Wrong,
-}
-
 impl CachedSecret {
     pub fn new(source: SecretSource, kms: Option<aws_sdk_kms::Client>, function_name: Option<String>) -> Self {
         Self { source, kms, function_name, transform: |s| s, cell: Mutex::new(None), bundle: None }
@@ -118,25 +110,6 @@ impl CachedSecret {
         Some(fresh)
     }
 
-    /// Whether an `Authorization: Bearer <token>` header value carries this secret, compared in constant
-    /// time. A value from the secrets bundle that does not match is read again once (rate-limited), in
-    /// case it was rotated. `Err` when the secret itself cannot be had (KMS failing).
-    pub async fn check_bearer(&self, authorization: Option<&str>) -> Result<Bearer, SecretError> {
-        let expected = self.get().await?;
-        let Some(presented) =
-            authorization.and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer "))).map(str::trim)
-        else {
-            return Ok(Bearer::Missing);
-        };
-        if expected.matches(presented.as_bytes()) {
-            return Ok(Bearer::Valid);
-        }
-        match self.refresh().await {
-            Some(fresh) if fresh.matches(presented.as_bytes()) => Ok(Bearer::Valid),
-            _ => Ok(Bearer::Wrong),
-        }
-    }
-
     /// Applies `transform` to the plaintext once, after decryption (e.g. adding a URL scheme).
     pub fn with_transform(mut self, transform: fn(String) -> String) -> Self {
         self.transform = transform;
@@ -158,5 +131,16 @@ impl CachedSecret {
         let secret = Secret::new((self.transform)(plain.expose().to_owned()));
         *cell = Some(secret.clone());
         Ok(secret)
+    }
+}
+
+/// Our endpoints' bearer tokens (`http::bearer`) are configured secrets like any other.
+impl crate::http::bearer::BearerToken for CachedSecret {
+    async fn current(&self) -> Result<Secret, String> {
+        self.get().await.map_err(|e| e.to_string())
+    }
+
+    async fn reread(&self) -> Option<Secret> {
+        self.refresh().await
     }
 }

@@ -24,7 +24,7 @@ use aws_types::SdkConfig;
 use aws_types::region::Region;
 use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 
-use crate::secret::{ConfigError, non_empty};
+use crate::config::{ConfigError, non_empty};
 
 /// Builds the SDK configuration once per container from `lookup` (the process environment in `main`, a
 /// map in tests), served by the container's HTTP client. Fails, naming the variable, when the region or
@@ -107,7 +107,7 @@ impl LoadServiceConfig for EnvEndpoints {
 mod tests {
     use super::*;
 
-    use crate::secret::test_lookup as lookup;
+    use crate::config::test_lookup as lookup;
 
     const LAMBDA: [(&str, &str); 4] = [
         ("AWS_REGION", "eu-west-1"),
@@ -117,7 +117,7 @@ mod tests {
     ];
 
     fn http() -> reqwest::Client {
-        crate::slack::webhook::http_client().unwrap()
+        crate::http::http_client().unwrap()
     }
 
     /// The Lambda variables and `extra`.

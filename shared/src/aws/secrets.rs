@@ -119,16 +119,7 @@ impl<T> CachedSecretJson<T> {
 /// The one Secrets Manager secret of a stack (`SLACK_SECRETS_ARN`), a JSON object of strings: the
 /// alternative to KMS-encrypting each value with the function's name. Read at init; read again, at
 /// most once per [`BUNDLE_REFRESH_INTERVAL`], when a value stops working (it may have been rotated).
-pub const BUNDLE_VAR: &str = "SLACK_SECRETS_ARN";
-
-/// The keys of the bundle and the plaintext variable each stands in for.
-pub const BUNDLE_KEYS: [(&str, &str); 5] = [
-    ("webhook_url", "SLACK_WEBHOOK_URL"),
-    ("signing_secret", "SLACK_SIGNING_SECRET"),
-    ("bot_token", "SLACK_BOT_TOKEN"),
-    ("deploy_notify_token", "DEPLOY_NOTIFY_TOKEN"),
-    ("alertmanager_token", "ALERTMANAGER_TOKEN"),
-];
+pub use crate::config::{BUNDLE_KEYS, BUNDLE_VAR};
 
 /// How often a failing value may cause a new read by default: a stream of forged requests cannot turn
 /// into a stream of Secrets Manager calls.
@@ -214,7 +205,7 @@ pub struct LoadedBundle {
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
     #[error(transparent)]
-    Aws(#[from] crate::secret::ConfigError),
+    Aws(#[from] crate::config::ConfigError),
     #[error(transparent)]
     Read(#[from] SecretsError),
 }
@@ -225,11 +216,11 @@ pub async fn bundle_from_env(
     http: &reqwest::Client,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Option<LoadedBundle>, BundleError> {
-    let Some(arn) = crate::secret::non_empty(env, BUNDLE_VAR) else {
+    let Some(arn) = crate::config::non_empty(env, BUNDLE_VAR) else {
         return Ok(None);
     };
     let sdk = super::sdk_config(http, env)?;
-    let interval = crate::secret::non_empty(env, REFRESH_VAR)
+    let interval = crate::config::non_empty(env, REFRESH_VAR)
         .and_then(|v| v.parse::<u64>().ok())
         .map_or(BUNDLE_REFRESH_INTERVAL, Duration::from_secs);
     let bundle = std::sync::Arc::new(SecretsBundle::new(secrets_client(&sdk), arn, interval));
@@ -248,10 +239,10 @@ pub fn with_bundle<'a>(
         let from_bundle =
             |var: &str| BUNDLE_KEYS.iter().find(|(_, v)| *v == var).and_then(|(key, _)| bundle.get(*key)).cloned();
         if let Some(var) = name.strip_prefix("SLACK_SECRETS_ARN:") {
-            let env_set = crate::secret::non_empty(env, var).is_some();
+            let env_set = crate::config::non_empty(env, var).is_some();
             return (!env_set && from_bundle(var).is_some()).then(|| "1".to_owned());
         }
-        crate::secret::non_empty(env, name).or_else(|| from_bundle(name))
+        crate::config::non_empty(env, name).or_else(|| from_bundle(name))
     }
 }
 
@@ -265,7 +256,7 @@ mod tests {
         assert_eq!(bundle.len(), 1);
         assert!(parse_bundle(r#"{"signing_secret": 5}"#).is_err());
         assert!(parse_bundle("[]").is_err());
-        let env = crate::secret::test_lookup(&[("SLACK_BOT_TOKEN", "xoxb-env")]);
+        let env = crate::config::test_lookup(&[("SLACK_BOT_TOKEN", "xoxb-env")]);
         let bundle = parse_bundle(r#"{"signing_secret": "s3cret", "bot_token": "xoxb-bundle"}"#).unwrap();
         let lookup = with_bundle(&env, &bundle);
         assert_eq!(lookup("SLACK_SIGNING_SECRET").as_deref(), Some("s3cret"));

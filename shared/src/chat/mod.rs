@@ -90,6 +90,12 @@ impl Platform {
     }
 }
 
+impl crate::http::RateLimitReader for Platform {
+    fn retry_after(&self, exchange: &crate::http::Exchange) -> Option<Duration> {
+        Platform::retry_after(*self, exchange.retry_after, exchange.reset_after, &exchange.body)
+    }
+}
+
 /// A message read once into what every non-Slack renderer needs.
 #[derive(Debug, Default)]
 pub(crate) struct Card {

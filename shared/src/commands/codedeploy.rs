@@ -3,13 +3,14 @@
 //! Switch after traffic moved, anything after the deployment ended) is refused, so each action runs once.
 //! The message is then rebuilt: who did what and when, and only the buttons that still make sense.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use aws_sdk_codedeploy::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_codedeploy::types::{DeploymentStatus, DeploymentWaitType};
 use serde_json::Value;
 
-use super::{Decision, Gate, Outcome, Pass, Proposal, Rerun, Services, remaining};
+use super::{Services, remaining};
+use crate::governance::{Decision, Gate, Outcome, Pass, Proposal, Rerun};
 use crate::notify::codedeploy::{DeploymentAction, actions_block};
 use crate::slack::interaction::BlockAction;
 use crate::slack::{Block, Message, escape};
@@ -181,7 +182,7 @@ fn updated_message(click: &BlockAction, action: DeploymentAction, id: &str) -> M
         .cloned()
         .map(Block::Raw)
         .collect();
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let now = crate::clock::now_unix();
     blocks.push(Block::Context(vec![format!(
         "✅ <@{}> {} <!date^{now}^{{date_short_pretty}} at {{time}}|just now>",
         escape(&click.user_id),

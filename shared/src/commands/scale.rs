@@ -7,7 +7,8 @@ use std::time::Instant;
 use aws_sdk_autoscaling::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_autoscaling::types::AutoScalingGroup;
 
-use super::{Decision, Gate, Outcome, Pass, Proposal, Rerun, Services, remaining};
+use super::{Services, remaining};
+use crate::governance::{Decision, Gate, Outcome, Pass, Proposal, Rerun};
 use crate::slack::form::SlashCommand;
 use crate::slack::{Block, Message, escape};
 

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
+use crate::http::Exchange;
 use crate::secret::Secret;
-use crate::slack::webhook::Exchange;
 
 pub const TARGETS_VAR: &str = "DEPLOY_TARGETS_SECRET_ARN";
 pub const GITLAB_URL_VAR: &str = "GITLAB_URL";
@@ -276,7 +276,7 @@ pub(crate) fn answer_detail(answer: &Exchange) -> String {
             })
         })
         .unwrap_or_else(|| answer.body.trim().to_owned());
-    format!("HTTP {}: {}", answer.status, crate::slack::message::truncate(&message, 200))
+    format!("HTTP {}: {}", answer.status, crate::text::truncate(&message, 200))
 }
 
 /// Classifies a non-success answer: 5xx may have started something; anything else did not.

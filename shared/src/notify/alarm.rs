@@ -97,14 +97,7 @@ pub struct Alarm {
     pub source: AlarmSource,
 }
 
-pub(crate) fn text(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
+pub(crate) use crate::json::text;
 
 fn uint(v: Option<&Value>) -> Option<u64> {
     match v? {

@@ -85,7 +85,7 @@ impl Notification {
     pub(crate) fn emoji(&self) -> &'static str {
         match self {
             Self::Alarm(a) => render::state_style(&a.new_state).0,
-            Self::Deployment(d) => render::deployment_style(&d.state).0,
+            Self::Deployment(d) => super::codedeploy::deployment_style(&d.state).0,
             Self::Service(e) => e.severity.style().0,
             Self::Alertmanager(g) if g.is_firing() => "🔥",
             Self::Alertmanager(_) => "✅",
@@ -113,7 +113,9 @@ pub fn parent_note(n: &Notification, before: &Before<'_>, at_ms: i64, changes: i
             }
             (state, _, _) => format!("{} {}", render::state_style(state).0, state.as_str()),
         },
-        Notification::Deployment(d) => format!("{} {}", render::deployment_style(&d.state).0, escape(&d.state)),
+        Notification::Deployment(d) => {
+            format!("{} {}", super::codedeploy::deployment_style(&d.state).0, escape(&d.state))
+        }
         Notification::Service(e) => format!("{} {}", e.severity.style().0, escape(&e.status)),
         Notification::Alertmanager(g) => match (g.is_firing(), before.state, before.alarm_since_ms) {
             (true, Some("FIRING"), Some(since_ms)) => format!(
@@ -151,7 +153,7 @@ pub fn thread_reply(n: &Notification, before: &Before<'_>, at_ms: i64, mention: 
             format!("{emoji} *{state}* again: {} alerts", g.firing_count())
         }
         (Notification::Deployment(d), _, _) => {
-            format!("{emoji} Deployment *{}*: {}", escape(&d.state), render::deployment_style(&d.state).2)
+            format!("{emoji} Deployment *{}*: {}", escape(&d.state), super::codedeploy::deployment_style(&d.state).2)
         }
         _ => format!("{emoji} *{state}*"),
     };

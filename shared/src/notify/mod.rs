@@ -227,7 +227,7 @@ impl Notification {
     pub fn message_with(&self, defaults: &MessageDefaults, extras: &Extras) -> Option<Message> {
         let mut msg = match self {
             Self::Alarm(alarm) => render::alarm_message(alarm),
-            Self::Deployment(d) => render::deployment_message(d, &defaults.codedeploy),
+            Self::Deployment(d) => codedeploy::deployment_message(d, &defaults.codedeploy),
             Self::Service(event) => event.message(),
             Self::Alertmanager(group) => group.message(),
             Self::Generic(notice) => render::generic_message(notice),

@@ -3,7 +3,6 @@
 use std::fmt::Write as _;
 
 use super::alarm::{Alarm, AlarmSource, AlarmState, Condition, MathQuery, MetricRef, arn_parts};
-use super::codedeploy::{CodeDeploySettings, DeploymentAction, DeploymentNotice, actions_block};
 use super::generic::GenericNotice;
 use super::time_fmt::slack_date;
 use crate::slack::message::{MAX_SECTION_CHARS, truncate};
@@ -242,84 +241,6 @@ pub(crate) fn alarm_message(alarm: &Alarm) -> Message {
         None => via.to_owned(),
     };
     msg.block(Block::Context(vec![footer]))
-}
-
-/// Emoji, colour and words for a deployment state.
-pub(crate) fn deployment_style(state: &str) -> (&'static str, &'static str, &'static str) {
-    match state {
-        "READY" => ("🚦", "#1D9BD1", "ready to switch traffic"),
-        "START" => ("🚀", "#1D9BD1", "started"),
-        "SUCCESS" => ("✅", "#2EB67D", "succeeded"),
-        "FAILURE" => ("❌", "#E01E5A", "failed"),
-        "STOP" => ("⏹️", "#ECB22E", "stopped"),
-        _ => ("🔔", "#9E9E9E", "changed state"),
-    }
-}
-
-pub(crate) fn deployment_message(d: &DeploymentNotice, settings: &CodeDeploySettings) -> Message {
-    let (emoji, color, what) = deployment_style(&d.state);
-    let title = format!("{emoji} Deployment {what}: {} / {}", d.application, d.deployment_group);
-    let mut msg = Message::new(format!(
-        "{emoji} CodeDeploy {} {what} ({} / {}, state {})",
-        escape(&d.deployment_id),
-        escape(&d.application),
-        escape(&d.deployment_group),
-        escape(&d.state)
-    ))
-    .block(Block::Header(title));
-    msg.color = Some(color.to_owned());
-    let id = match d.console_url() {
-        Some(url) => format!("<{url}|{}>", escape(&d.deployment_id)),
-        None => format!("`{}`", escape(&d.deployment_id)),
-    };
-    let mut fields = vec![
-        format!("*Application*\n{}", escape(&d.application)),
-        format!("*Deployment group*\n{}", escape(&d.deployment_group)),
-        format!("*Deployment*\n{id}"),
-        format!("*State*\n{}", escape(&d.state)),
-    ];
-    if let Some(a) = &d.account {
-        fields.push(format!("*Account*\n{}", escape(a)));
-    }
-    if let Some(r) = &d.region {
-        fields.push(format!("*Region*\n{}", escape(r)));
-    }
-    if let Some(t) = &d.time {
-        fields.push(format!("*Time*\n{}", slack_date(t)));
-    }
-    msg = msg.block(Block::Fields(fields));
-    match d.state.as_str() {
-        "READY" => {
-            let green = match settings.green_urls.get(&d.group_key()) {
-                Some(url) => format!("*Check the green environment:* <{url}>"),
-                None => {
-                    format!("_No green URL is configured for `{}` (CODEDEPLOY_GREEN_URLS)._", escape(&d.group_key()))
-                }
-            };
-            msg = msg.block(Block::section(format!(
-                "The new version is installed on the replacement (green) environment; production traffic still goes to the original.\n{green}"
-            )));
-            if settings.allows(&d.application, &d.deployment_group) {
-                msg = msg
-                    .block(Block::section(
-                        "*Next steps:* 1. test the green environment  2. *Switch traffic*  3. watch, then *Terminate original* to finish. *Roll back* is possible until the original is terminated.",
-                    ))
-                    .block(actions_block(&d.deployment_id, &DeploymentAction::ALL));
-            } else {
-                msg = msg.block(Block::Context(vec![format!(
-                    "Buttons are off for `{}`: add it to CODEDEPLOY_DEPLOYMENT_GROUPS to operate it from Slack.",
-                    escape(&d.group_key())
-                )]));
-            }
-        }
-        "SUCCESS" => msg = msg.block(Block::section("Traffic is on the new version and the deployment is complete.")),
-        "FAILURE" => {
-            msg = msg.block(Block::section("The deployment failed; see the console for the failing lifecycle event."))
-        }
-        "STOP" => msg = msg.block(Block::section("The deployment was stopped (rolled back if auto-rollback is on).")),
-        _ => {}
-    }
-    msg
 }
 
 pub(crate) fn generic_message(notice: &GenericNotice) -> Message {

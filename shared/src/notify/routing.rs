@@ -7,7 +7,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::secret::ConfigError;
+use crate::config::ConfigError;
 
 pub const ROUTES_VAR: &str = "SLACK_ROUTES";
 

@@ -7,11 +7,8 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use super::webhook::{Attempt, Exchange, GaveUp, RetryPolicy, SendFailure};
+use crate::http::{Attempt, Exchange, GaveUp, RetryPolicy, SendFailure};
 use crate::secret::Secret;
-
-/// Where the Web API lives unless `SLACK_API_URL` says otherwise.
-pub const DEFAULT_API_URL: &str = "https://slack.com/api/";
 
 /// What an `ok: false` answer means for us.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::notify::alarm::text;
+use crate::json::text;
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum InteractionError {

@@ -2,9 +2,9 @@
 //! form bodies and slash-command payloads.
 
 pub mod api;
+pub mod bot;
 pub mod events;
 pub mod form;
-pub mod gateway;
 pub mod interaction;
 pub mod message;
 pub mod signature;

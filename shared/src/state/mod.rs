@@ -25,7 +25,7 @@
 mod requests;
 mod storm;
 
-pub use requests::{Approval, EXECUTING_LEASE_S, StoredRequest};
+pub use requests::{Approval, EXECUTING_LEASE_S, RequestStatus, StoredRequest};
 pub use storm::{ChannelView, DigestMeta, Rate, StoredEntry};
 
 use std::collections::HashMap;
@@ -35,7 +35,6 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-pub const TABLE_VAR: &str = "STATE_TABLE";
 /// The table's TTL attribute (template.yaml enables TTL on it).
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 
@@ -173,15 +172,10 @@ pub enum DeployFinish {
     NoDeploy,
 }
 
-/// The time as the table's claims and leases count it: milliseconds since the epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
-
 /// An owner name for claims and leases, unique to this process, moment and call: `prefix:pid:nanos:n`.
 pub fn unique_owner(prefix: &str) -> String {
     static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let nanos = crate::clock::subsec_nanos();
     let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     format!("{prefix}:{}:{nanos}:{n}", std::process::id())
 }

@@ -16,12 +16,63 @@ use super::{
 /// function's own time limit, so a run still going is never taken for a dead one.
 pub const EXECUTING_LEASE_S: i64 = 60;
 
+/// Where a request stands: the approval state machine's states. Stored as their names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RequestStatus {
+    /// Waiting for approvals, until `open_until`.
+    Open,
+    /// Approved; one container is running it.
+    Executing,
+    Executed,
+    /// Ran and failed, or could not be put to the approvers.
+    Failed,
+    Denied,
+    Expired,
+    /// Its run never reported (the container stopped): whether the change was made is unknown.
+    Abandoned,
+}
+
+impl RequestStatus {
+    pub const ALL: [Self; 7] =
+        [Self::Open, Self::Executing, Self::Executed, Self::Failed, Self::Denied, Self::Expired, Self::Abandoned];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Executing => "executing",
+            Self::Executed => "executed",
+            Self::Failed => "failed",
+            Self::Denied => "denied",
+            Self::Expired => "expired",
+            Self::Abandoned => "abandoned",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// The moves the state machine has: `open` → `executing` | `denied` | `expired` | `failed` (never
+    /// put to the approvers); `executing` → `executed` | `failed` | `abandoned`. Every other is refused.
+    pub fn may_move_to(self, to: Self) -> bool {
+        use RequestStatus::*;
+        matches!((self, to), (Open, Executing | Denied | Expired | Failed) | (Executing, Executed | Failed | Abandoned))
+    }
+}
+
+impl std::fmt::Display for RequestStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A request as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredRequest {
     /// The request itself (JSON written by the caller: who asked, what runs).
     pub body: String,
-    pub status: String,
+    /// `None` for a status this version does not know (written by a newer one): treated as closed.
+    pub status: Option<RequestStatus>,
     /// Epoch seconds after which it can no longer be approved.
     pub open_until: i64,
     pub approved_by: Vec<String>,
@@ -39,7 +90,7 @@ impl StoredRequest {
         approved_by.sort();
         Self {
             body: get_s(item, "body").unwrap_or_default(),
-            status: get_s(item, "status").unwrap_or_default(),
+            status: get_s(item, "status").as_deref().and_then(RequestStatus::parse),
             open_until: get_n(item, "open_until").unwrap_or(0),
             approved_by,
             closed_by: get_s(item, "closed_by"),
@@ -75,7 +126,7 @@ impl StateTable {
         let mut item = Self::request_key(id);
         item.extend([
             ("kind".to_owned(), s("approval")),
-            ("status".to_owned(), s("open")),
+            ("status".to_owned(), s(RequestStatus::Open.as_str())),
             ("body".to_owned(), s(body)),
             ("open_until".to_owned(), n(open_until)),
             ("writer".to_owned(), s(&writer)),
@@ -131,7 +182,7 @@ impl StateTable {
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":user", AttributeValue::Ss(vec![user.to_owned()]))
             .expression_attribute_values(":who", s(user))
-            .expression_attribute_values(":open", s("open"))
+            .expression_attribute_values(":open", s(RequestStatus::Open.as_str()))
             .expression_attribute_values(":now", n(now_s))
             .expression_attribute_values(":attempt", s(&attempt))
             .return_values(ReturnValue::AllNew)
@@ -157,16 +208,23 @@ impl StateTable {
 
     /// Moves `id` from status `from` to `to`, recording who did it and the result; `false` when it was
     /// not in `from` (someone else moved it first). Leaving `open` is only possible before `open_until`,
-    /// except to `expired`, which is only possible after.
+    /// except to `expired`, which is only possible after. A move the state machine does not have
+    /// ([`RequestStatus::may_move_to`]) is an error and writes nothing.
     pub async fn move_request(
         &self,
         id: &str,
-        from: &str,
-        to: &str,
+        from: RequestStatus,
+        to: RequestStatus,
         by: &str,
         result: Option<&str>,
         now_s: i64,
     ) -> Result<bool, StateError> {
+        if !from.may_move_to(to) {
+            return Err(StateError {
+                operation: "UpdateItem (move request)",
+                detail: format!("a request cannot move from {from} to {to}"),
+            });
+        }
         let mover = unique_owner("move");
         let mut update = self
             .client
@@ -175,8 +233,8 @@ impl StateTable {
             .set_key(Some(Self::request_key(id)))
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#result", "result")
-            .expression_attribute_values(":from", s(from))
-            .expression_attribute_values(":to", s(to))
+            .expression_attribute_values(":from", s(from.as_str()))
+            .expression_attribute_values(":to", s(to.as_str()))
             .expression_attribute_values(":by", s(by))
             .expression_attribute_values(":result", s(result.unwrap_or_default()))
             .expression_attribute_values(":now", n(now_s))
@@ -186,10 +244,12 @@ impl StateTable {
                 "SET #status = :to, closed_by = :by, #result = :result, moved_at = :now, mover = :mover",
             );
         update = match (from, to) {
-            ("open", "expired") => update.condition_expression("#status = :from AND open_until <= :now"),
-            ("open", _) => update.condition_expression("#status = :from AND open_until > :now"),
+            (RequestStatus::Open, RequestStatus::Expired) => {
+                update.condition_expression("#status = :from AND open_until <= :now")
+            }
+            (RequestStatus::Open, _) => update.condition_expression("#status = :from AND open_until > :now"),
             // A run whose container stopped before it reported: only once its time is long past.
-            ("executing", "abandoned") => update
+            (RequestStatus::Executing, RequestStatus::Abandoned) => update
                 .condition_expression("#status = :from AND moved_at <= :stale")
                 .expression_attribute_values(":stale", n(now_s - EXECUTING_LEASE_S)),
             _ => update.condition_expression("#status = :from"),
@@ -204,5 +264,35 @@ impl StateTable {
             }
             Err(err) => Err(state_error("UpdateItem (move request)")(err)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RequestStatus::{self, *};
+
+    #[test]
+    fn the_state_machine_has_exactly_its_moves_and_every_status_reads_back() {
+        let legal: Vec<(RequestStatus, RequestStatus)> = RequestStatus::ALL
+            .into_iter()
+            .flat_map(|from| RequestStatus::ALL.into_iter().map(move |to| (from, to)))
+            .filter(|(from, to)| from.may_move_to(*to))
+            .collect();
+        assert_eq!(
+            legal,
+            [
+                (Open, Executing),
+                (Open, Failed),
+                (Open, Denied),
+                (Open, Expired),
+                (Executing, Executed),
+                (Executing, Failed),
+                (Executing, Abandoned)
+            ]
+        );
+        for status in RequestStatus::ALL {
+            assert_eq!(RequestStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(RequestStatus::parse("Open"), None);
     }
 }

@@ -224,9 +224,8 @@ async fn main() {
     let decrypt_warm_ms = round_trip_ms(15, || decrypt(kms.clone(), decrypt_blob.clone())).await;
     let describe_warm_ms = round_trip_ms(15, || describe(asg.clone())).await;
     // A fresh HTTP client (the functions' own kind) per sample: a new connection each time.
-    let fresh_http = || {
-        chatops_shared::aws::http::sdk_http_client(chatops_shared::slack::webhook::http_client().expect("HTTP client"))
-    };
+    let fresh_http =
+        || chatops_shared::aws::http::sdk_http_client(chatops_shared::http::http_client().expect("HTTP client"));
     // The state table calls of a bot-token notification on an alarm that has its message: claim the
     // notification and take the alarm's lease, then give the lease back with the new state and mark the
     // notification delivered; the very calls the function makes (the library's), two at a time as it
@@ -331,7 +330,7 @@ async fn main() {
         use chatops_shared::deploy::{DeployRequest, DeployTargets, Pipelines};
         use chatops_shared::state::{DeployRecord, StateTable};
         let n = mention_counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let http = chatops_shared::slack::webhook::http_client().expect("HTTP client");
+        let http = chatops_shared::http::http_client().expect("HTTP client");
         let sdk_http = chatops_shared::aws::http::sdk_http_client(http.clone());
         let kms = aws_sdk_kms::Client::from_conf(
             aws_sdk_kms::config::Builder::from(&sdk).http_client(sdk_http.clone()).build(),

@@ -7,21 +7,24 @@
 //! new message rather than an update), the failure is logged once, and the rest of the invocation
 //! does without the table.
 
+pub mod storm;
+
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
-use chatops_shared::chat::Platform;
-use chatops_shared::notify::lifecycle::{Before, LifecycleKey, parent_note, thread_reply};
-use chatops_shared::notify::routing::Route;
-use chatops_shared::notify::{Extras, Incoming};
-use chatops_shared::secret::Secret;
-use chatops_shared::slack::api::{ApiError, Posted, SlackApi};
-use chatops_shared::state::{Claim, Lifecycle, LifecycleUpdate, StateError, StateTable, Thread, now_ms};
-use lambda_runtime::Context;
+use crate::chat::Platform;
+use crate::clock::now_ms;
+use crate::notify::lifecycle::{Before, LifecycleKey, parent_note, thread_reply};
+use crate::notify::routing::Route;
+use crate::notify::{Extras, Incoming};
+use crate::secret::Secret;
+use crate::slack::api::{ApiError, Posted, SlackApi};
+use crate::state::{Claim, Lifecycle, LifecycleUpdate, StateError, StateTable, Thread};
+use lambda_http::Context;
 use serde_json::Value;
 
-use crate::storm::{DigestFailure, POST_RATE, StormRoute, UPDATE_RATE, UPDATE_SCOPE};
-use crate::{Deps, PostError, Sink};
+use super::{Deps, PostError, Sink};
+use storm::{DigestFailure, POST_RATE, StormRoute, UPDATE_RATE, UPDATE_SCOPE};
 
 /// How a notification ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,9 +87,9 @@ pub(crate) struct Run<'d> {
 impl<'d> Run<'d> {
     pub(crate) fn new(deps: &'d Deps, context: &Context) -> Self {
         // The Slack calls keep their own reserve before this deadline.
-        let deadline = chatops_shared::invocation_deadline(context.deadline, Duration::ZERO);
+        let deadline = crate::clock::invocation_deadline(context.deadline, Duration::ZERO);
         // Unique per attempt: Lambda retries an event with the same request ID.
-        let owner = chatops_shared::state::unique_owner(&context.request_id);
+        let owner = crate::state::unique_owner(&context.request_id);
         Self { deps, deadline, deadline_ms: context.deadline as i64, owner, state: deps.state.as_ref() }
     }
 
@@ -139,8 +142,8 @@ impl<'d> Run<'d> {
         }
     }
 
-    fn ignore(&self, n: &chatops_shared::notify::Notification) -> Option<String> {
-        let chatops_shared::notify::Notification::Service(event) = n else { return None };
+    fn ignore(&self, n: &crate::notify::Notification) -> Option<String> {
+        let crate::notify::Notification::Service(event) = n else { return None };
         if let Some(routine) = &event.routine {
             return Some(format!("routine: {routine}"));
         }
@@ -227,10 +230,8 @@ impl<'d> Run<'d> {
         let claim_id = plan.incoming.delivery_id.as_deref();
         // The table as it was asked: a lease it granted is given back even if the claim failed meanwhile.
         let table = self.state;
-        let digestable = !matches!(
-            n,
-            chatops_shared::notify::Notification::Deployment(_) | chatops_shared::notify::Notification::SlackPayload(_)
-        );
+        let digestable =
+            !matches!(n, crate::notify::Notification::Deployment(_) | crate::notify::Notification::SlackPayload(_));
         let in_storm = digestable && plan.scope.as_deref().is_some_and(|s| deps.in_storm(s, now_ms()));
         // The claim and the lease are asked for at once: one round trip to the table instead of two. A
         // lease taken for a notification that turns out to be a redelivery is given back at once.
@@ -370,7 +371,7 @@ impl<'d> Run<'d> {
                     };
                     self.pace_post(plan).await;
                     poster
-                        .post_to(platform, secret, body, self.deadline)
+                        .post_to(&platform, secret, body, self.deadline)
                         .await
                         .map(|d| (Outcome::Posted, d.attempts, None, None))
                         .map_err(PostError::from)

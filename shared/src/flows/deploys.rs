@@ -8,24 +8,23 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chatops_shared::aws::kms::{Bearer, CachedSecret};
-use chatops_shared::aws::secrets::CachedSecretJson;
-use chatops_shared::commands::{Caller, Decision, Gate, Outcome, Pass, Proposal, Rerun, audit};
-use chatops_shared::deploy::{DeployRequest, DeployTargets, Pipelines, Target, TriggerError};
-use chatops_shared::secret::{ConfigError, SecretSource, non_empty};
-use chatops_shared::slack::api::SlackApi;
-use chatops_shared::slack::escape;
-use chatops_shared::slack::events::{EventEnvelope, Mention, MentionRequest};
-use chatops_shared::slack::gateway::{json_response, text_response};
-use chatops_shared::slack::webhook::RetryPolicy;
-use chatops_shared::state::{Claim, DeployFinish, DeployRecord, StateTable, now_ms};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
-use crate::Deps;
+use crate::aws::kms::CachedSecret;
+use crate::aws::secrets::CachedSecretJson;
+use crate::clock::now_ms;
+use crate::config::{ConfigError, SecretSource, non_empty};
+use crate::deploy::{DeployRequest, DeployTargets, Pipelines, Target, TriggerError};
+use crate::governance::{At, Caller, Decision, Entry, Gate, Governance, Outcome, Pass, Proposal, Rerun, audit};
+use crate::http::RetryPolicy;
+use crate::http::bearer::{Endpoint, authorise, refusal};
+use crate::http::gateway::{json_response, text_response};
+use crate::slack::bot::Bot;
+use crate::slack::escape;
+use crate::slack::events::{EventEnvelope, Mention, MentionRequest};
+use crate::state::{Claim, DeployFinish, DeployRecord, StateTable};
 
-pub const BOT_TOKEN_KMS_VAR: &str = "KMS_ENCRYPTED_SLACK_BOT_TOKEN";
-pub const BOT_TOKEN_PLAIN_VAR: &str = "SLACK_BOT_TOKEN";
 pub const NOTIFY_TOKEN_KMS_VAR: &str = "KMS_ENCRYPTED_DEPLOY_NOTIFY_TOKEN";
 pub const NOTIFY_TOKEN_PLAIN_VAR: &str = "DEPLOY_NOTIFY_TOKEN";
 
@@ -42,7 +41,6 @@ const ANSWER_RESERVE: Duration = Duration::from_millis(700);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeployConfig {
     pub targets_arn: String,
-    pub api_url: String,
     pub state_table: String,
     pub gitlab_url: Option<String>,
     pub github_api_url: Option<String>,
@@ -53,15 +51,18 @@ pub struct DeployConfig {
 impl DeployConfig {
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Option<Self>, ConfigError> {
         let opt = |name: &str| non_empty(lookup, name);
-        let Some(targets_arn) = opt(chatops_shared::deploy::TARGETS_VAR) else {
+        let Some(targets_arn) = opt(crate::deploy::TARGETS_VAR) else {
             return Ok(None);
         };
-        // The token itself is read by `Config` (one for deploys and the policy); deploys cannot do without it.
-        if opt(BOT_TOKEN_KMS_VAR).is_none() && opt(BOT_TOKEN_PLAIN_VAR).is_none() {
-            return Err(ConfigError::MissingSecret { kms_var: BOT_TOKEN_KMS_VAR, plain_var: BOT_TOKEN_PLAIN_VAR });
+        // The token itself is the bot's (one for deploys and the policy); deploys cannot do without it.
+        if crate::config::bot_token(lookup)?.is_none() {
+            return Err(ConfigError::MissingSecret {
+                kms_var: crate::config::BOT_TOKEN_KMS_VAR,
+                plain_var: crate::config::BOT_TOKEN_PLAIN_VAR,
+            });
         }
-        let state_table = opt(chatops_shared::state::TABLE_VAR).ok_or(ConfigError::Missing {
-            var: chatops_shared::state::TABLE_VAR,
+        let state_table = crate::config::state_table(lookup).ok_or(ConfigError::Missing {
+            var: crate::config::STATE_TABLE_VAR,
             hint: "deploys by mention need the state table, so that Slack's retries start nothing twice",
         })?;
         let notify_token = match SecretSource::from_lookup(NOTIFY_TOKEN_KMS_VAR, NOTIFY_TOKEN_PLAIN_VAR, lookup) {
@@ -71,10 +72,9 @@ impl DeployConfig {
         };
         Ok(Some(Self {
             targets_arn,
-            api_url: opt("SLACK_API_URL").unwrap_or_else(|| chatops_shared::slack::api::DEFAULT_API_URL.to_owned()),
             state_table,
-            gitlab_url: opt(chatops_shared::deploy::GITLAB_URL_VAR),
-            github_api_url: opt(chatops_shared::deploy::GITHUB_API_URL_VAR),
+            gitlab_url: opt(crate::deploy::GITLAB_URL_VAR),
+            github_api_url: opt(crate::deploy::GITHUB_API_URL_VAR),
             notify_token,
         }))
     }
@@ -83,10 +83,9 @@ impl DeployConfig {
 /// What deploys use, built once per container.
 pub struct DeployDeps {
     pub targets: CachedSecretJson<DeployTargets>,
-    /// The bot token, shared with the policy's approvals (one decryption per container).
-    pub bot_token: Arc<CachedSecret>,
+    /// The bot (Web API and token), shared with the policy's approvals (one decryption per container).
+    pub bot: Arc<Bot>,
     pub notify_token: Option<CachedSecret>,
-    pub api: SlackApi,
     pub pipelines: Pipelines,
     pub state: StateTable,
     /// Tells this container's claims from others' (the log stream and a counter would do; this is unique enough).
@@ -108,7 +107,7 @@ impl DeployDeps {
     /// `secret` makes a configured secret ready to use (KMS client, function name, secrets bundle).
     pub fn new(
         config: DeployConfig,
-        bot_token: Arc<CachedSecret>,
+        bot: Arc<Bot>,
         secret: impl Fn(SecretSource) -> CachedSecret,
         function_name: Option<&str>,
         secrets: aws_sdk_secretsmanager::Client,
@@ -118,40 +117,37 @@ impl DeployDeps {
         let parse = |text: &str| DeployTargets::parse(text).map_err(|e| e.to_string());
         Self {
             targets: CachedSecretJson::new(secrets, config.targets_arn, TARGETS_TTL, parse),
-            bot_token,
+            bot,
             notify_token: config.notify_token.map(secret),
-            api: SlackApi::new(http.clone(), &config.api_url, slack_api_policy()),
             pipelines: Pipelines::new(http, config.gitlab_url.as_deref(), config.github_api_url.as_deref()),
             state: StateTable::new(dynamodb, config.state_table),
-            owner: chatops_shared::state::unique_owner(function_name.unwrap_or("slack-command")),
+            owner: crate::state::unique_owner(function_name.unwrap_or("slack-command")),
         }
     }
 }
 
 impl DeployDeps {
-    /// Posts `message` in the thread `thread_ts` of `channel`; when Slack refuses the token and the secrets
-    /// bundle has a new one (rotation), once more with it.
+    /// Posts `message` in the thread `thread_ts` of `channel` (once more with a rotated token when
+    /// Slack refuses the one in use).
     async fn reply_in_thread(
         &self,
-        token: &chatops_shared::secret::Secret,
         channel: &str,
         thread_ts: &str,
         message: &serde_json::Value,
         deadline: Instant,
-    ) -> Result<chatops_shared::slack::api::Posted, chatops_shared::slack::api::ApiError> {
-        let thread = Some((thread_ts, false));
-        match self.api.post_message(token, channel, message, thread, deadline).await {
-            Err(err) if err.is_credential_refused() => match self.bot_token.refresh().await {
-                Some(fresh) => self.api.post_message(&fresh, channel, message, thread, deadline).await,
-                None => Err(err),
-            },
-            posted => posted,
-        }
+    ) -> Result<crate::slack::api::Posted, crate::slack::bot::BotError> {
+        self.bot.post_message(channel, message, Some((thread_ts, false)), deadline).await
     }
 }
 
 /// `POST /slack/events`, after the signature check.
-pub async fn handle_events(deps: &Deps, request: &Request, started: Instant, deadline: Instant) -> Response<Body> {
+/// `governance` checks the caller; `deploys` is `None` when deploys are not configured.
+pub async fn handle_events(
+    governance: &Governance,
+    deploys: Option<&DeployDeps>,
+    request: &Request,
+    at: At,
+) -> Response<Body> {
     let envelope = match EventEnvelope::parse(request.body().as_ref()) {
         Ok(envelope) => envelope,
         Err(err) => return text_response(400, &err.to_string()),
@@ -164,8 +160,8 @@ pub async fn handle_events(deps: &Deps, request: &Request, started: Instant, dea
         }
         EventEnvelope::Mention(mention) => {
             let retry = request.headers().get("x-slack-retry-num").and_then(|v| v.to_str().ok()).map(str::to_owned);
-            match &deps.deploys {
-                Some(d) => handle_mention(deps, d, &mention, retry.as_deref(), started, deadline).await,
+            match deploys {
+                Some(d) => handle_mention(governance, d, &mention, retry.as_deref(), at).await,
                 None => {
                     tracing::warn!(
                         event_id = %mention.event_id,
@@ -179,13 +175,13 @@ pub async fn handle_events(deps: &Deps, request: &Request, started: Instant, dea
 }
 
 async fn handle_mention(
-    deps: &Deps,
+    governance: &Governance,
     d: &DeployDeps,
     mention: &Mention,
     retry: Option<&str>,
-    started: Instant,
-    deadline: Instant,
+    at: At,
 ) -> Response<Body> {
+    let deadline = at.deadline;
     let now = now_ms();
     let request = MentionRequest::parse(&mention.text);
     let is_deploy = matches!(request, MentionRequest::Deploy { .. });
@@ -198,7 +194,7 @@ async fn handle_mention(
         }
         Err(err) => Err(err),
     };
-    let token = &match d.bot_token.get().await {
+    let token = &match d.bot.token.get().await {
         Ok(token) => token,
         Err(err) => {
             tracing::error!(error = %err, "bot token unavailable: cannot answer the mention");
@@ -209,7 +205,7 @@ async fn handle_mention(
         }
     };
     let mut caller = Caller::from(mention);
-    (caller.text, caller.reason) = chatops_shared::commands::split_reason(&caller.text);
+    (caller.text, caller.reason) = crate::governance::split_reason(&caller.text);
     // The provider and pipeline ID of a pipeline that was asked for, for its record.
     let mut started_run: Option<(&'static str, Option<String>)> = None;
     let outcome = match (&claimed, is_deploy) {
@@ -220,23 +216,23 @@ async fn handle_mention(
                 ":warning: I can't record this request right now (the state table is unavailable), so I won't start a pipeline that a retry of Slack's could start twice. Nothing was started; please ask again in a minute.",
                 Decision::Failed("state table unavailable".into()),
             );
-            crate::checked(deps, &Gate::open(&caller), started, deadline, async { outcome }).await
+            governance.guard(&caller, Entry::Answer, at, async |_| outcome).await
         }
         _ => {
             if let Err(err) = &claimed {
                 tracing::warn!(error = %err, "state table unavailable: answering without de-duplication");
             }
-            let gate = crate::approvals::gate_for(deps, &caller, false, deadline).await;
-            crate::checked(deps, &gate, started, deadline, async {
-                let (outcome, run) = run(d, token, mention, &request, &gate, deadline).await;
-                started_run = run;
-                outcome
-            })
-            .await
+            governance
+                .guard(&caller, Entry::Change, at, async |gate| {
+                    let (outcome, run) = run(d, token, mention, &request, gate, deadline).await;
+                    started_run = run;
+                    outcome
+                })
+                .await
         }
     };
     let answer = outcome.message.to_json();
-    let reply_ts = match d.reply_in_thread(token, &mention.channel_id, &mention.thread_ts, &answer, deadline).await {
+    let reply_ts = match d.reply_in_thread(&mention.channel_id, &mention.thread_ts, &answer, deadline).await {
         Ok(posted) => Some(posted.ts),
         Err(err) => {
             tracing::error!(error = %err, event_id = %mention.event_id, "could not answer in the thread");
@@ -262,7 +258,7 @@ async fn handle_mention(
         // A deploy that could not start ends here: say so on the mention too.
         let failed = async {
             if failed_before_start {
-                let _ = d.api.add_reaction(token, &mention.channel_id, &mention.ts, "x", deadline).await;
+                let _ = d.bot.api.add_reaction(token, &mention.channel_id, &mention.ts, "x", deadline).await;
             }
         };
         tokio::join!(record, settle, failed);
@@ -301,14 +297,19 @@ async fn record(
 /// Runs a deploy its approvers approved: the pipeline starts and the answer goes to the request's
 /// thread, as for a mention that needed no approval. The request itself is the claim: only the
 /// approval that moved it to `executing` gets here.
-pub(crate) async fn run_approved(deps: &Deps, mention: &Mention, gate: &Gate<'_>, deadline: Instant) -> Outcome {
-    let Some(d) = &deps.deploys else {
+pub async fn run_approved(
+    deploys: Option<&DeployDeps>,
+    mention: &Mention,
+    gate: &Gate<'_>,
+    deadline: Instant,
+) -> Outcome {
+    let Some(d) = deploys else {
         return Outcome::ephemeral(
             "Deploys are not configured here any more: nothing was started.",
             Decision::Failed("deploys not configured".into()),
         );
     };
-    let token = match d.bot_token.get().await {
+    let token = match d.bot.token.get().await {
         Ok(token) => token,
         Err(err) => {
             tracing::error!(error = %err, "bot token unavailable: cannot run an approved deploy");
@@ -321,7 +322,7 @@ pub(crate) async fn run_approved(deps: &Deps, mention: &Mention, gate: &Gate<'_>
     let request = MentionRequest::parse(&mention.text);
     let (outcome, started_run) = run(d, &token, mention, &request, gate, deadline).await;
     let answer = outcome.message.to_json();
-    let reply_ts = match d.reply_in_thread(&token, &mention.channel_id, &mention.thread_ts, &answer, deadline).await {
+    let reply_ts = match d.reply_in_thread(&mention.channel_id, &mention.thread_ts, &answer, deadline).await {
         Ok(posted) => Some(posted.ts),
         Err(err) => {
             tracing::error!(error = %err, "could not answer an approved deploy in its thread");
@@ -341,7 +342,7 @@ async fn release(d: &DeployDeps, mention: &Mention) {
 /// The bot's own mention as written in the text (`<@U0BOT>`), for help lines.
 fn bot_handle(text: &str) -> String {
     text.split_whitespace()
-        .find(|w| chatops_shared::slack::events::is_user_mention(w))
+        .find(|w| crate::slack::events::is_user_mention(w))
         .map(|w| w.split('|').next().unwrap_or(w).trim_end_matches('>').to_owned() + ">")
         .unwrap_or_else(|| "@chatops".to_owned())
 }
@@ -368,7 +369,7 @@ fn usage(bot: &str, projects: &[&str]) -> String {
 /// What a mention asks for, under the deadline; the answer for the thread and the audit line.
 async fn run(
     d: &DeployDeps,
-    token: &chatops_shared::secret::Secret,
+    token: &crate::secret::Secret,
     mention: &Mention,
     request: &MentionRequest,
     gate: &Gate<'_>,
@@ -459,7 +460,7 @@ async fn run(
         requested_by: mention.user_id.clone(),
     };
     let trigger_deadline = deadline.checked_sub(ANSWER_RESERVE).unwrap_or(deadline);
-    let seen = d.api.add_reaction(token, &mention.channel_id, &mention.ts, "eyes", trigger_deadline);
+    let seen = d.bot.api.add_reaction(token, &mention.channel_id, &mention.ts, "eyes", trigger_deadline);
     let (started, seen) = tokio::join!(d.pipelines.trigger(target, &deploy, trigger_deadline), seen);
     if let Err(err) = seen {
         tracing::warn!(error = %err, "could not add the 👀 reaction");
@@ -472,7 +473,7 @@ fn started_outcome(
     name: &str,
     target: &Target,
     deploy: &DeployRequest,
-    started: Result<chatops_shared::deploy::Started, TriggerError>,
+    started: Result<crate::deploy::Started, TriggerError>,
 ) -> Outcome {
     let project = escape(name);
     let git_ref = escape(target.git_ref());
@@ -524,43 +525,30 @@ struct Notify {
 }
 
 fn notify_error(status: u16, error: &str) -> Response<Body> {
-    json_response(status, &json!({"ok": false, "error": error}))
+    refusal(status, error)
 }
 
+/// The callback's endpoint, as its refusals name it.
+const NOTIFY_ENDPOINT: Endpoint = Endpoint {
+    name: "deploy callback",
+    token_vars: "DEPLOY_NOTIFY_TOKEN / KMS_ENCRYPTED_DEPLOY_NOTIFY_TOKEN (and deploys: DEPLOY_TARGETS_SECRET_ARN)",
+    header_hint: "send the token in the Authorization header, never in the URL (URLs end up in access logs)",
+};
+
 /// `POST /deploy/notify`: the pipeline's last job reports the result. Bearer token only; 401 otherwise.
-pub async fn handle_notify(deps: &Deps, request: &Request, started: Instant, deadline: Instant) -> Response<Body> {
-    if request.uri().query().is_some_and(|q| q.split('&').any(|p| p.starts_with("token="))) {
-        tracing::warn!("deploy callback refused: token in the query string");
-        return notify_error(
-            400,
-            "send the token in the Authorization header, never in the URL (URLs end up in access logs)",
-        );
+pub async fn handle_notify(
+    deploys: Option<&DeployDeps>,
+    request: &Request,
+    started: Instant,
+    deadline: Instant,
+) -> Response<Body> {
+    let token = deploys.and_then(|d| d.notify_token.as_ref());
+    if let Err(refused) = authorise(&NOTIFY_ENDPOINT, request, token).await {
+        return refused;
     }
-    let Some(d) = &deps.deploys else {
-        tracing::warn!("deploy callback refused: deploys are not configured");
+    let Some(d) = deploys else {
         return notify_error(401, "unauthorised");
     };
-    let Some(notify_token) = &d.notify_token else {
-        tracing::error!(
-            "deploy callback refused: no DEPLOY_NOTIFY_TOKEN / KMS_ENCRYPTED_DEPLOY_NOTIFY_TOKEN configured"
-        );
-        return notify_error(401, "unauthorised");
-    };
-    let authorization = request.headers().get("authorization").and_then(|v| v.to_str().ok());
-    match notify_token.check_bearer(authorization).await {
-        Ok(Bearer::Valid) => {}
-        Ok(refusal) => {
-            tracing::warn!(
-                present = refusal == Bearer::Wrong,
-                "deploy callback refused: wrong or missing bearer token"
-            );
-            return notify_error(401, "unauthorised");
-        }
-        Err(err) => {
-            tracing::error!(error = %err, "deploy notify token unavailable");
-            return notify_error(503, "the function cannot check tokens right now");
-        }
-    }
     let notify: Notify = match serde_json::from_slice(request.body().as_ref()) {
         Ok(n) => n,
         Err(err) => {
@@ -586,7 +574,7 @@ pub async fn handle_notify(deps: &Deps, request: &Request, started: Instant, dea
             return notify_error(503, "state table unavailable; retry");
         }
     };
-    let token = &match d.bot_token.get().await {
+    let token = &match d.bot.token.get().await {
         Ok(token) => token,
         Err(err) => {
             tracing::error!(error = %err, "bot token unavailable");
@@ -617,16 +605,18 @@ pub async fn handle_notify(deps: &Deps, request: &Request, started: Instant, dea
         )
     };
     let message = json!({"text": text});
-    if let Err(err) = d.reply_in_thread(token, &record.channel, &record.thread_ts, &message, deadline).await {
+    if let Err(err) = d.reply_in_thread(&record.channel, &record.thread_ts, &message, deadline).await {
         tracing::error!(error = %err, "could not post the deploy result");
         reopen(d, &notify).await;
         return notify_error(503, "could not post the result to Slack; retry");
     }
     // The mention's reaction and our first answer show the end too; neither is worth failing the callback.
-    let reaction = d.api.add_reaction(token, &record.channel, &record.mention_ts, emoji, deadline);
+    let reaction = d.bot.api.add_reaction(token, &record.channel, &record.mention_ts, emoji, deadline);
     let update = async {
         match &record.reply_ts {
-            Some(ts) => d.api.update(token, &record.channel, ts, &json!({"text": summary}), deadline).await.map(drop),
+            Some(ts) => {
+                d.bot.api.update(token, &record.channel, ts, &json!({"text": summary}), deadline).await.map(drop)
+            }
             None => Ok(()),
         }
     };

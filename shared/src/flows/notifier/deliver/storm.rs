@@ -12,14 +12,15 @@
 
 use std::time::{Duration, Instant};
 
-use chatops_shared::chat::Platform;
-use chatops_shared::notify::digest::{self, DigestInfo};
-use chatops_shared::secret::Secret;
-use chatops_shared::state::{ChannelView, DigestMeta, Rate, StateError, StateTable, StoredEntry, now_ms};
+use crate::chat::Platform;
+use crate::clock::now_ms;
+use crate::notify::digest::{self, DigestInfo};
+use crate::secret::Secret;
+use crate::state::{ChannelView, DigestMeta, Rate, StateError, StateTable, StoredEntry};
 use serde_json::Value;
 
-use crate::deliver::{Outcome, Plan, Run};
-use crate::{PostError, Sink};
+use super::{Outcome, Plan, Run};
+use crate::flows::notifier::{PostError, Sink};
 
 /// `chat.postMessage` in one channel: Slack allows about one a second with short bursts; a little
 /// slower, so that the clocks of many containers never add up to more.
@@ -60,8 +61,8 @@ pub const WINDOW_VAR: &str = "STORM_WINDOW_SECONDS";
 pub const QUIET_VAR: &str = "STORM_QUIET_SECONDS";
 
 impl StormSettings {
-    pub fn from_lookup(opt: &dyn Fn(&str) -> Option<String>) -> Result<Self, chatops_shared::secret::ConfigError> {
-        use chatops_shared::secret::ConfigError;
+    pub fn from_lookup(opt: &dyn Fn(&str) -> Option<String>) -> Result<Self, crate::config::ConfigError> {
+        use crate::config::ConfigError;
         let mut settings = Self::default();
         if let Some(v) = opt(DIGEST_VAR) {
             settings.digest = match v.to_ascii_lowercase().as_str() {
@@ -119,7 +120,7 @@ pub(crate) enum StormRoute {
 }
 
 /// What a notification is called in a digest: its lifecycle (one line per alarm), else its label.
-pub(crate) fn digest_key(n: &chatops_shared::notify::Notification) -> String {
+pub(crate) fn digest_key(n: &crate::notify::Notification) -> String {
     n.lifecycle_key().map(|k| k.key).unwrap_or_else(|| n.label())
 }
 
@@ -161,7 +162,7 @@ impl Run<'_> {
     /// over, knows its line was shown. `new_message`: it has no message of its own to update.
     pub(crate) async fn storm_route(
         &self,
-        n: &chatops_shared::notify::Notification,
+        n: &crate::notify::Notification,
         view: &ChannelView,
         taken_over: bool,
         new_message: bool,
@@ -298,7 +299,7 @@ impl Run<'_> {
 
     /// Closes a digest whose storm ended while no container stayed: shows it once more, as over.
     async fn close_stale(&self, state: &StateTable, secret: &Secret, scope: &str, id: &str) {
-        let owner = chatops_shared::state::unique_owner("closer");
+        let owner = crate::state::unique_owner("closer");
         let now = now_ms();
         if let Ok(Some(meta)) =
             state.lease_digest(id, &owner, now, now + DIGEST_LEASE.as_millis() as i64, self.deadline_ms()).await
@@ -527,7 +528,7 @@ impl Run<'_> {
         let platform = deps.platform.or_else(|| Platform::from_webhook_url(url.expose())).unwrap_or_default();
         for page in digest::render(&pending, &info) {
             self.pace(scope, POST_RATE, None).await;
-            poster.post_to(platform, url, &platform.render(&page), self.deadline()).await?;
+            poster.post_to(&platform, url, &platform.render(&page), self.deadline()).await?;
         }
         let sent: Vec<(String, i64)> = pending.iter().map(|e| (e.key.clone(), e.changed_at_ms)).collect();
         state.mark_entries_sent(&meta.id, &sent, now_ms()).await.map_err(not_shown)?;

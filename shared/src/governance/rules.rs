@@ -539,7 +539,7 @@ mod tests {
     /// The README's example is a policy that parses, and means what the README says of it.
     #[test]
     fn the_readme_example_parses() {
-        let readme = include_str!("../../README.md");
+        let readme = include_str!("../../../README.md");
         let section = &readme[readme.find("## Who may do what").expect("policy section")..];
         let start = section.find("```json\n").expect("json block") + 8;
         let end = start + section[start..].find("```").expect("end of block");

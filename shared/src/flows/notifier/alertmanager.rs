@@ -6,16 +6,16 @@
 //! not Alertmanager's, 401 no or a wrong token, 404/405 another route, 503 Slack (or the chat platform)
 //! could not be reached, so that Alertmanager retries; it does not retry a 4xx.
 
-use chatops_shared::aws::kms::Bearer;
-use chatops_shared::notify::{AlertGroup, Incoming, Notification};
-use chatops_shared::slack::gateway::{EnvelopeError, json_response, request_from_event, response_to_event};
-use lambda_runtime::LambdaEvent;
+use crate::http::bearer::{Endpoint, authorise};
+use crate::http::gateway::{EnvelopeError, json_response, request_from_event, response_to_event};
+use crate::notify::{AlertGroup, Incoming, Notification};
+use lambda_http::lambda_runtime::LambdaEvent;
 use serde_json::{Value, json};
 
-use crate::{Deps, HandlerError, deliver_all};
+use super::{Deps, HandlerError, deliver_all};
 
 /// An API Gateway (REST or HTTP API) or function URL event rather than SNS or EventBridge.
-pub(crate) fn is_http(event: &Value) -> bool {
+pub fn is_http(event: &Value) -> bool {
     event.get("requestContext").is_some()
         && (event.get("rawPath").is_some() || event.get("httpMethod").is_some() || event.get("routeKey").is_some())
 }
@@ -28,7 +28,14 @@ fn refused(status: u16, error: &str) -> Value {
     answer(status, json!({ "ok": false, "error": error }))
 }
 
-pub(crate) async fn handle_http(deps: &Deps, event: &LambdaEvent<Value>) -> Value {
+/// The route's endpoint, as its refusals name it.
+const ENDPOINT: Endpoint = Endpoint {
+    name: "Alertmanager request",
+    token_vars: "ALERTMANAGER_TOKEN / KMS_ENCRYPTED_ALERTMANAGER_TOKEN",
+    header_hint: "send the token in the Authorization header (http_config.authorization), never in the URL",
+};
+
+pub async fn handle_http(deps: &Deps, event: &LambdaEvent<Value>) -> Value {
     let raw = match serde_json::value::to_raw_value(&event.payload) {
         Ok(raw) => raw,
         Err(_) => return refused(400, "unreadable request"),
@@ -45,33 +52,8 @@ pub(crate) async fn handle_http(deps: &Deps, event: &LambdaEvent<Value>) -> Valu
     if request.method() != lambda_http::http::Method::POST {
         return refused(405, "use POST");
     }
-    if request.uri().query().is_some_and(|q| q.split('&').any(|p| p.starts_with("token="))) {
-        tracing::warn!("Alertmanager request refused: token in the query string");
-        return refused(
-            400,
-            "send the token in the Authorization header (http_config.authorization), never in the URL",
-        );
-    }
-    let Some(token) = &deps.alertmanager_token else {
-        tracing::error!(
-            "Alertmanager request refused: no ALERTMANAGER_TOKEN / KMS_ENCRYPTED_ALERTMANAGER_TOKEN configured"
-        );
-        return refused(401, "unauthorised");
-    };
-    let authorization = request.headers().get("authorization").and_then(|v| v.to_str().ok());
-    match token.check_bearer(authorization).await {
-        Ok(Bearer::Valid) => {}
-        Ok(refusal) => {
-            tracing::warn!(
-                present = refusal == Bearer::Wrong,
-                "Alertmanager request refused: wrong or missing bearer token"
-            );
-            return refused(401, "unauthorised");
-        }
-        Err(err) => {
-            tracing::error!(error = %err, "Alertmanager token unavailable");
-            return refused(503, "the function cannot check tokens right now");
-        }
+    if let Err(refused) = authorise(&ENDPOINT, &request, deps.alertmanager_token.as_ref()).await {
+        return response_to_event(refused);
     }
     let group = match AlertGroup::parse(request.body().as_ref()) {
         Ok(group) => group,

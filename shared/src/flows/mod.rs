@@ -1,0 +1,14 @@
+//! The flows: what people do, each its own module with its tests, built on the floors below.
+//! - [`requests`]: slash commands and button clicks, the approvals' clicks and the approved re-run, the
+//!   replay check; [`requests::SlackApp`] is what the Slack-facing function keeps per container.
+//! - [`deploys`]: the Events API route (`/slack/events`): deploy by mention, the chit-chat, the
+//!   pipeline's callback (`/deploy/notify`).
+//! - [`notifier`]: notifications to chat: one message per alarm lifecycle, exactly-once claims, pacing
+//!   and the storm digest, the Alertmanager route.
+//!
+//! Flows floor (the top): imports `commands`, `governance`, `notify`, `chat`, the adapters, `http` and
+//! the base floor. Functions import flows; nothing in this crate does.
+
+pub mod deploys;
+pub mod notifier;
+pub mod requests;

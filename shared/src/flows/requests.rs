@@ -1,0 +1,250 @@
+//! The Slack app's requests after their signature is checked: slash commands and button clicks,
+//! through the governance seam to the command and action tables, the approvals' clicks and the re-run
+//! of an approved request, and the replay check. [`SlackApp`] is what the Slack-facing function keeps
+//! per container.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lambda_http::{Body, Response};
+
+use super::deploys::{self, DeployDeps};
+use crate::aws::kms::CachedSecret;
+use crate::commands::{Services, dispatch, dispatch_action};
+use crate::governance::approvals::APPROVAL_PREFIX;
+use crate::governance::{At, Caller, Decision, Entry, Gate, Governance, Outcome, Rerun, audit};
+use crate::http::RetryPolicy;
+use crate::http::gateway::{json_response, text_response};
+use crate::slack::bot::Bot;
+use crate::slack::events::Mention;
+use std::collections::HashMap;
+
+use crate::slack::form::{SlashCommand, parse_form};
+use crate::slack::interaction::BlockAction;
+use crate::slack::webhook::SlackPoster;
+use crate::state::StateTable;
+
+/// Slack gives up after 3 s; this leaves room for API Gateway and the network.
+pub const DEFAULT_BUDGET: Duration = Duration::from_millis(2500);
+/// Part of a button's budget kept for posting the outcome to `response_url`.
+pub const RESPONSE_RESERVE: Duration = Duration::from_millis(400);
+
+/// What the Slack-facing function keeps per container.
+pub struct SlackApp {
+    pub signing_secret: CachedSecret,
+    /// Who may do what: the access list, `CHATOPS_POLICY` and its approvals.
+    pub governance: Governance,
+    pub services: Services,
+    /// Posts button outcomes to the interaction's `response_url`.
+    pub poster: SlackPoster,
+    /// The bot (Web API and bot token), one per container for deploys and approvals; `None` without a token.
+    pub bot: Option<Arc<Bot>>,
+    /// How long a command may take, from the moment the request arrives.
+    pub budget: Duration,
+    /// Seconds since the epoch; a field so tests can pin the clock (Slack's fixed example timestamp).
+    pub now_unix: fn() -> i64,
+    /// Deploy by mention and its callback; `None` when not configured.
+    pub deploys: Option<DeployDeps>,
+    /// Where accepted requests are recorded so a replay of one is refused; `None` without a state table.
+    pub replays: Option<StateTable>,
+}
+
+impl SlackApp {
+    /// Commands and buttons alone: the access list lets everyone in, no deploys, replay check or policy,
+    /// the default budget and the system clock.
+    pub fn basic(signing_secret: CachedSecret, services: Services, http: reqwest::Client) -> Self {
+        Self {
+            signing_secret,
+            governance: Governance::default(),
+            services,
+            poster: SlackPoster::new(http, response_url_policy()),
+            bot: None,
+            budget: DEFAULT_BUDGET,
+            now_unix: crate::clock::now_unix,
+            deploys: None,
+            replays: None,
+        }
+    }
+
+    /// The moment a request is handled, for the governance seam.
+    pub fn at(&self, started: Instant, deadline: Instant) -> At {
+        At { started, now_unix: (self.now_unix)(), deadline }
+    }
+}
+
+/// `response_url` updates happen inside Slack's 3 s: short attempts, few retries.
+pub fn response_url_policy() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 2,
+        backoff: Duration::from_millis(100),
+        attempt_timeout: Duration::from_millis(1500),
+        reserve: Duration::ZERO,
+        default_retry_after: Duration::from_millis(500),
+    }
+}
+
+/// A form body (slash command, button click, or Slack's `ssl_check`), signature already checked.
+pub async fn handle_form(
+    app: &SlackApp,
+    form: HashMap<String, String>,
+    started: Instant,
+    deadline: Instant,
+) -> Response<Body> {
+    if form.get("ssl_check").map(String::as_str) == Some("1") {
+        return text_response(200, "");
+    }
+    if let Some(payload) = form.get("payload") {
+        return handle_click(app, payload, started, deadline).await;
+    }
+    let mut command = match SlashCommand::from_form(form) {
+        Ok(command) => command,
+        Err(err) => return text_response(400, &err.to_string()),
+    };
+    // `/scale web 20 -- Black Friday`: the command sees `web 20`; the approvers see the reason.
+    let (text, reason) = crate::governance::split_reason(&command.text);
+    command.text = text;
+    let caller = Caller { reason, ..Caller::from(&command) };
+    let outcome = app
+        .governance
+        .guard(&caller, Entry::Change, app.at(started, deadline), async |gate| {
+            dispatch(&app.services, &command, gate, deadline).await
+        })
+        .await;
+    json_response(200, &outcome.message.to_json())
+}
+
+/// A button click: acknowledged with an empty 200; the outcome goes to the message's `response_url`
+/// (the updated message, or an ephemeral refusal), within the same budget.
+async fn handle_click(app: &SlackApp, payload: &str, started: Instant, deadline: Instant) -> Response<Body> {
+    let click = match BlockAction::parse(payload) {
+        Ok(click) => click,
+        Err(err) => return text_response(400, &err.to_string()),
+    };
+    // Keep time for the response_url update after the AWS calls.
+    let action_deadline = deadline.checked_sub(RESPONSE_RESERVE).unwrap_or(deadline);
+    let caller = Caller::from(&click);
+    let at = app.at(started, action_deadline);
+    let outcome = if click.action_id.starts_with(APPROVAL_PREFIX) {
+        // Approving is not a change the rules gate: the request's own rule says who may approve.
+        let approvals = &app.governance;
+        approvals
+            .guard(&caller, Entry::Answer, at, async |_| {
+                approvals
+                    .click(&click, at, async |request, requester, rerun, gate| {
+                        run_approved(app, request, requester, rerun, gate, action_deadline).await
+                    })
+                    .await
+            })
+            .await
+    } else {
+        app.governance
+            .guard(&caller, Entry::Change, at, async |gate| {
+                dispatch_action(&app.services, &click, gate, action_deadline).await
+            })
+            .await
+    };
+    if let Some(url) = &click.response_url {
+        let url = crate::secret::Secret::new(url.clone());
+        if let Err(err) = app.poster.post(&url, &outcome.message, deadline).await {
+            tracing::error!(error = %err, action = %click.action_id, "could not update the message through response_url");
+        }
+    }
+    text_response(200, "")
+}
+
+/// Runs an approved request as its requester: the same command, button or mention code as a direct
+/// request, with the gate governance gives the approved re-run.
+async fn run_approved(
+    app: &SlackApp,
+    request: &str,
+    requester: &Caller,
+    rerun: &Rerun,
+    gate: &Gate<'_>,
+    deadline: Instant,
+) -> Outcome {
+    match rerun {
+        Rerun::Command { command, text } => {
+            let command = SlashCommand {
+                team_id: requester.team_id.clone(),
+                team_domain: String::new(),
+                enterprise_id: None,
+                channel_id: requester.channel_id.clone(),
+                channel_name: requester.channel_name.clone(),
+                user_id: requester.user_id.clone(),
+                user_name: requester.user_name.clone(),
+                command: command.clone(),
+                text: text.clone(),
+                response_url: None,
+                trigger_id: None,
+            };
+            dispatch(&app.services, &command, gate, deadline).await
+        }
+        Rerun::Button { action_id, value } => {
+            let click = BlockAction {
+                team_id: requester.team_id.clone(),
+                user_id: requester.user_id.clone(),
+                user_name: requester.user_name.clone(),
+                channel_id: requester.channel_id.clone(),
+                channel_name: requester.channel_name.clone(),
+                action_id: action_id.clone(),
+                block_id: String::new(),
+                value: value.clone(),
+                response_url: None,
+                message_blocks: Vec::new(),
+                in_attachment: false,
+                message_color: None,
+                message_text: String::new(),
+            };
+            dispatch_action(&app.services, &click, gate, deadline).await
+        }
+        Rerun::Mention { channel, ts, thread_ts, text } => {
+            let mention = Mention {
+                event_id: format!("approved-{request}"),
+                team_id: requester.team_id.clone(),
+                user_id: requester.user_id.clone(),
+                channel_id: channel.clone(),
+                ts: ts.clone(),
+                thread_ts: thread_ts.clone(),
+                text: text.clone(),
+            };
+            deploys::run_approved(app.deploys.as_ref(), &mention, gate, deadline).await
+        }
+    }
+}
+
+/// A signature stays valid for 5 minutes, so a captured request could be sent again and act twice: each
+/// accepted signature is recorded (a hash of it) by conditional write, and a second arrival is refused
+/// with an audit line. Slack's own retries carry new signatures. When the table cannot be reached the
+/// request is served (the signature was valid) and the log says so: commands stay available.
+pub async fn first_arrival(
+    app: &SlackApp,
+    state: &StateTable,
+    signature: &[u8],
+    body: &[u8],
+    started: Instant,
+) -> bool {
+    use sha2::Digest as _;
+    let id = hex::encode(sha2::Sha256::digest(signature));
+    let now = (app.now_unix)();
+    match state.first_arrival(&id, now * 1000, now + 600).await {
+        Ok(true) => true,
+        Ok(false) => {
+            // Who the replayed request claims to be: a command's or a button click's caller.
+            let caller = parse_form(body)
+                .ok()
+                .and_then(|form| match form.get("payload") {
+                    Some(payload) => BlockAction::parse(payload).ok().map(|click| Caller::from(&click)),
+                    None => SlashCommand::from_form(form).ok().map(|command| Caller::from(&command)),
+                })
+                .unwrap_or_default();
+            let outcome = Outcome::ephemeral("", Decision::Refused("replayed request".into()));
+            tracing::warn!("request refused: this signed request was already accepted once (a replay)");
+            audit(&caller, &outcome, started.elapsed());
+            false
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "state table unavailable: request served without the replay check");
+            true
+        }
+    }
+}
