@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use chatops_shared::policy::{Ask, Policy, Verdict};
+use chatops_shared::governance::rules::{Ask, Policy, Verdict};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
