@@ -3,6 +3,9 @@
 //! green environment to check and three buttons, always in the order an operator needs them:
 //! Switch traffic, Roll back, Terminate original.
 
+use aws_lambda_events::event::codedeploy::CodeDeployEventDetail;
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use serde::Deserialize as _;
 use serde_json::{Map, Value};
 
 use super::time_fmt::slack_date;
@@ -38,15 +41,21 @@ impl DeploymentNotice {
         {
             return None;
         }
-        let detail = event.get("detail")?;
+        // Read with aws_lambda_events' CodeDeploy detail (it reads every real deployment event).
+        let event = EventBridgeEvent::<CodeDeployEventDetail>::deserialize(&Value::Object(event.clone())).ok()?;
+        let detail = event.detail;
+        let non_blank = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
         Some(Self {
-            application: text(detail.get("application"))?,
-            deployment_group: text(detail.get("deploymentGroup"))?,
-            deployment_id: text(detail.get("deploymentId"))?,
-            state: text(detail.get("state")).unwrap_or_else(|| "UNKNOWN".into()).to_ascii_uppercase(),
-            account: text(event.get("account")),
-            region: text(detail.get("region")).or_else(|| text(event.get("region"))),
-            time: text(event.get("time")),
+            application: non_blank(detail.application)?,
+            deployment_group: non_blank(detail.deployment_group)?,
+            deployment_id: non_blank(detail.deployment_id)?,
+            state: Some(detail.state)
+                .filter(|s| !s.trim().is_empty())
+                .unwrap_or_else(|| "UNKNOWN".into())
+                .to_ascii_uppercase(),
+            account: non_blank(event.account),
+            region: non_blank(detail.region).or_else(|| non_blank(event.region)),
+            time: event.time.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
         })
     }
 

@@ -6,6 +6,7 @@ pub mod alarm;
 pub mod alertmanager;
 pub mod codedeploy;
 pub mod digest;
+pub mod envelope;
 mod generic;
 pub mod lifecycle;
 mod render;
@@ -76,23 +77,25 @@ pub fn notifications_from_event(event: &Value) -> Result<Vec<Notification>, Unre
 }
 
 /// Like [`notifications_from_event`], with each notification's delivery ID and topic.
+///
+/// The envelopes are read with `aws_lambda_events` ([`envelope`]): SNS records as `SnsEvent`, EventBridge
+/// events as `EventBridgeEvent`. An SNS-shaped event the library cannot read (a hand-made test event
+/// without signature fields) is still read, field by field, with a warning: a message is never lost to
+/// a stricter parser.
 pub fn incoming_from_event(event: &Value) -> Result<Vec<Incoming>, UnrecognisedEvent> {
     let obj = event.as_object().ok_or_else(|| UnrecognisedEvent { shape: describe(event) })?;
-    if let Some(records) = obj.get("Records").and_then(Value::as_array) {
-        let sns: Vec<&Value> = records.iter().filter_map(|r| r.get("Sns")).collect();
-        if !records.is_empty() && sns.len() == records.len() {
-            return Ok(sns
-                .into_iter()
-                .map(|record| Incoming {
-                    notification: from_sns_record(record),
-                    delivery_id: alarm::text(record.get("MessageId")).map(|id| format!("sns:{id}")),
-                    topic: alarm::text(record.get("TopicArn")).map(|t| t.rsplit(':').next().unwrap_or(&t).to_owned()),
-                })
-                .collect());
-        }
+    if let Some(records) = envelope::sns_records(event) {
+        return Ok(records
+            .into_iter()
+            .map(|record| Incoming {
+                notification: from_sns_record(record.raw, &record.message),
+                delivery_id: record.message_id.map(|id| format!("sns:{id}")),
+                topic: record.topic_arn.map(|t| t.rsplit(':').next().unwrap_or(&t).to_owned()),
+            })
+            .collect());
     }
-    let eventbridge_id =
-        || alarm::text(obj.get("detail-type")).and(alarm::text(obj.get("id"))).map(|id| format!("eventbridge:{id}"));
+    let eventbridge = envelope::eventbridge(event);
+    let eventbridge_id = || eventbridge.as_ref().and_then(|e| e.id.clone()).map(|id| format!("eventbridge:{id}"));
     let single = |notification, delivery_id| Ok(vec![Incoming { notification, delivery_id, topic: None }]);
     if let Some(alarm) = alarm::from_alarm_action(obj) {
         // An alarm action has no event ID: the alarm and the time of its state change identify it.
@@ -118,9 +121,9 @@ pub fn incoming_from_event(event: &Value) -> Result<Vec<Incoming>, UnrecognisedE
     Err(UnrecognisedEvent { shape: describe(event) })
 }
 
-/// One SNS record: an alarm, a Slack payload, or anything else as a generic notice. Never fails.
-fn from_sns_record(sns: &Value) -> Notification {
-    let message = sns.get("Message").and_then(Value::as_str).unwrap_or_default();
+/// One SNS record (`sns`, its `Message` text `message`): an alarm, a Slack payload, or anything else as
+/// a generic notice. Never fails.
+fn from_sns_record(sns: &Value, message: &str) -> Notification {
     let parsed: Option<Value> = serde_json::from_str(message).ok();
     if let Some(obj) = parsed.as_ref().and_then(Value::as_object) {
         if let Some(alarm) = alarm::from_sns_alarm_message(obj, Some(sns)) {
