@@ -407,3 +407,31 @@ async fn a_codedeploy_rollback_waits_for_approval_and_then_runs_once() {
     assert!(text(&late).contains("already executed"), "{late}");
     assert_eq!(codedeploy.changes().len(), 1);
 }
+
+/// The approvers' message goes through the bot, which picks up a rotated token as every other post
+/// does: Slack refuses the old token, the stack's secret is read again, and the call is made once more
+/// with the new one. (Before, only deploy answers did this: the request was refused as "Slack did not
+/// take the message to the approvers" until the container was recycled.)
+#[tokio::test(flavor = "multi_thread")]
+async fn an_approval_request_is_posted_with_a_rotated_bot_token() {
+    let moto = Moto::shared();
+    let arn = moto.create_secret(&json!({"bot_token": "xoxb-approvals-OLD-token"}).to_string()).await;
+    let extra = vec![
+        ("SLACK_BOT_TOKEN", String::new()), // blank counts as unset: the token comes from the secret
+        ("SLACK_SECRETS_ARN", arn.clone()),
+        ("SLACK_SECRETS_REFRESH_SECONDS", "0".to_owned()),
+    ];
+    let s = stack_with(policy(1), 1, extra).await;
+    let group = format!("appr-rotated-{}", std::process::id());
+    s.moto.create_group(&group, 0, 20, 2, Some("enabled")).await;
+    // Rotated in Secrets Manager after the container read it; Slack now takes only the new token (BOT).
+    moto.put_secret(&arn, &json!({"bot_token": BOT}).to_string()).await;
+
+    let answer = s.scale(0, &format!("{group} 12"), "U0ADA").await;
+    assert!(answer.contains("Waiting for approval"), "{answer}");
+    assert_eq!(s.slack.channel(APPROVERS).len(), 1, "the approvers were asked");
+    let refused = s.slack.calls().iter().filter(|c| c.answer == "invalid_auth").count();
+    assert!(refused >= 1, "the old token was tried first and refused");
+    let out = s.containers[0].1.output();
+    assert!(out.contains("rotated") && !out.contains("xoxb-approvals-OLD-token") && !out.contains(BOT));
+}

@@ -6,6 +6,8 @@
 //! second POST could start a second deploy. What the caller learns is therefore one of three things:
 //! started (with the link), not started (nothing happened: safe to ask again), or unknown (the request
 //! left and no answer came back: look at the pipelines page before asking again).
+//!
+//! Adapter floor: imports `http` and the base floor.
 
 pub mod github;
 pub mod gitlab;

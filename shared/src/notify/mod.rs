@@ -1,6 +1,9 @@
 //! What the notifier understands: every event shape it accepts, turned into [`Notification`]s, and each
 //! notification rendered as a Slack [`Message`]. One module per event shape; a new source is one parser
 //! and one line in [`notifications_from_event`].
+//!
+//! Render floor: imports `chat`, `slack`, `state` (a lifecycle's record) and the base floor; the notifier
+//! flow (`flows::notifier`) uses it, never the other way round.
 
 pub mod alarm;
 pub mod alertmanager;

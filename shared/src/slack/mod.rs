@@ -1,5 +1,8 @@
 //! Everything Slack: the message model with Slack's limits, webhook delivery, request verification,
 //! form bodies and slash-command payloads.
+//!
+//! Adapter floor: imports `http`, `aws` (the bot's cached token) and the base floor; never `chat` or
+//! `notify` (a webhook poster reads rate limits through `http::RateLimitReader`).
 
 pub mod api;
 pub mod bot;

@@ -21,6 +21,8 @@
 //!
 //! DynamoDB's TTL deletes expired items lazily (within days), so reads treat `expires_at` in the past
 //! as absent, and the conditions do too.
+//!
+//! Adapter floor: imports the base floor only.
 
 mod requests;
 mod storm;
