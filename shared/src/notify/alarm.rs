@@ -1,13 +1,8 @@
 //! CloudWatch alarm state changes, from the three places they arrive: an SNS notification, a direct
 //! alarm action (`source: aws.cloudwatch` with `alarmData`), and an EventBridge `CloudWatch Alarm State
-//! Change` event. The state of an alarm action or EventBridge event is read with `aws_lambda_events`
-//! (`CloudWatchAlarmData`); everything else, and any data its types reject, field by field, so a null,
-//! a missing field or an unexpected type costs that field only, never the alarm.
+//! Change` event. Parsing reads JSON values field by field, so a null, a missing field or an unexpected
+//! type costs that field only, never the alarm.
 
-use aws_lambda_events::event::cloudwatch_alarms::{
-    CloudWatchAlarmData, CloudWatchAlarmStateReasonData, CloudWatchAlarmStateValue,
-};
-use serde::Deserialize as _;
 use serde_json::{Map, Value};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -258,101 +253,6 @@ pub(crate) fn from_sns_alarm_message(msg: &Map<String, Value>, sns: Option<&Valu
     })
 }
 
-/// The state part of an alarm's data: its name, the new and previous state, why, when, and what the
-/// reason data says (threshold and recent datapoints, or the composite's triggering alarms).
-struct StateData {
-    name: String,
-    new_state: AlarmState,
-    old_state: Option<AlarmState>,
-    reason: Option<String>,
-    changed_at: Option<String>,
-    threshold: Option<f64>,
-    recent_datapoints: Vec<f64>,
-    triggering: Vec<(String, Option<String>)>,
-}
-
-/// Read with `aws_lambda_events`' `CloudWatchAlarmData`, which reads the alarm data AWS sends (its
-/// reason data too, a JSON document inside a string). Data it rejects (a null reason, a state it does
-/// not know) is read field by field instead, so a strange field costs that field only, never the alarm.
-fn state_data(data: &Value) -> Option<StateData> {
-    match CloudWatchAlarmData::<Value>::deserialize(data) {
-        Ok(typed) => state_data_typed(typed),
-        Err(err) => {
-            tracing::debug!(error = %err, "alarm data not readable as aws_lambda_events::CloudWatchAlarmData: read field by field");
-            state_data_by_hand(data)
-        }
-    }
-}
-
-fn state_value(value: &CloudWatchAlarmStateValue) -> AlarmState {
-    match value {
-        CloudWatchAlarmStateValue::Alarm => AlarmState::Alarm,
-        CloudWatchAlarmStateValue::Ok => AlarmState::Ok,
-        CloudWatchAlarmStateValue::InsufficientData => AlarmState::InsufficientData,
-        other => AlarmState::Other(format!("{other:?}").to_ascii_uppercase()),
-    }
-}
-
-fn state_data_typed(typed: CloudWatchAlarmData<Value>) -> Option<StateData> {
-    let state = typed.state?;
-    let name = Some(typed.alarm_name).filter(|n| !n.trim().is_empty())?;
-    let (mut threshold, mut recent_datapoints, mut triggering) = (None, Vec::new(), Vec::new());
-    match state.reason_data {
-        Some(CloudWatchAlarmStateReasonData::Metric(m)) => {
-            threshold = Some(m.threshold).filter(|t| t.is_finite());
-            recent_datapoints = m.recent_datapoints;
-        }
-        Some(CloudWatchAlarmStateReasonData::Composite(c)) => {
-            triggering = c
-                .triggering_alarms
-                .into_iter()
-                .map(|t| {
-                    let child = t.arn.rsplit(":alarm:").next().unwrap_or(&t.arn).to_owned();
-                    (child, Some(state_value(&t.state.value).as_str().to_owned()))
-                })
-                .collect();
-        }
-        Some(CloudWatchAlarmStateReasonData::Generic(v)) => {
-            // A reason the library has no variant for: what it holds is read by hand.
-            let v = match v {
-                Value::String(s) => serde_json::from_str(&s).unwrap_or_default(),
-                other => other,
-            };
-            threshold = float(v.get("threshold"));
-            recent_datapoints = array(v.get("recentDatapoints")).iter().filter_map(Value::as_f64).collect();
-            triggering = triggering_children(v.get("triggeringAlarms"), "arn", "state", "value");
-        }
-        _ => {}
-    }
-    Some(StateData {
-        name,
-        new_state: state_value(&state.value),
-        old_state: typed.previous_state.map(|p| state_value(&p.value)),
-        reason: Some(state.reason).filter(|r| !r.trim().is_empty()),
-        changed_at: Some(state.timestamp.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-        threshold,
-        recent_datapoints,
-        triggering,
-    })
-}
-
-fn state_data_by_hand(data: &Value) -> Option<StateData> {
-    let state = data.get("state")?;
-    // reasonData is a JSON document inside a string: threshold, recent datapoints, triggering alarms.
-    let reason_data: Value =
-        text(state.get("reasonData")).and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default();
-    Some(StateData {
-        name: text(data.get("alarmName"))?,
-        new_state: AlarmState::parse(&text(state.get("value"))?),
-        old_state: data.get("previousState").and_then(|p| text(p.get("value"))).map(|s| AlarmState::parse(&s)),
-        reason: text(state.get("reason")),
-        changed_at: text(state.get("timestamp")),
-        threshold: float(reason_data.get("threshold")),
-        recent_datapoints: array(reason_data.get("recentDatapoints")).iter().filter_map(Value::as_f64).collect(),
-        triggering: triggering_children(reason_data.get("triggeringAlarms"), "arn", "state", "value"),
-    })
-}
-
 /// The `alarmData` of a direct alarm action, or the `detail` of an EventBridge event: same shape.
 fn from_alarm_data(
     data: &Value,
@@ -362,12 +262,19 @@ fn from_alarm_data(
     time: Option<String>,
     source: AlarmSource,
 ) -> Option<Alarm> {
-    let state = state_data(data)?;
-    // The configuration is read by hand: the library's metric configuration requires `metricStat` on
-    // every query, and metric math expressions have none (see the test in `envelope.rs`).
+    let name = text(data.get("alarmName"))?;
+    let state = data.get("state")?;
+    let new_state = AlarmState::parse(&text(state.get("value"))?);
+    let previous = data.get("previousState");
     let config = data.get("configuration").unwrap_or(&Value::Null);
+    // reasonData is a JSON document inside a string: threshold, recent datapoints, triggering alarms.
+    let reason_data: Value =
+        text(state.get("reasonData")).and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default();
     let condition = if let Some(rule) = text(config.get("alarmRule")) {
-        Condition::Composite { rule, triggering_children: state.triggering }
+        Condition::Composite {
+            rule,
+            triggering_children: triggering_children(reason_data.get("triggeringAlarms"), "arn", "state", "value"),
+        }
     } else {
         let queries = math_queries(array(config.get("metrics")));
         match queries.as_slice() {
@@ -381,24 +288,24 @@ fn from_alarm_data(
     let (arn_partition_region, arn_account) =
         arn.as_deref().and_then(arn_parts).map_or((None, None), |(_, r, a)| (Some(r.to_owned()), Some(a.to_owned())));
     Some(Alarm {
-        name: state.name,
+        name,
         description: text(config.get("description")),
         account: account.or(arn_account),
         region: arn_partition_region.or(region),
         region_name: None,
         arn,
-        new_state: state.new_state,
-        old_state: state.old_state,
-        reason: state.reason,
-        changed_at: state.changed_at.or(time),
+        new_state,
+        old_state: previous.and_then(|p| text(p.get("value"))).map(|s| AlarmState::parse(&s)),
+        reason: text(state.get("reason")),
+        changed_at: text(state.get("timestamp")).or(time),
         condition,
         comparison: None,
-        threshold: state.threshold,
+        threshold: float(reason_data.get("threshold")),
         threshold_metric_id: None,
         evaluation_periods: None,
         datapoints_to_alarm: None,
         treat_missing_data: None,
-        recent_datapoints: state.recent_datapoints,
+        recent_datapoints: array(reason_data.get("recentDatapoints")).iter().filter_map(Value::as_f64).collect(),
         source,
     })
 }
@@ -432,62 +339,4 @@ pub(crate) fn from_eventbridge(event: &Map<String, Value>) -> Option<Alarm> {
         text(event.get("time")),
         AlarmSource::EventBridge,
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn fixture(name: &str) -> Value {
-        let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-    }
-
-    fn at_ms(raw: &Option<String>) -> Option<i128> {
-        raw.as_deref().and_then(super::super::time_fmt::parse).map(|t| t.unix_timestamp_nanos() / 1_000_000)
-    }
-
-    /// The library reads the real alarm data, and reads it as the field-by-field reader does.
-    #[test]
-    fn the_library_and_the_hand_reader_agree_on_real_alarm_data() {
-        let composite = serde_json::json!({
-            "alarmName": "checkout-degraded",
-            "state": {"value": "ALARM", "reason": "children in ALARM",
-                      "reasonData": "{\"triggeringAlarms\":[{\"arn\":\"arn:aws:cloudwatch:eu-west-1:1:alarm:api-5xx\",\"state\":{\"value\":\"ALARM\",\"timestamp\":\"2026-11-20T09:41:07.473+0000\"}}]}",
-                      "timestamp": "2026-11-20T09:41:07.473+0000"},
-            "previousState": {"value": "OK", "reason": "fine", "timestamp": "2026-11-20T08:00:00.000+0000"},
-            "configuration": {"alarmRule": "ALARM(api-5xx)"}
-        });
-        let real = [
-            fixture("alarm-action.json")["alarmData"].clone(),
-            fixture("eventbridge-alarm-state-change.json")["detail"].clone(),
-            composite,
-        ];
-        for data in real {
-            assert!(CloudWatchAlarmData::<Value>::deserialize(&data).is_ok(), "{data}");
-            let typed = state_data(&data).unwrap();
-            let by_hand = state_data_by_hand(&data).unwrap();
-            assert_eq!(typed.name, by_hand.name);
-            assert_eq!((&typed.new_state, &typed.old_state), (&by_hand.new_state, &by_hand.old_state));
-            assert_eq!(typed.reason, by_hand.reason);
-            assert_eq!(at_ms(&typed.changed_at), at_ms(&by_hand.changed_at));
-            assert!(at_ms(&typed.changed_at).is_some());
-            assert_eq!(typed.threshold, by_hand.threshold);
-            assert_eq!(typed.recent_datapoints, by_hand.recent_datapoints);
-            assert_eq!(typed.triggering, by_hand.triggering);
-        }
-        let action = state_data(&fixture("alarm-action.json")["alarmData"]).unwrap();
-        assert_eq!((action.threshold, action.recent_datapoints.as_slice()), (Some(80.0), &[91.35][..]));
-    }
-
-    /// Data the library rejects still makes an alarm: a null reason costs the reason only.
-    #[test]
-    fn alarm_data_the_library_rejects_is_read_field_by_field() {
-        let mut data = fixture("alarm-action.json")["alarmData"].clone();
-        data["state"]["reason"] = Value::Null;
-        assert!(CloudWatchAlarmData::<Value>::deserialize(&data).is_err());
-        let state = state_data(&data).unwrap();
-        assert_eq!((state.name.as_str(), &state.new_state, state.reason), ("api-high-cpu", &AlarmState::Alarm, None));
-        assert_eq!(state.threshold, Some(80.0));
-    }
 }

@@ -145,17 +145,6 @@ mod tests {
         assert_eq!((finding.alarm_arn, finding.alarm_data.alarm_name.as_str()), (None, ""));
     }
 
-    /// The reason an alarm's configuration is read by hand: the library's metric configuration requires
-    /// `metricStat` on every query, and a metric math expression has none.
-    #[test]
-    fn the_library_rejects_a_metric_math_alarms_configuration() {
-        use aws_lambda_events::event::cloudwatch_alarms::CloudWatchMetricAlarmConfiguration;
-        let config = &fixture("eventbridge-alarm-state-change.json")["detail"]["configuration"];
-        assert!(config["metrics"].as_array().unwrap().iter().any(|m| m.get("expression").is_some()), "{config}");
-        let err = CloudWatchMetricAlarmConfiguration::deserialize(config).unwrap_err().to_string();
-        assert!(err.contains("metricStat"), "{err}");
-    }
-
     #[test]
     fn an_sns_event_without_signature_fields_is_still_read_field_by_field() {
         let event = serde_json::json!({"Records": [{"Sns": {"MessageId": "m-1", "TopicArn": "arn:aws:sns:eu-west-1:1:ops", "Message": "disk full"}}]});
