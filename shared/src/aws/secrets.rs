@@ -119,7 +119,7 @@ impl<T> CachedSecretJson<T> {
 /// The one Secrets Manager secret of a stack (`SLACK_SECRETS_ARN`), a JSON object of strings: the
 /// alternative to KMS-encrypting each value with the function's name. Read at init; read again, at
 /// most once per [`BUNDLE_REFRESH_INTERVAL`], when a value stops working (it may have been rotated).
-pub use crate::config::{BUNDLE_KEYS, BUNDLE_VAR};
+use crate::config::{BUNDLE_KEYS, BUNDLE_VAR};
 
 /// How often a failing value may cause a new read by default: a stream of forged requests cannot turn
 /// into a stream of Secrets Manager calls.

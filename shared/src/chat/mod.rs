@@ -1,7 +1,7 @@
 //! Chat platforms: one [`Message`] model (Block Kit blocks with mrkdwn, built by the notifier), rendered
 //! for Slack (Block Kit, in `slack::message`), Mattermost (Slack-style attachments), Microsoft Teams (an
 //! Adaptive Card for a Workflows webhook) and Discord (embeds). Each renderer keeps its platform's
-//! limits; each platform's rate-limit answer is read in [`Platform::retry_after`].
+//! limits; each platform's rate-limit answer is read in `Platform::retry_after`.
 //!
 //! Render floor: imports `slack` (its Message model), `http` (the rate-limit reader it implements) and the
 //! base floor; nothing above.

@@ -3,8 +3,8 @@
 //!
 //! A command reads first and asks its [`Gate`] (from `governance`) just before it changes anything, once
 //! it knows the resource and the size of the change: the gate answers go, refused (by which rule), or
-//! needs approval, in which case the command returns a [`Proposal`] (what would run, and how to run it
-//! again once approved) instead of acting. Who may call at all, the audit line and the approvals are
+//! needs approval, in which case the command returns a [`Proposal`](crate::governance::Proposal) (what
+//! would run, and how to run it again once approved) instead of acting. Who may call at all, the audit line and the approvals are
 //! the governance seam's, asked once by the entry point around [`dispatch`] / [`dispatch_action`].
 //! Flows floor: imports governance, render (notify's CodeDeploy settings), adapters and base.
 
@@ -15,8 +15,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-#[cfg(doc)]
-use crate::governance::Proposal;
 use crate::governance::{Decision, Gate, Outcome};
 use crate::notify::codedeploy::CodeDeploySettings;
 use crate::slack::escape;

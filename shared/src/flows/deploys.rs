@@ -18,8 +18,8 @@ use crate::config::{ConfigError, SecretSource, non_empty};
 use crate::deploy::{DeployRequest, DeployTargets, Pipelines, Target, TriggerError};
 use crate::governance::{At, Caller, Decision, Entry, Gate, Governance, Outcome, Pass, Proposal, Rerun, audit};
 use crate::http::RetryPolicy;
-use crate::http::bearer::{Endpoint, authorise, refusal};
-use crate::http::gateway::{json_response, text_response};
+use crate::http::bearer::{Endpoint, authorise};
+use crate::http::gateway::{json_error, json_response, text_response};
 use crate::slack::bot::Bot;
 use crate::slack::escape;
 use crate::slack::events::{EventEnvelope, Mention, MentionRequest};
@@ -524,10 +524,6 @@ struct Notify {
     pipeline_url: Option<String>,
 }
 
-fn notify_error(status: u16, error: &str) -> Response<Body> {
-    refusal(status, error)
-}
-
 /// The callback's endpoint, as its refusals name it.
 const NOTIFY_ENDPOINT: Endpoint = Endpoint {
     name: "deploy callback",
@@ -547,18 +543,18 @@ pub async fn handle_notify(
         return refused;
     }
     let Some(d) = deploys else {
-        return notify_error(401, "unauthorised");
+        return json_error(401, "unauthorised");
     };
     let notify: Notify = match serde_json::from_slice(request.body().as_ref()) {
         Ok(n) => n,
         Err(err) => {
-            return notify_error(400, &format!("the body must be JSON with result, channel and thread_ts: {err}"));
+            return json_error(400, &format!("the body must be JSON with result, channel and thread_ts: {err}"));
         }
     };
     let success = match notify.result.as_str() {
         "success" => true,
         "failure" => false,
-        _ => return notify_error(400, "result must be \"success\" or \"failure\""),
+        _ => return json_error(400, "result must be \"success\" or \"failure\""),
     };
     let record = match d.state.finish_deploy(&notify.channel, &notify.thread_ts, &notify.result, now_ms()).await {
         Ok(DeployFinish::Finished(record)) => record,
@@ -567,11 +563,11 @@ pub async fn handle_notify(
         }
         Ok(DeployFinish::NoDeploy) => {
             tracing::warn!(channel = %notify.channel, thread_ts = %notify.thread_ts, "deploy callback for a thread with no deploy");
-            return notify_error(404, "no deploy was requested in that thread");
+            return json_error(404, "no deploy was requested in that thread");
         }
         Err(err) => {
             tracing::error!(error = %err, "deploy callback: state table unavailable");
-            return notify_error(503, "state table unavailable; retry");
+            return json_error(503, "state table unavailable; retry");
         }
     };
     let token = &match d.bot.token.get().await {
@@ -579,7 +575,7 @@ pub async fn handle_notify(
         Err(err) => {
             tracing::error!(error = %err, "bot token unavailable");
             reopen(d, &notify).await;
-            return notify_error(503, "the function cannot post to Slack right now; retry");
+            return json_error(503, "the function cannot post to Slack right now; retry");
         }
     };
     let url = notify
@@ -608,7 +604,7 @@ pub async fn handle_notify(
     if let Err(err) = d.reply_in_thread(&record.channel, &record.thread_ts, &message, deadline).await {
         tracing::error!(error = %err, "could not post the deploy result");
         reopen(d, &notify).await;
-        return notify_error(503, "could not post the result to Slack; retry");
+        return json_error(503, "could not post the result to Slack; retry");
     }
     // The mention's reaction and our first answer show the end too; neither is worth failing the callback.
     let reaction = d.bot.api.add_reaction(token, &record.channel, &record.mention_ts, emoji, deadline);

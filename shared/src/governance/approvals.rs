@@ -1,5 +1,5 @@
 //! Four eyes: a change the rules send for approval is not run; it becomes a request in the state table
-//! and a message to its approvers with [Approve] [Deny].
+//! and a message to its approvers with \[Approve\] \[Deny\].
 //!
 //! Every step is a conditional write (see `state::requests` and its [`RequestStatus`] machine): an
 //! approver counts once, the requester never; the approval that completes the count moves the request
@@ -198,7 +198,7 @@ impl Governance {
         pending
     }
 
-    /// A click on [Approve] or [Deny], answered by `click`'s caller with the outcome (the approvers'
+    /// A click on \[Approve\] or \[Deny\], answered by `click`'s caller with the outcome (the approvers'
     /// message as it now stands, or, for a click that changes nothing, a line for the clicker alone).
     /// `rerun` runs an approved request (its ID, requester and re-run) as its requester, with the gate it
     /// is given.
@@ -208,7 +208,123 @@ impl Governance {
         at: At,
         rerun: impl AsyncFnOnce(&str, &Caller, &Rerun, &Gate<'_>) -> Outcome,
     ) -> Outcome {
-        approval_click(self, click, at, rerun).await
+        let id = click.value.trim();
+        let refuse = |text: String, why: &str| {
+            let mut o = Outcome::ephemeral(text, Decision::Refused(why.to_owned()));
+            o.approval = Some((id.to_owned(), "refused"));
+            o
+        };
+        if click.action_id != ACTION_APPROVE && click.action_id != ACTION_DENY {
+            return refuse(format!("I don't know the action `{}`.", escape(&click.action_id)), "unknown action");
+        }
+        let Some(policy) = &self.rules else {
+            return refuse("Approvals are not configured here.".into(), "no policy");
+        };
+        let Some(state) = &self.state else {
+            return refuse("Approvals are not configured here.".into(), "no state table");
+        };
+        let stored = match state.get_request(id).await {
+            Ok(Some(stored)) => stored,
+            Ok(None) => return refuse(format!("There is no request `{}` (any more).", escape(id)), "unknown request"),
+            Err(err) => {
+                tracing::error!(error = %err, "state table unavailable: approval click not handled");
+                return Outcome::ephemeral(
+                    ":x: I can't read the request right now. Nothing changed; please click again in a minute.",
+                    Decision::Failed("state table unavailable".into()),
+                );
+            }
+        };
+        let Ok(body) = serde_json::from_str::<RequestBody>(&stored.body) else {
+            return refuse("This request cannot be read. Nothing changed.".into(), "unreadable request");
+        };
+        let now = at.now_unix;
+        let closed = |stored: &StoredRequest| {
+            refuse(
+                format!("Request `{}` is already {}. Nothing changed.", escape(id), status_text(stored)),
+                "request closed",
+            )
+        };
+        let open = stored.status == Some(RequestStatus::Open);
+        if open && stored.open_until <= now {
+            return expire(state, &body, now).await;
+        }
+        if stored.status == Some(RequestStatus::Executing)
+            && stored.moved_at.is_some_and(|at| at <= now - EXECUTING_LEASE_S)
+        {
+            return abandon(state, &body, now).await;
+        }
+        if !open {
+            return closed(&stored);
+        }
+        let Some(rule) = policy.rule(&body.proposal.rule) else {
+            return refuse(
+                format!(
+                    "The rule `{}` that asked for this approval is no longer in the policy. Nothing changed.",
+                    escape(&body.proposal.rule)
+                ),
+                "rule gone",
+            );
+        };
+        if click.action_id == ACTION_APPROVE && click.user_id == body.requester.user_id {
+            return refuse(
+                "You cannot approve your own request: someone else must. Nothing changed.".into(),
+                "self-approval",
+            );
+        }
+        let groups = self.groups.groups_of(self.bot.as_deref(), &click.user_id, at.deadline).await;
+        if !rule.may_approve(&click.user_id, &groups) {
+            return refuse(
+                format!(
+                    "Only {} may approve or deny request `{}`. Nothing changed.",
+                    rule.approvers_text(),
+                    escape(id)
+                ),
+                &format!("policy: not an approver of rule {}", rule.name),
+            );
+        }
+        if click.action_id == ACTION_DENY {
+            return match state
+                .move_request(id, RequestStatus::Open, RequestStatus::Denied, &click.user_id, None, now)
+                .await
+            {
+                Ok(true) => step(&body, state, "denied", Decision::Info).await,
+                Ok(false) => reread(state, &body, now).await,
+                Err(err) => unavailable(&err),
+            };
+        }
+        let counted = match state.approve_request(id, &click.user_id, now).await {
+            Ok(Approval::Counted(counted)) => counted,
+            // Already counted, and enough approvals but not run (the click that completed the count never
+            // got to run it): this click runs it. Otherwise the request needs someone else.
+            Ok(Approval::NotCounted(Some(now_stored)))
+                if now_stored.status == Some(RequestStatus::Open)
+                    && now_stored.open_until > now
+                    && now_stored.approved_by.contains(&click.user_id) =>
+            {
+                if now_stored.approved_by.len() < body.count {
+                    return refuse(
+                        "You already approved this request; it needs someone else now.".into(),
+                        "approved twice",
+                    );
+                }
+                now_stored
+            }
+            Ok(Approval::NotCounted(_)) => return reread(state, &body, now).await,
+            Err(err) => return unavailable(&err),
+        };
+        if counted.approved_by.len() < body.count {
+            let mut outcome =
+                Outcome { message: request_message(&body, Some(&counted)), ..Outcome::ephemeral("", Decision::Info) };
+            outcome.approval = Some((body.id.clone(), "approved"));
+            return outcome.on(&body.proposal.resource);
+        }
+        // Enough approvals: one container wins the right to run it.
+        match state.move_request(id, RequestStatus::Open, RequestStatus::Executing, &click.user_id, None, now).await {
+            Ok(true) => {}
+            Ok(false) => return reread(state, &body, now).await,
+            Err(err) => return unavailable(&err),
+        }
+        execute(self, state, &body, &counted.approved_by, at, rerun).await
     }
 }
 
@@ -227,125 +343,6 @@ async fn close_unposted(state: &StateTable, id: &str, now: i64) {
     {
         tracing::warn!(error = %err, request = id, "could not close an unposted request");
     }
-}
-
-async fn approval_click(
-    g: &Governance,
-    click: &BlockAction,
-    at: At,
-    rerun: impl AsyncFnOnce(&str, &Caller, &Rerun, &Gate<'_>) -> Outcome,
-) -> Outcome {
-    let id = click.value.trim();
-    let refuse = |text: String, why: &str| {
-        let mut o = Outcome::ephemeral(text, Decision::Refused(why.to_owned()));
-        o.approval = Some((id.to_owned(), "refused"));
-        o
-    };
-    if click.action_id != ACTION_APPROVE && click.action_id != ACTION_DENY {
-        return refuse(format!("I don't know the action `{}`.", escape(&click.action_id)), "unknown action");
-    }
-    let Some(policy) = &g.rules else {
-        return refuse("Approvals are not configured here.".into(), "no policy");
-    };
-    let Some(state) = &g.state else {
-        return refuse("Approvals are not configured here.".into(), "no state table");
-    };
-    let stored = match state.get_request(id).await {
-        Ok(Some(stored)) => stored,
-        Ok(None) => return refuse(format!("There is no request `{}` (any more).", escape(id)), "unknown request"),
-        Err(err) => {
-            tracing::error!(error = %err, "state table unavailable: approval click not handled");
-            return Outcome::ephemeral(
-                ":x: I can't read the request right now. Nothing changed; please click again in a minute.",
-                Decision::Failed("state table unavailable".into()),
-            );
-        }
-    };
-    let Ok(body) = serde_json::from_str::<RequestBody>(&stored.body) else {
-        return refuse("This request cannot be read. Nothing changed.".into(), "unreadable request");
-    };
-    let now = at.now_unix;
-    let closed = |stored: &StoredRequest| {
-        refuse(
-            format!("Request `{}` is already {}. Nothing changed.", escape(id), status_text(stored)),
-            "request closed",
-        )
-    };
-    let open = stored.status == Some(RequestStatus::Open);
-    if open && stored.open_until <= now {
-        return expire(state, &body, now).await;
-    }
-    if stored.status == Some(RequestStatus::Executing)
-        && stored.moved_at.is_some_and(|at| at <= now - EXECUTING_LEASE_S)
-    {
-        return abandon(state, &body, now).await;
-    }
-    if !open {
-        return closed(&stored);
-    }
-    let Some(rule) = policy.rule(&body.proposal.rule) else {
-        return refuse(
-            format!(
-                "The rule `{}` that asked for this approval is no longer in the policy. Nothing changed.",
-                escape(&body.proposal.rule)
-            ),
-            "rule gone",
-        );
-    };
-    if click.action_id == ACTION_APPROVE && click.user_id == body.requester.user_id {
-        return refuse(
-            "You cannot approve your own request: someone else must. Nothing changed.".into(),
-            "self-approval",
-        );
-    }
-    let groups = g.groups.groups_of(g.bot.as_deref(), &click.user_id, at.deadline).await;
-    if !rule.may_approve(&click.user_id, &groups) {
-        return refuse(
-            format!("Only {} may approve or deny request `{}`. Nothing changed.", rule.approvers_text(), escape(id)),
-            &format!("policy: not an approver of rule {}", rule.name),
-        );
-    }
-    if click.action_id == ACTION_DENY {
-        return match state.move_request(id, RequestStatus::Open, RequestStatus::Denied, &click.user_id, None, now).await
-        {
-            Ok(true) => step(&body, state, "denied", Decision::Info).await,
-            Ok(false) => reread(state, &body, now).await,
-            Err(err) => unavailable(&err),
-        };
-    }
-    let counted = match state.approve_request(id, &click.user_id, now).await {
-        Ok(Approval::Counted(counted)) => counted,
-        // Already counted, and enough approvals but not run (the click that completed the count never
-        // got to run it): this click runs it. Otherwise the request needs someone else.
-        Ok(Approval::NotCounted(Some(now_stored)))
-            if now_stored.status == Some(RequestStatus::Open)
-                && now_stored.open_until > now
-                && now_stored.approved_by.contains(&click.user_id) =>
-        {
-            if now_stored.approved_by.len() < body.count {
-                return refuse(
-                    "You already approved this request; it needs someone else now.".into(),
-                    "approved twice",
-                );
-            }
-            now_stored
-        }
-        Ok(Approval::NotCounted(_)) => return reread(state, &body, now).await,
-        Err(err) => return unavailable(&err),
-    };
-    if counted.approved_by.len() < body.count {
-        let mut outcome =
-            Outcome { message: request_message(&body, Some(&counted)), ..Outcome::ephemeral("", Decision::Info) };
-        outcome.approval = Some((body.id.clone(), "approved"));
-        return outcome.on(&body.proposal.resource);
-    }
-    // Enough approvals: one container wins the right to run it.
-    match state.move_request(id, RequestStatus::Open, RequestStatus::Executing, &click.user_id, None, now).await {
-        Ok(true) => {}
-        Ok(false) => return reread(state, &body, now).await,
-        Err(err) => return unavailable(&err),
-    }
-    execute(g, state, &body, &counted.approved_by, at, rerun).await
 }
 
 /// A stored status as the clicker is told it.

@@ -11,7 +11,7 @@ use super::rules::{Ask, Policy, Verdict};
 pub enum Pass {
     Go,
     Refused(Box<Outcome>),
-    /// Under this rule: the command returns a [`Proposal`] instead of acting.
+    /// Under this rule: the command returns a [`Proposal`](super::Proposal) instead of acting.
     NeedsApproval(String),
 }
 

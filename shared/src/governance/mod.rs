@@ -43,7 +43,7 @@ pub struct At {
 pub enum Entry {
     /// A change: the rules gate it, and one that needs approval becomes a request to the approvers.
     Change,
-    /// An answer that changes nothing the rules cover (a click on [Approve], a refusal): the access
+    /// An answer that changes nothing the rules cover (a click on \[Approve\], a refusal): the access
     /// list and the audit line only.
     Answer,
 }

@@ -7,8 +7,8 @@
 //! [`BearerToken`] from above.
 
 use lambda_http::{Body, Request, Response};
-use serde_json::json;
 
+use super::gateway::json_error as refusal;
 use crate::secret::Secret;
 
 /// Where an endpoint's expected token comes from.
@@ -27,11 +27,6 @@ pub struct Endpoint {
     pub token_vars: &'static str,
     /// The answer to a token in the URL: where the caller's configuration puts the header.
     pub header_hint: &'static str,
-}
-
-/// The JSON refusal both endpoints answer with: `{"ok": false, "error": "..."}`.
-pub fn refusal(status: u16, error: &str) -> Response<Body> {
-    super::gateway::json_response(status, &json!({"ok": false, "error": error}))
 }
 
 /// Lets the request in, or answers the refusal (and logs why, never the token).

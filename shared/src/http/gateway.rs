@@ -145,6 +145,11 @@ pub fn json_response(status: u16, body: &Value) -> Response<Body> {
 }
 
 /// A response with a plain-text body (or none).
+/// The JSON error our own endpoints (`/alertmanager`, `/deploy/notify`) answer with: `{"ok": false, "error": "..."}`.
+pub fn json_error(status: u16, error: &str) -> Response<Body> {
+    json_response(status, &json!({"ok": false, "error": error}))
+}
+
 pub fn text_response(status: u16, text: &str) -> Response<Body> {
     let mut response = Response::new(if text.is_empty() { Body::Empty } else { Body::Text(text.to_owned()) });
     *response.status_mut() = lambda_http::http::StatusCode::from_u16(status).unwrap_or_default();

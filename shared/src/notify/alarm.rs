@@ -97,7 +97,7 @@ pub struct Alarm {
     pub source: AlarmSource,
 }
 
-pub(crate) use crate::json::text;
+use crate::json::text;
 
 fn uint(v: Option<&Value>) -> Option<u64> {
     match v? {

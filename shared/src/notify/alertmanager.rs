@@ -8,8 +8,8 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::time_fmt::slack_date;
-use crate::slack::message::truncate;
 use crate::slack::{Block, Message, escape};
+use crate::text::truncate;
 
 /// Alerts listed one by one; the rest are counted.
 const MAX_LISTED: usize = 12;

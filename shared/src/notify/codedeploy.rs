@@ -42,7 +42,7 @@ impl DeploymentNotice {
             return None;
         }
         // Read with aws_lambda_events' CodeDeploy detail (it reads every real deployment event).
-        let event = EventBridgeEvent::<CodeDeployEventDetail>::deserialize(&Value::Object(event.clone())).ok()?;
+        let event = EventBridgeEvent::<CodeDeployEventDetail>::deserialize(event).ok()?;
         let detail = event.detail;
         let non_blank = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
         Some(Self {

@@ -3,7 +3,8 @@
 
 use serde_json::{Map, Value};
 
-use super::alarm::{arn_parts, text};
+use super::alarm::arn_parts;
+use crate::json::text;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct GenericNotice {

@@ -158,7 +158,7 @@ pub fn thread_reply(n: &Notification, before: &Before<'_>, at_ms: i64, mention: 
         _ => format!("{emoji} *{state}*"),
     };
     if let Some(reason) = n.reason() {
-        line.push_str(&format!(": {}", escape(&crate::slack::message::truncate(reason, 500))));
+        line.push_str(&format!(": {}", escape(&crate::text::truncate(reason, 500))));
     }
     if late {
         line.push_str(&format!(" _(state at {}; arrived after a later change)_", slack_date_ms(at_ms)));

@@ -97,8 +97,8 @@ pub fn incoming_from_event(event: &Value) -> Result<Vec<Incoming>, UnrecognisedE
             })
             .collect());
     }
-    let eventbridge = envelope::eventbridge(event);
-    let eventbridge_id = || eventbridge.as_ref().and_then(|e| e.id.clone()).map(|id| format!("eventbridge:{id}"));
+    // Read only by the branches that need it (an alarm action has no EventBridge envelope).
+    let eventbridge_id = || envelope::eventbridge(event).and_then(|e| e.id).map(|id| format!("eventbridge:{id}"));
     let single = |notification, delivery_id| Ok(vec![Incoming { notification, delivery_id, topic: None }]);
     if let Some(alarm) = alarm::from_alarm_action(obj) {
         // An alarm action has no event ID: the alarm and the time of its state change identify it.

@@ -5,8 +5,9 @@ use std::fmt::Write as _;
 use super::alarm::{Alarm, AlarmSource, AlarmState, Condition, MathQuery, MetricRef, arn_parts};
 use super::generic::GenericNotice;
 use super::time_fmt::slack_date;
-use crate::slack::message::{MAX_SECTION_CHARS, truncate};
+use crate::slack::message::MAX_SECTION_CHARS;
 use crate::slack::{Block, Message, escape};
+use crate::text::truncate;
 
 /// Sections a long generic body may be split into before the rest is cut.
 const MAX_BODY_SECTIONS: usize = 8;

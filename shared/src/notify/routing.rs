@@ -92,7 +92,7 @@ impl Routes {
         };
         let mut rules = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
-            let shown = crate::slack::message::truncate(&item.to_string(), 200).into_owned();
+            let shown = crate::text::truncate(&item.to_string(), 200).into_owned();
             let rule: Rule =
                 serde_json::from_value(item.clone()).map_err(|e| invalid(format!("rule {} {shown}: {e}", i + 1)))?;
             if rule.channel.trim().is_empty() {

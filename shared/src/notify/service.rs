@@ -164,7 +164,7 @@ impl ServiceEvent {
 
     /// Fills account, region and time from the EventBridge envelope where the detail had none.
     pub(crate) fn with_envelope(mut self, event: &serde_json::Map<String, serde_json::Value>) -> Self {
-        use super::alarm::text;
+        use crate::json::text;
         self.account = self.account.or_else(|| text(event.get("account")));
         self.region = self.region.or_else(|| text(event.get("region")));
         self.time = self.time.or_else(|| text(event.get("time")));
@@ -175,7 +175,7 @@ impl ServiceEvent {
         let (emoji, color) = self.severity.style();
         let mut fallback = format!("{emoji} {}: {}", self.source.name(), escape(&self.title));
         if let Some(reason) = &self.reason {
-            let _ = write!(fallback, " — {}", escape(&crate::slack::message::truncate(reason, 300)));
+            let _ = write!(fallback, " — {}", escape(&crate::text::truncate(reason, 300)));
         }
         let mut msg = Message::new(fallback).block(Block::Header(format!("{emoji} {}", self.title)));
         msg.color = Some(color.to_owned());

@@ -31,7 +31,7 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-pub use crate::text::truncate;
+use crate::text::truncate;
 
 /// A Block Kit block, in the few shapes we use. Text in `Section`, `Context` and fields is mrkdwn and
 /// must already be escaped by the caller (see [`escape`]); header and button texts are plain text.

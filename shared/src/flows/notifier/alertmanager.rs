@@ -7,10 +7,10 @@
 //! could not be reached, so that Alertmanager retries; it does not retry a 4xx.
 
 use crate::http::bearer::{Endpoint, authorise};
-use crate::http::gateway::{EnvelopeError, json_response, request_from_event, response_to_event};
+use crate::http::gateway::{EnvelopeError, json_error, json_response, request_from_event, response_to_event};
 use crate::notify::{AlertGroup, Incoming, Notification};
 use lambda_http::lambda_runtime::LambdaEvent;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{Deps, HandlerError, deliver_all};
 
@@ -25,7 +25,7 @@ fn answer(status: u16, body: Value) -> Value {
 }
 
 fn refused(status: u16, error: &str) -> Value {
-    answer(status, json!({ "ok": false, "error": error }))
+    response_to_event(json_error(status, error))
 }
 
 /// The route's endpoint, as its refusals name it.

@@ -25,7 +25,7 @@ pub(crate) fn from_eventbridge(event: &Map<String, Value>) -> Option<ServiceEven
         "aws.securityhub" => securityhub::parse(detail_type, detail),
         "aws.health" => health::parse(detail_type, detail),
         "aws.backup" => backup::parse(detail_type, detail),
-        "aws.codepipeline" => codepipeline::parse(detail_type, detail, super::alarm::text(event.get("region"))),
+        "aws.codepipeline" => codepipeline::parse(detail_type, detail, crate::json::text(event.get("region"))),
         "aws.ecs" => ecs::parse(detail_type, detail),
         "aws.cloudformation" => cloudformation::parse(detail_type, detail),
         _ => None,
@@ -46,7 +46,7 @@ pub(crate) fn get<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Val
 
 /// A text field (strings, numbers and booleans read as text), by name in any case.
 pub(crate) fn text(obj: &Map<String, Value>, name: &str) -> Option<String> {
-    super::alarm::text(get(obj, name))
+    crate::json::text(get(obj, name))
 }
 
 /// A nested object, by name in any case.

@@ -7,7 +7,7 @@
 //! back only once what it shows is the latest version); else the alarm's own container takes the
 //! lease and shows it. The holder stays while the storm goes on, until `STORM_QUIET_SECONDS` pass
 //! without a new line (then the digest says the storm is over) or its own time runs out. A holder
-//! that dies leaves a lease that runs out in [`DIGEST_LEASE`]: the next alarm of the channel, or
+//! that dies leaves a lease that runs out in `DIGEST_LEASE`: the next alarm of the channel, or
 //! Lambda's retry of the dead holder's own invocation, takes it over and shows whatever is pending.
 
 use std::time::{Duration, Instant};
