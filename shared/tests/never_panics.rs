@@ -7,7 +7,7 @@ mod platform_limits;
 use chatops_shared::chat::Platform;
 use chatops_shared::notify::lifecycle::{Before, parent_note, thread_reply};
 use chatops_shared::notify::routing::{Routes, glob};
-use chatops_shared::notify::{Extras, MessageDefaults, incoming_from_event, notifications_from_event};
+use chatops_shared::notify::{AlertIncident, Extras, MessageDefaults, incoming_from_event, notifications_from_event};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -138,7 +138,14 @@ fn exercise(event: &Value) {
         let before = Before { state: Some("ALARM"), changed_at_ms: Some(0), alarm_since_ms: Some(i64::MIN) };
         let at = n.changed_at_ms().unwrap_or(i64::MAX);
         let note = parent_note(n, &before, at, i64::MAX);
-        let body = n.to_slack_with(&MessageDefaults::default(), &Extras { mention: route.mention.clone(), note });
+        let body = n.to_slack_with(
+            &MessageDefaults::default(),
+            &Extras {
+                mention: route.mention.clone(),
+                note,
+                incident: Some(AlertIncident::Button { lifecycle: Some("k".repeat(3000)) }),
+            },
+        );
         assert!(body.is_object(), "{body}");
         // Our own messages always carry a fallback text (a passed-through Slack payload may not).
         let ours = !matches!(n, chatops_shared::notify::Notification::SlackPayload(_));
@@ -239,7 +246,7 @@ proptest! {
         let n = Notification::Alertmanager(Box::new(group));
         let _ = (n.lifecycle_key(), n.changed_at_ms(), n.route_key(None).state);
         for platform in Platform::ALL {
-            let body = n.render_for(platform, &MessageDefaults::default(), &Extras { mention: Some("<!here>".into()), note: None });
+            let body = n.render_for(platform, &MessageDefaults::default(), &Extras { mention: Some("<!here>".into()), note: None, incident: Some(AlertIncident::Declared("🚨 INC-1".into())) });
             platform_limits::assert_within(platform, &body);
         }
         let slack = n.to_slack(&MessageDefaults::default());
@@ -269,7 +276,11 @@ fn fuzz_regressions_stay_within_every_platforms_limits() {
                 let n = &incoming.notification;
                 let at = n.changed_at_ms().unwrap_or(0);
                 let before = Before { state: Some("ALARM"), changed_at_ms: Some(0), alarm_since_ms: Some(at - 60_000) };
-                let extras = Extras { mention: Some("<!here>".into()), note: parent_note(n, &before, at, 2) };
+                let extras = Extras {
+                    mention: Some("<!here>".into()),
+                    note: parent_note(n, &before, at, 2),
+                    ..Extras::default()
+                };
                 for platform in Platform::ALL {
                     let body = n.render_for(platform, &MessageDefaults::default(), &extras);
                     platform_limits::assert_within(platform, &body);

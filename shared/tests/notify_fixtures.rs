@@ -531,7 +531,7 @@ fn other_platforms_render_the_same_message() {
     use chatops_shared::notify::Extras;
     for name in ["sns-alarm-metric.json", "guardduty-finding.json", "codedeploy-ready.json", "sns-plain-text.json"] {
         let n = notifications_from_event(&fixture(name)).unwrap().remove(0);
-        let extras = Extras { mention: Some("<!here>".into()), note: None };
+        let extras = Extras { mention: Some("<!here>".into()), note: None, ..Extras::default() };
         for platform in [Platform::Mattermost, Platform::Teams, Platform::Discord] {
             let body = n.render_for(platform, &MessageDefaults::default(), &extras);
             insta::assert_json_snapshot!(format!("{}.{}", name.trim_end_matches(".json"), platform.as_str()), body);

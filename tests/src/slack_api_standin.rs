@@ -1,5 +1,7 @@
 //! A loopback server standing where the Slack Web API is (`SLACK_API_URL`): `chat.postMessage`,
-//! `chat.update` and `reactions.add` with Slack's wire format (JSON bodies, `Authorization: Bearer`, HTTP 200 with
+//! `chat.update`, `reactions.add`, and what incidents use (`conversations.create` / `invite` /
+//! `setTopic` / `history`, `pins.add`, `chat.getPermalink`, the two-step file upload with its upload
+//! URL), with Slack's wire format (JSON bodies, `Authorization: Bearer`, HTTP 200 with
 //! `{"ok": false, "error": ...}`), keeping channels, messages and threads like Slack does, recording
 //! every call, and failing as scripted: an `ok:false` code, a 429 with `Retry-After`, a 5xx, a stall.
 
@@ -52,6 +54,8 @@ pub struct StoredMessage {
     pub updates: usize,
     /// Reactions added through `reactions.add`, in order.
     pub reactions: Vec<String>,
+    /// Pinned with `pins.add`.
+    pub pinned: bool,
 }
 
 impl StoredMessage {
@@ -89,8 +93,50 @@ impl StoredMessage {
     }
 }
 
+/// A channel as the stand-in keeps it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ChannelInfo {
+    pub id: String,
+    pub name: String,
+    pub topic: String,
+    pub members: Vec<String>,
+}
+
+/// A file uploaded in Slack's two steps.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct UploadedFile {
+    pub id: String,
+    pub filename: String,
+    /// The length announced in `files.getUploadURLExternal`.
+    pub length: usize,
+    /// What was sent to the upload URL.
+    pub content: Option<Vec<u8>>,
+    /// `channel_id`, title and `initial_comment` of `files.completeUploadExternal`.
+    pub shared: Option<(String, String, String)>,
+}
+
+impl UploadedFile {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(self.content.as_deref().unwrap_or_default()).into_owned()
+    }
+}
+
+fn new_channel(inner: &mut Inner, name: &str) -> String {
+    inner.next_channel += 1;
+    let id = format!("C0NEW{:04}", inner.next_channel);
+    inner.channels.push(ChannelInfo { id: id.clone(), name: name.to_owned(), ..ChannelInfo::default() });
+    id
+}
+
 #[derive(Default)]
 struct Inner {
+    /// Scripted answers for one method's next calls.
+    method_script: BTreeMap<String, VecDeque<ApiReply>>,
+    channels: Vec<ChannelInfo>,
+    next_channel: u64,
+    files: BTreeMap<String, UploadedFile>,
+    /// Where uploads go (`http://<addr>/upload/<id>`).
+    upload_base: String,
     token: String,
     script: VecDeque<ApiReply>,
     fallback: Option<ApiReply>,
@@ -164,9 +210,17 @@ impl SlackApiStandIn {
     ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
-        let inner = Inner { token: token.to_owned(), next_ts: 1_700_000_000_000_100, ..Inner::default() };
+        let inner = Inner {
+            token: token.to_owned(),
+            next_ts: 1_700_000_000_000_100,
+            upload_base: format!("http://{addr}/upload/"),
+            ..Inner::default()
+        };
         let standin = Self { addr, inner: Arc::new(Mutex::new(inner)), on_call: tx };
-        let app = Router::new().route("/api/{method}", post(handle)).with_state(standin.clone());
+        let app = Router::new()
+            .route("/api/{method}", post(handle))
+            .route("/upload/{id}", post(upload))
+            .with_state(standin.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -236,8 +290,48 @@ impl SlackApiStandIn {
             broadcast: false,
             updates: 0,
             reactions: Vec::new(),
+            pinned: false,
         });
         ts
+    }
+
+    /// A message `user` wrote in `channel`. Returns its `ts`.
+    pub fn user_message_as(&self, channel: &str, user: &str, text: &str) -> String {
+        let ts = self.user_message(channel, text);
+        let mut inner = self.inner.lock().unwrap();
+        if let Some(m) = inner.messages.iter_mut().find(|m| m.ts == ts) {
+            m.body["user"] = json!(user);
+        }
+        ts
+    }
+
+    /// Message timestamps from now on follow the real clock (Slack's own `ts` are the time of posting),
+    /// for tests that compare them with the functions' clocks.
+    pub fn use_real_clock(&self) {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let mut inner = self.inner.lock().unwrap();
+        inner.next_ts = inner.next_ts.max(now.as_micros() as u64);
+    }
+
+    /// The next call of `method` gets `reply` (other methods are not affected).
+    pub fn fail_method(&self, method: &str, reply: ApiReply) {
+        self.inner.lock().unwrap().method_script.entry(method.to_owned()).or_default().push_back(reply);
+    }
+
+    /// Makes a channel exist (created by a person), so a `conversations.create` of its name is `name_taken`.
+    pub fn make_channel(&self, name: &str) -> String {
+        let mut inner = self.inner.lock().unwrap();
+        new_channel(&mut inner, name)
+    }
+
+    /// Every channel created or made, in order.
+    pub fn channels(&self) -> Vec<ChannelInfo> {
+        self.inner.lock().unwrap().channels.clone()
+    }
+
+    /// Files uploaded through `files.getUploadURLExternal` and the upload URL, with where they were shared.
+    pub fn files(&self) -> Vec<UploadedFile> {
+        self.inner.lock().unwrap().files.values().cloned().collect()
     }
 
     /// The message `ts` of `channel`, as it stands.
@@ -275,9 +369,9 @@ async fn handle(
     };
     let scripted = {
         let mut inner = standin.inner.lock().unwrap();
-        inner
-            .script
-            .pop_front()
+        let for_method = inner.method_script.get_mut(&method).and_then(VecDeque::pop_front);
+        for_method
+            .or_else(|| inner.script.pop_front())
             .or_else(|| inner.fallback.clone())
             .or_else(|| rate_limited(&mut inner, &method, &parsed))
     };
@@ -316,6 +410,152 @@ async fn handle(
     response
 }
 
+/// The upload URL: takes the file's bytes as Slack's does (raw body), answers `OK - <length>`.
+async fn upload(State(standin): State<SlackApiStandIn>, Path(id): Path<String>, body: Bytes) -> Response {
+    let mut inner = standin.inner.lock().unwrap();
+    match inner.files.get_mut(&id) {
+        Some(file) => {
+            file.content = Some(body.to_vec());
+            (StatusCode::OK, format!("OK - {}", body.len())).into_response()
+        }
+        None => (StatusCode::NOT_FOUND, "no such upload").into_response(),
+    }
+}
+
+fn ok(body: Value) -> Response {
+    let mut body = body;
+    body["ok"] = json!(true);
+    axum::Json(body).into_response()
+}
+
+/// What incidents call: channels, pins, permalinks, history and files.
+fn answer_incident_methods(inner: &mut Inner, method: &str, body: &Value) -> Option<(String, Response)> {
+    let channel = body["channel"].as_str().or_else(|| body["channel_id"].as_str()).unwrap_or_default().to_owned();
+    let fail = |code: &str| Some((code.to_owned(), slack_error(code)));
+    let known = |inner: &Inner| inner.channels.iter().position(|c| c.id == channel);
+    match method {
+        "conversations.create" => {
+            let name = body["name"].as_str().unwrap_or_default();
+            let valid = !name.is_empty()
+                && name.len() <= 80
+                && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+            if !valid {
+                return fail("invalid_name_specials");
+            }
+            if inner.channels.iter().any(|c| c.name == name) {
+                return fail("name_taken");
+            }
+            let id = new_channel(inner, name);
+            Some(("ok".into(), ok(json!({"channel": {"id": id, "name": name, "is_channel": true}}))))
+        }
+        "conversations.invite" => {
+            let Some(at) = known(inner) else { return fail("channel_not_found") };
+            let users: Vec<String> = body["users"]
+                .as_str()
+                .unwrap_or_default()
+                .split(',')
+                .filter(|u| !u.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if users.is_empty() {
+                return fail("no_user");
+            }
+            let members = &mut inner.channels[at].members;
+            if users.iter().all(|u| members.contains(u)) {
+                return fail("already_in_channel");
+            }
+            for u in users {
+                if !members.contains(&u) {
+                    members.push(u);
+                }
+            }
+            Some(("ok".into(), ok(json!({"channel": {"id": channel}}))))
+        }
+        "conversations.setTopic" => {
+            let Some(at) = known(inner) else { return fail("channel_not_found") };
+            let topic = body["topic"].as_str().unwrap_or_default();
+            if topic.chars().count() > 250 {
+                return fail("too_long");
+            }
+            inner.channels[at].topic = topic.to_owned();
+            Some(("ok".into(), ok(json!({"channel": {"id": channel, "topic": {"value": topic}}}))))
+        }
+        "pins.add" => {
+            let ts = body["timestamp"].as_str().unwrap_or_default();
+            let Some(message) = inner.messages.iter_mut().find(|m| m.channel == channel && m.ts == ts) else {
+                return fail("message_not_found");
+            };
+            if message.pinned {
+                return fail("already_pinned");
+            }
+            message.pinned = true;
+            Some(("ok".into(), ok(json!({}))))
+        }
+        "chat.getPermalink" => {
+            let ts = body["message_ts"].as_str().unwrap_or_default();
+            if !inner.messages.iter().any(|m| m.channel == channel && m.ts == ts) {
+                return fail("message_not_found");
+            }
+            let link = format!("https://acme.slack.com/archives/{channel}/p{}", ts.replace('.', ""));
+            Some(("ok".into(), ok(json!({"channel": channel, "permalink": link}))))
+        }
+        "conversations.history" => {
+            let latest = body["latest"].as_str().unwrap_or("9999999999.999999").to_owned();
+            let inclusive = body["inclusive"].as_str() == Some("true");
+            let limit: usize = body["limit"].as_str().and_then(|l| l.parse().ok()).unwrap_or(100);
+            let before = |ts: &str| if inclusive { ts <= latest.as_str() } else { ts < latest.as_str() };
+            let mut found: Vec<Value> = inner
+                .messages
+                .iter()
+                .filter(|m| m.channel == channel && m.thread_ts.is_none() && before(&m.ts))
+                .map(|m| {
+                    let mut v = json!({"type": "message", "ts": m.ts, "text": m.text()});
+                    if let Some(user) = m.body.get("user") {
+                        v["user"] = user.clone();
+                    }
+                    v
+                })
+                .collect();
+            found.reverse();
+            found.truncate(limit);
+            Some(("ok".into(), ok(json!({"messages": found, "has_more": false}))))
+        }
+        "files.getUploadURLExternal" => {
+            let filename = body["filename"].as_str().unwrap_or_default().to_owned();
+            let Some(length) = body["length"].as_str().and_then(|l| l.parse::<usize>().ok()) else {
+                return fail("invalid_arguments");
+            };
+            if filename.is_empty() {
+                return fail("invalid_arguments");
+            }
+            let id = format!("F0{:08}", inner.files.len() + 1);
+            let url = format!("{}{id}", inner.upload_base);
+            inner
+                .files
+                .insert(id.clone(), UploadedFile { id: id.clone(), filename, length, ..UploadedFile::default() });
+            Some(("ok".into(), ok(json!({"upload_url": url, "file_id": id}))))
+        }
+        "files.completeUploadExternal" => {
+            let Some(files) = body["files"].as_array().filter(|f| !f.is_empty()) else {
+                return fail("invalid_arguments");
+            };
+            for f in files {
+                let id = f["id"].as_str().unwrap_or_default();
+                let Some(file) = inner.files.get_mut(id) else { return fail("file_not_found") };
+                // Slack refuses a file whose bytes did not arrive, or not as many as announced.
+                if file.content.as_ref().map(Vec::len) != Some(file.length) {
+                    return fail("file_upload_size_mismatch");
+                }
+                let title = f["title"].as_str().unwrap_or(&file.filename).to_owned();
+                let comment = body["initial_comment"].as_str().unwrap_or_default().to_owned();
+                file.shared = Some((channel.clone(), title, comment));
+            }
+            Some(("ok".into(), ok(json!({"files": files}))))
+        }
+        _ => None,
+    }
+}
+
 /// A 429 when the call is over the rate limits being enforced.
 fn rate_limited(inner: &mut Inner, method: &str, body: &Value) -> Option<ApiReply> {
     let limits = inner.limits?;
@@ -351,6 +591,9 @@ fn answer(
             return ("no_such_subteam".into(), slack_error("no_such_subteam"), None);
         };
         return ("ok".into(), axum::Json(json!({"ok": true, "users": users})).into_response(), None);
+    }
+    if let Some((answer, response)) = answer_incident_methods(inner, method, body) {
+        return (answer, response, None);
     }
     let Some(channel) = body["channel"].as_str().filter(|c| !c.is_empty()) else {
         return ("channel_not_found".into(), slack_error("channel_not_found"), None);
@@ -394,6 +637,7 @@ fn answer(
                 broadcast: body["reply_broadcast"] == true,
                 updates: 0,
                 reactions: Vec::new(),
+                pinned: false,
             };
             inner.messages.push(message.clone());
             let reply = json!({"ok": true, "channel": channel, "ts": ts, "message": {"text": body["text"]}});

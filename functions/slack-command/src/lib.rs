@@ -14,7 +14,8 @@ use chatops_shared::aws::secrets::SecretsBundle;
 use chatops_shared::commands::Services;
 use chatops_shared::config::{ConfigError, SecretSource};
 use chatops_shared::flows::deploys::{self, DeployConfig, DeployDeps};
-use chatops_shared::flows::requests::{first_arrival, handle_form};
+use chatops_shared::flows::incidents::{IncidentConfig, IncidentDeps};
+use chatops_shared::flows::requests::{first_arrival, handle_events, handle_form};
 use chatops_shared::governance::{AccessPolicy, Governance, Policy};
 use chatops_shared::http::gateway::{request_from_event, response_to_event, text_response};
 use chatops_shared::notify::CodeDeploySettings;
@@ -49,13 +50,15 @@ pub struct Config {
     /// The bot token, for deploys, approval requests and user groups.
     pub bot_token: Option<SecretSource>,
     pub api_url: String,
+    /// `INCIDENTS_CHANNEL`, `INCIDENT_RESPONDERS`: incidents work whenever the bot token and the state table are set.
+    pub incidents: IncidentConfig,
 }
 
 impl Config {
     /// Some configured secret is a KMS ciphertext: the function needs a KMS client.
     pub fn needs_kms(&self) -> bool {
         self.signing_secret.is_kms()
-            || (self.rules.is_some() || self.deploys.is_some())
+            || (self.rules.is_some() || self.deploys.is_some() || self.state_table.is_some())
                 && self.bot_token.as_ref().is_some_and(SecretSource::is_kms)
             || self.deploys.as_ref().is_some_and(|d| d.notify_token.as_ref().is_some_and(SecretSource::is_kms))
     }
@@ -69,7 +72,9 @@ impl Config {
         let state_table = chatops_shared::config::state_table(lookup);
         let bot_token = chatops_shared::config::bot_token(lookup)?;
         let rules = chatops_shared::governance::policy_from_lookup(lookup, bot_token.is_some(), state_table.is_some())?;
+        let incidents = IncidentConfig::from_lookup(lookup, bot_token.is_some(), state_table.is_some())?;
         Ok(Self {
+            incidents,
             rules,
             bot_token,
             api_url: chatops_shared::config::api_url(lookup)?,
@@ -118,6 +123,12 @@ pub fn deps(
         Arc::new(Bot::new(SlackApi::new(http.clone(), &config.api_url, deploys::slack_api_policy()), secret(token)))
     });
     let governance = Governance::new(config.policy, config.rules, bot.clone(), replays.clone());
+    let incidents = match (&bot, &replays) {
+        (Some(bot), Some(state)) => {
+            Some(IncidentDeps { config: config.incidents, bot: bot.clone(), state: state.clone() })
+        }
+        _ => None,
+    };
     let deploys = match (config.deploys, &bot, aws.secrets, aws.dynamodb) {
         (Some(deploys), Some(bot), Some(secrets), Some(dynamodb)) => Some(DeployDeps::new(
             deploys,
@@ -132,7 +143,7 @@ pub fn deps(
     };
     let services =
         Services { autoscaling: aws.autoscaling, codedeploy: aws.codedeploy, codedeploy_settings: config.codedeploy };
-    Deps { deploys, replays, governance, bot, ..Deps::basic(secret(config.signing_secret), services, http) }
+    Deps { deploys, replays, governance, bot, incidents, ..Deps::basic(secret(config.signing_secret), services, http) }
 }
 
 /// Handles one HTTP request. Infallible: every path is an HTTP answer.
@@ -154,8 +165,7 @@ pub async fn handle_request(deps: &Deps, request: Request, deadline: Instant) ->
     // (`X-Slack-Retry-Num`), and a non-2xx answer counts against the app until Slack disables its event
     // subscriptions. Each event is claimed by its `event_id` instead, so a retry (or a replay) starts nothing.
     if path.ends_with("/slack/events") {
-        return deploys::handle_events(&deps.governance, deps.deploys.as_ref(), &request, deps.at(started, deadline))
-            .await;
+        return handle_events(deps, &request, deps.at(started, deadline)).await;
     }
     let body: &[u8] = request.body().as_ref();
     if let Some(state) = &deps.replays {

@@ -22,7 +22,7 @@ use crate::http::bearer::{Endpoint, authorise};
 use crate::http::gateway::{json_error, json_response, text_response};
 use crate::slack::bot::Bot;
 use crate::slack::escape;
-use crate::slack::events::{EventEnvelope, Mention, MentionRequest};
+use crate::slack::events::{Mention, MentionRequest};
 use crate::state::{Claim, DeployFinish, DeployRecord, StateTable};
 
 pub const NOTIFY_TOKEN_KMS_VAR: &str = "KMS_ENCRYPTED_DEPLOY_NOTIFY_TOKEN";
@@ -140,36 +140,23 @@ impl DeployDeps {
     }
 }
 
-/// `POST /slack/events`, after the signature check.
-/// `governance` checks the caller; `deploys` is `None` when deploys are not configured.
-pub async fn handle_events(
+/// A mention of the bot (`app_mention`), from the Events API route: deploys, or a word in the log when
+/// they are not configured.
+pub async fn on_mention(
     governance: &Governance,
     deploys: Option<&DeployDeps>,
-    request: &Request,
+    mention: &Mention,
+    retry: Option<&str>,
     at: At,
 ) -> Response<Body> {
-    let envelope = match EventEnvelope::parse(request.body().as_ref()) {
-        Ok(envelope) => envelope,
-        Err(err) => return text_response(400, &err.to_string()),
-    };
-    match envelope {
-        EventEnvelope::UrlVerification { challenge } => json_response(200, &json!({ "challenge": challenge })),
-        EventEnvelope::Ignored { kind } => {
-            tracing::debug!(event_type = %kind, "event ignored");
+    match deploys {
+        Some(d) => handle_mention(governance, d, mention, retry, at).await,
+        None => {
+            tracing::warn!(
+                event_id = %mention.event_id,
+                "a mention arrived but deploys are not configured (set DEPLOY_TARGETS_SECRET_ARN, the bot token and STATE_TABLE)"
+            );
             text_response(200, "")
-        }
-        EventEnvelope::Mention(mention) => {
-            let retry = request.headers().get("x-slack-retry-num").and_then(|v| v.to_str().ok()).map(str::to_owned);
-            match deploys {
-                Some(d) => handle_mention(governance, d, &mention, retry.as_deref(), at).await,
-                None => {
-                    tracing::warn!(
-                        event_id = %mention.event_id,
-                        "a mention arrived but deploys are not configured (set DEPLOY_TARGETS_SECRET_ARN, the bot token and STATE_TABLE)"
-                    );
-                    text_response(200, "")
-                }
-            }
         }
     }
 }

@@ -3,6 +3,8 @@
 //!   replay check; [`requests::SlackApp`] is what the Slack-facing function keeps per container.
 //! - [`deploys`]: the Events API route (`/slack/events`): deploy by mention, the chit-chat, the
 //!   pipeline's callback (`/deploy/notify`).
+//! - [`incidents`]: `/incident`, the incident's channel, status, timeline and post-mortem draft, and an
+//!   alert's [Declare incident] button.
 //! - [`notifier`]: notifications to chat: one message per alarm lifecycle, exactly-once claims, pacing
 //!   and the storm digest, the Alertmanager route.
 //!
@@ -10,5 +12,6 @@
 //! the base floor. Functions import flows; nothing in this crate does.
 
 pub mod deploys;
+pub mod incidents;
 pub mod notifier;
 pub mod requests;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use lambda_http::{Body, Response};
 
 use super::deploys::{self, DeployDeps};
+use super::incidents::{self, IncidentDeps};
 use crate::aws::kms::CachedSecret;
 use crate::commands::{Services, dispatch, dispatch_action};
 use crate::governance::approvals::APPROVAL_PREFIX;
@@ -16,7 +17,7 @@ use crate::governance::{At, Caller, Decision, Entry, Gate, Governance, Outcome, 
 use crate::http::RetryPolicy;
 use crate::http::gateway::{json_response, text_response};
 use crate::slack::bot::Bot;
-use crate::slack::events::Mention;
+use crate::slack::events::{EventEnvelope, Mention};
 use std::collections::HashMap;
 
 use crate::slack::form::{SlashCommand, parse_form};
@@ -47,6 +48,8 @@ pub struct SlackApp {
     pub deploys: Option<DeployDeps>,
     /// Where accepted requests are recorded so a replay of one is refused; `None` without a state table.
     pub replays: Option<StateTable>,
+    /// `/incident` and [Declare incident]; `None` without the bot token and the state table.
+    pub incidents: Option<IncidentDeps>,
 }
 
 impl SlackApp {
@@ -63,7 +66,13 @@ impl SlackApp {
             now_unix: crate::clock::now_unix,
             deploys: None,
             replays: None,
+            incidents: None,
         }
+    }
+
+    /// Whether the access list refuses `caller` (another team, a user not allowed).
+    fn access_refuses(&self, caller: &Caller) -> bool {
+        self.governance.access.refuse(caller).is_some()
     }
 
     /// The moment a request is handled, for the governance seam.
@@ -100,6 +109,18 @@ pub async fn handle_form(
         Ok(command) => command,
         Err(err) => return text_response(400, &err.to_string()),
     };
+    if command.command == incidents::COMMAND {
+        // Incident texts are free text: ` -- ` is part of a status update, not a reason.
+        let caller = Caller::from(&command);
+        let at = app.at(started, deadline);
+        let outcome = app
+            .governance
+            .guard(&caller, Entry::Change, at, async |gate| {
+                incidents::command(app.incidents.as_ref(), &command, gate, at.now_unix, deadline).await
+            })
+            .await;
+        return json_response(200, &outcome.message.to_json());
+    }
     // `/scale web 20 -- Black Friday`: the command sees `web 20`; the approvers see the reason.
     let (text, reason) = crate::governance::split_reason(&command.text);
     command.text = text;
@@ -136,6 +157,12 @@ async fn handle_click(app: &SlackApp, payload: &str, started: Instant, deadline:
                     .await
             })
             .await
+    } else if click.action_id.starts_with("incident:") {
+        app.governance
+            .guard(&caller, Entry::Change, at, async |gate| {
+                incidents::click(app.incidents.as_ref(), &click, gate, at.now_unix, action_deadline).await
+            })
+            .await
     } else {
         app.governance
             .guard(&caller, Entry::Change, at, async |gate| {
@@ -164,6 +191,7 @@ async fn run_approved(
 ) -> Outcome {
     match rerun {
         Rerun::Command { command, text } => {
+            let is_incident = command == incidents::COMMAND;
             let command = SlashCommand {
                 team_id: requester.team_id.clone(),
                 team_domain: String::new(),
@@ -177,6 +205,9 @@ async fn run_approved(
                 response_url: None,
                 trigger_id: None,
             };
+            if is_incident {
+                return incidents::command(app.incidents.as_ref(), &command, gate, (app.now_unix)(), deadline).await;
+            }
             dispatch(&app.services, &command, gate, deadline).await
         }
         Rerun::Button { action_id, value } => {
@@ -194,7 +225,12 @@ async fn run_approved(
                 in_attachment: false,
                 message_color: None,
                 message_text: String::new(),
+                message_ts: None,
             };
+            if action_id.starts_with("incident:") {
+                let now = (app.now_unix)();
+                return incidents::click(app.incidents.as_ref(), &click, gate, now, deadline).await;
+            }
             dispatch_action(&app.services, &click, gate, deadline).await
         }
         Rerun::Mention { channel, ts, thread_ts, text } => {
@@ -208,6 +244,49 @@ async fn run_approved(
                 text: text.clone(),
             };
             deploys::run_approved(app.deploys.as_ref(), &mention, gate, deadline).await
+        }
+    }
+}
+
+/// The Events API (`/slack/events`), signature already checked: the URL check, mentions (deploys) and
+/// reactions (incident timelines). Every delivery gets a 2xx unless its body is not an envelope: a
+/// non-2xx counts against the app until Slack disables its event subscriptions.
+pub async fn handle_events(app: &SlackApp, request: &lambda_http::Request, at: At) -> Response<Body> {
+    let envelope = match EventEnvelope::parse(request.body().as_ref()) {
+        Ok(envelope) => envelope,
+        Err(err) => return text_response(400, &err.to_string()),
+    };
+    match envelope {
+        EventEnvelope::UrlVerification { challenge } => {
+            json_response(200, &serde_json::json!({ "challenge": challenge }))
+        }
+        EventEnvelope::Ignored { kind } => {
+            tracing::debug!(event_type = %kind, "event ignored");
+            text_response(200, "")
+        }
+        EventEnvelope::Mention(mention) => {
+            let retry = request.headers().get("x-slack-retry-num").and_then(|v| v.to_str().ok());
+            deploys::on_mention(&app.governance, app.deploys.as_ref(), &mention, retry, at).await
+        }
+        EventEnvelope::Reaction(reaction) => {
+            let caller = Caller {
+                team_id: reaction.team_id.clone(),
+                user_id: reaction.user_id.clone(),
+                user_name: reaction.user_id.clone(),
+                channel_id: reaction.channel_id.clone(),
+                channel_name: reaction.channel_id.clone(),
+                command: format!("reaction_added {}", reaction.reaction),
+                text: reaction.message_ts.clone(),
+                reason: None,
+            };
+            // Only a 📌 in an incident's channel is recorded (and audited); the rest is acknowledged.
+            if app.access_refuses(&caller) {
+                return text_response(200, "");
+            }
+            if let Some(outcome) = incidents::reaction(app.incidents.as_ref(), &reaction, at.deadline).await {
+                app.governance.guard(&caller, Entry::Answer, at, async |_| outcome).await;
+            }
+            text_response(200, "")
         }
     }
 }

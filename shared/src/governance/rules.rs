@@ -17,7 +17,16 @@ use crate::slack::escape;
 pub const POLICY_VAR: &str = "CHATOPS_POLICY";
 
 /// The actions a rule may name (`*`: all of them). A change is always one of these.
-pub const ACTIONS: &[&str] = &["scale", "codedeploy:switch", "codedeploy:rollback", "codedeploy:terminate", "deploy"];
+pub const ACTIONS: &[&str] = &[
+    "scale",
+    "codedeploy:switch",
+    "codedeploy:rollback",
+    "codedeploy:terminate",
+    "deploy",
+    "incident:declare",
+    "incident:update",
+    "incident:resolve",
+];
 
 /// How long a request waits for its approvals unless the rule says otherwise.
 pub const DEFAULT_EXPIRY: Duration = Duration::from_secs(3600);

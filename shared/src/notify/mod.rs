@@ -244,6 +244,28 @@ impl Notification {
         if let Some(note) = &extras.note {
             msg.blocks.insert(at.min(msg.blocks.len()), crate::slack::Block::Context(vec![note.clone()]));
         }
+        match &extras.incident {
+            Some(AlertIncident::Declared(line)) => msg.blocks.push(crate::slack::Block::Context(vec![line.clone()])),
+            Some(AlertIncident::Button { lifecycle }) if self.is_alarm_state() => {
+                msg.blocks.push(crate::slack::Block::Actions {
+                    block_id: Some("incident".into()),
+                    buttons: vec![crate::slack::Button {
+                        text: "🚨 Declare incident".into(),
+                        action_id: DECLARE_INCIDENT_ACTION.into(),
+                        value: Some(self.declare_value(lifecycle.as_deref())),
+                        url: None,
+                        style: Some("danger"),
+                        confirm: Some((
+                            "Declare an incident?".into(),
+                            "This opens an incident channel, invites the responders and announces it.".into(),
+                            "Declare".into(),
+                            "Cancel".into(),
+                        )),
+                    }],
+                });
+            }
+            _ => {}
+        }
         if let Some(mention) = &extras.mention {
             msg.text = format!("{mention} {}", msg.text);
             msg.blocks.insert(at.min(msg.blocks.len()), crate::slack::Block::section(format!("🔔 {mention}")));
@@ -306,4 +328,48 @@ pub struct Extras {
     pub mention: Option<String>,
     /// One line of context below the header (mrkdwn, escaped by the caller).
     pub note: Option<String>,
+    /// Bot-token mode: the incident part of an alert's message.
+    pub incident: Option<AlertIncident>,
+}
+
+/// The incident part of an alert's message (Slack, bot-token mode).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AlertIncident {
+    /// A [Declare incident] button while the alert pages; `lifecycle` is the alert's lifecycle key.
+    Button { lifecycle: Option<String> },
+    /// The incident declared from it (`🚨 INC-12 declared by @x → #inc-12-…`), shown from then on.
+    Declared(String),
+}
+
+/// The action ID of [Declare incident]; slack-command's incident flow answers it.
+pub const DECLARE_INCIDENT_ACTION: &str = "incident:declare";
+
+impl Notification {
+    /// The severity of an incident declared from this alert: critical → 1, paging (ALARM, high) → 2, else 3.
+    pub fn incident_severity(&self) -> i64 {
+        match self {
+            Self::Service(e) if e.severity == Severity::Critical => 1,
+            Self::Alertmanager(g) if g.severity().is_some_and(|s| s.eq_ignore_ascii_case("critical")) => 1,
+            Self::Alertmanager(g)
+                if g.severity()
+                    .is_some_and(|s| ["high", "error", "page"].iter().any(|w| s.eq_ignore_ascii_case(w))) =>
+            {
+                2
+            }
+            Self::Alertmanager(_) => 3,
+            _ if self.is_alarm_state() => 2,
+            _ => 3,
+        }
+    }
+
+    /// The [Declare incident] button's value: the alert's title, the severity and its lifecycle key, as
+    /// compact JSON (`{"t": …, "s": 2, "k": …}`, within Slack's 2,000 characters).
+    fn declare_value(&self, lifecycle: Option<&str>) -> String {
+        let title: String = self.label().chars().take(150).collect();
+        let mut value = serde_json::json!({"t": title, "s": self.incident_severity()});
+        if let Some(key) = lifecycle.filter(|k| k.len() <= 1500) {
+            value["k"] = Value::String(key.to_owned());
+        }
+        value.to_string()
+    }
 }

@@ -1,4 +1,5 @@
-//! The Slack Web API with a bot token (`chat.postMessage`, `chat.update`, `reactions.add`): JSON bodies, `Authorization:
+//! The Slack Web API with a bot token (`chat.postMessage`, `chat.update`, `reactions.add`, and any other
+//! method through [`SlackApi::call_json`] / [`SlackApi::call_form`]): JSON bodies, `Authorization:
 //! Bearer`, and Slack's way of failing, an HTTP 200 with `{"ok": false, "error": "..."}`, classified into
 //! what is worth retrying, what a fix of the configuration needs, and what the message itself caused.
 //! Retries go through the same deadline-aware loop as webhooks ([`RetryPolicy::run`]).
@@ -244,6 +245,66 @@ impl SlackApi {
             )
             .await?;
         Ok(answer["users"].as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect())
+    }
+
+    /// Any Web API method that takes a JSON body (`conversations.create`, `pins.add`, …): Slack's answer.
+    pub async fn call_json(
+        &self,
+        token: &Secret,
+        method: &'static str,
+        body: &Value,
+        deadline: Instant,
+    ) -> Result<Value, ApiError> {
+        let channel = body["channel"].as_str().or_else(|| body["channel_id"].as_str()).unwrap_or_default().to_owned();
+        self.call(method, token, &channel, body, deadline).await.map(|(answer, _)| answer)
+    }
+
+    /// A method whose arguments Slack reads form-encoded (`conversations.history`,
+    /// `files.getUploadURLExternal`, `chat.getPermalink`): Slack's answer.
+    pub async fn call_form(
+        &self,
+        token: &Secret,
+        method: &'static str,
+        args: &[(&str, &str)],
+        deadline: Instant,
+    ) -> Result<Value, ApiError> {
+        let channel = args.iter().find(|(k, _)| *k == "channel").map(|(_, v)| *v).unwrap_or_default();
+        let form = serde_urlencoded::to_string(args).unwrap_or_default();
+        let content_type = "application/x-www-form-urlencoded";
+        self.send(method, token, channel, form.into_bytes(), content_type, deadline).await.map(|(answer, _)| answer)
+    }
+
+    /// Sends a file's bytes to the `upload_url` that `files.getUploadURLExternal` gave (no token: the
+    /// URL itself is the credential, and is never logged).
+    pub async fn upload(&self, url: &str, bytes: Vec<u8>, deadline: Instant) -> Result<(), ApiError> {
+        let method = "file upload";
+        let (outcome, attempts) = self
+            .policy
+            .run(deadline, |timeout| {
+                let request = self
+                    .client
+                    .post(url)
+                    .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                    .body(bytes.clone());
+                async move {
+                    match Exchange::send(request, timeout).await {
+                        Err(failed) => Attempt::Retry { wait: None, why: failed.why },
+                        Ok(exchange) => match exchange.retry(self.policy.default_retry_after) {
+                            Some(retry) => retry,
+                            None if (200..300).contains(&exchange.status) => Attempt::Done(()),
+                            None => Attempt::Fatal((exchange.status, exchange.short_body())),
+                        },
+                    }
+                }
+            })
+            .await;
+        let channel = String::new();
+        match outcome {
+            Ok(()) => Ok(()),
+            Err(GaveUp::Fatal((status, answer))) => Err(ApiError::Http { method, channel, status, answer, attempts }),
+            Err(GaveUp::Exhausted(last)) => Err(ApiError::Exhausted { method, channel, last, attempts }),
+            Err(GaveUp::Deadline(last)) => Err(ApiError::Deadline { method, channel, last, attempts }),
+        }
     }
 
     async fn call(

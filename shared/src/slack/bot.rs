@@ -58,4 +58,40 @@ impl Bot {
     pub async fn usergroup_members(&self, group: &str, deadline: Instant) -> Result<Vec<String>, BotError> {
         self.with_token(async |token| self.api.usergroup_members(token, group, deadline).await).await
     }
+
+    /// Any JSON method, with the bot's token.
+    pub async fn call(&self, method: &'static str, body: &Value, deadline: Instant) -> Result<Value, BotError> {
+        self.with_token(async |token| self.api.call_json(token, method, body, deadline).await).await
+    }
+
+    /// Any form-encoded method, with the bot's token.
+    pub async fn read(
+        &self,
+        method: &'static str,
+        args: &[(&str, &str)],
+        deadline: Instant,
+    ) -> Result<Value, BotError> {
+        self.with_token(async |token| self.api.call_form(token, method, args, deadline).await).await
+    }
+
+    /// `chat.update` of message `ts` in `channel`.
+    pub async fn update(
+        &self,
+        channel: &str,
+        ts: &str,
+        message: &Value,
+        deadline: Instant,
+    ) -> Result<Posted, BotError> {
+        self.with_token(async |token| self.api.update(token, channel, ts, message, deadline).await).await
+    }
+}
+
+impl BotError {
+    /// Slack's error code, when Slack refused the call.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Api(err) => err.code(),
+            Self::Token(_) => None,
+        }
+    }
 }

@@ -19,6 +19,8 @@ pub enum EventEnvelope {
     UrlVerification { challenge: String },
     /// A mention of the bot.
     Mention(Mention),
+    /// A reaction added to a message (`reaction_added`): incident timelines keep 📌 messages.
+    Reaction(Reaction),
     /// Anything else (other event types, messages from bots): acknowledged, nothing done.
     Ignored { kind: String },
 }
@@ -36,6 +38,20 @@ pub struct Mention {
     /// The thread the answer goes to: the mention's thread when it was said in one, else the mention itself.
     pub thread_ts: String,
     pub text: String,
+}
+
+/// A `reaction_added` event on a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reaction {
+    pub event_id: String,
+    pub team_id: String,
+    /// Who reacted.
+    pub user_id: String,
+    /// The emoji's name, without colons (`pushpin`).
+    pub reaction: String,
+    /// The message reacted to.
+    pub channel_id: String,
+    pub message_ts: String,
 }
 
 #[derive(Deserialize)]
@@ -70,6 +86,20 @@ struct RawEvent {
     channel: Option<String>,
     #[serde(default)]
     team: Option<String>,
+    #[serde(default)]
+    reaction: Option<String>,
+    #[serde(default)]
+    item: Option<RawItem>,
+}
+
+#[derive(Deserialize)]
+struct RawItem {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    channel: Option<String>,
+    #[serde(default)]
+    ts: Option<String>,
 }
 
 impl EventEnvelope {
@@ -81,6 +111,20 @@ impl EventEnvelope {
             }
             "event_callback" => {
                 let event = raw.event.ok_or(EventsError::Missing("event"))?;
+                if event.kind == "reaction_added" {
+                    // Reactions to files and file comments carry no message: nothing to keep.
+                    let Some(item) = event.item.filter(|i| i.kind == "message") else {
+                        return Ok(Self::Ignored { kind: event.kind });
+                    };
+                    return Ok(Self::Reaction(Reaction {
+                        event_id: raw.event_id.filter(|id| !id.is_empty()).ok_or(EventsError::Missing("event_id"))?,
+                        team_id: raw.team_id.unwrap_or_default(),
+                        user_id: event.user.ok_or(EventsError::Missing("event.user"))?,
+                        reaction: event.reaction.ok_or(EventsError::Missing("event.reaction"))?,
+                        channel_id: item.channel.ok_or(EventsError::Missing("event.item.channel"))?,
+                        message_ts: item.ts.ok_or(EventsError::Missing("event.item.ts"))?,
+                    }));
+                }
                 // A bot's own messages never start anything: no loops between bots.
                 if event.kind != "app_mention" || event.bot_id.is_some() {
                     return Ok(Self::Ignored { kind: event.kind });
@@ -207,6 +251,24 @@ mod tests {
         assert!(EventEnvelope::parse(b"token=x&command=/scale").is_err());
         let no_id = br#"{"type":"event_callback","event":{"type":"app_mention","user":"U","ts":"1.2","channel":"C"}}"#;
         assert_eq!(EventEnvelope::parse(no_id).unwrap_err(), EventsError::Missing("event_id"));
+    }
+
+    #[test]
+    fn a_reaction_to_a_message_is_read_and_one_to_a_file_ignored() {
+        // Slack's reaction_added, as its Events API reference shows it.
+        let body = callback(serde_json::json!({
+            "type": "reaction_added", "user": "U0BOB", "reaction": "pushpin", "item_user": "U0ALICE",
+            "item": {"type": "message", "channel": "C0INC12", "ts": "1700000000.000300"},
+            "event_ts": "1700000001.000100"
+        }));
+        let EventEnvelope::Reaction(r) = EventEnvelope::parse(&body).unwrap() else { panic!("not a reaction") };
+        assert_eq!((r.user_id.as_str(), r.reaction.as_str()), ("U0BOB", "pushpin"));
+        assert_eq!((r.channel_id.as_str(), r.message_ts.as_str()), ("C0INC12", "1700000000.000300"));
+        let file = callback(serde_json::json!({
+            "type": "reaction_added", "user": "U0BOB", "reaction": "pushpin",
+            "item": {"type": "file", "file": "F0123"}, "event_ts": "1700000001.000100"
+        }));
+        assert!(matches!(EventEnvelope::parse(&file).unwrap(), EventEnvelope::Ignored { .. }));
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub struct BlockAction {
     pub in_attachment: bool,
     pub message_color: Option<String>,
     pub message_text: String,
+    /// The `ts` of the message the button is on (`container.message_ts`).
+    pub message_ts: Option<String>,
 }
 
 impl BlockAction {
@@ -70,6 +72,7 @@ impl BlockAction {
             in_attachment,
             message_color: text(message.pointer("/attachments/0/color")),
             message_text: text(message.get("text")).unwrap_or_default(),
+            message_ts: text(v.pointer("/container/message_ts")).or_else(|| text(message.get("ts"))),
         })
     }
 }

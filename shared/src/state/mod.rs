@@ -15,6 +15,8 @@
 //!   create two messages for it or update it out of order.
 //!
 //! - in an alarm storm, channels are paced and a storm's alarms join one live digest (`storm.rs`).
+//! - incidents are numbered by a counter, declared once by a claim, changed only while open, and their
+//!   timeline entries written once each (`incidents.rs`).
 //!
 //! Attribute names without an underscore are always written through `#aliases` in expressions: many
 //! plain words (`state`, `status`, ...) are reserved in DynamoDB's expression language.
@@ -24,9 +26,11 @@
 //!
 //! Adapter floor: imports the base floor only.
 
+mod incidents;
 mod requests;
 mod storm;
 
+pub use incidents::{Declaration, INCIDENT_RETENTION_S, IncidentChange, IncidentRecord, IncidentStatus, TimelineEntry};
 pub use requests::{Approval, EXECUTING_LEASE_S, RequestStatus, StoredRequest};
 pub use storm::{ChannelView, DigestMeta, Rate, StoredEntry};
 
@@ -113,6 +117,8 @@ pub struct Lifecycle {
     pub alarm_since_ms: Option<i64>,
     /// How many state changes the message has shown.
     pub changes: i64,
+    /// The incident declared from this alert (`🚨 INC-12 declared by …`), shown on its message from then on.
+    pub incident: Option<String>,
 }
 
 /// What to record when the lease is given back after the message was posted or updated.
@@ -580,6 +586,7 @@ impl StateTable {
             changed_at_ms: get_n(&item, "changed_at"),
             alarm_since_ms: get_n(&item, "alarm_since"),
             changes: get_n(&item, "changes").unwrap_or(0),
+            incident: get_s(&item, "incident"),
         }))
     }
 

@@ -16,7 +16,7 @@ use crate::chat::Platform;
 use crate::clock::now_ms;
 use crate::notify::lifecycle::{Before, LifecycleKey, parent_note, thread_reply};
 use crate::notify::routing::Route;
-use crate::notify::{Extras, Incoming};
+use crate::notify::{AlertIncident, Extras, Incoming};
 use crate::secret::Secret;
 use crate::slack::api::{ApiError, Posted, SlackApi};
 use crate::state::{Claim, Lifecycle, LifecycleUpdate, StateError, StateTable, Thread};
@@ -96,7 +96,13 @@ impl<'d> Run<'d> {
     pub(crate) fn plan<'a>(&self, incoming: &'a Incoming) -> Plan<'a> {
         let n = &incoming.notification;
         let route = self.deps.routes.route(&n.route_key(incoming.topic.as_deref()));
-        let body = n.to_slack_with(&self.deps.defaults, &Extras { mention: route.mention.clone(), note: None });
+        // Bot-token mode: a paging alert carries [Declare incident] (slack-command answers it).
+        let incident = match &self.deps.sink {
+            Sink::WebApi { .. } => Some(AlertIncident::Button { lifecycle: n.lifecycle_key().map(|k| k.key) }),
+            Sink::Webhook { .. } => None,
+        };
+        let body =
+            n.to_slack_with(&self.deps.defaults, &Extras { mention: route.mention.clone(), note: None, incident });
         let scope = match &self.deps.sink {
             Sink::WebApi { .. } => route.channel.clone(),
             Sink::Webhook { .. } => Some("webhook".to_owned()),
@@ -364,7 +370,7 @@ impl<'d> Run<'d> {
                     let body = match platform {
                         Platform::Slack => &plan.body,
                         _ => {
-                            let extras = Extras { mention: plan.route.mention.clone(), note: None };
+                            let extras = Extras { mention: plan.route.mention.clone(), ..Extras::default() };
                             other = n.render_for(platform, &deps.defaults, &extras);
                             &other
                         }
@@ -518,7 +524,12 @@ impl<'d> Run<'d> {
             (false, _, _) => None,
         };
         let note = parent_note(n, &before, at, changes);
-        let body = n.to_slack_with(&self.deps.defaults, &Extras { mention: plan.route.mention.clone(), note });
+        let incident = match &lifecycle.incident {
+            Some(line) => AlertIncident::Declared(line.clone()),
+            None => AlertIncident::Button { lifecycle: Some(key.key.clone()) },
+        };
+        let extras = Extras { mention: plan.route.mention.clone(), note, incident: Some(incident) };
+        let body = n.to_slack_with(&self.deps.defaults, &extras);
         self.pace(UPDATE_SCOPE, UPDATE_RATE, plan.update_slot.take()).await;
         match api.update(token, &thread.channel, &thread.ts, &body, self.deadline).await {
             Ok(_) => {}

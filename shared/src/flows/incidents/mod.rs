@@ -1,0 +1,1097 @@
+//! Incidents from Slack: `/incident declare <title> [sev1-4]` numbers the incident (`INC-<n>`), opens
+//! its channel with the declarer and `INCIDENT_RESPONDERS` in it, pins its status there and announces it
+//! in `INCIDENTS_CHANNEL`, one message updated in place for the rest of its life. In its channel,
+//! `/incident status|sev|lead|resolve` change it, each change on the timeline with the messages people
+//! mark 📌; resolving posts the timeline and uploads a post-mortem draft. A paging alert's
+//! [Declare incident] declares one titled after the alert, once however many people click.
+//!
+//! Every entry goes through the governance seam (`incident:declare`, `incident:update`,
+//! `incident:resolve`) and the state table's tools: a counter for numbers, a claim per declaration,
+//! conditional updates while open, timeline entries written once.
+
+mod render;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::config::ConfigError;
+use crate::governance::{Caller, Decision, Gate, Outcome, Pass, Proposal, Rerun};
+use crate::slack::bot::{Bot, BotError};
+use crate::slack::events::Reaction;
+use crate::slack::form::SlashCommand;
+use crate::slack::interaction::BlockAction;
+use crate::slack::{Block, Message, escape};
+use crate::state::{
+    Declaration, INCIDENT_RETENTION_S, IncidentChange, IncidentRecord, StateError, StateTable, TimelineEntry,
+};
+
+pub use render::{channel_name, postmortem};
+
+/// The slash command (add it to the Slack app; `slack/manifest.yaml` has it).
+pub const COMMAND: &str = "/incident";
+/// The action ID of an alert's [Declare incident] button.
+pub const DECLARE_ACTION: &str = "incident:declare";
+pub const INCIDENTS_CHANNEL_VAR: &str = "INCIDENTS_CHANNEL";
+pub const INCIDENT_RESPONDERS_VAR: &str = "INCIDENT_RESPONDERS";
+
+/// A repeated `/incident declare` of the same title by the same person within this long is the same incident.
+const REPEAT_WINDOW_S: i64 = 60;
+/// One alert declares one incident for this long.
+const ALERT_CLAIM_S: i64 = 7 * 86_400;
+/// Time kept before the deadline for writing down what was done.
+const RESERVE: Duration = Duration::from_millis(150);
+
+const NOT_CONFIGURED: &str = ":warning: Incidents are not set up in this workspace's ChatOps stack: they need the bot token (`SLACK_BOT_TOKEN`, or `KMS_ENCRYPTED_SLACK_BOT_TOKEN`, or the stack's secret) and the state table (`STATE_TABLE`). Nothing was done.";
+
+const USAGE: &str = "*`/incident`* — declare and run incidents:\n• `/incident declare <title> [sev1|sev2|sev3|sev4]` (default sev3): a new incident with its own channel\n• `/incident list`: the open incidents\nIn an incident's channel:\n• `/incident`: its state\n• `/incident status <text>`: a status update\n• `/incident sev <1-4>` · `/incident lead @someone`\n• `/incident resolve [summary]`: resolved, with the timeline and a post-mortem draft";
+
+/// Incidents' settings (the names are the contract).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IncidentConfig {
+    /// `INCIDENTS_CHANNEL`: where incidents are announced (a channel ID); `None`: not announced.
+    pub channel: Option<String>,
+    /// `INCIDENT_RESPONDERS`: users (`U…`, `W…`) and user groups (`S…`) invited to every incident's channel.
+    pub responders: Vec<String>,
+}
+
+impl IncidentConfig {
+    /// Reads the settings; `has_bot_token` / `has_state_table` say whether incidents can work at all,
+    /// so a configuration that asks for them without what they need fails at init, naming what is missing.
+    pub fn from_lookup(
+        lookup: &dyn Fn(&str) -> Option<String>,
+        has_bot_token: bool,
+        has_state_table: bool,
+    ) -> Result<Self, ConfigError> {
+        let channel = crate::config::non_empty(lookup, INCIDENTS_CHANNEL_VAR);
+        let responders_text = crate::config::non_empty(lookup, INCIDENT_RESPONDERS_VAR);
+        let mut responders = Vec::new();
+        for id in responders_text.iter().flat_map(|t| t.split([',', ' '])).map(str::trim).filter(|t| !t.is_empty()) {
+            let ok = id.len() >= 3
+                && matches!(id.as_bytes()[0], b'U' | b'W' | b'S')
+                && id.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+            if !ok {
+                return Err(ConfigError::Invalid {
+                    var: INCIDENT_RESPONDERS_VAR,
+                    problem: format!("`{id}` is not a Slack user ID (U…/W…) or user group ID (S…)"),
+                });
+            }
+            responders.push(id.to_owned());
+        }
+        if let Some(c) = &channel
+            && !(c.len() >= 3 && matches!(c.as_bytes()[0], b'C' | b'G') && c.bytes().all(|b| b.is_ascii_alphanumeric()))
+        {
+            return Err(ConfigError::Invalid {
+                var: INCIDENTS_CHANNEL_VAR,
+                problem: format!("`{c}` is not a channel ID (C…): the announcement is updated by ID"),
+            });
+        }
+        let asked = channel.is_some() || !responders.is_empty();
+        if asked && !has_bot_token {
+            return Err(ConfigError::Missing {
+                var: crate::config::BOT_TOKEN_PLAIN_VAR,
+                hint: "INCIDENTS_CHANNEL / INCIDENT_RESPONDERS are set: incidents need the bot token (or KMS_ENCRYPTED_SLACK_BOT_TOKEN) to create channels and post",
+            });
+        }
+        if asked && !has_state_table {
+            return Err(ConfigError::Missing {
+                var: crate::config::STATE_TABLE_VAR,
+                hint: "INCIDENTS_CHANNEL / INCIDENT_RESPONDERS are set: incidents are numbered and kept in the state table",
+            });
+        }
+        Ok(Self { channel, responders })
+    }
+}
+
+/// What incidents need, per container.
+pub struct IncidentDeps {
+    pub config: IncidentConfig,
+    pub bot: Arc<Bot>,
+    pub state: StateTable,
+}
+
+/// What `/incident` was asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Ask {
+    Show,
+    Help,
+    List,
+    Declare { title: String, severity: i64 },
+    Status(String),
+    Severity(i64),
+    Lead(String),
+    Resolve(Option<String>),
+}
+
+fn parse_severity(word: &str) -> Option<i64> {
+    let digits = word.trim().to_ascii_lowercase();
+    let digits = digits.strip_prefix("sev").unwrap_or(&digits).trim_start_matches('-');
+    digits.parse().ok().filter(|s| (1..=4).contains(s))
+}
+
+/// `<@U123|alice>` (an escaped mention), `<@U123>` or `U123`: the user ID.
+fn parse_user(word: &str) -> Option<String> {
+    let id = word.trim().trim_start_matches('<').trim_end_matches('>').trim_start_matches('@');
+    let id = id.split('|').next().unwrap_or_default();
+    (id.len() >= 3 && matches!(id.as_bytes()[0], b'U' | b'W') && id.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .then(|| id.to_owned())
+}
+
+impl Ask {
+    fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let (verb, rest) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
+        let rest = rest.trim();
+        match verb.to_ascii_lowercase().as_str() {
+            "" => Ok(Self::Show),
+            "help" => Ok(Self::Help),
+            "list" => Ok(Self::List),
+            "declare" | "new" | "open" => {
+                let (title, severity) = match rest.rsplit_once(char::is_whitespace) {
+                    Some((title, last))
+                        if parse_severity(last).is_some() && last.to_ascii_lowercase().starts_with("sev") =>
+                    {
+                        (title.trim(), parse_severity(last).unwrap_or(3))
+                    }
+                    _ if rest.to_ascii_lowercase().starts_with("sev") && parse_severity(rest).is_some() => ("", 3),
+                    _ => (rest, 3),
+                };
+                if title.is_empty() {
+                    return Err("Give the incident a title: `/incident declare Checkout errors above 5 % sev2`".into());
+                }
+                Ok(Self::Declare { title: crate::text::truncate(title, 150).into_owned(), severity })
+            }
+            "status" | "update" => match rest {
+                "" => Err("Say what the status is: `/incident status Rolled back, error rate falling`".into()),
+                text => Ok(Self::Status(crate::text::truncate(text, 2000).into_owned())),
+            },
+            "sev" | "severity" => parse_severity(rest)
+                .map(Self::Severity)
+                .ok_or_else(|| "Give a severity from 1 (worst) to 4: `/incident sev 2`".into()),
+            "lead" => parse_user(rest)
+                .map(Self::Lead)
+                .ok_or_else(|| "Name the new lead with an @mention: `/incident lead @alice`".into()),
+            "resolve" | "resolved" | "close" => {
+                Ok(Self::Resolve((!rest.is_empty()).then(|| crate::text::truncate(rest, 2000).into_owned())))
+            }
+            other => Err(format!("I don't know `/incident {}`.\n{USAGE}", escape(other))),
+        }
+    }
+
+    /// The policy action it needs, if it changes anything.
+    fn action(&self) -> Option<&'static str> {
+        match self {
+            Self::Declare { .. } => Some("incident:declare"),
+            Self::Status(_) | Self::Severity(_) | Self::Lead(_) => Some("incident:update"),
+            Self::Resolve(_) => Some("incident:resolve"),
+            Self::Show | Self::Help | Self::List => None,
+        }
+    }
+}
+
+fn refused(text: impl Into<String>, why: &str) -> Outcome {
+    Outcome::ephemeral(text, Decision::Refused(why.into()))
+}
+
+fn info(text: impl Into<String>) -> Outcome {
+    Outcome::ephemeral(text, Decision::Info)
+}
+
+/// What a failed Slack call means for the person who asked: what to do about it.
+fn advice(err: &BotError) -> String {
+    match err.code() {
+        Some("missing_scope") => "the Slack app lacks a permission for it: add the scopes in `slack/manifest.yaml` (channels:manage, channels:history, pins:write, files:write, reactions:read) and reinstall the app".into(),
+        Some("restricted_action") => "the workspace's settings do not let apps do this (creating or managing channels): ask a Slack admin to allow it".into(),
+        Some("name_taken") => "a channel with that name exists already".into(),
+        Some("is_archived") => "the channel is archived: unarchive it first".into(),
+        Some("not_in_channel") => "the app is not in that channel: `/invite @chatops` there".into(),
+        Some("channel_not_found") => format!("the channel was not found: check `{INCIDENTS_CHANNEL_VAR}` and invite the app to it"),
+        Some(code) => format!("Slack answered `{code}`"),
+        None if matches!(err, BotError::Token(_)) => "the bot token could not be read".into(),
+        None => "Slack did not answer in time".into(),
+    }
+}
+
+/// What a multi-step change did and did not do, told to the person who asked.
+#[derive(Default)]
+struct Report {
+    done: Vec<String>,
+    failed: Vec<String>,
+}
+
+impl Report {
+    fn ok(&mut self, what: impl Into<String>) {
+        self.done.push(what.into());
+    }
+
+    fn failed(&mut self, what: &str, why: impl std::fmt::Display) {
+        self.failed.push(format!("{what}: {why}"));
+    }
+
+    fn slack<T>(&mut self, what: &str, result: Result<T, BotError>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(err) => {
+                tracing::warn!(error = %err, step = what, "incident step failed");
+                self.failed(what, advice(&err));
+                None
+            }
+        }
+    }
+
+    /// `✅ …` / `❌ …` lines, or nothing when everything was done.
+    fn text(&self) -> String {
+        if self.failed.is_empty() {
+            return String::new();
+        }
+        let mut text = String::from("\n*Not everything was done:*");
+        for d in &self.done {
+            text.push_str(&format!("\n✅ {d}"));
+        }
+        for f in &self.failed {
+            text.push_str(&format!("\n❌ {f}"));
+        }
+        text
+    }
+}
+
+fn out_of_time(deadline: Instant) -> bool {
+    Instant::now() + RESERVE >= deadline
+}
+
+/// `/incident …` from `command`, in a channel, with the caller's gate.
+pub async fn command(
+    deps: Option<&IncidentDeps>,
+    command: &SlashCommand,
+    gate: &Gate<'_>,
+    now_unix: i64,
+    deadline: Instant,
+) -> Outcome {
+    let Some(deps) = deps else {
+        return refused(NOT_CONFIGURED, "incidents not configured (bot token and STATE_TABLE)");
+    };
+    let ask = match Ask::parse(&command.text) {
+        Ok(ask) => ask,
+        Err(problem) => return refused(problem, "not understood"),
+    };
+    let caller = gate.caller;
+    match ask {
+        Ask::Help => info(USAGE),
+        Ask::List => list(deps, now_unix).await,
+        Ask::Declare { title, severity } => {
+            let resource = render::sev(severity).to_lowercase();
+            match gate.check("incident:declare", &resource, None) {
+                Pass::Go => {}
+                Pass::Refused(outcome) => return *outcome,
+                Pass::NeedsApproval(rule) => return proposal(rule, "incident:declare", &resource, &title, command),
+            }
+            let key = format!("cmd#{}#{}", caller.user_id, title_key(&title));
+            let source = Source { key, window_s: REPEAT_WINDOW_S, alert: None };
+            declare(deps, caller, &title, severity, source, now_unix, deadline).await.0
+        }
+        ask => {
+            let number = match deps.state.incident_of_channel(&command.channel_id).await {
+                Ok(Some(number)) => number,
+                Ok(None) => {
+                    return refused(
+                        "This is not an incident's channel: `/incident status`, `sev`, `lead` and `resolve` work in the incident's own channel. `/incident list` shows the open ones.",
+                        "not an incident channel",
+                    );
+                }
+                Err(err) => return unavailable(&err),
+            };
+            let resource = format!("INC-{number}");
+            if let Some(action) = ask.action() {
+                match gate.check(action, &resource, None) {
+                    Pass::Go => {}
+                    Pass::Refused(outcome) => return *outcome,
+                    Pass::NeedsApproval(rule) => {
+                        return proposal(rule, action, &resource, &format!("{resource}: {}", command.text), command);
+                    }
+                }
+            }
+            in_channel(deps, caller, number, ask, now_unix, deadline).await.on(&resource)
+        }
+    }
+}
+
+/// A change the policy wants approved first: the same command, re-run once approved.
+fn proposal(rule: String, action: &str, resource: &str, what: &str, command: &SlashCommand) -> Outcome {
+    Outcome::pending(Proposal {
+        rule,
+        action: action.to_owned(),
+        resource: resource.to_owned(),
+        summary: format!("`{}` {}: {}", COMMAND, action.trim_start_matches("incident:"), escape(what)),
+        rerun: Rerun::Command { command: COMMAND.to_owned(), text: command.text.clone() },
+    })
+}
+
+fn unavailable(err: &StateError) -> Outcome {
+    tracing::error!(error = %err, "state table unavailable: incident command not run");
+    Outcome::ephemeral(
+        ":warning: I can't reach the incident records right now (the state table is unavailable). Nothing was changed; please try again in a minute.",
+        Decision::Failed("state table unavailable".into()),
+    )
+}
+
+/// A short, stable key for a title: the same words in any case are the same title.
+fn title_key(title: &str) -> String {
+    use sha2::Digest as _;
+    let words: Vec<String> = title.split_whitespace().map(str::to_lowercase).collect();
+    hex::encode(&sha2::Sha256::digest(words.join(" ").as_bytes())[..12])
+}
+
+async fn list(deps: &IncidentDeps, now: i64) -> Outcome {
+    let numbers = match deps.state.open_incidents().await {
+        Ok(numbers) => numbers,
+        Err(err) => return unavailable(&err),
+    };
+    let mut records = Vec::new();
+    for number in numbers.into_iter().rev().take(20) {
+        match deps.state.get_incident(number).await {
+            Ok(Some(record)) if !record.resolved => records.push(record),
+            Ok(_) => {}
+            Err(err) => return unavailable(&err),
+        }
+    }
+    records.reverse();
+    info(render::list(&records, now))
+}
+
+/// Where a declaration comes from: its claim's key and how long it holds, and the alert it links.
+struct Source {
+    key: String,
+    window_s: i64,
+    alert: Option<String>,
+}
+
+/// Declares an incident (or shows the one this declaration already made). Returns the outcome and the
+/// incident, when there is one.
+async fn declare(
+    deps: &IncidentDeps,
+    caller: &Caller,
+    title: &str,
+    severity: i64,
+    source: Source,
+    now: i64,
+    deadline: Instant,
+) -> (Outcome, Option<IncidentRecord>) {
+    let claim = deps.state.claim_declaration(&source.key, &caller.user_id, now, now + source.window_s).await;
+    let record = match claim {
+        Err(err) => return (unavailable(&err), None),
+        Ok(Declaration::Taken { by, number }) => {
+            // Being declared by someone else this very moment: its number comes within a round trip or two.
+            let mut number = number;
+            while number.is_none() && Instant::now() + Duration::from_millis(1200) < deadline {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                number = deps.state.declaration_number(&source.key).await.ok().flatten();
+            }
+            let Some(number) = number else {
+                let text = format!(
+                    "<@{}> is declaring this incident right now: it will be announced in a moment.",
+                    escape(&by)
+                );
+                return (info(text), None);
+            };
+            let record = match deps.state.get_incident(number).await {
+                Ok(Some(record)) => record,
+                Ok(None) => {
+                    return (info(format!("INC-{number} was declared by <@{}> a moment ago.", escape(&by))), None);
+                }
+                Err(err) => return (unavailable(&err), None),
+            };
+            // Declared already: finish whatever that declaration could not (a repeat within a minute is
+            // how the declarer asks for it), and say so.
+            let mut report = Report::default();
+            let mut record = record;
+            if !record.resolved && by == caller.user_id {
+                complete(deps, &mut record, &mut report, now, deadline).await;
+            }
+            let text = format!(
+                "{} was declared by <@{}> a moment ago{}.{}",
+                record.name(),
+                escape(&by),
+                record.channel_id.as_deref().map(|c| format!(": <#{}>", escape(c))).unwrap_or_default(),
+                report.text()
+            );
+            return (info(text).on(&record.name()), Some(record));
+        }
+        Ok(Declaration::Ours) => {
+            let number = match deps.state.next_incident_number().await {
+                Ok(number) => number,
+                Err(err) => {
+                    let _ = deps.state.claim_declaration(&source.key, "", now, now).await;
+                    return (unavailable(&err), None);
+                }
+            };
+            let record = IncidentRecord {
+                number,
+                title: title.to_owned(),
+                severity,
+                lead: caller.user_id.clone(),
+                declared_by: caller.user_id.clone(),
+                declared_at: now,
+                alerts: source.alert.iter().cloned().collect(),
+                ..IncidentRecord::default()
+            };
+            if let Err(err) = deps.state.create_incident(&record).await {
+                return (unavailable(&err), None);
+            }
+            if let Err(err) = deps.state.declared(&source.key, number).await {
+                tracing::warn!(error = %err, incident = number, "could not record the declaration's number: a repeat will say it is being declared");
+            }
+            let mut text = format!("declared {} · lead <@{}>", render::sev(severity), escape(&caller.user_id));
+            if let Some(alert) = &source.alert {
+                text.push_str(&format!(" · from {alert}"));
+            }
+            entry(deps, &record, "declared".into(), now * 1000, caller, "declared", text).await;
+            record
+        }
+    };
+    let mut record = record;
+    let mut report = Report::default();
+    report.ok(format!("numbered {}", record.name()));
+    complete(deps, &mut record, &mut report, now, deadline).await;
+    let where_ = match &record.channel_id {
+        Some(channel) => format!(" in <#{}>", escape(channel)),
+        None => String::new(),
+    };
+    let mut text = format!(
+        "🚨 *{}* declared{where_}: {} ({}). You lead it until someone else is named with `/incident lead`.",
+        record.name(),
+        escape(&record.title),
+        render::sev(severity)
+    );
+    if !report.failed.is_empty() {
+        text.push_str(&report.text());
+        text.push_str(
+            "\nRun the same `/incident declare` again within a minute to finish it; `/incident status` in its channel also posts what is missing.",
+        );
+    }
+    let decision = if report.failed.is_empty() { Decision::Done } else { Decision::Failed(report.failed.join("; ")) };
+    let mut outcome = Outcome::ephemeral(text, decision).on(&record.name());
+    outcome.message.response_type = Some("ephemeral");
+    (outcome, Some(record))
+}
+
+/// Makes what a declaration makes, where it is missing: the channel (with its pointer), then together
+/// the invitations, the topic, the pinned status and the announcement.
+async fn complete(deps: &IncidentDeps, record: &mut IncidentRecord, report: &mut Report, now: i64, deadline: Instant) {
+    if record.channel_id.is_none() {
+        if out_of_time(deadline) {
+            report.failed("channel not created", "out of time");
+            return;
+        }
+        let Some((id, name)) = create_channel(deps, record, report, deadline).await else { return };
+        let expires = record.declared_at + INCIDENT_RETENTION_S;
+        let linked = deps.state.link_channel(&id, record.number, expires).await;
+        let recorded = deps
+            .state
+            .change_incident(record.number, &[IncidentChange::Channel { id: id.clone(), name: name.clone() }])
+            .await;
+        if let Err(err) = linked.and(recorded.map(drop)) {
+            report.failed("channel not recorded", format!("{err}; commands in <#{id}> may not find the incident"));
+        }
+        report.ok(format!("created <#{id}>"));
+        record.channel_id = Some(id);
+        record.channel_name = Some(name);
+    }
+    let Some(channel) = record.channel_id.clone() else { return };
+    if out_of_time(deadline) {
+        report.failed("responders not invited, status not pinned, not announced", "out of time");
+        return;
+    }
+    let invite = invite(deps, &channel, record, deadline);
+    let topic = set_topic(deps, record, deadline);
+    let views = show(deps, record, now, true, deadline);
+    let (invited, topic, shown) = tokio::join!(invite, topic, views);
+    match invited {
+        Ok(n) => report.ok(format!("invited {n} people")),
+        Err(err) => report.failed("responders not invited", advice(&err)),
+    }
+    if let Err(err) = topic {
+        report.failed("topic not set", advice(&err));
+    }
+    shown.into_report(record, report);
+}
+
+async fn create_channel(
+    deps: &IncidentDeps,
+    record: &IncidentRecord,
+    report: &mut Report,
+    deadline: Instant,
+) -> Option<(String, String)> {
+    for attempt in 1..=4 {
+        let name = channel_name(record.number, &record.title, attempt);
+        let created =
+            deps.bot.call("conversations.create", &json!({"name": name, "is_private": false}), deadline).await;
+        match created {
+            Ok(answer) => {
+                let id = answer["channel"]["id"].as_str().unwrap_or_default().to_owned();
+                let name = answer["channel"]["name"].as_str().unwrap_or(&name).to_owned();
+                return Some((id, name));
+            }
+            // Someone made a channel by that name: the next suffix.
+            Err(err) if err.code() == Some("name_taken") && attempt < 4 => continue,
+            Err(err) => {
+                report.slack::<()>("channel not created", Err(err));
+                return None;
+            }
+        }
+    }
+    None
+}
+
+/// Invites the declarer, the lead and the responders (user groups by their members). Returns how many.
+async fn invite(
+    deps: &IncidentDeps,
+    channel: &str,
+    record: &IncidentRecord,
+    deadline: Instant,
+) -> Result<usize, BotError> {
+    let mut users = vec![record.declared_by.clone(), record.lead.clone()];
+    for responder in &deps.config.responders {
+        if responder.starts_with('S') {
+            users.extend(deps.bot.usergroup_members(responder, deadline).await?);
+        } else {
+            users.push(responder.clone());
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    users.retain(|u| !u.is_empty() && seen.insert(u.clone()));
+    invite_users(deps, channel, &users, deadline).await.map(|()| users.len())
+}
+
+async fn invite_users(deps: &IncidentDeps, channel: &str, users: &[String], deadline: Instant) -> Result<(), BotError> {
+    // `force`: invite those who can be even when one cannot (a deactivated user).
+    let body = json!({"channel": channel, "users": users.join(","), "force": true});
+    match deps.bot.call("conversations.invite", &body, deadline).await {
+        Ok(_) => Ok(()),
+        Err(err) if matches!(err.code(), Some("already_in_channel" | "cant_invite_self")) => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
+async fn set_topic(deps: &IncidentDeps, record: &IncidentRecord, deadline: Instant) -> Result<(), BotError> {
+    let Some(channel) = &record.channel_id else { return Ok(()) };
+    let body = json!({"channel": channel, "topic": render::topic(record)});
+    deps.bot.call("conversations.setTopic", &body, deadline).await.map(drop)
+}
+
+/// What showing an incident did: the pinned message and the announcement, each updated, posted or failed.
+struct Shown {
+    pinned: Result<Option<String>, (&'static str, BotError)>,
+    announced: Result<Option<(String, String)>, BotError>,
+}
+
+impl Shown {
+    /// Records new messages' places in the report and the record (the caller writes them down).
+    fn into_report(self, record: &mut IncidentRecord, report: &mut Report) {
+        match self.pinned {
+            Ok(Some(ts)) => {
+                report.ok("pinned the status");
+                record.pinned_ts = Some(ts);
+            }
+            Ok(None) => {}
+            Err((what, err)) => report.failed(what, advice(&err)),
+        }
+        match self.announced {
+            Ok(Some(place)) => {
+                report.ok(format!("announced in <#{}>", escape(&place.0)));
+                record.announcement = Some(place);
+            }
+            Ok(None) => {}
+            Err(err) => report.failed("not announced", advice(&err)),
+        }
+    }
+}
+
+/// Shows `record` where it is shown: the pinned status in its channel and the announcement, updated in
+/// place, or posted when missing (a declaration that ran out of time). New messages are recorded.
+/// `pin`: pin the status message even when it was posted before (a declaration being finished, whose
+/// pin Slack refused the first time).
+async fn show(deps: &IncidentDeps, record: &IncidentRecord, now: i64, pin: bool, deadline: Instant) -> Shown {
+    let pinned = async {
+        let Some(channel) = &record.channel_id else { return Ok(None) };
+        let body = render::card(record, now, false).to_json();
+        let (ts, new) = match &record.pinned_ts {
+            Some(ts) => {
+                deps.bot.update(channel, ts, &body, deadline).await.map_err(|e| ("status not updated", e))?;
+                if !pin {
+                    return Ok(None);
+                }
+                (ts.clone(), None)
+            }
+            None => {
+                let posted = deps
+                    .bot
+                    .post_message(channel, &body, None, deadline)
+                    .await
+                    .map_err(|e| ("status not posted", e))?;
+                (posted.ts.clone(), Some(posted.ts))
+            }
+        };
+        match deps.bot.call("pins.add", &json!({"channel": channel, "timestamp": ts}), deadline).await {
+            Ok(_) => Ok(new),
+            Err(err) if err.code() == Some("already_pinned") => Ok(new),
+            Err(err) => {
+                // Posted but not pinned: still the message to update, and to pin when the declaration is finished.
+                tracing::warn!(error = %err, "incident status posted but not pinned");
+                if let Some(ts) = new {
+                    let _ = deps.state.change_incident(record.number, &[IncidentChange::Pinned(ts)]).await;
+                }
+                Err(("status posted but not pinned", err))
+            }
+        }
+    };
+    let announced = async {
+        let body = render::card(record, now, true).to_json();
+        match (&record.announcement, &deps.config.channel) {
+            (Some((channel, ts)), _) => deps.bot.update(channel, ts, &body, deadline).await.map(|_| None),
+            (None, Some(channel)) => {
+                let posted = deps.bot.post_message(channel, &body, None, deadline).await?;
+                Ok(Some((posted.channel, posted.ts)))
+            }
+            (None, None) => Ok(None),
+        }
+    };
+    let (pinned, announced) = tokio::join!(pinned, announced);
+    let shown = Shown { pinned, announced };
+    let mut changes = Vec::new();
+    if let Ok(Some(ts)) = &shown.pinned {
+        changes.push(IncidentChange::Pinned(ts.clone()));
+    }
+    if let Ok(Some((channel, ts))) = &shown.announced {
+        changes.push(IncidentChange::Announcement { channel: channel.clone(), ts: ts.clone() });
+    }
+    if !changes.is_empty()
+        && let Err(err) = deps.state.change_incident(record.number, &changes).await
+    {
+        tracing::warn!(error = %err, incident = record.number, "incident messages posted but not recorded: the next change posts them again");
+    }
+    shown
+}
+
+/// Adds a timeline entry; a failure is logged, never fatal to the change itself.
+async fn entry(
+    deps: &IncidentDeps,
+    record: &IncidentRecord,
+    id: String,
+    at_ms: i64,
+    caller: &Caller,
+    kind: &str,
+    text: String,
+) -> bool {
+    let entry = TimelineEntry { id, at_ms, author: caller.user_id.clone(), kind: kind.to_owned(), text, link: None };
+    match deps.state.add_timeline_entry(record.number, &entry, record.declared_at + INCIDENT_RETENTION_S).await {
+        Ok(added) => added,
+        Err(err) => {
+            tracing::warn!(error = %err, incident = record.number, "timeline entry not recorded");
+            false
+        }
+    }
+}
+
+/// The commands that act in an incident's channel.
+async fn in_channel(
+    deps: &IncidentDeps,
+    caller: &Caller,
+    number: i64,
+    ask: Ask,
+    now: i64,
+    deadline: Instant,
+) -> Outcome {
+    let record = match deps.state.get_incident(number).await {
+        Ok(Some(record)) => record,
+        Ok(None) => return refused(format!("INC-{number} is no longer on record."), "no such incident"),
+        Err(err) => return unavailable(&err),
+    };
+    if let Ask::Show = ask {
+        let mut outcome = info("");
+        outcome.message = render::state_answer(&record, now);
+        return outcome;
+    }
+    if record.resolved {
+        return refused(
+            format!(
+                "{} was resolved {}: it can no longer be changed.",
+                record.name(),
+                crate::notify::slack_date_at(record.resolved_at.unwrap_or(now))
+            ),
+            "incident resolved",
+        );
+    }
+    if let Ask::Resolve(summary) = ask {
+        return resolve(deps, caller, record, summary, now, deadline).await;
+    }
+    let who = format!("<@{}>", escape(&caller.user_id));
+    let (change, note, kind) = match &ask {
+        Ask::Status(text) => (
+            IncidentChange::Update(text.clone()),
+            format!("📣 *Status update* from {who}:\n{}", escape(text)),
+            "status",
+        ),
+        Ask::Severity(sev) => (
+            IncidentChange::Severity(*sev),
+            format!("🔺 Severity {} → *{}* (by {who})", render::sev(record.severity), render::sev(*sev)),
+            "severity",
+        ),
+        Ask::Lead(user) => (
+            IncidentChange::Lead(user.clone()),
+            format!("👤 <@{}> now leads {} (named by {who})", escape(user), record.name()),
+            "lead",
+        ),
+        _ => return info(USAGE),
+    };
+    let updated = match deps.state.change_incident(number, std::slice::from_ref(&change)).await {
+        Ok(Some(updated)) => updated,
+        Ok(None) => {
+            return refused(
+                format!("{} was resolved in the meantime: nothing changed.", record.name()),
+                "incident resolved",
+            );
+        }
+        Err(err) => return unavailable(&err),
+    };
+    let at_ms = now * 1000 + i64::from(crate::clock::subsec_nanos() / 1_000_000);
+    let timeline_text = match &ask {
+        Ask::Status(text) => format!("status: {}", escape(text)),
+        Ask::Severity(sev) => format!("severity {} → {}", render::sev(record.severity), render::sev(*sev)),
+        Ask::Lead(user) => format!("lead → <@{}>", escape(user)),
+        _ => String::new(),
+    };
+    entry(deps, &updated, format!("{kind}#{at_ms}#{}", caller.user_id), at_ms, caller, kind, timeline_text).await;
+    let mut report = Report::default();
+    let mut record = updated;
+    let channel = record.channel_id.clone().unwrap_or_default();
+    let post_note = async {
+        let body = Message::new(note.clone()).block(Block::section(note.clone())).to_json();
+        deps.bot.post_message(&channel, &body, None, deadline).await
+    };
+    let new_lead = async {
+        match &ask {
+            Ask::Lead(user) => invite_users(deps, &channel, std::slice::from_ref(user), deadline).await,
+            _ => Ok(()),
+        }
+    };
+    let (posted, invited, topic, shown) = tokio::join!(
+        post_note,
+        new_lead,
+        set_topic(deps, &record, deadline),
+        show(deps, &record, now, false, deadline)
+    );
+    report.slack("update not posted in the channel", posted);
+    report.slack("new lead not invited to the channel", invited);
+    report.slack("topic not updated", topic);
+    shown.into_report(&mut record, &mut report);
+    let done = match &ask {
+        Ask::Status(_) => "Status posted",
+        Ask::Severity(_) => "Severity changed",
+        _ => "Lead changed",
+    };
+    let text = format!("{done}; {} is up to date.{}", record.name(), report.text());
+    Outcome::ephemeral(text, Decision::Done)
+}
+
+async fn resolve(
+    deps: &IncidentDeps,
+    caller: &Caller,
+    record: IncidentRecord,
+    summary: Option<String>,
+    now: i64,
+    deadline: Instant,
+) -> Outcome {
+    let mut record = match deps.state.resolve_incident(record.number, now, summary.as_deref()).await {
+        Ok(Some(resolved)) => resolved,
+        Ok(None) => return info(format!("{} is resolved already.", record.name())),
+        Err(err) => return unavailable(&err),
+    };
+    let text = match &summary {
+        Some(s) => format!("resolved: {}", escape(s)),
+        None => "resolved".to_owned(),
+    };
+    entry(deps, &record, "resolved".into(), now * 1000 + 999, caller, "resolved", text).await;
+    let timeline = match deps.state.timeline(record.number).await {
+        Ok(entries) => entries,
+        Err(err) => {
+            tracing::warn!(error = %err, "timeline unreadable: the post-mortem draft has none");
+            Vec::new()
+        }
+    };
+    let channel = record.channel_id.clone().unwrap_or_default();
+    let mut report = Report::default();
+    let post_timeline = async {
+        let body = render::timeline_message(&record, &timeline).to_json();
+        deps.bot.post_message(&channel, &body, None, deadline).await
+    };
+    let upload = upload_postmortem(deps, &record, &timeline, &channel, deadline);
+    let (posted, uploaded, topic, shown) = tokio::join!(
+        post_timeline,
+        upload,
+        set_topic(deps, &record, deadline),
+        show(deps, &record, now, false, deadline)
+    );
+    report.slack("timeline not posted", posted);
+    report.slack("post-mortem draft not uploaded", uploaded);
+    report.slack("topic not updated", topic);
+    shown.into_report(&mut record, &mut report);
+    let text = format!(
+        "✅ *{}* resolved after {}. The timeline and a post-mortem draft are in <#{}>.{}",
+        record.name(),
+        render::duration(&record, now),
+        escape(&channel),
+        report.text()
+    );
+    let mut outcome = Outcome::ephemeral(text, Decision::Done);
+    outcome.message.response_type = Some("in_channel");
+    outcome
+}
+
+/// The post-mortem draft as a Markdown file in the channel: `files.getUploadURLExternal`, the bytes,
+/// then `files.completeUploadExternal`.
+async fn upload_postmortem(
+    deps: &IncidentDeps,
+    record: &IncidentRecord,
+    timeline: &[TimelineEntry],
+    channel: &str,
+    deadline: Instant,
+) -> Result<(), BotError> {
+    let markdown = postmortem(record, timeline);
+    let filename = format!("{}-post-mortem.md", record.name());
+    let length = markdown.len().to_string();
+    let answer =
+        deps.bot.read("files.getUploadURLExternal", &[("filename", &filename), ("length", &length)], deadline).await?;
+    let (Some(url), Some(file_id)) = (answer["upload_url"].as_str(), answer["file_id"].as_str()) else {
+        return Err(BotError::Api(crate::slack::api::ApiError::Http {
+            method: "files.getUploadURLExternal",
+            channel: channel.to_owned(),
+            status: 200,
+            answer: "no upload_url or file_id".into(),
+            attempts: 1,
+        }));
+    };
+    deps.bot.api.upload(url, markdown.into_bytes(), deadline).await?;
+    let title = format!("{} post-mortem draft", record.name());
+    let body = json!({
+        "files": [{"id": file_id, "title": title}],
+        "channel_id": channel,
+        "initial_comment": format!("📝 Post-mortem draft for *{}*: fill in impact, root cause and actions.", record.name()),
+    });
+    deps.bot.call("files.completeUploadExternal", &body, deadline).await.map(drop)
+}
+
+/// What an alert's [Declare incident] button carries: the alert's title, a severity, and its lifecycle
+/// key (so the line stays on the alert's message when the notifier updates it). Compact JSON.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeclareButton {
+    #[serde(rename = "t")]
+    pub title: String,
+    #[serde(rename = "s")]
+    pub severity: i64,
+    #[serde(rename = "k", default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<String>,
+}
+
+/// A click on an alert's [Declare incident]: one incident per alert, the alert's message then showing
+/// it (`🚨 INC-12 declared by @x → #inc-12-…`).
+pub async fn click(
+    deps: Option<&IncidentDeps>,
+    click: &BlockAction,
+    gate: &Gate<'_>,
+    now: i64,
+    deadline: Instant,
+) -> Outcome {
+    let Some(deps) = deps else {
+        return refused(NOT_CONFIGURED, "incidents not configured (bot token and STATE_TABLE)");
+    };
+    let Ok(button) = serde_json::from_str::<DeclareButton>(&click.value) else {
+        return refused("This button's value is not one I made: nothing was done.", "bad button value");
+    };
+    let severity = button.severity.clamp(1, 4);
+    let resource = render::sev(severity).to_lowercase();
+    match gate.check("incident:declare", &resource, None) {
+        Pass::Go => {}
+        Pass::Refused(outcome) => return *outcome,
+        Pass::NeedsApproval(rule) => {
+            return Outcome::pending(Proposal {
+                rule,
+                action: "incident:declare".into(),
+                resource,
+                summary: format!("declare an incident for the alert *{}*", escape(&button.title)),
+                rerun: Rerun::Button { action_id: click.action_id.clone(), value: click.value.clone() },
+            });
+        }
+    }
+    let message_ts = click.message_ts.clone().unwrap_or_default();
+    // The alert's link, for the incident and its post-mortem.
+    let alert = match deps
+        .bot
+        .read("chat.getPermalink", &[("channel", &click.channel_id), ("message_ts", &message_ts)], deadline)
+        .await
+    {
+        Ok(answer) => match answer["permalink"].as_str() {
+            Some(link) => format!("<{link}|{}>", escape(&button.title)),
+            None => escape(&button.title),
+        },
+        Err(err) => {
+            tracing::warn!(error = %err, "alert permalink unavailable: linked by its title");
+            escape(&button.title)
+        }
+    };
+    let key = match &button.lifecycle {
+        Some(key) => format!("alert#{key}"),
+        None => format!("alert#{}#{}", click.channel_id, message_ts),
+    };
+    let source = Source { key, window_s: ALERT_CLAIM_S, alert: Some(alert) };
+    let (outcome, record) = declare(deps, gate.caller, &button.title, severity, source, now, deadline).await;
+    let Some(record) = record else { return outcome };
+    let by = if record.declared_by.is_empty() { &gate.caller.user_id } else { &record.declared_by };
+    let mut line = format!("🚨 *{}* declared by <@{}>", record.name(), escape(by));
+    if let Some(channel) = &record.channel_id {
+        line.push_str(&format!(" → <#{}>", escape(channel)));
+    }
+    if let Some(key) = &button.lifecycle
+        && let Err(err) = deps.state.mark_lifecycle_incident(key, &line).await
+    {
+        tracing::warn!(error = %err, "the alert's record does not keep the incident: its next update may drop the line");
+    }
+    // The alert's message, the button replaced by the line; what was not done, under it.
+    let mut blocks: Vec<Block> = click
+        .message_blocks
+        .iter()
+        .filter(|b| !b["elements"].as_array().is_some_and(|e| e.iter().any(|e| e["action_id"] == DECLARE_ACTION)))
+        .cloned()
+        .map(Block::Raw)
+        .collect();
+    blocks.push(Block::Context(vec![line]));
+    if let Decision::Failed(why) = &outcome.decision {
+        blocks.push(Block::Context(vec![format!("⚠️ Not everything was done: {}", escape(why))]));
+    }
+    let message = Message {
+        text: if click.message_text.is_empty() { button.title.clone() } else { click.message_text.clone() },
+        blocks,
+        color: click.in_attachment.then(|| click.message_color.clone().unwrap_or_else(|| "#E01E5A".into())),
+        replace_original: Some(true),
+        ..Message::default()
+    };
+    Outcome { message, ..outcome }
+}
+
+/// A reaction in an incident's channel: a 📌 (`pushpin`) puts the message on the timeline, once
+/// however often Slack delivers the event or people pin it. Anything else is ignored.
+pub async fn reaction(deps: Option<&IncidentDeps>, reaction: &Reaction, deadline: Instant) -> Option<Outcome> {
+    let deps = deps?;
+    if reaction.reaction != "pushpin" {
+        return None;
+    }
+    let number = match deps.state.incident_of_channel(&reaction.channel_id).await {
+        Ok(number) => number?,
+        Err(err) => {
+            tracing::warn!(error = %err, "state table unavailable: pinned message not put on the timeline");
+            return None;
+        }
+    };
+    let (channel, ts) = (reaction.channel_id.as_str(), reaction.message_ts.as_str());
+    let history_args = [("channel", channel), ("latest", ts), ("inclusive", "true"), ("limit", "1")];
+    let permalink_args = [("channel", channel), ("message_ts", ts)];
+    let history = deps.bot.read("conversations.history", &history_args, deadline);
+    let permalink = deps.bot.read("chat.getPermalink", &permalink_args, deadline);
+    let (history, permalink) = tokio::join!(history, permalink);
+    let message = history
+        .as_ref()
+        .ok()
+        .and_then(|h| h["messages"].as_array())
+        .and_then(|m| m.iter().find(|m| m["ts"].as_str() == Some(ts)))
+        .cloned()
+        .unwrap_or(Value::Null);
+    if let Err(err) = &history {
+        tracing::warn!(error = %err, "pinned message unreadable: put on the timeline by its link only");
+    }
+    let text = message["text"]
+        .as_str()
+        .map(|t| crate::text::truncate(t, 500).into_owned())
+        .unwrap_or_else(|| "(pinned message)".into());
+    let author = message["user"].as_str().unwrap_or(&reaction.user_id).to_owned();
+    let at_ms = ts.split_once('.').and_then(|(s, _)| s.parse::<i64>().ok()).map_or(0, |s| s * 1000)
+        + ts.split_once('.').and_then(|(_, f)| f.get(..3)).and_then(|f| f.parse::<i64>().ok()).unwrap_or(0);
+    let entry = TimelineEntry {
+        id: format!("pin#{ts}"),
+        at_ms,
+        author,
+        kind: "pin".into(),
+        text: format!("📌 {text}"),
+        link: permalink.ok().and_then(|p| p["permalink"].as_str().map(str::to_owned)),
+    };
+    let expires = crate::clock::now_unix() + INCIDENT_RETENTION_S;
+    let added = match deps.state.add_timeline_entry(number, &entry, expires).await {
+        Ok(added) => added,
+        Err(err) => {
+            tracing::warn!(error = %err, "pinned message not put on the timeline");
+            return Some(Outcome::ephemeral("", Decision::Failed(err.to_string())).on(&format!("INC-{number}")));
+        }
+    };
+    let decision = if added { Decision::Done } else { Decision::Info };
+    Some(Outcome::ephemeral("", decision).on(&format!("INC-{number}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_is_read_with_its_severity_and_clear_errors() {
+        assert_eq!(Ask::parse("").unwrap(), Ask::Show);
+        assert_eq!(Ask::parse("list").unwrap(), Ask::List);
+        assert_eq!(
+            Ask::parse("declare Checkout errors above 5 % sev1").unwrap(),
+            Ask::Declare { title: "Checkout errors above 5 %".into(), severity: 1 }
+        );
+        assert_eq!(
+            Ask::parse("declare Payments down").unwrap(),
+            Ask::Declare { title: "Payments down".into(), severity: 3 }
+        );
+        assert_eq!(
+            Ask::parse("declare Node 7 is slow 2").unwrap(),
+            Ask::Declare { title: "Node 7 is slow 2".into(), severity: 3 },
+            "a trailing number is part of the title"
+        );
+        assert!(Ask::parse("declare").unwrap_err().contains("title"));
+        assert!(Ask::parse("declare sev2").unwrap_err().contains("title"));
+        assert_eq!(Ask::parse("sev 2").unwrap(), Ask::Severity(2));
+        assert_eq!(Ask::parse("sev SEV1").unwrap(), Ask::Severity(1));
+        assert!(Ask::parse("sev 5").is_err());
+        assert_eq!(Ask::parse("lead <@U0CAROL|carol>").unwrap(), Ask::Lead("U0CAROL".into()));
+        assert_eq!(Ask::parse("lead <@U0CAROL>").unwrap(), Ask::Lead("U0CAROL".into()));
+        assert!(Ask::parse("lead carol").unwrap_err().contains("@mention"));
+        assert_eq!(Ask::parse("status Rolled back").unwrap(), Ask::Status("Rolled back".into()));
+        assert!(Ask::parse("status").is_err());
+        assert_eq!(Ask::parse("resolve").unwrap(), Ask::Resolve(None));
+        assert_eq!(Ask::parse("resolve Rolled back 42").unwrap(), Ask::Resolve(Some("Rolled back 42".into())));
+        assert!(Ask::parse("explode").unwrap_err().contains("/incident declare"));
+    }
+
+    #[test]
+    fn repeated_titles_share_a_key_whatever_the_case_and_spacing() {
+        assert_eq!(title_key("Payments  down"), title_key("payments down"));
+        assert_ne!(title_key("Payments down"), title_key("Payments up"));
+    }
+
+    #[test]
+    fn configuration_names_what_is_missing_or_wrong() {
+        let lookup = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())
+        };
+        let both = lookup(&[("INCIDENTS_CHANNEL", "C0INCIDENTS"), ("INCIDENT_RESPONDERS", "U0ALICE, S0SRE")]);
+        let config = IncidentConfig::from_lookup(&both, true, true).unwrap();
+        assert_eq!(config.channel.as_deref(), Some("C0INCIDENTS"));
+        assert_eq!(config.responders, ["U0ALICE", "S0SRE"]);
+        assert_eq!(IncidentConfig::from_lookup(&both, false, true).unwrap_err().var(), "SLACK_BOT_TOKEN");
+        assert_eq!(IncidentConfig::from_lookup(&both, true, false).unwrap_err().var(), "STATE_TABLE");
+        let bad = lookup(&[("INCIDENT_RESPONDERS", "alice")]);
+        assert_eq!(IncidentConfig::from_lookup(&bad, true, true).unwrap_err().var(), "INCIDENT_RESPONDERS");
+        let name = lookup(&[("INCIDENTS_CHANNEL", "#incidents")]);
+        assert_eq!(IncidentConfig::from_lookup(&name, true, true).unwrap_err().var(), "INCIDENTS_CHANNEL");
+        assert_eq!(IncidentConfig::from_lookup(&lookup(&[]), false, false).unwrap(), IncidentConfig::default());
+    }
+}

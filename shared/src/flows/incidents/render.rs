@@ -1,0 +1,328 @@
+//! What an incident looks like: the pinned status message in its channel, the announcement in
+//! `INCIDENTS_CHANNEL` (the same card, with the channel's link), the channel's topic and name, the
+//! state `/incident` answers with, the timeline, and the post-mortem draft in Markdown.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+use crate::notify::{duration_text, slack_date_at};
+use crate::slack::{Block, Message, escape};
+use crate::state::{IncidentRecord, TimelineEntry};
+
+/// Slack's longest channel name.
+const MAX_CHANNEL_NAME: usize = 80;
+
+/// The colour of an open incident by severity, and of a resolved one.
+fn color(record: &IncidentRecord) -> &'static str {
+    match (record.resolved, record.severity) {
+        (true, _) => "#2EB67D",
+        (false, 1) => "#E01E5A",
+        (false, 2) => "#F2A33A",
+        (false, 3) => "#ECB22E",
+        (false, _) => "#1D9BD1",
+    }
+}
+
+/// `SEV2`.
+pub fn sev(severity: i64) -> String {
+    format!("SEV{severity}")
+}
+
+/// `inc-12-checkout-errors-above-5` (lowercase, letters, digits and dashes, at most 80 characters);
+/// `attempt` > 1 adds `-<attempt>` for a name that was taken.
+pub fn channel_name(number: i64, title: &str, attempt: u32) -> String {
+    let mut slug = String::new();
+    for c in title.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c);
+        } else if !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    let prefix = format!("inc-{number}");
+    let suffix = if attempt > 1 { format!("-{attempt}") } else { String::new() };
+    let room = MAX_CHANNEL_NAME.saturating_sub(prefix.len() + suffix.len() + 1);
+    let slug: String = slug.trim_matches('-').chars().take(room).collect();
+    let slug = slug.trim_end_matches('-');
+    if slug.is_empty() { format!("{prefix}{suffix}") } else { format!("{prefix}-{slug}{suffix}") }
+}
+
+fn status_word(record: &IncidentRecord) -> &'static str {
+    if record.resolved { "Resolved" } else { "Open" }
+}
+
+/// How long it has lasted, at `now` (epoch s), or lasted, once resolved.
+pub fn duration(record: &IncidentRecord, now: i64) -> String {
+    let end = record.resolved_at.unwrap_or(now);
+    duration_text(Duration::from_secs(end.saturating_sub(record.declared_at).max(0) as u64))
+}
+
+/// The channel's topic: severity, status, lead and title.
+pub fn topic(record: &IncidentRecord) -> String {
+    let topic =
+        format!("{} | {} | lead <@{}> | {}", sev(record.severity), status_word(record), record.lead, record.title);
+    crate::text::truncate(&topic, 250).into_owned()
+}
+
+/// The incident's card: the pinned message, and with `channel_link` the announcement.
+pub fn card(record: &IncidentRecord, now: i64, channel_link: bool) -> Message {
+    let emoji = if record.resolved { "✅" } else { "🚨" };
+    let title = format!("{emoji} {}: {}", record.name(), record.title);
+    let mut fields = vec![
+        format!("*Severity*\n{}", sev(record.severity)),
+        format!("*Status*\n{}", status_word(record)),
+        format!("*Lead*\n<@{}>", escape(&record.lead)),
+        format!("*Declared*\n{} by <@{}>", slack_date_at(record.declared_at), escape(&record.declared_by)),
+    ];
+    fields.push(match record.resolved_at {
+        Some(at) => format!("*Resolved*\n{} after {}", slack_date_at(at), duration(record, now)),
+        None => format!("*Duration*\n{} so far", duration(record, now)),
+    });
+    if channel_link && let Some(channel) = &record.channel_id {
+        fields.push(format!("*Channel*\n<#{}>", escape(channel)));
+    }
+    let mut message =
+        Message::new(format!("{} {}: {} ({})", emoji, record.name(), escape(&record.title), sev(record.severity)))
+            .block(Block::Header(title))
+            .block(Block::Section { text: String::new(), fields });
+    if let Some(update) = &record.update {
+        message = message.block(Block::section(format!("*Latest update*\n{}", escape(update))));
+    }
+    if let Some(summary) = &record.summary {
+        message = message.block(Block::section(format!("*Summary*\n{}", escape(summary))));
+    }
+    if !record.alerts.is_empty() {
+        message = message.block(Block::Context(vec![format!("Alerts: {}", record.alerts.join(", "))]));
+    }
+    message.color = Some(color(record).to_owned());
+    message
+}
+
+/// The answer to `/incident` in an incident's channel: its state, only to the asker.
+pub fn state_answer(record: &IncidentRecord, now: i64) -> Message {
+    let mut message = card(record, now, true);
+    message.response_type = Some("ephemeral");
+    message
+}
+
+/// One line per open incident, for `/incident list`.
+pub fn list(records: &[IncidentRecord], now: i64) -> String {
+    if records.is_empty() {
+        return "No open incidents. 🎉".to_owned();
+    }
+    let mut text = format!("*Open incidents* ({})", records.len());
+    for r in records {
+        let channel = r.channel_id.as_deref().map(|c| format!(" <#{}>", escape(c))).unwrap_or_default();
+        text.push_str(&format!(
+            "\n• *{}* {} · {} · lead <@{}> · {}{}",
+            r.name(),
+            escape(&r.title),
+            sev(r.severity),
+            escape(&r.lead),
+            duration(r, now),
+            channel
+        ));
+    }
+    text
+}
+
+fn utc(at_ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(at_ms.div_euclid(1000))
+        .ok()
+        .and_then(|t| t.format(format_description!("[year]-[month]-[day] [hour]:[minute] UTC")).ok())
+        .unwrap_or_else(|| at_ms.to_string())
+}
+
+fn time_only(at_ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(at_ms.div_euclid(1000))
+        .ok()
+        .and_then(|t| t.format(format_description!("[hour]:[minute]:[second]")).ok())
+        .unwrap_or_else(|| at_ms.to_string())
+}
+
+/// The timeline as a Slack message, posted in the channel when the incident is resolved.
+pub fn timeline_message(record: &IncidentRecord, entries: &[TimelineEntry]) -> Message {
+    let mut lines = vec![format!("*Timeline of {}* (UTC)", record.name())];
+    for e in entries {
+        let link = e.link.as_deref().map(|l| format!(" <{l}|↗>")).unwrap_or_default();
+        lines.push(format!("`{}` <@{}> {}{}", time_only(e.at_ms), escape(&e.author), e.text, link));
+    }
+    let mut message = Message::new(format!("Timeline of {}", record.name()));
+    // A section holds 3,000 characters: long timelines go in several.
+    let mut chunk = String::new();
+    for line in lines {
+        if chunk.len() + line.len() > 2900 {
+            message = message.block(Block::section(std::mem::take(&mut chunk)));
+        }
+        chunk.push_str(&line);
+        chunk.push('\n');
+    }
+    message.block(Block::section(chunk))
+}
+
+/// Slack mrkdwn to Markdown for the post-mortem: `<url|text>` links, `<@U…>` mentions, escapes.
+fn markdown(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&rest[..open]);
+        let Some(close) = rest[open..].find('>') else {
+            out.push_str(&rest[open..]);
+            rest = "";
+            break;
+        };
+        let inner = &rest[open + 1..open + close];
+        out.push_str(&match inner.split_once('|') {
+            Some((target, label)) if target.starts_with('@') || target.starts_with('#') => label.to_owned(),
+            Some((url, label)) => format!("[{label}]({url})"),
+            None if inner.starts_with('@') || inner.starts_with('#') => inner.to_owned(),
+            None => inner.to_owned(),
+        });
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    out.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").replace('\n', " ")
+}
+
+/// The post-mortem draft: what is known filled in, what needs people left as empty sections.
+pub fn postmortem(record: &IncidentRecord, entries: &[TimelineEntry]) -> String {
+    let resolved = record.resolved_at.unwrap_or(record.declared_at);
+    let mut participants: Vec<&str> = vec![record.declared_by.as_str(), record.lead.as_str()];
+    participants.extend(entries.iter().map(|e| e.author.as_str()));
+    let mut seen = std::collections::BTreeSet::new();
+    participants.retain(|p| !p.is_empty() && seen.insert(*p));
+    let mut md = format!("# {}: {}\n\n", record.name(), record.title.replace('\n', " "));
+    md.push_str(
+        "_Post-mortem draft, written by ChatOps when the incident was resolved. Fill in the empty sections._\n\n",
+    );
+    md.push_str("| | |\n|---|---|\n");
+    md.push_str(&format!("| Severity | {} |\n", sev(record.severity)));
+    md.push_str(&format!("| Lead | @{} |\n", record.lead));
+    md.push_str(&format!("| Declared by | @{} |\n", record.declared_by));
+    md.push_str(&format!("| Start | {} |\n", utc(record.declared_at * 1000)));
+    md.push_str(&format!("| Resolved | {} |\n", utc(resolved * 1000)));
+    md.push_str(&format!("| Duration | {} |\n", duration(record, resolved)));
+    if let Some(channel) = &record.channel_name {
+        md.push_str(&format!("| Channel | #{channel} |\n"));
+    }
+    md.push_str("\n## Summary\n\n");
+    md.push_str(&record.summary.as_deref().map(markdown).unwrap_or_else(|| "_To be written._".to_owned()));
+    md.push_str("\n\n## Linked alerts\n\n");
+    if record.alerts.is_empty() {
+        md.push_str("_None linked._\n");
+    }
+    for alert in &record.alerts {
+        md.push_str(&format!("- {}\n", markdown(alert)));
+    }
+    md.push_str("\n## Timeline\n\n| Time (UTC) | Who | What |\n|---|---|---|\n");
+    for e in entries {
+        let link = e.link.as_deref().map(|l| format!(" ([message]({l}))")).unwrap_or_default();
+        md.push_str(&format!(
+            "| {} | @{} | {}{} |\n",
+            utc(e.at_ms),
+            e.author,
+            markdown(&e.text).replace('|', "\\|"),
+            link
+        ));
+    }
+    md.push_str("\n## Participants\n\n");
+    for p in &participants {
+        md.push_str(&format!("- @{p}\n"));
+    }
+    md.push_str("\n## Impact\n\n_Who and what was affected, for how long, how badly._\n");
+    md.push_str("\n## Root cause\n\n_Why it happened; the contributing factors._\n");
+    md.push_str("\n## Actions\n\n| Action | Owner | Due |\n|---|---|---|\n| | | |\n");
+    md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> IncidentRecord {
+        IncidentRecord {
+            number: 12,
+            title: "Checkout errors above 5 %".into(),
+            severity: 2,
+            lead: "U0ALICE".into(),
+            declared_by: "U0BOB".into(),
+            declared_at: 1_764_150_000,
+            channel_id: Some("C0INC".into()),
+            channel_name: Some("inc-12-checkout-errors-above-5".into()),
+            ..IncidentRecord::default()
+        }
+    }
+
+    #[test]
+    fn channel_names_are_slugs_within_slacks_limit() {
+        assert_eq!(channel_name(12, "Checkout errors above 5 %!", 1), "inc-12-checkout-errors-above-5");
+        assert_eq!(channel_name(12, "Checkout", 2), "inc-12-checkout-2");
+        assert_eq!(channel_name(3, "ÉTÉ — ???", 1), "inc-3-t");
+        assert_eq!(channel_name(4, "!!!", 1), "inc-4");
+        let long = channel_name(123_456, &"word ".repeat(40), 3);
+        assert!(long.len() <= 80 && long.ends_with("-3") && !long.contains("--"), "{long}");
+    }
+
+    #[test]
+    fn the_card_turns_green_with_the_duration_once_resolved() {
+        let mut r = record();
+        let open = card(&r, r.declared_at + 600, true);
+        assert_eq!(open.color.as_deref(), Some("#F2A33A"));
+        let text = format!("{:?}", open.blocks);
+        assert!(text.contains("10 min so far") && text.contains("<#C0INC>"), "{text}");
+        r.resolved = true;
+        r.resolved_at = Some(r.declared_at + 4_500);
+        let done = card(&r, r.declared_at + 9_999, false);
+        assert_eq!(done.color.as_deref(), Some("#2EB67D"));
+        let text = format!("{:?}", done.blocks);
+        assert!(text.contains("after 1 h 15 min") && !text.contains("<#C0INC>"), "{text}");
+    }
+
+    #[test]
+    fn the_postmortem_has_every_section_and_the_timeline_in_order() {
+        let mut r = record();
+        r.resolved = true;
+        r.resolved_at = Some(r.declared_at + 3_600);
+        r.summary = Some("Rolled back <https://ci.example/p/1|release 42>".into());
+        r.alerts = vec!["<https://acme.slack.com/archives/C0ALERTS/p1|checkout-5xx>".into()];
+        let entries = vec![
+            TimelineEntry {
+                id: "declared".into(),
+                at_ms: r.declared_at * 1000,
+                author: "U0BOB".into(),
+                kind: "declared".into(),
+                text: "declared SEV2".into(),
+                link: None,
+            },
+            TimelineEntry {
+                id: "pin#1".into(),
+                at_ms: r.declared_at * 1000 + 60_000,
+                author: "U0CAROL".into(),
+                kind: "pin".into(),
+                text: "error rate | 7 %".into(),
+                link: Some("https://acme.slack.com/archives/C0INC/p2".into()),
+            },
+        ];
+        let md = postmortem(&r, &entries);
+        for section in [
+            "# INC-12: Checkout errors above 5 %",
+            "| Severity | SEV2 |",
+            "| Lead | @U0ALICE |",
+            "| Start | 2025-11-26 09:40 UTC |",
+            "| Resolved | 2025-11-26 10:40 UTC |",
+            "| Duration | 1 h |",
+            "## Summary\n\nRolled back [release 42](https://ci.example/p/1)",
+            "- [checkout-5xx](https://acme.slack.com/archives/C0ALERTS/p1)",
+            "| 2025-11-26 09:41 UTC | @U0CAROL | error rate \\| 7 % ([message](https://acme.slack.com/archives/C0INC/p2)) |",
+            "## Participants\n\n- @U0BOB\n- @U0ALICE\n- @U0CAROL\n",
+            "## Impact",
+            "## Root cause",
+            "## Actions",
+        ] {
+            assert!(md.contains(section), "missing {section:?} in\n{md}");
+        }
+        assert!(md.find("declared SEV2") < md.find("error rate"), "{md}");
+    }
+}

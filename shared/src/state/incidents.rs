@@ -1,0 +1,540 @@
+//! Incidents, as the state table keeps them between containers. Each is one of the table's four tools:
+//! - `counter#incident`: the incident numbers, an atomic `ADD` (two declarations at once get two
+//!   numbers). It has no TTL: numbers are never reused.
+//! - `declare#<key>`: the claim that makes a declaration happen once, a conditional put: the same title
+//!   from the same person within a minute, or one alert's [Declare incident] clicked by two people. It
+//!   records the number once there is one, so the second asker is shown that incident.
+//! - `incident#<n>` (sk `incident`): the record; every change is a conditional update that requires it
+//!   to be open, so nothing changes a resolved incident, and resolving happens once.
+//! - `incident#<n>` (sk `entry#<id>`): the timeline, each entry a conditional put under an ID that is
+//!   the same for every retry of what caused it (a 📌 on message `ts` is `pin#<ts>`), so it is written once.
+//! - `incident-channel#<channel>`: which incident a channel belongs to.
+//! - `incidents#open`: the open incidents' numbers, a number set joined (`ADD`) and left (`DELETE`).
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+
+use super::{
+    Item, StateError, StateTable, TTL_ATTRIBUTE, get_n, get_s, is_condition_failure, n, put_conflict, s, state_error,
+    unique_owner,
+};
+
+/// Incidents are kept this long (a year and a bit: long enough for the yearly review).
+pub const INCIDENT_RETENTION_S: i64 = 400 * 86_400;
+
+/// Whether an incident is still being worked on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IncidentStatus {
+    Open,
+    Resolved,
+}
+
+impl IncidentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Resolved => "resolved",
+        }
+    }
+}
+
+/// An incident as recorded.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IncidentRecord {
+    pub number: i64,
+    pub title: String,
+    /// 1 (worst) to 4.
+    pub severity: i64,
+    pub resolved: bool,
+    /// The user ID of the person leading it.
+    pub lead: String,
+    pub declared_by: String,
+    /// Epoch seconds.
+    pub declared_at: i64,
+    pub resolved_at: Option<i64>,
+    /// The last status update's text.
+    pub update: Option<String>,
+    pub summary: Option<String>,
+    pub channel_id: Option<String>,
+    pub channel_name: Option<String>,
+    /// The status message pinned in the incident's channel.
+    pub pinned_ts: Option<String>,
+    /// The announcement in `INCIDENTS_CHANNEL`, updated in place.
+    pub announcement: Option<(String, String)>,
+    /// Alerts linked to the incident (Slack mrkdwn: `<permalink|title>`).
+    pub alerts: Vec<String>,
+}
+
+impl IncidentRecord {
+    pub fn name(&self) -> String {
+        format!("INC-{}", self.number)
+    }
+
+    pub fn status(&self) -> IncidentStatus {
+        if self.resolved { IncidentStatus::Resolved } else { IncidentStatus::Open }
+    }
+
+    fn from_item(item: &Item) -> Self {
+        let get = |k: &str| get_s(item, k);
+        Self {
+            number: get_n(item, "number").unwrap_or_default(),
+            title: get("title").unwrap_or_default(),
+            severity: get_n(item, "severity").unwrap_or(3),
+            resolved: get("status").as_deref() == Some(IncidentStatus::Resolved.as_str()),
+            lead: get("lead").unwrap_or_default(),
+            declared_by: get("declared_by").unwrap_or_default(),
+            declared_at: get_n(item, "declared_at").unwrap_or_default(),
+            resolved_at: get_n(item, "resolved_at"),
+            update: get("update"),
+            summary: get("summary"),
+            channel_id: get("channel"),
+            channel_name: get("channel_name"),
+            pinned_ts: get("pinned_ts"),
+            announcement: get("announce_channel").zip(get("announce_ts")),
+            alerts: item
+                .get("alerts")
+                .and_then(|v| v.as_l().ok())
+                .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// One line of an incident's timeline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TimelineEntry {
+    /// The same for every retry of what caused it (`pin#<ts>`, `declared`, `status#<request>`).
+    pub id: String,
+    /// Epoch ms.
+    pub at_ms: i64,
+    /// The user ID of who did or said it.
+    pub author: String,
+    /// `declared`, `status`, `severity`, `lead`, `pin`, `resolved`.
+    pub kind: String,
+    /// Slack mrkdwn.
+    pub text: String,
+    /// A permalink to the message, for pinned messages.
+    pub link: Option<String>,
+}
+
+/// What a declaration claim found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Declaration {
+    /// Ours: declare it.
+    Ours,
+    /// Declared (or being declared) already: by whom, and its number once it has one.
+    Taken { by: String, number: Option<i64> },
+}
+
+/// A change to an open incident, one attribute each.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IncidentChange {
+    Severity(i64),
+    Lead(String),
+    Update(String),
+    Channel { id: String, name: String },
+    Pinned(String),
+    Announcement { channel: String, ts: String },
+    Alert(String),
+}
+
+impl StateTable {
+    fn incident_key(number: i64) -> Item {
+        Self::key(format!("incident#{number}"), "incident")
+    }
+
+    /// The next incident number: 1, 2, 3, … across every container.
+    pub async fn next_incident_number(&self) -> Result<i64, StateError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key("counter#incident".into(), "counter")))
+            .update_expression("SET #kind = :kind ADD #value :one")
+            .expression_attribute_names("#kind", "kind")
+            .expression_attribute_names("#value", "value")
+            .expression_attribute_values(":kind", s("counter"))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(state_error("UpdateItem (incident counter)"))?;
+        let attributes = out.attributes.unwrap_or_default();
+        get_n(&attributes, "value")
+            .ok_or_else(|| StateError { operation: "UpdateItem (incident counter)", detail: "no value".into() })
+    }
+
+    fn declaration_key(key: &str) -> Item {
+        Self::key(format!("declare#{key}"), "declare")
+    }
+
+    /// Claims the declaration `key` for `by` until `expires_at` (epoch s). The claim stays: a second
+    /// claim before it expires is told who declared, and the number once [`Self::declared`] recorded it.
+    pub async fn claim_declaration(
+        &self,
+        key: &str,
+        by: &str,
+        now_s: i64,
+        expires_at: i64,
+    ) -> Result<Declaration, StateError> {
+        let writer = unique_owner("declare");
+        let mut item = Self::declaration_key(key);
+        item.extend([
+            ("kind".to_owned(), s("declaration")),
+            ("by".to_owned(), s(by)),
+            ("writer".to_owned(), s(&writer)),
+            (TTL_ATTRIBUTE.to_owned(), n(expires_at)),
+        ]);
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR #exp < :now")
+            .expression_attribute_names("#exp", TTL_ATTRIBUTE)
+            .expression_attribute_values(":now", n(now_s))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(Declaration::Ours),
+            Err(err) if is_condition_failure(&err) => {
+                let old = put_conflict(&err).unwrap_or_default();
+                // Our own write, sent again by the SDK after an answer that came too late.
+                if get_s(&old, "writer").as_deref() == Some(writer.as_str()) {
+                    return Ok(Declaration::Ours);
+                }
+                Ok(Declaration::Taken { by: get_s(&old, "by").unwrap_or_default(), number: get_n(&old, "number") })
+            }
+            Err(err) => Err(state_error("PutItem (claim declaration)")(err)),
+        }
+    }
+
+    /// The number declaration `key` got, once it has one.
+    pub async fn declaration_number(&self, key: &str) -> Result<Option<i64>, StateError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::declaration_key(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(state_error("GetItem (declaration)"))?;
+        Ok(out.item.as_ref().and_then(|item| get_n(item, "number")))
+    }
+
+    /// Records the number the declaration `key` got.
+    pub async fn declared(&self, key: &str, number: i64) -> Result<(), StateError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::declaration_key(key)))
+            .update_expression("SET #number = :n")
+            .expression_attribute_names("#number", "number")
+            .expression_attribute_values(":n", n(number))
+            .send()
+            .await
+            .map(drop)
+            .map_err(state_error("UpdateItem (declared)"))
+    }
+
+    /// Stores a new open incident and adds it to the open ones.
+    pub async fn create_incident(&self, record: &IncidentRecord) -> Result<(), StateError> {
+        let mut item = Self::incident_key(record.number);
+        item.extend([
+            ("kind".to_owned(), s("incident")),
+            ("number".to_owned(), n(record.number)),
+            ("title".to_owned(), s(&record.title)),
+            ("severity".to_owned(), n(record.severity)),
+            ("status".to_owned(), s(IncidentStatus::Open.as_str())),
+            ("lead".to_owned(), s(&record.lead)),
+            ("declared_by".to_owned(), s(&record.declared_by)),
+            ("declared_at".to_owned(), n(record.declared_at)),
+            ("alerts".to_owned(), AttributeValue::L(record.alerts.iter().map(s).collect())),
+            (TTL_ATTRIBUTE.to_owned(), n(record.declared_at + INCIDENT_RETENTION_S)),
+        ]);
+        // A fresh number: nothing is there, unless this very write is being sent again.
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(state_error("PutItem (incident)"))?;
+        self.open_set("ADD", record.number).await
+    }
+
+    async fn open_set(&self, op: &str, number: i64) -> Result<(), StateError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key("incidents#open".into(), "open")))
+            .update_expression(format!("SET #kind = :kind {op} numbers :n"))
+            .expression_attribute_names("#kind", "kind")
+            .expression_attribute_values(":kind", s("open_incidents"))
+            .expression_attribute_values(":n", AttributeValue::Ns(vec![number.to_string()]))
+            .send()
+            .await
+            .map(drop)
+            .map_err(state_error("UpdateItem (open incidents)"))
+    }
+
+    /// Incident `number`, read strongly consistent.
+    pub async fn get_incident(&self, number: i64) -> Result<Option<IncidentRecord>, StateError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::incident_key(number)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(state_error("GetItem (incident)"))?;
+        Ok(out.item.as_ref().map(IncidentRecord::from_item))
+    }
+
+    /// The numbers of the open incidents, lowest first.
+    pub async fn open_incidents(&self) -> Result<Vec<i64>, StateError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key("incidents#open".into(), "open")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(state_error("GetItem (open incidents)"))?;
+        let mut numbers: Vec<i64> = out
+            .item
+            .and_then(|item| item.get("numbers").and_then(|v| v.as_ns().ok()).cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        numbers.sort_unstable();
+        Ok(numbers)
+    }
+
+    fn channel_key(channel: &str) -> Item {
+        Self::key(format!("incident-channel#{channel}"), "incident-channel")
+    }
+
+    /// Records that `channel` is incident `number`'s.
+    pub async fn link_channel(&self, channel: &str, number: i64, expires_at: i64) -> Result<(), StateError> {
+        let mut item = Self::channel_key(channel);
+        item.extend([
+            ("kind".to_owned(), s("incident_channel")),
+            ("number".to_owned(), n(number)),
+            (TTL_ATTRIBUTE.to_owned(), n(expires_at)),
+        ]);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map(drop)
+            .map_err(state_error("PutItem (incident channel)"))
+    }
+
+    /// The incident whose channel `channel` is, if any.
+    pub async fn incident_of_channel(&self, channel: &str) -> Result<Option<i64>, StateError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::channel_key(channel)))
+            .send()
+            .await
+            .map_err(state_error("GetItem (incident channel)"))?;
+        Ok(out.item.as_ref().and_then(|item| get_n(item, "number")))
+    }
+
+    /// Applies `changes` to incident `number` while it is open. Returns the incident as it now stands,
+    /// or `None` when it is not open (resolved, or no such incident): nothing was written.
+    pub async fn change_incident(
+        &self,
+        number: i64,
+        changes: &[IncidentChange],
+    ) -> Result<Option<IncidentRecord>, StateError> {
+        let mut sets = Vec::new();
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::incident_key(number)))
+            .condition_expression("#status = :open")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":open", s(IncidentStatus::Open.as_str()));
+        for (i, change) in changes.iter().enumerate() {
+            let mut set = |name: &str, value: AttributeValue| {
+                sets.push(format!("#a{i}{name} = :v{i}{name}"));
+                (format!("#a{i}{name}"), name.to_owned(), format!(":v{i}{name}"), value)
+            };
+            let pairs = match change {
+                IncidentChange::Severity(sev) => vec![set("severity", n(*sev))],
+                IncidentChange::Lead(user) => vec![set("lead", s(user))],
+                IncidentChange::Update(text) => vec![set("update", s(text))],
+                IncidentChange::Channel { id, name } => vec![set("channel", s(id)), set("channel_name", s(name))],
+                IncidentChange::Pinned(ts) => vec![set("pinned_ts", s(ts))],
+                IncidentChange::Announcement { channel, ts } => {
+                    vec![set("announce_channel", s(channel)), set("announce_ts", s(ts))]
+                }
+                IncidentChange::Alert(line) => {
+                    let name = format!("#a{i}alerts");
+                    sets.push(format!("{name} = list_append(if_not_exists({name}, :empty), :v{i}alerts)"));
+                    update = update.expression_attribute_values(":empty", AttributeValue::L(Vec::new()));
+                    vec![(name, "alerts".to_owned(), format!(":v{i}alerts"), AttributeValue::L(vec![s(line)]))]
+                }
+            };
+            for (alias, attribute, placeholder, value) in pairs {
+                update =
+                    update.expression_attribute_names(alias, attribute).expression_attribute_values(placeholder, value);
+            }
+        }
+        if sets.is_empty() {
+            return self.get_incident(number).await.map(|r| r.filter(|r| !r.resolved));
+        }
+        let sent = update
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match sent {
+            Ok(out) => Ok(Some(IncidentRecord::from_item(&out.attributes.unwrap_or_default()))),
+            Err(err) if is_condition_failure(&err) => Ok(None),
+            Err(err) => Err(state_error("UpdateItem (incident)")(err)),
+        }
+    }
+
+    /// Resolves incident `number` (once: `None` when it was not open), and takes it off the open ones.
+    pub async fn resolve_incident(
+        &self,
+        number: i64,
+        at_s: i64,
+        summary: Option<&str>,
+    ) -> Result<Option<IncidentRecord>, StateError> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::incident_key(number)))
+            .condition_expression("#status = :open")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":open", s(IncidentStatus::Open.as_str()))
+            .expression_attribute_values(":resolved", s(IncidentStatus::Resolved.as_str()))
+            .expression_attribute_values(":at", n(at_s))
+            .return_values(ReturnValue::AllNew);
+        update = match summary {
+            Some(text) => update
+                .update_expression("SET #status = :resolved, resolved_at = :at, summary = :summary")
+                .expression_attribute_values(":summary", s(text)),
+            None => update.update_expression("SET #status = :resolved, resolved_at = :at"),
+        };
+        let record = match update.send().await {
+            Ok(out) => IncidentRecord::from_item(&out.attributes.unwrap_or_default()),
+            Err(err) if is_condition_failure(&err) => return Ok(None),
+            Err(err) => return Err(state_error("UpdateItem (resolve incident)")(err)),
+        };
+        self.open_set("DELETE", number).await?;
+        Ok(Some(record))
+    }
+
+    /// Adds `entry` to incident `number`'s timeline; `false` when an entry with its ID is there already
+    /// (a retry of the same event, a second 📌 on the same message).
+    pub async fn add_timeline_entry(
+        &self,
+        number: i64,
+        entry: &TimelineEntry,
+        expires_at: i64,
+    ) -> Result<bool, StateError> {
+        let writer = unique_owner("entry");
+        let mut item = Self::key(format!("incident#{number}"), &format!("entry#{}", entry.id));
+        item.extend([
+            ("kind".to_owned(), s("timeline")),
+            ("at".to_owned(), n(entry.at_ms)),
+            ("author".to_owned(), s(&entry.author)),
+            ("entry".to_owned(), s(&entry.kind)),
+            ("text".to_owned(), s(&entry.text)),
+            ("writer".to_owned(), s(&writer)),
+            (TTL_ATTRIBUTE.to_owned(), n(expires_at)),
+        ]);
+        if let Some(link) = &entry.link {
+            item.insert("link".to_owned(), s(link));
+        }
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => {
+                let old = put_conflict(&err).unwrap_or_default();
+                Ok(get_s(&old, "writer").as_deref() == Some(writer.as_str()))
+            }
+            Err(err) => Err(state_error("PutItem (timeline entry)")(err)),
+        }
+    }
+
+    /// Incident `number`'s timeline, oldest first.
+    pub async fn timeline(&self, number: i64) -> Result<Vec<TimelineEntry>, StateError> {
+        let mut entries = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :entry)")
+                .expression_attribute_values(":pk", s(format!("incident#{number}")))
+                .expression_attribute_values(":entry", s("entry#"))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(state_error("Query (timeline)"))?;
+            for item in out.items() {
+                let sk = get_s(item, "sk").unwrap_or_default();
+                entries.push(TimelineEntry {
+                    id: sk.trim_start_matches("entry#").to_owned(),
+                    at_ms: get_n(item, "at").unwrap_or_default(),
+                    author: get_s(item, "author").unwrap_or_default(),
+                    kind: get_s(item, "entry").unwrap_or_default(),
+                    text: get_s(item, "text").unwrap_or_default(),
+                    link: get_s(item, "link"),
+                });
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        entries.sort_by(|a, b| a.at_ms.cmp(&b.at_ms).then_with(|| a.id.cmp(&b.id)));
+        Ok(entries)
+    }
+
+    /// Shows `line` (`🚨 INC-12 declared by …`) on the alert of lifecycle `key` from now on: the notifier
+    /// keeps it when it updates the alert's message. `false` when there is no such lifecycle.
+    pub async fn mark_lifecycle_incident(&self, key: &str, line: &str) -> Result<bool, StateError> {
+        let sent = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::lifecycle_key(key)))
+            .update_expression("SET incident = :line")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":line", s(line))
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => Ok(false),
+            Err(err) => Err(state_error("UpdateItem (lifecycle incident)")(err)),
+        }
+    }
+}

@@ -1,0 +1,428 @@
+//! Incidents on the built binaries over the Lambda Runtime API: `slack-command` with moto's DynamoDB
+//! and the Web API stand-in, and `alarm-to-slack` for the alert whose [Declare incident] starts one.
+//! An incident from declaration to post-mortem draft; two declarations at once in two processes; two
+//! clicks on one alert at once; the refusals (policy, outside an incident channel, no bot token).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use chatops_tests::slack_api_standin::SlackApiStandIn;
+use chatops_tests::slack_requests::{Shape, command_body, event, event_at, interaction_body, signed_headers};
+use chatops_tests::slack_standin::SlackStandIn;
+use chatops_tests::{ApiReply, FunctionProcess, Moto, RuntimeApi, build_binary, sns_alarm};
+use serde_json::{Value, json};
+
+const SECRET: &str = "incidents-test-signing-secret-42";
+const BOT: &str = "xoxb-incidents-test-token";
+const TEAM: &str = "T0123ABCD";
+const ANNOUNCE: &str = "C0INCIDENTS";
+const OPS: &str = "C0OPS";
+const ALERTS: &str = "C0ALERTS";
+
+fn now() -> String {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs().to_string()
+}
+
+struct Stack {
+    table: String,
+    slack: SlackApiStandIn,
+    hooks: SlackStandIn,
+    containers: Vec<(RuntimeApi, FunctionProcess)>,
+}
+
+fn base_env(moto: &Moto, table: &str, slack: &SlackApiStandIn) -> Vec<(&'static str, String)> {
+    let mut env = moto.env();
+    env.extend([
+        ("SLACK_SIGNING_SECRET", SECRET.to_owned()),
+        ("STATE_TABLE", table.to_owned()),
+        ("SLACK_BOT_TOKEN", BOT.to_owned()),
+        ("SLACK_API_URL", slack.url()),
+        ("SLACK_TEAM_ID", TEAM.to_owned()),
+        ("INCIDENTS_CHANNEL", ANNOUNCE.to_owned()),
+        ("INCIDENT_RESPONDERS", "U0RESP, S0SRE".to_owned()),
+    ]);
+    env
+}
+
+async fn stack(containers: usize, extra: &[(&'static str, &str)], without: &[&str]) -> Stack {
+    let moto = Moto::shared();
+    let table = moto.create_state_table().await;
+    let slack = SlackApiStandIn::start(BOT).await;
+    slack.set_usergroup("S0SRE", &["U0SRE1", "U0SRE2"]);
+    let hooks = SlackStandIn::start().await;
+    let mut env = base_env(moto, &table, &slack);
+    env.retain(|(k, _)| !without.contains(k));
+    env.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut started = Vec::new();
+    for _ in 0..containers {
+        let runtime = RuntimeApi::start().await;
+        let process = FunctionProcess::spawn(&build_binary("slack-command", false), &runtime, &env);
+        started.push((runtime, process));
+    }
+    Stack { table, slack, hooks, containers: started }
+}
+
+fn unique() -> u64 {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+impl Stack {
+    /// `/incident <text>` by `user` in `channel`; the answer's text.
+    async fn incident(&self, container: usize, channel: &str, user: &str, text: &str) -> String {
+        let body = command_body("/incident", text, user, TEAM)
+            .replace("trigger_id=1234.5678.abcdef", &format!("trigger_id={}", unique()))
+            .replace("channel_id=C0123ABCD", &format!("channel_id={channel}"));
+        let request = event(Shape::HttpApi, &signed_headers(SECRET, &now(), body.as_bytes()), body.as_bytes(), false);
+        let response = self.containers[container].0.invoke(&request).await.response_json();
+        assert_eq!(response["statusCode"], 200, "{response}");
+        let answer: Value = serde_json::from_str(response["body"].as_str().unwrap_or_default()).unwrap();
+        answer.to_string()
+    }
+
+    /// A `reaction_added` delivery (`retry`: Slack's retry number) for message `ts` in `channel`.
+    async fn react(&self, event_id: &str, user: &str, channel: &str, ts: &str, reaction: &str, retry: Option<u32>) {
+        let body = json!({
+            "token": "deprecated", "team_id": TEAM, "api_app_id": "A0CHATOPS", "type": "event_callback",
+            "event_id": event_id, "event_time": 1_795_167_667,
+            "event": {"type": "reaction_added", "user": user, "reaction": reaction, "item_user": "U0SRE1",
+                      "item": {"type": "message", "channel": channel, "ts": ts}, "event_ts": "1795167667.000100"}
+        })
+        .to_string();
+        let mut headers = signed_headers(SECRET, &now(), body.as_bytes());
+        headers[2].1 = "application/json".into();
+        if let Some(n) = retry {
+            headers.push(("X-Slack-Retry-Num".into(), n.to_string()));
+            headers.push(("X-Slack-Retry-Reason".into(), "http_timeout".into()));
+        }
+        let request = event_at(Shape::HttpApi, "/slack/events", "", &headers, &body, false);
+        let response = self.containers[0].0.invoke(&request).await.response_json();
+        assert_eq!(response["statusCode"], 200, "{response}");
+    }
+
+    /// Clicks [Declare incident] on the alert message `ts` in `channel` as `user`; what replaced it.
+    async fn declare_click(&self, container: usize, channel: &str, ts: &str, user: &str) -> Value {
+        let message = self.slack.message(channel, ts).expect("the alert message");
+        let blocks = message.body["attachments"][0]["blocks"].clone();
+        let button = blocks
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
+            .find(|e| e["action_id"] == "incident:declare")
+            .expect("a [Declare incident] button");
+        let payload = json!({
+            "type": "block_actions",
+            "team": {"id": TEAM, "domain": "acme"},
+            "user": {"id": user, "username": user.to_lowercase(), "team_id": TEAM},
+            "channel": {"id": channel, "name": "alerts"},
+            "container": {"type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": false},
+            "response_url": self.hooks.url(&format!("/actions/{user}")),
+            "message": {"type": "message", "ts": ts, "text": message.text(), "attachments": message.body["attachments"]},
+            "actions": [{"type": "button", "action_id": "incident:declare", "block_id": "incident",
+                         "value": button["value"], "action_ts": format!("1700000000.{:06}", unique())}]
+        });
+        let body = interaction_body(&payload);
+        let request = event_at(
+            Shape::HttpApi,
+            "/slack/interactions",
+            "",
+            &signed_headers(SECRET, &now(), body.as_bytes()),
+            &body,
+            false,
+        );
+        let before = self.hooks.received().len();
+        let response = self.containers[container].0.invoke(&request).await.response_json();
+        assert_eq!(response["statusCode"], 200, "{response}");
+        let path = format!("/actions/{user}");
+        for _ in 0..300 {
+            if let Some(got) = self.hooks.received().iter().skip(before).find(|r| r.path == path) {
+                return got.json();
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("no response_url update for {user}: {}", self.containers[container].1.output());
+    }
+
+    fn audit(&self) -> Vec<Value> {
+        self.containers
+            .iter()
+            .flat_map(|(_, p)| p.json_logs())
+            .filter(|l| l["fields"]["kind"] == "audit")
+            .map(|l| l["fields"].clone())
+            .collect()
+    }
+}
+
+/// The channel ID in an answer (`<#C0NEW0001>`).
+fn channel_in(answer: &str) -> String {
+    let start = answer.find("<#C0NEW").unwrap_or_else(|| panic!("no channel in {answer}")) + 2;
+    answer[start..start + 9].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_incident_from_declaration_to_its_postmortem_draft() {
+    let s = stack(1, &[], &[]).await;
+    s.slack.use_real_clock();
+    // Someone already made a channel with the name the incident would get.
+    s.slack.make_channel("inc-1-checkout-errors-above-5");
+
+    // Declare: a number, a channel (a suffix for the taken name), people invited, topic, pinned status, announcement.
+    let answer = s.incident(0, OPS, "U0ALICE", "declare Checkout errors above 5 % sev2").await;
+    assert!(answer.contains("INC-1") && answer.contains("You lead it"), "{answer}");
+    assert!(!answer.contains("Not everything"), "{answer}");
+    let channel = channel_in(&answer);
+    let info = s.slack.channels().into_iter().find(|c| c.id == channel).unwrap();
+    assert_eq!(info.name, "inc-1-checkout-errors-above-5-2");
+    let mut members = info.members.clone();
+    members.sort();
+    assert_eq!(members, ["U0ALICE", "U0RESP", "U0SRE1", "U0SRE2"]);
+    assert!(info.topic.starts_with("SEV2 | Open | lead <@U0ALICE>"), "{}", info.topic);
+    let creates = s.slack.calls().into_iter().filter(|c| c.method == "conversations.create").collect::<Vec<_>>();
+    assert_eq!(creates.iter().map(|c| c.answer.as_str()).collect::<Vec<_>>(), ["name_taken", "ok"]);
+    let pinned = s.slack.channel(&channel);
+    assert_eq!(pinned.len(), 1);
+    assert!(pinned[0].pinned && pinned[0].header() == Some("🚨 INC-1: Checkout errors above 5 %"));
+    let announced = s.slack.channel(ANNOUNCE);
+    assert_eq!(announced.len(), 1, "one announcement");
+    let announcement_ts = announced[0].ts.clone();
+    assert!(announced[0].all_text().contains(&format!("<#{channel}>")));
+
+    // Outside the incident's channel, an update says so and changes nothing.
+    let posts_before = s.slack.accepted("chat.postMessage").len();
+    let outside = s.incident(0, OPS, "U0BOB", "status all good").await;
+    assert!(outside.contains("not an incident's channel"), "{outside}");
+    assert_eq!(s.slack.accepted("chat.postMessage").len(), posts_before);
+
+    // Status, severity, lead: each posted in the channel, on the pinned message and the announcement.
+    let status = s.incident(0, &channel, "U0BOB", "status Rolled back release 42 -- error rate falling").await;
+    assert!(status.contains("Status posted"), "{status}");
+    let sev = s.incident(0, &channel, "U0BOB", "sev 1").await;
+    assert!(sev.contains("Severity changed"), "{sev}");
+    let lead = s.incident(0, &channel, "U0ALICE", "lead <@U0CAROL|carol>").await;
+    assert!(lead.contains("Lead changed"), "{lead}");
+    let announcement = s.slack.message(ANNOUNCE, &announcement_ts).unwrap();
+    assert_eq!(announcement.updates, 3, "updated in place, never posted again");
+    assert_eq!(s.slack.channel(ANNOUNCE).len(), 1);
+    let text = announcement.all_text();
+    assert!(text.contains("SEV1") && text.contains("<@U0CAROL>"), "{text}");
+    assert!(text.contains("Rolled back release 42 -- error rate falling"), "the whole status, ` -- ` and all: {text}");
+    assert_eq!(announcement.color(), Some("#E01E5A"));
+    let info = s.slack.channels().into_iter().find(|c| c.id == channel).unwrap();
+    assert!(info.members.contains(&"U0CAROL".to_owned()), "the new lead is invited");
+    assert!(info.topic.starts_with("SEV1 | Open | lead <@U0CAROL>"), "{}", info.topic);
+    let state = s.incident(0, &channel, "U0DAVE", "").await;
+    assert!(state.contains("INC-1") && state.contains("SEV1") && state.contains("ephemeral"), "{state}");
+
+    // 📌 on two messages; one delivery retried by Slack, and the same message pinned by a second person.
+    let graph = s.slack.user_message_as(&channel, "U0SRE1", "p99 latency graph: 4.2 s at 09:41");
+    let cause = s.slack.user_message_as(&channel, "U0SRE2", "found it: connection pool exhausted");
+    s.react("Ev0PIN1", "U0BOB", &channel, &graph, "pushpin", None).await;
+    s.react("Ev0PIN1", "U0BOB", &channel, &graph, "pushpin", Some(1)).await;
+    s.react("Ev0PIN2", "U0CAROL", &channel, &graph, "pushpin", None).await;
+    s.react("Ev0PIN3", "U0BOB", &channel, &cause, "pushpin", None).await;
+    s.react("Ev0EYES", "U0BOB", &channel, &cause, "eyes", None).await;
+    s.react("Ev0ELSE", "U0BOB", OPS, &cause, "pushpin", None).await;
+
+    // Resolve: green with its duration, the timeline in the channel, the post-mortem draft uploaded.
+    let resolved = s.incident(0, &channel, "U0CAROL", "resolve Pool size raised; release 42 rolled back").await;
+    assert!(resolved.contains("INC-1* resolved after") && !resolved.contains("Not everything"), "{resolved}");
+    let announcement = s.slack.message(ANNOUNCE, &announcement_ts).unwrap();
+    assert_eq!(announcement.color(), Some("#2EB67D"));
+    assert!(announcement.all_text().contains("Resolved") && announcement.all_text().contains(" after "));
+    let timeline = s.slack.channel(&channel).into_iter().find(|m| m.text().starts_with("Timeline of INC-1")).unwrap();
+    let timeline = timeline.all_text();
+    for (part, times) in [
+        ("p99 latency graph", 1),
+        ("connection pool exhausted", 1),
+        ("status: Rolled back release 42", 1),
+        ("severity SEV2 → SEV1", 1),
+        ("lead → <@U0CAROL>", 1),
+        ("declared SEV2", 1),
+        ("resolved: Pool size raised", 1),
+    ] {
+        assert_eq!(timeline.matches(part).count(), times, "{part} in {timeline}");
+    }
+    assert!(
+        timeline.find("declared SEV2") < timeline.find("p99 latency")
+            && timeline.find("p99") < timeline.find("resolved:")
+    );
+    let files = s.slack.files();
+    assert_eq!(files.len(), 1);
+    let (shared_in, title, _) = files[0].shared.clone().expect("shared in the channel");
+    assert_eq!((shared_in.as_str(), title.as_str()), (channel.as_str(), "INC-1 post-mortem draft"));
+    assert_eq!(files[0].filename, "INC-1-post-mortem.md");
+    let md = files[0].text();
+    for section in [
+        "# INC-1: Checkout errors above 5 %",
+        "| Severity | SEV1 |",
+        "| Lead | @U0CAROL |",
+        "| Declared by | @U0ALICE |",
+        "## Summary\n\nPool size raised; release 42 rolled back",
+        "## Linked alerts",
+        "## Timeline",
+        "p99 latency graph: 4.2 s at 09:41 ([message](https://acme.slack.com/archives/",
+        "## Participants",
+        "- @U0SRE2",
+        "## Impact",
+        "## Root cause",
+        "## Actions",
+    ] {
+        assert!(md.contains(section), "{section:?} missing from\n{md}");
+    }
+    assert_eq!(md.matches("p99 latency graph").count(), 1, "{md}");
+
+    // Resolved is final; the list is empty again.
+    let late = s.incident(0, &channel, "U0BOB", "status one more thing").await;
+    assert!(late.contains("can no longer be changed"), "{late}");
+    let list = s.incident(0, OPS, "U0BOB", "list").await;
+    assert!(list.contains("No open incidents"), "{list}");
+
+    // Every command wrote an audit line naming the incident.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let audit = s.audit();
+    let on_inc1 = audit.iter().filter(|f| f["resource"] == "INC-1" && f["command"] == "/incident").count();
+    assert!(on_inc1 >= 7, "{audit:#?}");
+    let pins = audit.iter().filter(|f| f["command"] == "reaction_added pushpin" && f["decision"] == "done").count();
+    assert_eq!(pins, 2, "two messages on the timeline: {audit:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_declarations_at_once_in_two_processes_get_two_numbers_and_a_repeat_gets_the_first() {
+    let s = stack(2, &[], &[]).await;
+    s.slack.script([ApiReply::Slow(Duration::from_millis(150))]);
+    let (a, b) = tokio::join!(
+        s.incident(0, OPS, "U0ALICE", "declare Payments failing sev1"),
+        s.incident(1, OPS, "U0BOB", "declare Search is slow")
+    );
+    let mut numbers: Vec<bool> =
+        vec![a.contains("*INC-1*") || b.contains("*INC-1*"), a.contains("*INC-2*") || b.contains("*INC-2*")];
+    numbers.dedup();
+    assert_eq!(numbers, [true], "{a}\n{b}");
+    assert_ne!(channel_in(&a), channel_in(&b));
+    assert_eq!(s.slack.channel(ANNOUNCE).len(), 2);
+
+    // The same title again from the same person within a minute: the same incident, nothing new.
+    let again = s.incident(1, OPS, "U0ALICE", "declare payments  FAILING sev1").await;
+    let alices = if a.contains("Payments failing") { &a } else { &b };
+    assert!(again.contains("was declared by <@U0ALICE> a moment ago"), "{again}");
+    assert_eq!(channel_in(&again), channel_in(alices), "{again}");
+    assert_eq!(s.slack.channels().len(), 2, "no third channel");
+    assert_eq!(s.slack.channel(ANNOUNCE).len(), 2, "no third announcement");
+    let list = s.incident(0, OPS, "U0DAVE", "list").await;
+    assert!(list.contains("INC-1") && list.contains("INC-2") && list.contains("Open incidents* (2)"), "{list}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_declaration_slack_partly_refuses_says_what_was_done_and_a_repeat_finishes_it() {
+    let s = stack(1, &[], &[]).await;
+    s.slack.fail_method("pins.add", ApiReply::Error("missing_scope"));
+    s.slack.fail_method("conversations.setTopic", ApiReply::Error("restricted_action"));
+    let answer = s.incident(0, OPS, "U0ALICE", "declare Queue backlog").await;
+    assert!(answer.contains("INC-1") && answer.contains("Not everything was done"), "{answer}");
+    assert!(answer.contains("✅ created <#") && answer.contains("✅ announced in <#C0INCIDENTS>"), "{answer}");
+    assert!(answer.contains("❌ status posted but not pinned: the Slack app lacks a permission"), "{answer}");
+    assert!(answer.contains("add the scopes in `slack/manifest.yaml`"), "{answer}");
+    assert!(answer.contains("❌ topic not set: the workspace's settings do not let apps"), "{answer}");
+    assert!(answer.contains("again within a minute"), "{answer}");
+    let channel = channel_in(&answer);
+    assert!(s.slack.channel(&channel).iter().all(|m| !m.pinned));
+    // The repeat finishes what is missing, in the same channel, and makes no second incident.
+    let again = s.incident(0, OPS, "U0ALICE", "declare Queue backlog").await;
+    assert!(again.contains("INC-1") && !again.contains("INC-2") && !again.contains("Not everything"), "{again}");
+    assert_eq!(s.slack.channels().len(), 1);
+    assert_eq!(s.slack.channel(ANNOUNCE).len(), 1, "{again}");
+    let status: Vec<_> = s.slack.channel(&channel);
+    assert_eq!(status.len(), 1, "the status message is not posted twice: {status:#?}");
+    assert!(status[0].pinned);
+    let topic = s.slack.channels()[0].topic.clone();
+    assert!(topic.starts_with("SEV3 | Open"), "{topic}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alarms_declare_button_clicked_by_two_people_at_once_makes_one_incident_that_stays_on_the_alert() {
+    let s = stack(2, &[], &[]).await;
+    // The alert, from the alarm-to-slack binary with the same table and Slack.
+    let moto = Moto::shared();
+    let mut env = moto.env();
+    env.extend([
+        ("SLACK_BOT_TOKEN", BOT.to_owned()),
+        ("SLACK_API_URL", s.slack.url()),
+        ("SLACK_CHANNEL", ALERTS.to_owned()),
+        ("STATE_TABLE", s.table.clone()),
+    ]);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let runtime = RuntimeApi::start().await;
+    let _notifier = FunctionProcess::spawn(&build_binary("alarm-to-slack", false), &runtime, &env);
+    let alarm = |state: &str, old: &str, minute: u32, id: &str| {
+        sns_alarm("checkout-5xx", state, old, &format!("2026-11-20T09:{minute:02}:00.000+0000"), id, "alarms")
+    };
+    runtime.invoke(&alarm("ALARM", "OK", 1, "m-alarm")).await;
+    let alert = s.slack.channel(ALERTS);
+    assert_eq!(alert.len(), 1);
+    let ts = alert[0].ts.clone();
+    assert!(alert[0].body.to_string().contains("incident:declare"), "a paging alarm carries the button");
+
+    let (a, b) = tokio::join!(s.declare_click(0, ALERTS, &ts, "U0ALICE"), s.declare_click(1, ALERTS, &ts, "U0BOB"));
+    assert_eq!(s.slack.channels().len(), 1, "one incident channel");
+    assert_eq!(s.slack.channel(ANNOUNCE).len(), 1, "one announcement");
+    for replaced in [&a, &b] {
+        assert_eq!(replaced["replace_original"], true, "{replaced}");
+        let text = replaced.to_string();
+        assert!(text.contains("INC-1* declared by <@U0"), "{text}");
+        assert!(!text.contains("\"incident:declare\""), "the button is gone: {text}");
+    }
+    let announcement = s.slack.channel(ANNOUNCE)[0].all_text();
+    assert!(announcement.contains("SEV2") && announcement.contains("checkout-5xx"), "{announcement}");
+    assert!(announcement.contains("https://acme.slack.com/archives/C0ALERTS/p"), "the alert is linked: {announcement}");
+
+    // The alarm recovers: the notifier updates the alert and keeps the incident's line, without the button.
+    runtime.invoke(&alarm("OK", "ALARM", 9, "m-ok")).await;
+    let updated = s.slack.message(ALERTS, &ts).unwrap();
+    assert!(updated.updates >= 1);
+    let text = updated.body.to_string();
+    assert!(text.contains("INC-1* declared by"), "{text}");
+    assert!(!text.contains("incident:declare"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refusals_policy_channel_and_configuration() {
+    // U0BOB may declare and update but not resolve.
+    let policy = json!({"rules": [
+        {"name": "responders", "actions": ["incident:declare", "incident:update"], "resources": ["*"], "requesters": ["*"]},
+        {"name": "leads", "actions": ["incident:resolve"], "resources": ["*"], "requesters": ["U0ALICE"]}
+    ]})
+    .to_string();
+    let s = stack(1, &[("CHATOPS_POLICY", &policy)], &[]).await;
+    let answer = s.incident(0, OPS, "U0BOB", "declare Disk full on db-3 sev4").await;
+    let channel = channel_in(&answer);
+    let refused = s.incident(0, &channel, "U0BOB", "resolve").await;
+    assert!(refused.contains("<@U0ALICE>"), "the refusal says who may: {refused}");
+    let announcement = &s.slack.channel(ANNOUNCE)[0];
+    assert_ne!(announcement.color(), Some("#2EB67D"), "still open");
+    assert!(s.slack.files().is_empty());
+    let resolved = s.incident(0, &channel, "U0ALICE", "resolve").await;
+    assert!(resolved.contains("resolved after"), "{resolved}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        s.audit().iter().any(|f| f["decision"] == "refused" && f["resource"] == "INC-1" && f["user_id"] == "U0BOB")
+    );
+
+    // Without a bot token the command says what is missing and touches nothing.
+    let bare = stack(1, &[], &["SLACK_BOT_TOKEN", "INCIDENTS_CHANNEL", "INCIDENT_RESPONDERS"]).await;
+    let answer = bare.incident(0, OPS, "U0BOB", "declare Anything").await;
+    assert!(answer.contains("SLACK_BOT_TOKEN") && answer.contains("STATE_TABLE"), "{answer}");
+    assert!(bare.slack.calls().is_empty());
+    // With incident settings but no bot token, the function refuses to start and names the variable.
+    let broken = stack(1, &[], &["SLACK_BOT_TOKEN"]).await;
+    let mut error = None;
+    for _ in 0..500 {
+        error = broken.containers[0].0.init_error();
+        if error.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let error = error.expect("an init error");
+    assert!(error.to_string().contains("SLACK_BOT_TOKEN"), "{error}");
+}
