@@ -98,7 +98,7 @@ alarm_env = resources["AlarmToSlackFunction"]["Properties"]["Environment"]["Vari
 check(alarm_env.get("STATE_TABLE") == {"Ref": "StateTable"}, "alarm-to-slack: STATE_TABLE is not the state table")
 for logical, expected in [
     ("AlarmToSlackFunction", {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query"}),
-    ("SlackCommandFunction", {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"}),
+    ("SlackCommandFunction", {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"}),
 ]:
     granted = set()
     for st in statements(resources[logical]):
@@ -144,8 +144,10 @@ check(granted == {"secretsmanager:GetSecretValue", "dynamodb:PutItem", "dynamodb
 # slack-command's own items: replay hashes are only put; approval requests put, read and updated, only with a
 # policy; nothing else.
 by_prefix = {}
+INCIDENT_KEYS = ("counter#incident", "incident#*", "incidents#open", "incident-channel#*", "declare#*")
 for st in resources["SlackCommandFunction"]["Properties"]["Policies"][0]["Statement"]:
     conditional = "Fn::If" in st
+    st_if = [st["Fn::If"][0]] if conditional else [None]
     st = st["Fn::If"][1] if conditional else st
     actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
     if any(a.startswith("dynamodb:") for a in actions):
@@ -153,12 +155,23 @@ for st in resources["SlackCommandFunction"]["Properties"]["Policies"][0]["Statem
         by_prefix[keys] = (set(actions), conditional and st is not None)
         if keys == ("approval#*",):
             check(conditional, "slack-command: approval items granted without a policy")
+        if keys in (INCIDENT_KEYS, ("lifecycle#*",)):
+            check(conditional and st_if[0] == "HasIncidents", f"slack-command: {keys} granted without incidents configured")
+        if keys == ("lifecycle#*",):
+            # Only the incident's line on an alert's record, by UpdateItem, nothing read back.
+            condition = st["Condition"]
+            check(condition["ForAllValues:StringLike"].get("dynamodb:Attributes") == ["pk", "sk", "incident"], f"slack-command: lifecycle# attributes {condition}")
+            check(condition.get("StringEqualsIfExists", {}).get("dynamodb:ReturnValues") == ["NONE"], f"slack-command: lifecycle# return values {condition}")
 check(by_prefix.get(("replay#*",), (None,))[0] == {"dynamodb:PutItem"}, f"slack-command: replay# grants {by_prefix}")
 check(by_prefix.get(("approval#*",), (None,))[0] == {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"}, f"slack-command: approval# grants {by_prefix}")
-check(set(by_prefix) == {("replay#*",), ("approval#*",)}, f"slack-command: DynamoDB key prefixes {sorted(by_prefix)}")
+check(by_prefix.get(INCIDENT_KEYS, (None,))[0] == {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"}, f"slack-command: incident grants {by_prefix}")
+check(by_prefix.get(("lifecycle#*",), (None,))[0] == {"dynamodb:UpdateItem"}, f"slack-command: lifecycle# grants {by_prefix}")
+check(set(by_prefix) == {("replay#*",), ("approval#*",), INCIDENT_KEYS, ("lifecycle#*",)}, f"slack-command: DynamoDB key prefixes {sorted(by_prefix)}")
 command_env = resources["SlackCommandFunction"]["Properties"]["Environment"]["Variables"]
 check(command_env.get("CHATOPS_POLICY") == {"Ref": "ChatOpsPolicy"}, "slack-command: CHATOPS_POLICY is not the parameter")
 check(command_env.get("STATE_TABLE") == {"Ref": "StateTable"}, "slack-command: STATE_TABLE is not the state table")
+for var, param in [("INCIDENTS_CHANNEL", "IncidentsChannel"), ("INCIDENT_RESPONDERS", "IncidentResponders")]:
+    check(command_env.get(var) == {"Ref": param}, f"slack-command: {var} is not the parameter {param}")
 routes = {e["Properties"]["Path"] for e in resources["SlackCommandFunction"]["Properties"]["Events"].values()}
 check({"/slack/events", "/deploy/notify"} <= routes, f"slack-command routes {sorted(routes)}")
 

@@ -340,6 +340,21 @@ async fn a_declaration_slack_partly_refuses_says_what_was_done_and_a_repeat_fini
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_declaration_slack_is_too_slow_for_is_answered_within_slacks_3_seconds_saying_what_is_missing() {
+    let s = stack(1, &[], &[]).await;
+    // Slack stalls on the topic, on both attempts.
+    for method in ["conversations.setTopic", "conversations.setTopic"] {
+        s.slack.fail_method(method, ApiReply::Slow(Duration::from_secs(4)));
+    }
+    let started = std::time::Instant::now();
+    let answer = s.incident(0, OPS, "U0ALICE", "declare Slow Slack").await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(3000), "answered after {took:?}: {answer}");
+    assert!(answer.contains("INC-1") && answer.contains("❌ topic not set: Slack did not answer in time"), "{answer}");
+    assert!(answer.contains("✅ created <#") && answer.contains("✅ pinned the status"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_alarms_declare_button_clicked_by_two_people_at_once_makes_one_incident_that_stays_on_the_alert() {
     let s = stack(2, &[], &[]).await;
     // The alert, from the alarm-to-slack binary with the same table and Slack.

@@ -329,6 +329,13 @@ fn proposal(rule: String, action: &str, resource: &str, what: &str, command: &Sl
 
 fn unavailable(err: &StateError) -> Outcome {
     tracing::error!(error = %err, "state table unavailable: incident command not run");
+    if err.detail.contains("AccessDenied") {
+        // The stack grants the incident items only when incidents are configured.
+        return Outcome::ephemeral(
+            ":warning: This stack does not let me keep incident records: set `IncidentsChannel` (or `IncidentResponders`) in the stack's parameters, which grants them. Nothing was changed.",
+            Decision::Failed("incident items not granted".into()),
+        );
+    }
     Outcome::ephemeral(
         ":warning: I can't reach the incident records right now (the state table is unavailable). Nothing was changed; please try again in a minute.",
         Decision::Failed("state table unavailable".into()),
