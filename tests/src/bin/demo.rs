@@ -638,6 +638,8 @@ async fn main() {
         println!("     {}", dim(&format!("… {} lines in all", text.lines().count())));
     }
 
+    incident_demo(&moto, &alarm_bin, &command_bin).await;
+
     drop(slack);
     printer.abort();
     println!(
@@ -646,4 +648,181 @@ async fn main() {
         alarm_process.json_logs().iter().filter(|l| l["fields"]["outcome"] == "delivered").count(),
         moto.desired_capacity(GROUP).await
     );
+}
+
+/// An incident from an alarm's [Declare incident] to the post-mortem draft: both binaries, the state
+/// table on moto, the Web API stand-in; prints the channel, the announcement, the timeline and the file.
+async fn incident_demo(moto: &Moto, alarm_bin: &std::path::Path, command_bin: &std::path::Path) {
+    println!(
+        "\n{} an incident: [Declare incident] on a paging alarm, /incident status, sev, a 📌, resolve with a post-mortem draft",
+        bold("14.")
+    );
+    let table = moto.create_state_table().await;
+    let api = SlackApiStandIn::start(BOT_TOKEN).await;
+    api.use_real_clock();
+    api.set_usergroup("S0SRE", &["U0SRE1", "U0SRE2"]);
+    let hooks = SlackStandIn::start().await;
+    let mut alarm_env: Vec<(&str, String)> = moto.env();
+    alarm_env.extend([
+        ("SLACK_BOT_TOKEN", BOT_TOKEN.to_owned()),
+        ("SLACK_API_URL", api.url()),
+        ("SLACK_CHANNEL", "C0ALARMS".to_owned()),
+        ("STATE_TABLE", table.clone()),
+    ]);
+    let mut command_env: Vec<(&str, String)> = moto.env();
+    command_env.extend([
+        ("SLACK_SIGNING_SECRET", SIGNING_SECRET.to_owned()),
+        ("SLACK_BOT_TOKEN", BOT_TOKEN.to_owned()),
+        ("SLACK_API_URL", api.url()),
+        ("STATE_TABLE", table.clone()),
+        ("INCIDENTS_CHANNEL", "C0INCIDENTS".to_owned()),
+        ("INCIDENT_RESPONDERS", "U0ONCALL,S0SRE".to_owned()),
+    ]);
+    println!("   INCIDENTS_CHANNEL=C0INCIDENTS INCIDENT_RESPONDERS=U0ONCALL,S0SRE (S0SRE: U0SRE1, U0SRE2)");
+    let alarm_runtime = RuntimeApi::start().await;
+    let env: Vec<(&str, &str)> = alarm_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let _alarm_process = FunctionProcess::spawn(alarm_bin, &alarm_runtime, &env);
+    let command_runtime = RuntimeApi::start().await;
+    let env: Vec<(&str, &str)> = command_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let command_process = FunctionProcess::spawn(command_bin, &command_runtime, &env);
+
+    let alarm = sns_alarm("checkout-5xx", "ALARM", "OK", "2026-11-20T09:41:00.000+0000", "inc-demo-1", "alarms");
+    alarm_runtime.invoke(&alarm).await;
+    let Some(alert) = api.channel("C0ALARMS").into_iter().next() else {
+        println!("   the alarm was not posted: {}", _alarm_process.output());
+        return;
+    };
+    let blocks = alert.body["attachments"][0]["blocks"].clone();
+    let button = blocks
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
+        .find(|e| e["action_id"] == "incident:declare")
+        .unwrap_or(Value::Null);
+    println!(
+        "\n   {} #C0ALARMS shows checkout-5xx in ALARM, with [ {} ]",
+        dim("alarm-to-slack:"),
+        button["text"]["text"].as_str().unwrap_or("?")
+    );
+
+    let payload = serde_json::json!({
+        "type": "block_actions", "team": {"id": "T0DEMO"}, "user": {"id": "U0DEMO", "username": "demo"},
+        "channel": {"id": "C0ALARMS", "name": "alarms"},
+        "container": {"type": "message", "message_ts": alert.ts, "channel_id": "C0ALARMS"},
+        "response_url": hooks.url("/actions/T0DEMO/incident/1"),
+        "message": {"ts": alert.ts, "text": alert.text(), "attachments": alert.body["attachments"]},
+        "actions": [{"action_id": "incident:declare", "block_id": "incident", "value": button["value"], "action_ts": "1.1"}]
+    });
+    let started = std::time::Instant::now();
+    let inv = command_runtime.invoke(&signed(&interaction_body(&payload))).await;
+    let got = hooks.wait_for(1, Duration::from_secs(3)).await;
+    println!(
+        "\n   {} U0DEMO clicks [Declare incident] → HTTP {} in {} ms",
+        dim("POST /slack/interactions"),
+        inv.response_json()["statusCode"],
+        started.elapsed().as_millis()
+    );
+    if let Some(replaced) = got.first().map(Received::json) {
+        let line = replaced["attachments"][0]["blocks"]
+            .as_array()
+            .and_then(|b| b.last())
+            .map(context_text)
+            .unwrap_or_default();
+        println!("   {} the alert now shows: {}", dim("response_url:"), bold(&line));
+    }
+    let Some(channel) = api.channels().into_iter().next() else {
+        println!("   no channel was created: {}", command_process.output());
+        return;
+    };
+    let say = |user: &'static str, text: &'static str| {
+        let body = command_body("/incident", text, user, "T0DEMO")
+            .replace("channel_id=C0123ABCD", &format!("channel_id={}", channel.id))
+            .replace("trigger_id=1234.5678.abcdef", &format!("trigger_id={text}"));
+        signed(&body)
+    };
+    let graph = api.user_message_as(&channel.id, "U0SRE1", "checkout p99 at 4.2 s, pool at 100/100 connections");
+    let pin = serde_json::json!({
+        "type": "event_callback", "team_id": "T0DEMO", "event_id": "Ev0DEMOPIN",
+        "event": {"type": "reaction_added", "user": "U0DEMO", "reaction": "pushpin",
+                  "item": {"type": "message", "channel": channel.id, "ts": graph}}
+    })
+    .to_string();
+    let mut steps: Vec<(String, Value)> = vec![
+        (
+            "U0DEMO: /incident status Pool exhausted; raising it".into(),
+            say("U0DEMO", "status Pool exhausted; raising it"),
+        ),
+        ("U0DEMO: /incident sev 1".into(), say("U0DEMO", "sev 1")),
+    ];
+    let headers = signed_headers(SIGNING_SECRET, &now(), pin.as_bytes());
+    steps.push((
+        "U0DEMO reacts 📌 to U0SRE1's message".into(),
+        event_at(Shape::HttpApi, "/slack/events", "", &headers, &pin, false),
+    ));
+    steps.push((
+        "U0SRE1: /incident resolve Pool raised to 200".into(),
+        say("U0SRE1", "resolve Pool raised to 200; release 42 rolled back"),
+    ));
+    for (label, request) in steps {
+        let started = std::time::Instant::now();
+        let inv = command_runtime.invoke(&request).await;
+        let body: Value =
+            serde_json::from_str(inv.response_json()["body"].as_str().unwrap_or("")).unwrap_or(Value::Null);
+        println!(
+            "\n   {} {}",
+            bold(&label),
+            dim(&format!("→ HTTP {} in {} ms", inv.response_json()["statusCode"], started.elapsed().as_millis()))
+        );
+        if let Some(text) = body["text"].as_str() {
+            println!("   {}", mrkdwn(text));
+        }
+    }
+    let channel = api.channels().into_iter().next().unwrap_or_default();
+    println!("\n   {} #{} ({})", bold("the incident's channel:"), channel.name, channel.id);
+    println!("   members: {}", channel.members.join(", "));
+    println!("   topic: {}", mrkdwn(&channel.topic));
+    for m in api.channel(&channel.id) {
+        let pinned = if m.pinned { " 📌 pinned" } else { "" };
+        let first = mrkdwn(m.text());
+        println!("   ┃ {}{}", first.lines().next().unwrap_or(""), dim(pinned));
+        if first.starts_with("Timeline") {
+            for line in mrkdwn(&m.all_text()).lines().filter(|l| l.starts_with('`')) {
+                println!("   ┃   {line}");
+            }
+        }
+    }
+    if let Some(a) = api.channel("C0INCIDENTS").first() {
+        println!(
+            "\n   {} {} {}",
+            bold("#C0INCIDENTS (the announcement, updated in place):"),
+            mrkdwn(a.text()),
+            dim(&format!("(colour {}, updated {} times)", a.color().unwrap_or("-"), a.updates))
+        );
+    }
+    // The alarm recovers: the notifier updates the alert and keeps the incident's line on it.
+    let ok = sns_alarm("checkout-5xx", "OK", "ALARM", "2026-11-20T10:05:00.000+0000", "inc-demo-2", "alarms");
+    alarm_runtime.invoke(&ok).await;
+    if let Some(alert) = api.message("C0ALARMS", &alert.ts) {
+        let text = alert.all_text();
+        let kept = text.lines().find(|l| l.contains("INC-")).unwrap_or("(no incident line)");
+        println!(
+            "   {} {} {}",
+            bold("#C0ALARMS, the alert after checkout-5xx went OK:"),
+            mrkdwn(alert.header().unwrap_or("")),
+            dim(&format!("· {}", mrkdwn(kept)))
+        );
+    }
+    for file in api.files() {
+        let (shared_in, title, _) = file.shared.clone().unwrap_or_default();
+        println!(
+            "\n   {} {} ({} bytes) shared in {shared_in} as \"{title}\":",
+            bold("file"),
+            file.filename,
+            file.length
+        );
+        for line in file.text().lines() {
+            println!("     {}", dim(line));
+        }
+    }
 }
