@@ -253,15 +253,12 @@ impl StateTable {
             ("alerts".to_owned(), AttributeValue::L(record.alerts.iter().map(s).collect())),
             (TTL_ATTRIBUTE.to_owned(), n(record.declared_at + INCIDENT_RETENTION_S)),
         ]);
-        // A fresh number: nothing is there, unless this very write is being sent again.
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(state_error("PutItem (incident)"))?;
-        self.open_set("ADD", record.number).await
+        // A fresh number: nothing is there, unless this very write is being sent again. The open set is
+        // joined at the same time (a number in it without a record is skipped by the list).
+        let put = self.client.put_item().table_name(&self.table).set_item(Some(item)).send();
+        let (put, open) = tokio::join!(put, self.open_set("ADD", record.number));
+        put.map_err(state_error("PutItem (incident)"))?;
+        open
     }
 
     async fn open_set(&self, op: &str, number: i64) -> Result<(), StateError> {

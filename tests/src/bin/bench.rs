@@ -153,6 +153,14 @@ fn unique_scale(text: &'static str) -> Box<dyn Fn() -> Value> {
     })
 }
 
+/// `/incident declare` answered with the incident and its channel, every step done.
+fn incident_declared(o: &Outcome) -> bool {
+    let Outcome::Response(body) = o else { return false };
+    let answer: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let text = answer["body"].as_str().unwrap_or_default();
+    answer["statusCode"] == 200 && text.contains("declared in <#") && !text.contains("Not everything")
+}
+
 fn status_200_empty(o: &Outcome) -> bool {
     matches!(o, Outcome::Response(b) if serde_json::from_slice::<Value>(b).ok().is_some_and(|v| v["statusCode"] == 200))
 }
@@ -406,6 +414,112 @@ async fn main() {
     };
     mention_sequence().await;
 
+    // `/incident declare`: the calls a cold slack-command makes, through the library, at the concurrency
+    // the flow uses: the signing secret and the bot token at once; the replay check; the declaration's
+    // claim; the number; the record, the claim's number and the first timeline entry at once; the
+    // channel; its pointer and the record at once; the invitations, the topic, the pinned card and the
+    // announcement at once; the messages' places. Each sample on a new HTTP client.
+    let incident_counter = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let incident_sequence = || {
+        use chatops_shared::state::{Declaration, IncidentChange, IncidentRecord, StateTable, TimelineEntry};
+        let n = incident_counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let http = chatops_shared::http::http_client().expect("HTTP client");
+        let sdk_http = chatops_shared::aws::http::sdk_http_client(http.clone());
+        let kms = aws_sdk_kms::Client::from_conf(
+            aws_sdk_kms::config::Builder::from(&sdk).http_client(sdk_http.clone()).build(),
+        );
+        let state = StateTable::new(
+            aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(&sdk).http_client(sdk_http).build(),
+            ),
+            table.clone(),
+        );
+        let slack_api = chatops_shared::slack::api::SlackApi::new(http, &api.url(), Default::default());
+        let (blob, bot_ct) = (decrypt_blob.clone(), bot_ct.clone());
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(3);
+            let bot_blob = {
+                use base64::Engine as _;
+                base64::engine::general_purpose::STANDARD.decode(&bot_ct).unwrap_or_default()
+            };
+            tokio::join!(decrypt(kms.clone(), blob), decrypt(kms.clone(), bot_blob));
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+            let seen = state.first_arrival(&format!("bench-incident-{n}"), now * 1000, now + 600).await;
+            let key = format!("cmd#U1#bench-{n}");
+            let claim = state.claim_declaration(&key, "U1", now, now + 60).await;
+            let number = state.next_incident_number().await.expect("incident number");
+            let record = IncidentRecord {
+                number,
+                title: format!("bench {n}"),
+                severity: 3,
+                lead: "U1".into(),
+                declared_by: "U1".into(),
+                declared_at: now,
+                ..IncidentRecord::default()
+            };
+            let entry = TimelineEntry {
+                id: "declared".into(),
+                at_ms: now * 1000,
+                author: "U1".into(),
+                kind: "declared".into(),
+                text: "declared".into(),
+                link: None,
+            };
+            let (created, declared, entered) = tokio::join!(
+                state.create_incident(&record),
+                state.declared(&key, number),
+                state.add_timeline_entry(number, &entry, now + 600)
+            );
+            let token = chatops_shared::secret::Secret::new(BOT_TOKEN);
+            let name = format!("inc-{number}-bench-{n}");
+            let channel = slack_api.call_json(&token, "conversations.create", &json!({"name": name}), deadline).await;
+            let id = channel.as_ref().ok().and_then(|c| c["channel"]["id"].as_str()).unwrap_or_default().to_owned();
+            let channel_change = [IncidentChange::Channel { id: id.clone(), name }];
+            let (linked, recorded) = tokio::join!(
+                state.link_channel(&id, number, now + 600),
+                state.change_incident(number, &channel_change)
+            );
+            let card = json!({"text": "INC"});
+            let invite = json!({"channel": id, "users": "U1,U0RESP"});
+            let set_topic = json!({"channel": id, "topic": "SEV3"});
+            let (invited, topic, pinned, announced) = tokio::join!(
+                slack_api.call_json(&token, "conversations.invite", &invite, deadline),
+                slack_api.call_json(&token, "conversations.setTopic", &set_topic, deadline),
+                async {
+                    let posted = slack_api.post_message(&token, &id, &card, None, deadline).await.ok()?;
+                    let pin = json!({"channel": id, "timestamp": posted.ts});
+                    slack_api.call_json(&token, "pins.add", &pin, deadline).await.ok().map(|_| posted.ts)
+                },
+                slack_api.post_message(&token, "C0INCIDENTS", &card, None, deadline)
+            );
+            let places = [
+                IncidentChange::Pinned(pinned.clone().unwrap_or_default()),
+                IncidentChange::Announcement {
+                    channel: "C0INCIDENTS".into(),
+                    ts: announced.as_ref().map(|p| p.ts.clone()).unwrap_or_default(),
+                },
+            ];
+            let placed = state.change_incident(number, &places).await;
+            assert!(
+                matches!(seen, Ok(true))
+                    && matches!(claim, Ok(Declaration::Ours))
+                    && created.is_ok()
+                    && declared.is_ok()
+                    && matches!(entered, Ok(true))
+                    && channel.is_ok()
+                    && linked.is_ok()
+                    && matches!(recorded, Ok(Some(_)))
+                    && invited.is_ok()
+                    && topic.is_ok()
+                    && pinned.is_some()
+                    && announced.is_ok()
+                    && matches!(placed, Ok(Some(_))),
+                "the incident sequence failed against the stand-ins"
+            );
+        }
+    };
+    incident_sequence().await;
+
     let with_moto = |extra: Vec<(&'static str, String)>| {
         let mut env = moto.env();
         env.extend(extra);
@@ -537,6 +651,34 @@ async fn main() {
             quiet: None,
         },
         Scenario {
+            name: "slack-command /incident declare, KMS secrets",
+            binary: command.clone(),
+            env: with_moto(vec![
+                ("KMS_ENCRYPTED_SLACK_SIGNING_SECRET", secret_ct.clone()),
+                ("KMS_ENCRYPTED_SLACK_BOT_TOKEN", bot_ct.clone()),
+                ("SLACK_API_URL", api.url()),
+                ("STATE_TABLE", table.clone()),
+                ("INCIDENTS_CHANNEL", "C0INCIDENTS".into()),
+                ("INCIDENT_RESPONDERS", "U0RESP".into()),
+            ]),
+            event: Box::new({
+                let n = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+                move || {
+                    let n = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let body = command_body("/incident", &format!("declare Bench incident {n}"), "U1", "T1")
+                        .replace("trigger_id=1234.5678.abcdef", &format!("trigger_id=incident-{n}"));
+                    event(
+                        Shape::HttpApi,
+                        &signed_headers(SIGNING_SECRET, &now(), body.as_bytes()),
+                        body.as_bytes(),
+                        false,
+                    )
+                }
+            }),
+            check: incident_declared,
+            quiet: None,
+        },
+        Scenario {
             name: "alarm-to-slack, Discord webhook (CHAT_PLATFORM)",
             binary: alarm.clone(),
             env: vec![("SLACK_WEBHOOK_URL", webhook.clone()), ("CHAT_PLATFORM", "discord".into())],
@@ -579,6 +721,7 @@ async fn main() {
         .collect();
     let (mut decrypt_samples, mut describe_samples, mut state_samples) = (Vec::new(), Vec::new(), Vec::new());
     let mut mention_samples = Vec::new();
+    let mut incident_samples = Vec::new();
     let mut bundle_samples = Vec::new();
     let mut replay_samples = Vec::new();
     eprintln!("measuring {cold_runs} rounds of cold starts…");
@@ -594,6 +737,7 @@ async fn main() {
         bundle_samples.push(elapsed_ms(bundle_new()).await);
         replay_samples.push(elapsed_ms(replay_new()).await);
         mention_samples.push(elapsed_ms(mention_sequence()).await);
+        incident_samples.push(elapsed_ms(incident_sequence()).await);
     }
     for (s, f) in scenarios.iter().zip(figures.iter_mut()) {
         eprintln!("measuring {} ({warm_runs} warm invocations)…", s.name);
@@ -603,6 +747,7 @@ async fn main() {
     let describe_ms = percentile(&describe_samples, 50.0);
     let state_ms = percentile(&state_samples, 50.0);
     let mention_ms = percentile(&mention_samples, 50.0);
+    let incident_ms = percentile(&incident_samples, 50.0);
     let bundle_ms = percentile(&bundle_samples, 50.0);
     let replay_ms = percentile(&replay_samples, 50.0);
     let results: Vec<(&Scenario, Figures)> = scenarios.iter().zip(figures).collect();
@@ -665,6 +810,14 @@ async fn main() {
             ),
         ),
         (
+            "slack-command /incident declare, KMS secrets",
+            percentile(&results[9].1.cold_ms, 50.0),
+            3.0 * floor_cold + incident_ms,
+            format!(
+                "cold ≤ 3× echo + its round trips (KMS ×2 at once, DynamoDB ×7 in 5 steps, Slack ×6 in 3 steps; {incident_ms:.2} ms)"
+            ),
+        ),
+        (
             "alarm-to-slack, Discord webhook (CHAT_PLATFORM)",
             percentile(&results[results.len() - 2].1.cold_ms, 50.0),
             2.0 * floor_cold,
@@ -707,7 +860,7 @@ async fn main() {
         "\nBenchmark: {cold_runs} cold starts and {warm_runs} warm invocations per function; {cores} cores, {host}"
     );
     println!(
-        "moto round trips over a new connection (kept alive): KMS Decrypt {decrypt_ms:.2} ms ({decrypt_warm_ms:.2}), DescribeAutoScalingGroups {describe_ms:.2} ms ({describe_warm_ms:.2}), DynamoDB: the calls of a bot-token notification (2 × 2 at once) {state_ms:.2} ms ({state_warm_ms:.2}), the calls of a mention {mention_ms:.2} ms, the replay check {replay_ms:.2} ms, GetSecretValue {bundle_ms:.2} ms\n"
+        "moto round trips over a new connection (kept alive): KMS Decrypt {decrypt_ms:.2} ms ({decrypt_warm_ms:.2}), DescribeAutoScalingGroups {describe_ms:.2} ms ({describe_warm_ms:.2}), DynamoDB: the calls of a bot-token notification (2 × 2 at once) {state_ms:.2} ms ({state_warm_ms:.2}), the calls of a mention {mention_ms:.2} ms, of /incident declare {incident_ms:.2} ms, the replay check {replay_ms:.2} ms, GetSecretValue {bundle_ms:.2} ms\n"
     );
     println!(
         "| function | cold p50 ms (× echo) | cold max ms | init p50 ms (× echo) | warm p50 µs (× echo) | warm p99 µs (× echo) | peak RSS MiB (× echo) | binary MiB (× echo) |"

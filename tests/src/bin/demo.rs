@@ -638,7 +638,7 @@ async fn main() {
         println!("     {}", dim(&format!("… {} lines in all", text.lines().count())));
     }
 
-    incident_demo(&moto, &alarm_bin, &command_bin).await;
+    incident_demo(moto, &alarm_bin, &command_bin).await;
 
     drop(slack);
     printer.abort();

@@ -442,17 +442,22 @@ async fn declare(
                 alerts: source.alert.iter().cloned().collect(),
                 ..IncidentRecord::default()
             };
-            if let Err(err) = deps.state.create_incident(&record).await {
-                return (unavailable(&err), None);
-            }
-            if let Err(err) = deps.state.declared(&source.key, number).await {
-                tracing::warn!(error = %err, incident = number, "could not record the declaration's number: a repeat will say it is being declared");
-            }
             let mut text = format!("declared {} · lead <@{}>", render::sev(severity), escape(&caller.user_id));
             if let Some(alert) = &source.alert {
                 text.push_str(&format!(" · from {alert}"));
             }
-            entry(deps, &record, "declared".into(), now * 1000, caller, "declared", text).await;
+            // The record, the claim's number and the first timeline entry: three items, written at once.
+            let (created, declared, _) = tokio::join!(
+                deps.state.create_incident(&record),
+                deps.state.declared(&source.key, number),
+                entry(deps, &record, "declared".into(), now * 1000, caller, "declared", text)
+            );
+            if let Err(err) = created {
+                return (unavailable(&err), None);
+            }
+            if let Err(err) = declared {
+                tracing::warn!(error = %err, incident = number, "could not record the declaration's number: a repeat will say it is being declared");
+            }
             record
         }
     };
@@ -492,11 +497,11 @@ async fn complete(deps: &IncidentDeps, record: &mut IncidentRecord, report: &mut
         }
         let Some((id, name)) = create_channel(deps, record, report, deadline).await else { return };
         let expires = record.declared_at + INCIDENT_RETENTION_S;
-        let linked = deps.state.link_channel(&id, record.number, expires).await;
-        let recorded = deps
-            .state
-            .change_incident(record.number, &[IncidentChange::Channel { id: id.clone(), name: name.clone() }])
-            .await;
+        let channel = [IncidentChange::Channel { id: id.clone(), name: name.clone() }];
+        let (linked, recorded) = tokio::join!(
+            deps.state.link_channel(&id, record.number, expires),
+            deps.state.change_incident(record.number, &channel)
+        );
         if let Err(err) = linked.and(recorded.map(drop)) {
             report.failed("channel not recorded", format!("{err}; commands in <#{id}> may not find the incident"));
         }
