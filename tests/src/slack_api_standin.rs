@@ -74,6 +74,15 @@ impl StoredMessage {
         blocks.iter().find(|b| b["type"] == "header").and_then(|b| b["text"]["text"].as_str())
     }
 
+    /// The button `action_id` of the message's actions blocks (in its attachment or not).
+    pub fn button(&self, action_id: &str) -> Option<Value> {
+        let blocks = self.body["attachments"][0]["blocks"].as_array().or_else(|| self.body["blocks"].as_array())?;
+        blocks
+            .iter()
+            .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
+            .find(|e| e["action_id"] == action_id)
+    }
+
     /// Every text of the message (text, blocks, fields, context) joined, for `contains` checks.
     pub fn all_text(&self) -> String {
         fn walk(v: &Value, out: &mut String) {

@@ -103,14 +103,7 @@ impl Stack {
     /// Clicks [Declare incident] on the alert message `ts` in `channel` as `user`; what replaced it.
     async fn declare_click(&self, container: usize, channel: &str, ts: &str, user: &str) -> Value {
         let message = self.slack.message(channel, ts).expect("the alert message");
-        let blocks = message.body["attachments"][0]["blocks"].clone();
-        let button = blocks
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
-            .find(|e| e["action_id"] == "incident:declare")
-            .expect("a [Declare incident] button");
+        let button = message.button("incident:declare").expect("a [Declare incident] button");
         let payload = json!({
             "type": "block_actions",
             "team": {"id": TEAM, "domain": "acme"},

@@ -11,12 +11,10 @@
 //! - `incident-channel#<channel>`: which incident a channel belongs to.
 //! - `incidents#open`: the open incidents' numbers, a number set joined (`ADD`) and left (`DELETE`).
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
-use super::{
-    Item, StateError, StateTable, TTL_ATTRIBUTE, get_n, get_s, is_condition_failure, n, put_conflict, s, state_error,
-    unique_owner,
-};
+use super::{Item, StateError, StateTable, TTL_ATTRIBUTE, get_n, get_s, is_condition_failure, n, s, state_error};
 
 /// Incidents are kept this long (a year and a bit: long enough for the yearly review).
 pub const INCIDENT_RETENTION_S: i64 = 400 * 86_400;
@@ -176,51 +174,29 @@ impl StateTable {
         now_s: i64,
         expires_at: i64,
     ) -> Result<Declaration, StateError> {
-        let writer = unique_owner("declare");
         let mut item = Self::declaration_key(key);
         item.extend([
             ("kind".to_owned(), s("declaration")),
             ("by".to_owned(), s(by)),
-            ("writer".to_owned(), s(&writer)),
             (TTL_ATTRIBUTE.to_owned(), n(expires_at)),
         ]);
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk) OR #exp < :now")
-            .expression_attribute_names("#exp", TTL_ATTRIBUTE)
-            .expression_attribute_values(":now", n(now_s))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(Declaration::Ours),
-            Err(err) if is_condition_failure(&err) => {
-                let old = put_conflict(&err).unwrap_or_default();
-                // Our own write, sent again by the SDK after an answer that came too late.
-                if get_s(&old, "writer").as_deref() == Some(writer.as_str()) {
-                    return Ok(Declaration::Ours);
-                }
-                Ok(Declaration::Taken { by: get_s(&old, "by").unwrap_or_default(), number: get_n(&old, "number") })
+        let condition = |put: PutItemFluentBuilder| {
+            put.condition_expression("attribute_not_exists(pk) OR #exp < :now")
+                .expression_attribute_names("#exp", TTL_ATTRIBUTE)
+                .expression_attribute_values(":now", n(now_s))
+        };
+        Ok(match self.put_once(item, condition, "PutItem (claim declaration)").await? {
+            None => Declaration::Ours,
+            Some(found) => {
+                Declaration::Taken { by: get_s(&found, "by").unwrap_or_default(), number: get_n(&found, "number") }
             }
-            Err(err) => Err(state_error("PutItem (claim declaration)")(err)),
-        }
+        })
     }
 
     /// The number declaration `key` got, once it has one.
     pub async fn declaration_number(&self, key: &str) -> Result<Option<i64>, StateError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::declaration_key(key)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(state_error("GetItem (declaration)"))?;
-        Ok(out.item.as_ref().and_then(|item| get_n(item, "number")))
+        let item = self.get_consistent(Self::declaration_key(key), "GetItem (declaration)").await?;
+        Ok(item.as_ref().and_then(|item| get_n(item, "number")))
     }
 
     /// Records the number the declaration `key` got.
@@ -278,31 +254,14 @@ impl StateTable {
 
     /// Incident `number`, read strongly consistent.
     pub async fn get_incident(&self, number: i64) -> Result<Option<IncidentRecord>, StateError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::incident_key(number)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(state_error("GetItem (incident)"))?;
-        Ok(out.item.as_ref().map(IncidentRecord::from_item))
+        let item = self.get_consistent(Self::incident_key(number), "GetItem (incident)").await?;
+        Ok(item.as_ref().map(IncidentRecord::from_item))
     }
 
     /// The numbers of the open incidents, lowest first.
     pub async fn open_incidents(&self) -> Result<Vec<i64>, StateError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key("incidents#open".into(), "open")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(state_error("GetItem (open incidents)"))?;
-        let mut numbers: Vec<i64> = out
-            .item
+        let item = self.get_consistent(Self::key("incidents#open".into(), "open"), "GetItem (open incidents)").await?;
+        let mut numbers: Vec<i64> = item
             .and_then(|item| item.get("numbers").and_then(|v| v.as_ns().ok()).cloned())
             .unwrap_or_default()
             .iter()
@@ -445,7 +404,6 @@ impl StateTable {
         entry: &TimelineEntry,
         expires_at: i64,
     ) -> Result<bool, StateError> {
-        let writer = unique_owner("entry");
         let mut item = Self::key(format!("incident#{number}"), &format!("entry#{}", entry.id));
         item.extend([
             ("kind".to_owned(), s("timeline")),
@@ -453,29 +411,13 @@ impl StateTable {
             ("author".to_owned(), s(&entry.author)),
             ("entry".to_owned(), s(&entry.kind)),
             ("text".to_owned(), s(&entry.text)),
-            ("writer".to_owned(), s(&writer)),
             (TTL_ATTRIBUTE.to_owned(), n(expires_at)),
         ]);
         if let Some(link) = &entry.link {
             item.insert("link".to_owned(), s(link));
         }
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(true),
-            Err(err) if is_condition_failure(&err) => {
-                let old = put_conflict(&err).unwrap_or_default();
-                Ok(get_s(&old, "writer").as_deref() == Some(writer.as_str()))
-            }
-            Err(err) => Err(state_error("PutItem (timeline entry)")(err)),
-        }
+        let condition = |put: PutItemFluentBuilder| put.condition_expression("attribute_not_exists(pk)");
+        Ok(self.put_once(item, condition, "PutItem (timeline entry)").await?.is_none())
     }
 
     /// Incident `number`'s timeline, oldest first.

@@ -38,6 +38,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
@@ -257,6 +258,47 @@ impl StateTable {
 
     fn key(pk: String, sk: &str) -> Item {
         HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+    }
+
+    /// A conditional `PutItem` of `item` that knows its own write: `item` gets a `writer` unique to this
+    /// call, so when the SDK sends the write again after an answer that came too late, the item it finds
+    /// is recognised as this one. `Ok(None)`: written; `Ok(Some(found))`: the condition failed on `found`.
+    async fn put_once(
+        &self,
+        mut item: Item,
+        condition: impl FnOnce(PutItemFluentBuilder) -> PutItemFluentBuilder,
+        operation: &'static str,
+    ) -> Result<Option<Item>, StateError> {
+        let writer = unique_owner("put");
+        item.insert("writer".to_owned(), s(&writer));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        match condition(put).send().await {
+            Ok(_) => Ok(None),
+            Err(err) if is_condition_failure(&err) => {
+                let found = put_conflict(&err).unwrap_or_default();
+                Ok((get_s(&found, "writer").as_deref() != Some(writer.as_str())).then_some(found))
+            }
+            Err(err) => Err(state_error(operation)(err)),
+        }
+    }
+
+    /// The item under `key`, read strongly consistent.
+    async fn get_consistent(&self, key: Item, operation: &'static str) -> Result<Option<Item>, StateError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(state_error(operation))?;
+        Ok(out.item)
     }
 
     fn notification_key(id: &str) -> Item {

@@ -8,8 +8,8 @@
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 use super::{
-    Item, StateError, StateTable, TTL_ATTRIBUTE, get_n, get_s, is_condition_failure, n, put_conflict, s, state_error,
-    unique_owner, update_conflict,
+    Item, StateError, StateTable, TTL_ATTRIBUTE, get_n, get_s, is_condition_failure, n, s, state_error, unique_owner,
+    update_conflict,
 };
 
 /// How long a run may stay `executing` before a click may close it as abandoned: far past the
@@ -122,49 +122,24 @@ impl StateTable {
         open_until: i64,
         expires_at: i64,
     ) -> Result<bool, StateError> {
-        let writer = unique_owner("create");
         let mut item = Self::request_key(id);
         item.extend([
             ("kind".to_owned(), s("approval")),
             ("status".to_owned(), s(RequestStatus::Open.as_str())),
             ("body".to_owned(), s(body)),
             ("open_until".to_owned(), n(open_until)),
-            ("writer".to_owned(), s(&writer)),
             (TTL_ATTRIBUTE.to_owned(), n(expires_at)),
         ]);
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(true),
-            // Taken, unless by this very write (its first attempt succeeded, its answer came too late,
-            // and the SDK sent it again): the writer is unique to this call.
-            Err(err) if is_condition_failure(&err) => {
-                let old = put_conflict(&err);
-                Ok(old.is_some_and(|i| get_s(&i, "writer").as_deref() == Some(writer.as_str())))
-            }
-            Err(err) => Err(state_error("PutItem (create request)")(err)),
-        }
+        let found = self
+            .put_once(item, |put| put.condition_expression("attribute_not_exists(pk)"), "PutItem (create request)")
+            .await?;
+        Ok(found.is_none())
     }
 
     /// The request `id`, read strongly consistent; `None` when there is none.
     pub async fn get_request(&self, id: &str) -> Result<Option<StoredRequest>, StateError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::request_key(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(state_error("GetItem (request)"))?;
-        Ok(out.item.as_ref().map(StoredRequest::from_item))
+        let item = self.get_consistent(Self::request_key(id), "GetItem (request)").await?;
+        Ok(item.as_ref().map(StoredRequest::from_item))
     }
 
     /// Counts `user`'s approval of `id`: only while it is open and before `open_until`, and once per user.

@@ -692,14 +692,7 @@ async fn incident_demo(moto: &Moto, alarm_bin: &std::path::Path, command_bin: &s
         println!("   the alarm was not posted: {}", _alarm_process.output());
         return;
     };
-    let blocks = alert.body["attachments"][0]["blocks"].clone();
-    let button = blocks
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
-        .find(|e| e["action_id"] == "incident:declare")
-        .unwrap_or(Value::Null);
+    let button = alert.button("incident:declare").unwrap_or(Value::Null);
     println!(
         "\n   {} #C0ALARMS shows checkout-5xx in ALARM, with [ {} ]",
         dim("alarm-to-slack:"),

@@ -482,9 +482,7 @@ async fn declare(
         );
     }
     let decision = if report.failed.is_empty() { Decision::Done } else { Decision::Failed(report.failed.join("; ")) };
-    let mut outcome = Outcome::ephemeral(text, decision).on(&record.name());
-    outcome.message.response_type = Some("ephemeral");
-    (outcome, Some(record))
+    (Outcome::ephemeral(text, decision).on(&record.name()), Some(record))
 }
 
 /// Makes what a declaration makes, where it is missing: the channel (with its pointer), then together
@@ -514,16 +512,11 @@ async fn complete(deps: &IncidentDeps, record: &mut IncidentRecord, report: &mut
         report.failed("responders not invited, status not pinned, not announced", "out of time");
         return;
     }
-    let invite = invite(deps, &channel, record, deadline);
-    let topic = set_topic(deps, record, deadline);
-    let views = show(deps, record, now, true, deadline);
-    let (invited, topic, shown) = tokio::join!(invite, topic, views);
+    let (invited, shown) =
+        tokio::join!(invite(deps, &channel, record, deadline), show(deps, record, now, true, deadline));
     match invited {
         Ok(n) => report.ok(format!("invited {n} people")),
         Err(err) => report.failed("responders not invited", advice(&err)),
-    }
-    if let Err(err) = topic {
-        report.failed("topic not set", advice(&err));
     }
     shown.into_report(record, report);
 }
@@ -593,6 +586,7 @@ async fn set_topic(deps: &IncidentDeps, record: &IncidentRecord, deadline: Insta
 
 /// What showing an incident did: the pinned message and the announcement, each updated, posted or failed.
 struct Shown {
+    topic: Result<(), BotError>,
     pinned: Result<Option<String>, (&'static str, BotError)>,
     announced: Result<Option<(String, String)>, BotError>,
 }
@@ -600,6 +594,9 @@ struct Shown {
 impl Shown {
     /// Records new messages' places in the report and the record (the caller writes them down).
     fn into_report(self, record: &mut IncidentRecord, report: &mut Report) {
+        if let Err(err) = self.topic {
+            report.failed("topic not set", advice(&err));
+        }
         match self.pinned {
             Ok(Some(ts)) => {
                 report.ok("pinned the status");
@@ -619,8 +616,9 @@ impl Shown {
     }
 }
 
-/// Shows `record` where it is shown: the pinned status in its channel and the announcement, updated in
-/// place, or posted when missing (a declaration that ran out of time). New messages are recorded.
+/// Shows `record` where it is shown: the channel's topic, the pinned status in its channel and the
+/// announcement, updated in place, or posted when missing (a declaration that ran out of time). New
+/// messages are recorded.
 /// `pin`: pin the status message even when it was posted before (a declaration being finished, whose
 /// pin Slack refused the first time).
 async fn show(deps: &IncidentDeps, record: &IncidentRecord, now: i64, pin: bool, deadline: Instant) -> Shown {
@@ -668,8 +666,8 @@ async fn show(deps: &IncidentDeps, record: &IncidentRecord, now: i64, pin: bool,
             (None, None) => Ok(None),
         }
     };
-    let (pinned, announced) = tokio::join!(pinned, announced);
-    let shown = Shown { pinned, announced };
+    let (topic, pinned, announced) = tokio::join!(set_topic(deps, record, deadline), pinned, announced);
+    let shown = Shown { topic, pinned, announced };
     let mut changes = Vec::new();
     if let Ok(Some(ts)) = &shown.pinned {
         changes.push(IncidentChange::Pinned(ts.clone()));
@@ -787,15 +785,9 @@ async fn in_channel(
             _ => Ok(()),
         }
     };
-    let (posted, invited, topic, shown) = tokio::join!(
-        post_note,
-        new_lead,
-        set_topic(deps, &record, deadline),
-        show(deps, &record, now, false, deadline)
-    );
+    let (posted, invited, shown) = tokio::join!(post_note, new_lead, show(deps, &record, now, false, deadline));
     report.slack("update not posted in the channel", posted);
     report.slack("new lead not invited to the channel", invited);
-    report.slack("topic not updated", topic);
     shown.into_report(&mut record, &mut report);
     let done = match &ask {
         Ask::Status(_) => "Status posted",
@@ -838,15 +830,9 @@ async fn resolve(
         deps.bot.post_message(&channel, &body, None, deadline).await
     };
     let upload = upload_postmortem(deps, &record, &timeline, &channel, deadline);
-    let (posted, uploaded, topic, shown) = tokio::join!(
-        post_timeline,
-        upload,
-        set_topic(deps, &record, deadline),
-        show(deps, &record, now, false, deadline)
-    );
+    let (posted, uploaded, shown) = tokio::join!(post_timeline, upload, show(deps, &record, now, false, deadline));
     report.slack("timeline not posted", posted);
     report.slack("post-mortem draft not uploaded", uploaded);
-    report.slack("topic not updated", topic);
     shown.into_report(&mut record, &mut report);
     let text = format!(
         "✅ *{}* resolved after {}. The timeline and a post-mortem draft are in <#{}>.{}",
