@@ -155,13 +155,12 @@ for st in resources["SlackCommandFunction"]["Properties"]["Policies"][0]["Statem
         by_prefix[keys] = (set(actions), conditional and st is not None)
         if keys == ("approval#*",):
             check(conditional, "slack-command: approval items granted without a policy")
-        if keys in (INCIDENT_KEYS, ("lifecycle#*",)):
+        if keys == INCIDENT_KEYS:
             check(conditional and st_if[0] == "HasIncidents", f"slack-command: {keys} granted without incidents configured")
         if keys == ("lifecycle#*",):
-            # Only the incident's line on an alert's record, by UpdateItem, nothing read back.
-            condition = st["Condition"]
-            check(condition["ForAllValues:StringLike"].get("dynamodb:Attributes") == ["pk", "sk", "incident"], f"slack-command: lifecycle# attributes {condition}")
-            check(condition.get("StringEqualsIfExists", {}).get("dynamodb:ReturnValues") == ["NONE"], f"slack-command: lifecycle# return values {condition}")
+            # On an alert's record only what was done from its message: the incident's line, the acknowledgement.
+            attributes = st["Condition"]["ForAllValues:StringLike"].get("dynamodb:Attributes")
+            check(attributes == ["pk", "sk", "incident", "ack_by", "ack_at", "alarm_since"], f"slack-command: lifecycle# attributes {attributes}")
 check(by_prefix.get(("replay#*",), (None,))[0] == {"dynamodb:PutItem"}, f"slack-command: replay# grants {by_prefix}")
 check(by_prefix.get(("approval#*",), (None,))[0] == {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"}, f"slack-command: approval# grants {by_prefix}")
 check(by_prefix.get(INCIDENT_KEYS, (None,))[0] == {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"}, f"slack-command: incident grants {by_prefix}")

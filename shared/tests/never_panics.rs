@@ -7,7 +7,7 @@ mod platform_limits;
 use chatops_shared::chat::Platform;
 use chatops_shared::notify::lifecycle::{Before, parent_note, thread_reply};
 use chatops_shared::notify::routing::{Routes, glob};
-use chatops_shared::notify::{AlertIncident, Extras, MessageDefaults, incoming_from_event, notifications_from_event};
+use chatops_shared::notify::{AlertActions, Extras, MessageDefaults, incoming_from_event, notifications_from_event};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -143,7 +143,11 @@ fn exercise(event: &Value) {
             &Extras {
                 mention: route.mention.clone(),
                 note,
-                incident: Some(AlertIncident::Button { lifecycle: Some("k".repeat(3000)) }),
+                actions: Some(AlertActions {
+                    lifecycle: Some("k".repeat(3000)),
+                    can_acknowledge: true,
+                    ..AlertActions::default()
+                }),
             },
         );
         assert!(body.is_object(), "{body}");
@@ -246,7 +250,7 @@ proptest! {
         let n = Notification::Alertmanager(Box::new(group));
         let _ = (n.lifecycle_key(), n.changed_at_ms(), n.route_key(None).state);
         for platform in Platform::ALL {
-            let body = n.render_for(platform, &MessageDefaults::default(), &Extras { mention: Some("<!here>".into()), note: None, incident: Some(AlertIncident::Declared("🚨 INC-1".into())) });
+            let body = n.render_for(platform, &MessageDefaults::default(), &Extras { mention: Some("<!here>".into()), note: None, actions: Some(AlertActions { incident: Some("🚨 INC-1".into()), acknowledged: Some("👀".into()), ..AlertActions::default() }) });
             platform_limits::assert_within(platform, &body);
         }
         let slack = n.to_slack(&MessageDefaults::default());

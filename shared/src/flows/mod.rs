@@ -3,6 +3,7 @@
 //!   replay check; [`requests::SlackApp`] is what the Slack-facing function keeps per container.
 //! - [`deploys`]: the Events API route (`/slack/events`): deploy by mention, the chit-chat, the
 //!   pipeline's callback (`/deploy/notify`).
+//! - [`alerts`]: acting on an alert where it is shown ([Acknowledge]).
 //! - [`incidents`]: `/incident`, the incident's channel, status, timeline and post-mortem draft, and an
 //!   alert's [Declare incident] button.
 //! - [`notifier`]: notifications to chat: one message per alarm lifecycle, exactly-once claims, pacing
@@ -11,6 +12,7 @@
 //! Flows floor (the top): imports `commands`, `governance`, `notify`, `chat`, the adapters, `http` and
 //! the base floor. Functions import flows; nothing in this crate does.
 
+pub mod alerts;
 pub mod deploys;
 pub mod incidents;
 pub mod notifier;

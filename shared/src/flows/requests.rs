@@ -157,6 +157,12 @@ async fn handle_click(app: &SlackApp, payload: &str, started: Instant, deadline:
                     .await
             })
             .await
+    } else if click.action_id.starts_with("alert:") {
+        app.governance
+            .guard(&caller, Entry::Change, at, async |gate| {
+                super::alerts::click(app.replays.as_ref(), &click, gate, at.now_unix).await
+            })
+            .await
     } else if click.action_id.starts_with("incident:") {
         app.governance
             .guard(&caller, Entry::Change, at, async |gate| {

@@ -26,6 +26,7 @@ pub const ACTIONS: &[&str] = &[
     "incident:declare",
     "incident:update",
     "incident:resolve",
+    "alert:ack",
 ];
 
 /// How long a request waits for its approvals unless the rule says otherwise.

@@ -244,27 +244,8 @@ impl Notification {
         if let Some(note) = &extras.note {
             msg.blocks.insert(at.min(msg.blocks.len()), crate::slack::Block::Context(vec![note.clone()]));
         }
-        match &extras.incident {
-            Some(AlertIncident::Declared(line)) => msg.blocks.push(crate::slack::Block::Context(vec![line.clone()])),
-            Some(AlertIncident::Button { lifecycle }) if self.is_alarm_state() => {
-                msg.blocks.push(crate::slack::Block::Actions {
-                    block_id: Some("incident".into()),
-                    buttons: vec![crate::slack::Button {
-                        text: "🚨 Declare incident".into(),
-                        action_id: DECLARE_INCIDENT_ACTION.into(),
-                        value: Some(self.declare_value(lifecycle.as_deref())),
-                        url: None,
-                        style: Some("danger"),
-                        confirm: Some((
-                            "Declare an incident?".into(),
-                            "This opens an incident channel, invites the responders and announces it.".into(),
-                            "Declare".into(),
-                            "Cancel".into(),
-                        )),
-                    }],
-                });
-            }
-            _ => {}
+        if let Some(actions) = &extras.actions {
+            self.add_actions(&mut msg, actions);
         }
         if let Some(mention) = &extras.mention {
             msg.text = format!("{mention} {}", msg.text);
@@ -328,21 +309,37 @@ pub struct Extras {
     pub mention: Option<String>,
     /// One line of context below the header (mrkdwn, escaped by the caller).
     pub note: Option<String>,
-    /// Bot-token mode: the incident part of an alert's message.
-    pub incident: Option<AlertIncident>,
+    /// Bot-token mode: what can be done on an alert from its message, and what was.
+    pub actions: Option<AlertActions>,
 }
 
-/// The incident part of an alert's message (Slack, bot-token mode).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AlertIncident {
-    /// A [Declare incident] button while the alert pages; `lifecycle` is the alert's lifecycle key.
-    Button { lifecycle: Option<String> },
-    /// The incident declared from it (`🚨 INC-12 declared by @x → #inc-12-…`), shown from then on.
-    Declared(String),
+/// The actions part of an alert's message (Slack, bot-token mode): the buttons while it pages, and the
+/// lines of what was done from them, kept on the alert's record so every update of the message shows them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AlertActions {
+    /// The alert's lifecycle key: the buttons carry it to slack-command.
+    pub lifecycle: Option<String>,
+    /// [Acknowledge] can be recorded (the state table holds the alert's lifecycle).
+    pub can_acknowledge: bool,
+    /// `👀 Acknowledged by @x at 10:04`, while the alert pages.
+    pub acknowledged: Option<String>,
+    /// `🚨 INC-12 declared by @x → #inc-12-…`.
+    pub incident: Option<String>,
 }
 
 /// The action ID of [Declare incident]; slack-command's incident flow answers it.
 pub const DECLARE_INCIDENT_ACTION: &str = "incident:declare";
+/// The action ID of [Acknowledge]; slack-command's alert flow answers it.
+pub const ACKNOWLEDGE_ACTION: &str = "alert:ack";
+
+/// `👀 Acknowledged by @x at 10:04` (the time in each reader's zone).
+pub fn acknowledged_line(user: &str, at_s: i64) -> String {
+    let fallback = time::OffsetDateTime::from_unix_timestamp(at_s)
+        .ok()
+        .and_then(|t| t.format(time::macros::format_description!("[hour]:[minute] UTC")).ok())
+        .unwrap_or_default();
+    format!("👀 Acknowledged by <@{}> at <!date^{at_s}^{{time}}|{fallback}>", crate::slack::escape(user))
+}
 
 impl Notification {
     /// The severity of an incident declared from this alert: critical → 1, paging (ALARM, high) → 2, else 3.
@@ -360,6 +357,55 @@ impl Notification {
             _ if self.is_alarm_state() => 2,
             _ => 3,
         }
+    }
+
+    /// The lines of what was done on the alert, and while it pages, the buttons still to press:
+    /// [Acknowledge] (once acknowledged, the line instead) and [Declare incident] (once declared, its line).
+    fn add_actions(&self, msg: &mut Message, actions: &AlertActions) {
+        use crate::slack::{Block, Button};
+        let paging = self.is_alarm_state();
+        let mut lines = Vec::new();
+        if paging && let Some(line) = &actions.acknowledged {
+            lines.push(line.clone());
+        }
+        if let Some(line) = &actions.incident {
+            lines.push(line.clone());
+        }
+        if !lines.is_empty() {
+            msg.blocks.push(Block::Context(lines));
+        }
+        if !paging {
+            return;
+        }
+        let mut buttons = Vec::new();
+        if actions.can_acknowledge && actions.acknowledged.is_none() && actions.lifecycle.is_some() {
+            let value =
+                serde_json::json!({"t": self.label().chars().take(150).collect::<String>(), "k": actions.lifecycle});
+            buttons.push(Button {
+                text: "👀 Acknowledge".into(),
+                action_id: ACKNOWLEDGE_ACTION.into(),
+                value: Some(value.to_string()),
+                url: None,
+                style: Some("primary"),
+                confirm: None,
+            });
+        }
+        if actions.incident.is_none() {
+            buttons.push(Button {
+                text: "🚨 Declare incident".into(),
+                action_id: DECLARE_INCIDENT_ACTION.into(),
+                value: Some(self.declare_value(actions.lifecycle.as_deref())),
+                url: None,
+                style: Some("danger"),
+                confirm: Some((
+                    "Declare an incident?".into(),
+                    "This opens an incident channel, invites the responders and announces it.".into(),
+                    "Declare".into(),
+                    "Cancel".into(),
+                )),
+            });
+        }
+        msg.blocks.push(Block::Actions { block_id: Some("alert-actions".into()), buttons });
     }
 
     /// The [Declare incident] button's value: the alert's title, the severity and its lifecycle key, as

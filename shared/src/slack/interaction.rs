@@ -38,6 +38,25 @@ pub struct BlockAction {
 }
 
 impl BlockAction {
+    /// The clicked message's blocks without button `action_id` (an actions block left empty goes too),
+    /// for the message that replaces it.
+    pub fn blocks_without(&self, action_id: &str) -> Vec<Value> {
+        let mut blocks = Vec::new();
+        for block in &self.message_blocks {
+            let Some(elements) = block["elements"].as_array().filter(|_| block["type"] == "actions") else {
+                blocks.push(block.clone());
+                continue;
+            };
+            let kept: Vec<Value> = elements.iter().filter(|e| e["action_id"] != action_id).cloned().collect();
+            if !kept.is_empty() {
+                let mut block = block.clone();
+                block["elements"] = Value::Array(kept);
+                blocks.push(block);
+            }
+        }
+        blocks
+    }
+
     pub fn parse(payload: &str) -> Result<Self, InteractionError> {
         let v: Value = serde_json::from_str(payload).map_err(|_| InteractionError::NotJson)?;
         let kind = text(v.get("type")).unwrap_or_default();

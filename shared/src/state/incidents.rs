@@ -10,6 +10,10 @@
 //!   the same for every retry of what caused it (a 📌 on message `ts` is `pin#<ts>`), so it is written once.
 //! - `incident-channel#<channel>`: which incident a channel belongs to.
 //! - `incidents#open`: the open incidents' numbers, a number set joined (`ADD`) and left (`DELETE`).
+//!
+//! And two attributes slack-command writes on an alert's lifecycle record (`lifecycle#<key>`, the
+//! notifier's): `incident` (the line of the incident declared from it) and `ack_by` / `ack_at` (its
+//! acknowledgement, set once while it pages; the notifier removes it when the alert stops paging).
 
 use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
@@ -121,6 +125,19 @@ pub enum Declaration {
     Ours,
     /// Declared (or being declared) already: by whom, and its number once it has one.
     Taken { by: String, number: Option<i64> },
+}
+
+/// What an [Acknowledge] click found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Acknowledgement {
+    Recorded,
+    /// Acknowledged before, by `by` at `at` (epoch s).
+    Already {
+        by: String,
+        at: i64,
+    },
+    /// The alert no longer pages (or has no record): nothing to acknowledge.
+    NotPaging,
 }
 
 /// A change to an open incident, one attribute each.
@@ -474,6 +491,38 @@ impl StateTable {
             Ok(_) => Ok(true),
             Err(err) if is_condition_failure(&err) => Ok(false),
             Err(err) => Err(state_error("UpdateItem (lifecycle incident)")(err)),
+        }
+    }
+
+    /// Records `user`'s acknowledgement of the alert of lifecycle `key` at `at_s`, while it pages (its
+    /// record has `alarm_since`), once: two at the same moment keep the first.
+    pub async fn acknowledge_alert(&self, key: &str, user: &str, at_s: i64) -> Result<Acknowledgement, StateError> {
+        let sent = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::lifecycle_key(key)))
+            .update_expression("SET ack_by = :user, ack_at = :at")
+            .condition_expression("attribute_exists(alarm_since) AND attribute_not_exists(ack_by)")
+            .expression_attribute_values(":user", s(user))
+            .expression_attribute_values(":at", n(at_s))
+            .return_values_on_condition_check_failure(
+                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+            )
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(Acknowledgement::Recorded),
+            Err(err) if is_condition_failure(&err) => {
+                let found = super::update_conflict(&err).unwrap_or_default();
+                Ok(match (get_s(&found, "ack_by"), get_n(&found, "ack_at")) {
+                    // Our own write, sent again by the SDK, reads as ours.
+                    (Some(by), Some(at)) if by == user && at == at_s => Acknowledgement::Recorded,
+                    (Some(by), Some(at)) => Acknowledgement::Already { by, at },
+                    _ => Acknowledgement::NotPaging,
+                })
+            }
+            Err(err) => Err(state_error("UpdateItem (acknowledge)")(err)),
         }
     }
 }

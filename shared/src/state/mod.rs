@@ -30,7 +30,9 @@ mod incidents;
 mod requests;
 mod storm;
 
-pub use incidents::{Declaration, INCIDENT_RETENTION_S, IncidentChange, IncidentRecord, IncidentStatus, TimelineEntry};
+pub use incidents::{
+    Acknowledgement, Declaration, INCIDENT_RETENTION_S, IncidentChange, IncidentRecord, IncidentStatus, TimelineEntry,
+};
 pub use requests::{Approval, EXECUTING_LEASE_S, RequestStatus, StoredRequest};
 pub use storm::{ChannelView, DigestMeta, Rate, StoredEntry};
 
@@ -120,6 +122,8 @@ pub struct Lifecycle {
     pub changes: i64,
     /// The incident declared from this alert (`🚨 INC-12 declared by …`), shown on its message from then on.
     pub incident: Option<String>,
+    /// Who acknowledged the alert, and when (epoch s), while it pages: its repeats do not page again.
+    pub acknowledged: Option<(String, i64)>,
 }
 
 /// What to record when the lease is given back after the message was posted or updated.
@@ -629,6 +633,7 @@ impl StateTable {
             alarm_since_ms: get_n(&item, "alarm_since"),
             changes: get_n(&item, "changes").unwrap_or(0),
             incident: get_s(&item, "incident"),
+            acknowledged: get_s(&item, "ack_by").zip(get_n(&item, "ack_at")),
         }))
     }
 
@@ -669,9 +674,10 @@ impl StateTable {
         request = match update {
             None => request.update_expression("REMOVE lease_owner, lease_until"),
             Some(u) => {
+                // Leaving the paging state ends its acknowledgement: the next time it fires, it pages.
                 let (set_since, remove_since) = match u.alarm_since_ms {
                     Some(_) => (", alarm_since = :since", ""),
-                    None => ("", ", alarm_since"),
+                    None => ("", ", alarm_since, ack_by, ack_at"),
                 };
                 let mut r = request
                     .update_expression(format!(

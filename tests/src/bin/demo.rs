@@ -654,7 +654,7 @@ async fn main() {
 /// table on moto, the Web API stand-in; prints the channel, the announcement, the timeline and the file.
 async fn incident_demo(moto: &Moto, alarm_bin: &std::path::Path, command_bin: &std::path::Path) {
     println!(
-        "\n{} an incident: [Declare incident] on a paging alarm, /incident status, sev, a 📌, resolve with a post-mortem draft",
+        "\n{} acting on an alert and an incident: [Acknowledge] and [Declare incident] on a paging alarm, /incident status, sev, a 📌, resolve with a post-mortem draft",
         bold("14.")
     );
     let table = moto.create_state_table().await;
@@ -693,12 +693,37 @@ async fn incident_demo(moto: &Moto, alarm_bin: &std::path::Path, command_bin: &s
         return;
     };
     let button = alert.button("incident:declare").unwrap_or(Value::Null);
+    let ack_text = alert.button("alert:ack").map(|b| b["text"]["text"].as_str().unwrap_or("?").to_owned());
     println!(
-        "\n   {} #C0ALARMS shows checkout-5xx in ALARM, with [ {} ]",
+        "\n   {} #C0ALARMS shows checkout-5xx in ALARM, with [ {} ] [ {} ]",
         dim("alarm-to-slack:"),
+        ack_text.as_deref().unwrap_or("?"),
         button["text"]["text"].as_str().unwrap_or("?")
     );
 
+    // On call acknowledges first: recorded on the alarm's record; its repeats no longer page.
+    if let Some(ack) = alert.button("alert:ack") {
+        let payload = serde_json::json!({
+            "type": "block_actions", "team": {"id": "T0DEMO"}, "user": {"id": "U0ONCALL", "username": "oncall"},
+            "channel": {"id": "C0ALARMS", "name": "alarms"},
+            "container": {"type": "message", "message_ts": alert.ts, "channel_id": "C0ALARMS"},
+            "response_url": hooks.url("/actions/T0DEMO/ack/1"),
+            "message": {"ts": alert.ts, "text": alert.text(), "attachments": alert.body["attachments"]},
+            "actions": [{"action_id": "alert:ack", "block_id": "alert-actions", "value": ack["value"], "action_ts": "1.0"}]
+        });
+        let inv = command_runtime.invoke(&signed(&interaction_body(&payload))).await;
+        let got = hooks.wait_for(1, Duration::from_secs(3)).await;
+        let line = got
+            .first()
+            .and_then(|r| r.json()["attachments"][0]["blocks"].as_array().and_then(|b| b.last().map(context_text)))
+            .unwrap_or_default();
+        println!(
+            "\n   {} U0ONCALL clicks [Acknowledge] → HTTP {}; the alert now shows: {}",
+            dim("POST /slack/interactions"),
+            inv.response_json()["statusCode"],
+            bold(&line)
+        );
+    }
     let payload = serde_json::json!({
         "type": "block_actions", "team": {"id": "T0DEMO"}, "user": {"id": "U0DEMO", "username": "demo"},
         "channel": {"id": "C0ALARMS", "name": "alarms"},
@@ -709,7 +734,8 @@ async fn incident_demo(moto: &Moto, alarm_bin: &std::path::Path, command_bin: &s
     });
     let started = std::time::Instant::now();
     let inv = command_runtime.invoke(&signed(&interaction_body(&payload))).await;
-    let got = hooks.wait_for(1, Duration::from_secs(3)).await;
+    let got = hooks.wait_for(2, Duration::from_secs(3)).await;
+    let got = &got[got.len().saturating_sub(1)..];
     println!(
         "\n   {} U0DEMO clicks [Declare incident] → HTTP {} in {} ms",
         dim("POST /slack/interactions"),

@@ -955,13 +955,7 @@ pub async fn click(
         tracing::warn!(error = %err, "the alert's record does not keep the incident: its next update may drop the line");
     }
     // The alert's message, the button replaced by the line; what was not done, under it.
-    let mut blocks: Vec<Block> = click
-        .message_blocks
-        .iter()
-        .filter(|b| !b["elements"].as_array().is_some_and(|e| e.iter().any(|e| e["action_id"] == DECLARE_ACTION)))
-        .cloned()
-        .map(Block::Raw)
-        .collect();
+    let mut blocks: Vec<Block> = click.blocks_without(DECLARE_ACTION).into_iter().map(Block::Raw).collect();
     blocks.push(Block::Context(vec![line]));
     if let Decision::Failed(why) = &outcome.decision {
         blocks.push(Block::Context(vec![format!("⚠️ Not everything was done: {}", escape(why))]));

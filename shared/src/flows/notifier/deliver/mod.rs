@@ -16,7 +16,7 @@ use crate::chat::Platform;
 use crate::clock::now_ms;
 use crate::notify::lifecycle::{Before, LifecycleKey, parent_note, thread_reply};
 use crate::notify::routing::Route;
-use crate::notify::{AlertIncident, Extras, Incoming};
+use crate::notify::{AlertActions, Extras, Incoming};
 use crate::secret::Secret;
 use crate::slack::api::{ApiError, Posted, SlackApi};
 use crate::state::{Claim, Lifecycle, LifecycleUpdate, StateError, StateTable, Thread};
@@ -96,13 +96,18 @@ impl<'d> Run<'d> {
     pub(crate) fn plan<'a>(&self, incoming: &'a Incoming) -> Plan<'a> {
         let n = &incoming.notification;
         let route = self.deps.routes.route(&n.route_key(incoming.topic.as_deref()));
-        // Bot-token mode: a paging alert carries [Declare incident] (slack-command answers it).
-        let incident = match &self.deps.sink {
-            Sink::WebApi { .. } => Some(AlertIncident::Button { lifecycle: n.lifecycle_key().map(|k| k.key) }),
+        // Bot-token mode: a paging alert carries [Acknowledge] (with the state table, which records it)
+        // and [Declare incident]; slack-command answers both.
+        let actions = match &self.deps.sink {
+            Sink::WebApi { .. } => {
+                let lifecycle = n.lifecycle_key().map(|k| k.key);
+                let can_acknowledge = self.deps.state.is_some() && lifecycle.is_some();
+                Some(AlertActions { lifecycle, can_acknowledge, ..AlertActions::default() })
+            }
             Sink::Webhook { .. } => None,
         };
         let body =
-            n.to_slack_with(&self.deps.defaults, &Extras { mention: route.mention.clone(), note: None, incident });
+            n.to_slack_with(&self.deps.defaults, &Extras { mention: route.mention.clone(), note: None, actions });
         let scope = match &self.deps.sink {
             Sink::WebApi { .. } => route.channel.clone(),
             Sink::Webhook { .. } => Some("webhook".to_owned()),
@@ -524,11 +529,16 @@ impl<'d> Run<'d> {
             (false, _, _) => None,
         };
         let note = parent_note(n, &before, at, changes);
-        let incident = match &lifecycle.incident {
-            Some(line) => AlertIncident::Declared(line.clone()),
-            None => AlertIncident::Button { lifecycle: Some(key.key.clone()) },
+        // Acknowledged while it pages: its repeats update the message without paging anyone again.
+        let acknowledged = lifecycle.acknowledged.as_ref().filter(|_| alarm && alarm_since.is_some());
+        let mention = if acknowledged.is_some() { None } else { plan.route.mention.clone() };
+        let actions = AlertActions {
+            lifecycle: Some(key.key.clone()),
+            can_acknowledge: true,
+            acknowledged: acknowledged.map(|(by, at)| crate::notify::acknowledged_line(by, *at)),
+            incident: lifecycle.incident.clone(),
         };
-        let extras = Extras { mention: plan.route.mention.clone(), note, incident: Some(incident) };
+        let extras = Extras { mention: mention.clone(), note, actions: Some(actions) };
         let body = n.to_slack_with(&self.deps.defaults, &extras);
         self.pace(UPDATE_SCOPE, UPDATE_RATE, plan.update_slot.take()).await;
         match api.update(token, &thread.channel, &thread.ts, &body, self.deadline).await {
@@ -549,7 +559,7 @@ impl<'d> Run<'d> {
             ));
         }
         // A return to ALARM pages again: the reply mentions and shows in the channel too.
-        let reply = reply_body(thread_reply(n, &before, at, plan.route.mention.as_deref(), false));
+        let reply = reply_body(thread_reply(n, &before, at, mention.as_deref(), false));
         self.pace_post(plan).await;
         let posted = match api
             .post_message(token, &thread.channel, &reply, Some((&thread.ts, alarm)), self.deadline)

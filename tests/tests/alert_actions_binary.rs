@@ -1,0 +1,158 @@
+//! Acting on an alert where it is shown, on the built binaries over the Lambda Runtime API: the notifier
+//! (`alarm-to-slack`, bot token, routes that mention on-call) posts a paging alarm with [Acknowledge];
+//! `slack-command` records the first of two simultaneous clicks; the alarm's repeat then updates its
+//! message without paging again, its recovery ends the acknowledgement, and its next ALARM pages again.
+//! DynamoDB is moto's; Slack is the Web API stand-in and a `response_url` receiver.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use chatops_tests::slack_api_standin::SlackApiStandIn;
+use chatops_tests::slack_requests::{Shape, event_at, interaction_body, signed_headers};
+use chatops_tests::slack_standin::SlackStandIn;
+use chatops_tests::{FunctionProcess, Moto, RuntimeApi, build_binary, sns_alarm};
+use serde_json::{Value, json};
+
+const SECRET: &str = "alert-actions-signing-secret-9";
+const BOT: &str = "xoxb-alert-actions-token";
+const TEAM: &str = "T0123ABCD";
+const ALERTS: &str = "C0ALERTS";
+const ONCALL: &str = "<!subteam^S0ONCALL>";
+
+fn now() -> String {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs().to_string()
+}
+
+fn alarm(state: &str, old: &str, minute: u32, id: &str) -> Value {
+    sns_alarm("checkout-5xx", state, old, &format!("2026-11-20T09:{minute:02}:00.000+0000"), id, "alarms")
+}
+
+fn spawn(binary: &str, runtime: &RuntimeApi, env: &[(&str, String)]) -> FunctionProcess {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    FunctionProcess::spawn(&build_binary(binary, false), runtime, &env)
+}
+
+/// Clicks [Acknowledge] on the alert `ts` as `user`; what replaced the message.
+async fn acknowledge(
+    runtime: &RuntimeApi,
+    slack: &SlackApiStandIn,
+    hooks: &SlackStandIn,
+    ts: &str,
+    user: &str,
+) -> Value {
+    let message = slack.message(ALERTS, ts).expect("the alert");
+    let button = message.button("alert:ack").expect("an [Acknowledge] button");
+    static CLICKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = CLICKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = format!("/actions/{user}/{n}");
+    let payload = json!({
+        "type": "block_actions",
+        "team": {"id": TEAM, "domain": "acme"},
+        "user": {"id": user, "username": user.to_lowercase(), "team_id": TEAM},
+        "channel": {"id": ALERTS, "name": "alerts"},
+        "container": {"type": "message", "message_ts": ts, "channel_id": ALERTS},
+        "response_url": hooks.url(&path),
+        "message": {"type": "message", "ts": ts, "text": message.text(), "attachments": message.body["attachments"]},
+        "actions": [{"type": "button", "action_id": "alert:ack", "block_id": "alert-actions",
+                     "value": button["value"], "action_ts": format!("1700000000.{n:06}")}]
+    });
+    let body = interaction_body(&payload);
+    let headers = signed_headers(SECRET, &now(), body.as_bytes());
+    let response = runtime.invoke(&event_at(Shape::HttpApi, "/slack/interactions", "", &headers, &body, false)).await;
+    assert_eq!(response.response_json()["statusCode"], 200);
+    for _ in 0..300 {
+        if let Some(got) = hooks.received().into_iter().find(|r| r.path == path) {
+            return got.json();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("no response_url update for {user}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_acknowledged_alarm_stops_paging_until_it_recovers_and_two_clicks_keep_the_first() {
+    let moto = Moto::shared();
+    let table = moto.create_state_table().await;
+    let slack = SlackApiStandIn::start(BOT).await;
+    let hooks = SlackStandIn::start().await;
+    let mut notifier_env = moto.env();
+    notifier_env.extend([
+        ("SLACK_BOT_TOKEN", BOT.to_owned()),
+        ("SLACK_API_URL", slack.url()),
+        ("SLACK_CHANNEL", ALERTS.to_owned()),
+        ("SLACK_ROUTES", json!([{"alarm": "checkout-*", "channel": ALERTS, "mention": ONCALL}]).to_string()),
+        ("STATE_TABLE", table.clone()),
+    ]);
+    let notifier = RuntimeApi::start().await;
+    let _notifier = spawn("alarm-to-slack", &notifier, &notifier_env);
+    let mut command_env = moto.env();
+    command_env.extend([
+        ("SLACK_SIGNING_SECRET", SECRET.to_owned()),
+        ("SLACK_BOT_TOKEN", BOT.to_owned()),
+        ("SLACK_API_URL", slack.url()),
+        ("STATE_TABLE", table.clone()),
+    ]);
+    let (a, b) = (RuntimeApi::start().await, RuntimeApi::start().await);
+    let _pa = spawn("slack-command", &a, &command_env);
+    let _pb = spawn("slack-command", &b, &command_env);
+    // A third container whose policy lets only U0ALICE and U0BOB acknowledge.
+    let mut policy_env = command_env.clone();
+    policy_env.push((
+        "CHATOPS_POLICY",
+        json!({"rules": [{"name": "oncall", "actions": ["alert:ack"], "requesters": ["U0ALICE", "U0BOB"]}]})
+            .to_string(),
+    ));
+    let c = RuntimeApi::start().await;
+    let _pc = spawn("slack-command", &c, &policy_env);
+
+    notifier.invoke(&alarm("ALARM", "OK", 1, "m1")).await;
+    let ts = slack.channel(ALERTS)[0].ts.clone();
+    let first = slack.message(ALERTS, &ts).unwrap();
+    assert!(first.text().contains(ONCALL), "it pages: {}", first.text());
+    assert!(first.button("alert:ack").is_some() && first.button("incident:declare").is_some());
+
+    // Someone the policy does not name: refused, nothing recorded.
+    let refused = acknowledge(&c, &slack, &hooks, &ts, "U0MALLORY").await;
+    assert!(refused.to_string().contains("oncall"), "the refusal names the rule: {refused}");
+    assert_ne!(refused["replace_original"], true);
+
+    // Two people at the same moment, in two containers: the first is kept, both see it.
+    let (ra, rb) =
+        tokio::join!(acknowledge(&a, &slack, &hooks, &ts, "U0ALICE"), acknowledge(&b, &slack, &hooks, &ts, "U0BOB"));
+    let who = |v: &Value| {
+        let text = v.to_string();
+        let at = text.find("Acknowledged by <@").unwrap_or_else(|| panic!("no acknowledgement in {text}"));
+        text[at + 18..at + 25].to_owned()
+    };
+    assert_eq!(who(&ra), who(&rb), "one acknowledgement: {ra}\n{rb}");
+    for replaced in [&ra, &rb] {
+        assert_eq!(replaced["replace_original"], true);
+        let text = replaced.to_string();
+        assert!(!text.contains("\"alert:ack\"") && text.contains("incident:declare"), "{text}");
+    }
+    let acker = who(&ra);
+
+    // The alarm fires again (a repeat, same state): the message is updated, nobody is paged.
+    let replies_before = slack.thread(ALERTS, &ts).len();
+    notifier.invoke(&alarm("ALARM", "OK", 5, "m2")).await;
+    let repeated = slack.message(ALERTS, &ts).unwrap();
+    assert!(repeated.updates >= 1);
+    let text = repeated.all_text();
+    assert!(text.contains(&format!("Acknowledged by <@{acker}")), "{text}");
+    assert!(!text.contains(ONCALL), "no page while acknowledged: {text}");
+    assert!(repeated.button("alert:ack").is_none());
+    assert!(slack.thread(ALERTS, &ts)[replies_before..].iter().all(|r| !r.text().contains(ONCALL)));
+
+    // It recovers: the acknowledgement ends with the episode.
+    notifier.invoke(&alarm("OK", "ALARM", 10, "m3")).await;
+    let recovered = slack.message(ALERTS, &ts).unwrap();
+    assert!(!recovered.all_text().contains("Acknowledged"), "{}", recovered.all_text());
+    // It fires again: it pages again, with [Acknowledge] back.
+    let replies_before = slack.thread(ALERTS, &ts).len();
+    notifier.invoke(&alarm("ALARM", "OK", 20, "m4")).await;
+    let paged = slack.thread(ALERTS, &ts);
+    assert!(paged[replies_before..].iter().any(|r| r.text().contains(ONCALL)), "{paged:#?}");
+    let again = slack.message(ALERTS, &ts).unwrap();
+    assert!(again.button("alert:ack").is_some() && !again.all_text().contains("Acknowledged"));
+    let fresh = acknowledge(&a, &slack, &hooks, &ts, "U0BOB").await;
+    assert!(fresh.to_string().contains("Acknowledged by <@U0BOB>"), "{fresh}");
+}
