@@ -160,7 +160,7 @@ for st in resources["SlackCommandFunction"]["Properties"]["Policies"][0]["Statem
         if keys == ("lifecycle#*",):
             # On an alert's record only what was done from its message: the incident's line, the acknowledgement.
             attributes = st["Condition"]["ForAllValues:StringLike"].get("dynamodb:Attributes")
-            check(attributes == ["pk", "sk", "incident", "ack_by", "ack_at", "alarm_since"], f"slack-command: lifecycle# attributes {attributes}")
+            check(attributes == ["pk", "sk", "incident", "ack_by", "ack_at", "alarm_since", "mute_id", "mute_by", "mute_until", "mute_ok"], f"slack-command: lifecycle# attributes {attributes}")
 check(by_prefix.get(("replay#*",), (None,))[0] == {"dynamodb:PutItem"}, f"slack-command: replay# grants {by_prefix}")
 check(by_prefix.get(("approval#*",), (None,))[0] == {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"}, f"slack-command: approval# grants {by_prefix}")
 check(by_prefix.get(INCIDENT_KEYS, (None,))[0] == {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"}, f"slack-command: incident grants {by_prefix}")
@@ -169,7 +169,7 @@ check(set(by_prefix) == {("replay#*",), ("approval#*",), INCIDENT_KEYS, ("lifecy
 command_env = resources["SlackCommandFunction"]["Properties"]["Environment"]["Variables"]
 check(command_env.get("CHATOPS_POLICY") == {"Ref": "ChatOpsPolicy"}, "slack-command: CHATOPS_POLICY is not the parameter")
 check(command_env.get("STATE_TABLE") == {"Ref": "StateTable"}, "slack-command: STATE_TABLE is not the state table")
-for var, param in [("INCIDENTS_CHANNEL", "IncidentsChannel"), ("INCIDENT_RESPONDERS", "IncidentResponders")]:
+for var, param in [("INCIDENTS_CHANNEL", "IncidentsChannel"), ("INCIDENT_RESPONDERS", "IncidentResponders"), ("MUTABLE_ALARMS", "MutableAlarms"), ("DEPLOY_TIMEOUT_MINUTES", "DeployTimeoutMinutes")]:
     check(command_env.get(var) == {"Ref": param}, f"slack-command: {var} is not the parameter {param}")
 routes = {e["Properties"]["Path"] for e in resources["SlackCommandFunction"]["Properties"]["Events"].values()}
 check({"/slack/events", "/deploy/notify"} <= routes, f"slack-command routes {sorted(routes)}")
@@ -179,7 +179,39 @@ check(on_failure["Type"] == "SQS", "alarm-to-slack has no SQS on-failure destina
 alarmed = {r["Properties"]["MetricName"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"}
 check({"ApproximateNumberOfMessagesVisible", "Errors"} <= alarmed, "missing alarms on queue depth or errors")
 
+# Schedules: slack-command makes them in the stack's group only, passes only the scheduler's role, and only
+# to the scheduler; that role may invoke slack-command and nothing else; muting touches only the alarms
+# MutableAlarms names, and only when it names some.
+command_statements = resources["SlackCommandFunction"]["Properties"]["Policies"][0]["Statement"]
+by_action = {}
+for st in command_statements:
+    conditional = "Fn::If" in st
+    body = st["Fn::If"][1] if conditional else st
+    for action in body["Action"] if isinstance(body["Action"], list) else [body["Action"]]:
+        by_action[action] = (body, st["Fn::If"][0] if conditional else None)
+for action in ["scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule"]:
+    body, _ = by_action.get(action, ({}, None))
+    check("schedule/${ScheduleGroup}/*" in str(body.get("Resource")), f"slack-command: {action} not limited to the stack's schedule group: {body.get('Resource')}")
+body, _ = by_action.get("iam:PassRole", ({}, None))
+check(body.get("Resource") == {"Fn::GetAtt": ["SchedulerRole", "Arn"]}, f"slack-command: iam:PassRole beyond the scheduler's role: {body.get('Resource')}")
+check(body.get("Condition", {}).get("StringEquals", {}).get("iam:PassedToService") == "scheduler.amazonaws.com", "slack-command: iam:PassRole not limited to the scheduler")
+for action in ["cloudwatch:DisableAlarmActions", "cloudwatch:EnableAlarmActions", "cloudwatch:DescribeAlarms"]:
+    body, condition = by_action.get(action, ({}, None))
+    check(condition == "HasMutableAlarms", f"slack-command: {action} granted without MutableAlarms")
+    check(":alarm:" in str(body.get("Resource")) and "MutableAlarms" in str(body.get("Resource")), f"slack-command: {action} not limited to the MutableAlarms ARNs")
+role = resources["SchedulerRole"]["Properties"]
+trust = role["AssumeRolePolicyDocument"]["Statement"][0]
+check(trust["Principal"] == {"Service": "scheduler.amazonaws.com"} and "aws:SourceAccount" in str(trust.get("Condition")), "scheduler role: trust not limited to the scheduler of this account")
+invoke = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+check(len(invoke) == 1 and invoke[0]["Action"] == "lambda:InvokeFunction" and "-slack-command" in str(invoke[0]["Resource"]), f"scheduler role: more than invoking slack-command: {invoke}")
+command_env = resources["SlackCommandFunction"]["Properties"]["Environment"]["Variables"]
+check(command_env.get("SCHEDULE_GROUP") == {"Ref": "ScheduleGroup"}, "slack-command: SCHEDULE_GROUP is not the stack's group")
+check(command_env.get("SCHEDULER_ROLE_ARN") == {"Fn::GetAtt": ["SchedulerRole", "Arn"]}, "slack-command: SCHEDULER_ROLE_ARN is not the scheduler's role")
+check(alarm_env.get("MUTABLE_ALARMS") == {"Ref": "MutableAlarms"}, "alarm-to-slack: MUTABLE_ALARMS is not the parameter")
+
+
 if failures:
     print("template.yaml checks failed:\n  " + "\n  ".join(failures))
     sys.exit(1)
 print("template.yaml: least-privilege and on-failure checks passed")
+

@@ -305,4 +305,80 @@ impl Moto {
         }
         n
     }
+
+    pub async fn scheduler(&self) -> aws_sdk_scheduler::Client {
+        aws_sdk_scheduler::Client::new(&self.sdk_config().await)
+    }
+
+    /// Creates an EventBridge Scheduler schedule group (unique per call) and returns its name.
+    pub async fn create_schedule_group(&self) -> String {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let name =
+            format!("chatops-test-{}-{}", std::process::id(), N.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        self.scheduler().await.create_schedule_group().name(&name).send().await.expect("CreateScheduleGroup");
+        name
+    }
+
+    /// The schedules of `group`: name, expression (`at(...)`), and the target's input, parsed.
+    pub async fn schedules(&self, group: &str) -> Vec<(String, String, serde_json::Value)> {
+        let client = self.scheduler().await;
+        let listed = client.list_schedules().group_name(group).send().await.expect("ListSchedules");
+        let mut out = Vec::new();
+        for summary in listed.schedules() {
+            let name = summary.name().unwrap_or_default().to_owned();
+            let got = client.get_schedule().group_name(group).name(&name).send().await.expect("GetSchedule");
+            let input = got.target().and_then(|t| t.input()).unwrap_or("null");
+            out.push((
+                name,
+                got.schedule_expression().unwrap_or_default().to_owned(),
+                serde_json::from_str(input).unwrap_or_default(),
+            ));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    pub async fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
+        aws_sdk_cloudwatch::Client::new(&self.sdk_config().await)
+    }
+
+    /// Creates (or replaces) metric alarm `name`, its actions enabled.
+    pub async fn put_alarm(&self, name: &str) {
+        use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic};
+        self.cloudwatch()
+            .await
+            .put_metric_alarm()
+            .alarm_name(name)
+            .namespace("AWS/ApplicationELB")
+            .metric_name("HTTPCode_Target_5XX_Count")
+            .statistic(Statistic::Sum)
+            .period(60)
+            .evaluation_periods(1)
+            .threshold(5.0)
+            .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+            .actions_enabled(true)
+            .alarm_actions("arn:aws:sns:eu-west-1:123456789012:pager")
+            .send()
+            .await
+            .expect("PutMetricAlarm");
+    }
+
+    /// Whether alarm `name`'s actions are enabled, as CloudWatch reads it back.
+    pub async fn alarm_actions_enabled(&self, name: &str) -> bool {
+        let out = self.cloudwatch().await.describe_alarms().alarm_names(name).send().await.expect("DescribeAlarms");
+        out.metric_alarms().first().and_then(|a| a.actions_enabled()).expect("the alarm")
+    }
+
+    /// Sets alarm `name`'s state (CloudWatch's SetAlarmState).
+    pub async fn set_alarm_state(&self, name: &str, state: &str) {
+        self.cloudwatch()
+            .await
+            .set_alarm_state()
+            .alarm_name(name)
+            .state_value(state.into())
+            .state_reason("test")
+            .send()
+            .await
+            .expect("SetAlarmState");
+    }
 }

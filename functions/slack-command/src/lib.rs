@@ -10,12 +10,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chatops_shared::aws::kms::CachedSecret;
+use chatops_shared::aws::scheduler::{Scheduler, SchedulerConfig};
 use chatops_shared::aws::secrets::SecretsBundle;
 use chatops_shared::commands::Services;
 use chatops_shared::config::{ConfigError, SecretSource};
+use chatops_shared::flows::alerts::AlarmMuting;
 use chatops_shared::flows::deploys::{self, DeployConfig, DeployDeps};
 use chatops_shared::flows::incidents::{IncidentConfig, IncidentDeps};
 use chatops_shared::flows::requests::{first_arrival, handle_events, handle_form};
+use chatops_shared::flows::timers::{fire, timer_from_event};
 use chatops_shared::governance::{AccessPolicy, Governance, Policy};
 use chatops_shared::http::gateway::{request_from_event, response_to_event, text_response};
 use chatops_shared::notify::CodeDeploySettings;
@@ -52,6 +55,11 @@ pub struct Config {
     pub api_url: String,
     /// `INCIDENTS_CHANNEL`, `INCIDENT_RESPONDERS`: incidents work whenever the bot token and the state table are set.
     pub incidents: IncidentConfig,
+    /// `SCHEDULE_GROUP`, `SCHEDULER_ROLE_ARN`, `SCHEDULE_TARGET_ARN`: one-time schedules for what happens
+    /// later without a click (unmutes, approval expiries, deploy timeouts).
+    pub scheduler: Option<SchedulerConfig>,
+    /// `MUTABLE_ALARMS`: the CloudWatch alarms [Mute] may mute.
+    pub mutable_alarms: Vec<String>,
 }
 
 impl Config {
@@ -75,6 +83,8 @@ impl Config {
         let incidents = IncidentConfig::from_lookup(lookup, bot_token.is_some(), state_table.is_some())?;
         Ok(Self {
             incidents,
+            scheduler: SchedulerConfig::from_lookup(lookup)?,
+            mutable_alarms: chatops_shared::notify::mutable_alarms(lookup),
             rules,
             bot_token,
             api_url: chatops_shared::config::api_url(lookup)?,
@@ -99,6 +109,10 @@ pub struct AwsClients {
     pub secrets: Option<aws_sdk_secretsmanager::Client>,
     /// For the state table; built only when it is configured.
     pub dynamodb: Option<aws_sdk_dynamodb::Client>,
+    /// For schedules; built only when they are configured.
+    pub scheduler: Option<aws_sdk_scheduler::Client>,
+    /// For muting alarms; built only when `MUTABLE_ALARMS` is set.
+    pub cloudwatch: Option<aws_sdk_cloudwatch::Client>,
 }
 
 /// What a container keeps, from the configuration and the clients. `bundle`: the stack's secret
@@ -122,7 +136,16 @@ pub fn deps(
     let bot = config.bot_token.clone().map(|token| {
         Arc::new(Bot::new(SlackApi::new(http.clone(), &config.api_url, deploys::slack_api_policy()), secret(token)))
     });
-    let governance = Governance::new(config.policy, config.rules, bot.clone(), replays.clone());
+    let scheduler = match (config.scheduler, aws.scheduler) {
+        (Some(settings), Some(client)) => Some(Arc::new(Scheduler::new(client, settings))),
+        _ => None,
+    };
+    let alarms = match (config.mutable_alarms.is_empty(), aws.cloudwatch) {
+        (false, Some(cloudwatch)) => Some(AlarmMuting { cloudwatch, patterns: config.mutable_alarms }),
+        _ => None,
+    };
+    let governance =
+        Governance::new(config.policy, config.rules, bot.clone(), replays.clone()).with_scheduler(scheduler.clone());
     let incidents = match (&bot, &replays) {
         (Some(bot), Some(state)) => {
             Some(IncidentDeps { config: config.incidents, bot: bot.clone(), state: state.clone() })
@@ -130,20 +153,24 @@ pub fn deps(
         _ => None,
     };
     let deploys = match (config.deploys, &bot, aws.secrets, aws.dynamodb) {
-        (Some(deploys), Some(bot), Some(secrets), Some(dynamodb)) => Some(DeployDeps::new(
-            deploys,
-            bot.clone(),
-            secret,
-            function_name.as_deref(),
-            secrets,
-            dynamodb,
-            http.clone(),
-        )),
+        (Some(deploys), Some(bot), Some(secrets), Some(dynamodb)) => Some(DeployDeps {
+            scheduler: scheduler.clone(),
+            ..DeployDeps::new(deploys, bot.clone(), secret, function_name.as_deref(), secrets, dynamodb, http.clone())
+        }),
         _ => None,
     };
     let services =
         Services { autoscaling: aws.autoscaling, codedeploy: aws.codedeploy, codedeploy_settings: config.codedeploy };
-    Deps { deploys, replays, governance, bot, incidents, ..Deps::basic(secret(config.signing_secret), services, http) }
+    Deps {
+        deploys,
+        replays,
+        governance,
+        bot,
+        incidents,
+        scheduler,
+        alarms,
+        ..Deps::basic(secret(config.signing_secret), services, http)
+    }
 }
 
 /// Handles one HTTP request. Infallible: every path is an HTTP answer.
@@ -219,6 +246,18 @@ async fn verify(deps: &Deps, request: &Request) -> Result<(), Response<Body>> {
 pub async fn handle_event(deps: &Deps, event: LambdaEvent<Box<RawValue>>) -> Result<Value, lambda_runtime::Error> {
     // Keep 200 ms for answering before Lambda's own timeout.
     let deadline = chatops_shared::clock::invocation_deadline(event.context.deadline, Duration::from_millis(200));
+    // A schedule firing (an unmute, an expiry, a timeout): not an HTTP request.
+    if let Ok(value) = serde_json::from_str::<Value>(event.payload.get())
+        && let Some(timer) = timer_from_event(&value)
+    {
+        return Ok(match timer {
+            Ok(timer) => fire(deps, &timer, (deps.now_unix)(), deadline).await,
+            Err(err) => {
+                tracing::warn!(error = %err, "timer event not understood: nothing done");
+                serde_json::json!({"timer": "unknown", "acted": false, "detail": err})
+            }
+        });
+    }
     let response = match request_from_event(&event.payload) {
         Ok(request) => handle_request(deps, request, deadline).await,
         Err(err) => {

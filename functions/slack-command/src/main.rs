@@ -58,6 +58,15 @@ async fn main() -> Result<(), Error> {
     let aws = AwsClients {
         secrets: deploys.then(|| chatops_shared::aws::secrets::secrets_client(&sdk)),
         dynamodb: (deploys || config.state_table.is_some()).then(|| chatops_shared::state::dynamodb_client(&sdk)),
+        scheduler: config.scheduler.is_some().then(|| chatops_shared::aws::scheduler::Scheduler::client(&sdk)),
+        cloudwatch: (!config.mutable_alarms.is_empty()).then(|| {
+            aws_sdk_cloudwatch::Client::from_conf(
+                aws_sdk_cloudwatch::config::Builder::from(&sdk)
+                    .retry_config(retry.clone())
+                    .timeout_config(timeouts.clone())
+                    .build(),
+            )
+        }),
         autoscaling: aws_sdk_autoscaling::Client::from_conf(
             aws_sdk_autoscaling::config::Builder::from(&sdk)
                 .retry_config(retry.clone())

@@ -65,6 +65,7 @@ async fn world_with(policy: AccessPolicy, gitlab_url: Option<String>) -> World {
         gitlab_url: Some(gitlab_url.unwrap_or_else(|| ci.url())),
         github_api_url: Some(ci.url()),
         notify_token: Some(SecretSource::Plain { var: "DEPLOY_NOTIFY_TOKEN", value: Secret::new(NOTIFY) }),
+        timeout: std::time::Duration::from_secs(3600),
     };
     let bot_token = SecretSource::Plain { var: "SLACK_BOT_TOKEN", value: Secret::new(BOT) };
     let api = SlackApi::new(http.clone(), &slack.url(), chatops_shared::flows::deploys::slack_api_policy());

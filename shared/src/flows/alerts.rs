@@ -1,16 +1,75 @@
-//! Acting on an alert where it is shown. [Acknowledge] on a paging alert's message: the first click is
-//! recorded on the alert's lifecycle record (a conditional write: two at once keep the first), the
-//! message shows `👀 Acknowledged by @x at 10:04`, and while the alert pages its repeats update the
-//! message without mentioning on-call again; once it stops paging the acknowledgement ends (the notifier
-//! removes it), so the next time it fires it pages. Policy action `alert:ack`, resource the alert.
+//! Acting on an alert where it is shown.
+//! - [Acknowledge] on a paging alert's message: the first click is recorded on the alert's lifecycle
+//!   record (a conditional write: two at once keep the first), the message shows `👀 Acknowledged by @x
+//!   at 10:04`, and while the alert pages its repeats update the message without mentioning on-call
+//!   again; once it stops paging the acknowledgement ends (the notifier removes it), so the next time it
+//!   fires it pages. Policy action `alert:ack`, resource the alert.
+//! - [Mute 1 h] / [Mute 4 h] / [Mute until OK] on a CloudWatch alarm the stack may mute
+//!   (`MUTABLE_ALARMS`): `DisableAlarmActions`, the mute on the alarm's record, and one schedule that
+//!   ends it (a mute until OK checks the alarm every 5 minutes, for at most a day); muting again moves
+//!   that schedule. [Unmute], or the schedule, enables the actions again. Policy action `alarm:mute`.
+
+use std::time::Instant;
 
 use serde::Deserialize;
+use serde_json::{Value, json};
 
+use crate::aws::scheduler::{Timer, schedule_name};
 use crate::governance::{Decision, Gate, Outcome, Pass};
-use crate::notify::{ACKNOWLEDGE_ACTION, acknowledged_line};
+use crate::notify::{ACKNOWLEDGE_ACTION, MUTE_ACTION, UNMUTE_ACTION, acknowledged_line, muted_line};
 use crate::slack::interaction::BlockAction;
-use crate::slack::{Block, Message, escape};
-use crate::state::{Acknowledgement, StateTable};
+use crate::slack::{Block, Button, Message, escape};
+use crate::state::{Acknowledgement, Mute, MuteEnd, StateTable};
+
+pub use crate::notify::MUTABLE_ALARMS_VAR;
+
+/// A mute until OK looks at the alarm this often, and ends after a day at the latest.
+const OK_CHECK_S: i64 = 300;
+const OK_MUTE_MAX_S: i64 = 86_400;
+
+/// What acting on alerts uses, from the container's state.
+#[derive(Clone, Copy)]
+pub struct AlertDeps<'a> {
+    pub muting: Option<&'a AlarmMuting>,
+    pub scheduler: Option<&'a crate::aws::scheduler::Scheduler>,
+    pub state: Option<&'a StateTable>,
+    pub bot: Option<&'a crate::slack::bot::Bot>,
+}
+
+/// What muting needs: CloudWatch, and which alarms the stack may mute (`MUTABLE_ALARMS`, name patterns).
+pub struct AlarmMuting {
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub patterns: Vec<String>,
+}
+
+impl AlarmMuting {
+    pub fn may_mute(&self, alarm: &str) -> bool {
+        self.patterns.iter().any(|p| crate::notify::routing::glob(p, alarm))
+    }
+
+    async fn set_actions(&self, alarm: &str, enabled: bool) -> Result<(), String> {
+        use aws_sdk_cloudwatch::error::DisplayErrorContext;
+        if enabled {
+            let sent = self.cloudwatch.enable_alarm_actions().alarm_names(alarm).send().await;
+            sent.map(drop).map_err(|e| DisplayErrorContext(e).to_string())
+        } else {
+            let sent = self.cloudwatch.disable_alarm_actions().alarm_names(alarm).send().await;
+            sent.map(drop).map_err(|e| DisplayErrorContext(e).to_string())
+        }
+    }
+
+    async fn is_ok(&self, alarm: &str) -> Result<bool, String> {
+        let out = self
+            .cloudwatch
+            .describe_alarms()
+            .alarm_names(alarm)
+            .send()
+            .await
+            .map_err(|e| aws_sdk_cloudwatch::error::DisplayErrorContext(e).to_string())?;
+        let state = out.metric_alarms().first().and_then(|a| a.state_value()).map(|s| s.as_str().to_owned());
+        Ok(state.as_deref() == Some("OK"))
+    }
+}
 
 /// What [Acknowledge] carries: the alert's title and lifecycle key (`{"t": …, "k": …}`).
 #[derive(Deserialize)]
@@ -83,4 +142,243 @@ pub async fn click(state: Option<&StateTable>, click: &BlockAction, gate: &Gate<
     let mut outcome = Outcome::ephemeral("", decision).on(&resource);
     outcome.message = message;
     outcome
+}
+
+/// What [Mute …] and [Unmute] carry: the alarm's name and lifecycle key, and for a mute how long
+/// (`1h`, `4h`, `ok`).
+#[derive(Deserialize)]
+struct MuteButton {
+    #[serde(rename = "a")]
+    alarm: String,
+    #[serde(rename = "k")]
+    lifecycle: String,
+    #[serde(rename = "d", default)]
+    duration: String,
+}
+
+fn refused(text: impl Into<String>, why: &str, resource: &str) -> Outcome {
+    Outcome::ephemeral(text, Decision::Refused(why.into())).on(resource)
+}
+
+fn failed(text: impl Into<String>, why: String, resource: &str) -> Outcome {
+    Outcome::ephemeral(text, Decision::Failed(why)).on(resource)
+}
+
+/// The schedule that ends the mute of lifecycle `key`: one per alarm.
+fn unmute_schedule(key: &str) -> String {
+    schedule_name("unmute", key)
+}
+
+/// The clicked message with `line` instead of the mute buttons (or [Unmute]), and `buttons` after it.
+fn replaced(click: &BlockAction, drop: &[&str], line: String, buttons: Vec<Button>) -> Message {
+    let mut blocks: Vec<Value> = click.message_blocks.clone();
+    for action in drop {
+        let stripped = BlockAction { message_blocks: blocks, ..click.clone() };
+        blocks = stripped.blocks_without(action);
+    }
+    // An earlier mute's or unmute's line goes: the new one says what holds now.
+    blocks.retain(|b| {
+        !(b["type"] == "context"
+            && b["elements"].as_array().is_some_and(|e| {
+                e.iter().any(|e| e["text"].as_str().is_some_and(|t| t.starts_with("🔕") || t.starts_with("🔔 Unmuted")))
+            }))
+    });
+    let mut blocks: Vec<Block> = blocks.into_iter().map(Block::Raw).collect();
+    blocks.push(Block::Context(vec![line]));
+    if !buttons.is_empty() {
+        blocks.push(Block::Actions { block_id: Some("alarm-mute".into()), buttons });
+    }
+    Message {
+        text: click.message_text.clone(),
+        blocks,
+        color: click.in_attachment.then(|| click.message_color.clone().unwrap_or_else(|| "#E01E5A".into())),
+        replace_original: Some(true),
+        ..Message::default()
+    }
+}
+
+/// [Unmute], for a muted alarm.
+pub fn unmute_button(alarm: &str, lifecycle: &str) -> Button {
+    Button {
+        text: "🔔 Unmute".into(),
+        action_id: UNMUTE_ACTION.into(),
+        value: Some(json!({"a": alarm, "k": lifecycle}).to_string()),
+        url: None,
+        style: None,
+        confirm: None,
+    }
+}
+
+/// A click on [Mute …] or [Unmute].
+pub async fn mute_click(app: AlertDeps<'_>, click: &BlockAction, gate: &Gate<'_>, now: i64) -> Outcome {
+    let Ok(button) = serde_json::from_str::<MuteButton>(&click.value) else {
+        return refused("This button's value is not one I made: nothing was done.", "bad button value", "");
+    };
+    let alarm = button.alarm.as_str();
+    let (Some(muting), Some(scheduler), Some(state)) = (app.muting, app.scheduler, app.state) else {
+        return refused(
+            format!(
+                ":warning: Muting needs `{MUTABLE_ALARMS_VAR}`, the schedules (`SCHEDULE_GROUP`, `SCHEDULER_ROLE_ARN`, `SCHEDULE_TARGET_ARN`) and `STATE_TABLE`; the stack sets them when its `MutableAlarms` parameter is. Nothing was done."
+            ),
+            "muting not configured",
+            alarm,
+        );
+    };
+    match gate.check("alarm:mute", alarm, None) {
+        Pass::Go => {}
+        Pass::Refused(outcome) => return *outcome,
+        Pass::NeedsApproval(rule) => {
+            return refused(
+                format!(
+                    "Rule `{}` asks approval for muting, which I don't do: muting needs no approval.",
+                    escape(&rule)
+                ),
+                &format!("policy: rule {rule} asks approval for alarm:mute"),
+                alarm,
+            );
+        }
+    }
+    if !muting.may_mute(alarm) {
+        return refused(
+            format!(
+                "`{}` is not among the alarms this stack may mute (`{MUTABLE_ALARMS_VAR}`: {}).",
+                escape(alarm),
+                muting.patterns.join(", ")
+            ),
+            "alarm not mutable",
+            alarm,
+        );
+    }
+    let schedule = unmute_schedule(&button.lifecycle);
+    let message_ts = click.message_ts.clone().unwrap_or_default();
+    if click.action_id == UNMUTE_ACTION {
+        if let Err(err) = muting.set_actions(alarm, true).await {
+            tracing::error!(error = %err, alarm, "EnableAlarmActions failed");
+            return failed(
+                ":x: CloudWatch did not enable the alarm's actions; it is still muted. Please try again.",
+                err,
+                alarm,
+            );
+        }
+        let (record, cancelled) =
+            tokio::join!(state.unmute_alert(&button.lifecycle, MuteEnd::Now, now), scheduler.cancel(&schedule));
+        if let Err(err) = record {
+            tracing::warn!(error = %err, alarm, "the unmute is not on the alarm's record: its next update may still show the mute");
+        }
+        if let Err(err) = cancelled {
+            tracing::warn!(error = %err, alarm, "the unmute schedule was not deleted: when it fires it changes nothing");
+        }
+        let line = format!("🔔 Unmuted by <@{}>: the alarm's actions are enabled again.", escape(&gate.caller.user_id));
+        let mut outcome = Outcome::ephemeral("", Decision::Done).on(alarm);
+        outcome.message = replaced(click, &[UNMUTE_ACTION], line, Vec::new());
+        return outcome;
+    }
+    let (until, until_ok) = match button.duration.as_str() {
+        "1h" => (now + 3600, false),
+        "4h" => (now + 4 * 3600, false),
+        "ok" => (now + OK_MUTE_MAX_S, true),
+        other => return refused(format!("I don't know the mute `{}`.", escape(other)), "bad mute duration", alarm),
+    };
+    if let Err(err) = muting.set_actions(alarm, false).await {
+        tracing::error!(error = %err, alarm, "DisableAlarmActions failed");
+        return failed(
+            ":x: CloudWatch did not disable the alarm's actions: nothing is muted. Please try again.",
+            err,
+            alarm,
+        );
+    }
+    let mute_id = crate::state::unique_owner("mute");
+    let mute = Mute { by: gate.caller.user_id.clone(), until, until_ok };
+    let timer = Timer::Unmute {
+        alarm: alarm.to_owned(),
+        lifecycle: button.lifecycle.clone(),
+        mute: mute_id.clone(),
+        until_ok,
+        channel: click.channel_id.clone(),
+        ts: message_ts,
+    };
+    let first_check = if until_ok { now + OK_CHECK_S } else { until };
+    let (recorded, scheduled) = tokio::join!(
+        state.mute_alert(&button.lifecycle, &mute_id, &mute),
+        scheduler.at(&schedule, first_check, &timer)
+    );
+    if let Err(err) = scheduled {
+        // Without its schedule a mute would last for ever: undo it.
+        tracing::error!(error = %err, alarm, "no unmute schedule: the mute is undone");
+        let _ = muting.set_actions(alarm, true).await;
+        let _ = state.unmute_alert(&button.lifecycle, MuteEnd::Due(&mute_id), i64::MAX).await;
+        return failed(
+            ":x: I could not schedule the unmute, so I did not mute the alarm. Please try again.",
+            err.to_string(),
+            alarm,
+        );
+    }
+    if let Err(err) = recorded {
+        tracing::warn!(error = %err, alarm, "the mute is not on the alarm's record: its next update will not show it");
+    }
+    let line = muted_line(&mute);
+    let mut outcome = Outcome::ephemeral("", Decision::Done).on(alarm);
+    outcome.message = replaced(click, &[MUTE_ACTION], line, vec![unmute_button(alarm, &button.lifecycle)]);
+    outcome
+}
+
+/// An unmute timer: the mute ends if it is still that mute and its time has come, or, muted until OK,
+/// the alarm is OK (else it looks again in 5 minutes). Then the actions are enabled and the alert's
+/// message says so.
+pub async fn unmute_when_due(app: AlertDeps<'_>, timer: &Timer, now: i64, deadline: Instant) -> Result<String, String> {
+    let Timer::Unmute { alarm, lifecycle, mute, until_ok, channel, ts } = timer else {
+        return Err("not an unmute".into());
+    };
+    let (Some(muting), Some(state)) = (app.muting, app.state) else {
+        return Err("muting is not configured".into());
+    };
+    if !muting.may_mute(alarm) {
+        return Err(format!("{alarm} is not among the alarms this stack may mute"));
+    }
+    let mut ended = state.unmute_alert(lifecycle, MuteEnd::Due(mute), now).await.map_err(|e| e.to_string())?;
+    if !ended && *until_ok {
+        if muting.is_ok(alarm).await? {
+            ended = state.unmute_alert(lifecycle, MuteEnd::AlarmOk(mute), now).await.map_err(|e| e.to_string())?;
+        } else if let Some(scheduler) = app.scheduler {
+            scheduler.at(&unmute_schedule(lifecycle), now + OK_CHECK_S, timer).await.map_err(|e| e.to_string())?;
+            return Err(format!("{alarm} is not OK yet: looked at again in 5 minutes"));
+        }
+    }
+    if !ended {
+        return Err("unmuted or muted again since, or not due".into());
+    }
+    muting.set_actions(alarm, true).await?;
+    if let Some(bot) = app.bot {
+        let line =
+            format!("🔔 Unmuted at {}: the alarm's actions are enabled again.", crate::notify::slack_date_at(now));
+        let reply = json!({"text": format!("🔔 `{}` unmuted: its actions are enabled again.", escape(alarm))});
+        let update = async {
+            // The alert's message as it stands, the mute's line and [Unmute] replaced by the unmute's.
+            let args = [("channel", channel.as_str()), ("latest", ts.as_str()), ("inclusive", "true"), ("limit", "1")];
+            let found = bot.read("conversations.history", &args, deadline).await.map_err(|e| e.to_string())?;
+            let Some(message) = found["messages"].as_array().and_then(|m| m.iter().find(|m| m["ts"] == ts.as_str()))
+            else {
+                return Err("the alert's message is gone".to_owned());
+            };
+            let in_attachment = message["blocks"].as_array().is_none_or(Vec::is_empty);
+            let blocks = if in_attachment { &message["attachments"][0]["blocks"] } else { &message["blocks"] };
+            let click = BlockAction {
+                message_blocks: blocks.as_array().cloned().unwrap_or_default(),
+                in_attachment,
+                message_color: message["attachments"][0]["color"].as_str().map(str::to_owned),
+                message_text: message["text"].as_str().unwrap_or_default().to_owned(),
+                ..BlockAction::default()
+            };
+            let body = replaced(&click, &[UNMUTE_ACTION], line, Vec::new()).to_json();
+            bot.update(channel, ts, &body, deadline).await.map(drop).map_err(|e| e.to_string())
+        };
+        let (updated, replied) = tokio::join!(update, bot.post_message(channel, &reply, Some((ts, false)), deadline));
+        if let Err(err) = updated {
+            tracing::warn!(error = %err, alarm = %alarm, "the alert's message was not updated after the unmute");
+        }
+        if let Err(err) = replied {
+            tracing::warn!(error = %err, alarm = %alarm, "no unmute reply in the alert's thread");
+        }
+    }
+    Ok(format!("{alarm} unmuted"))
 }

@@ -12,6 +12,7 @@ use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
 use crate::aws::kms::CachedSecret;
+use crate::aws::scheduler::Scheduler;
 use crate::aws::secrets::CachedSecretJson;
 use crate::clock::now_ms;
 use crate::config::{ConfigError, SecretSource, non_empty};
@@ -46,7 +47,12 @@ pub struct DeployConfig {
     pub github_api_url: Option<String>,
     /// Without it `/deploy/notify` refuses every call.
     pub notify_token: Option<SecretSource>,
+    /// `DEPLOY_TIMEOUT_MINUTES` (default 60): a deploy with no callback by then says so in its thread
+    /// (with schedules).
+    pub timeout: Duration,
 }
+
+pub const TIMEOUT_VAR: &str = "DEPLOY_TIMEOUT_MINUTES";
 
 impl DeployConfig {
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Option<Self>, ConfigError> {
@@ -70,7 +76,20 @@ impl DeployConfig {
             Err(ConfigError::MissingSecret { .. }) => None,
             Err(other) => return Err(other),
         };
+        let timeout = match opt(TIMEOUT_VAR) {
+            None => Duration::from_secs(3600),
+            Some(text) => match text.parse::<u64>() {
+                Ok(minutes @ 1..=10_080) => Duration::from_secs(minutes * 60),
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        var: TIMEOUT_VAR,
+                        problem: format!("`{text}` is not a number of minutes from 1 to 10080 (a week)"),
+                    });
+                }
+            },
+        };
         Ok(Some(Self {
+            timeout,
             targets_arn,
             state_table,
             gitlab_url: opt(crate::deploy::GITLAB_URL_VAR),
@@ -90,6 +109,9 @@ pub struct DeployDeps {
     pub state: StateTable,
     /// Tells this container's claims from others' (the log stream and a counter would do; this is unique enough).
     pub owner: String,
+    /// A deploy with no callback after this long says so in its thread (with `scheduler`).
+    pub timeout: Duration,
+    pub scheduler: Option<Arc<Scheduler>>,
 }
 
 /// Web API calls answer inside Slack's 3 s too: short attempts, one retry.
@@ -116,6 +138,8 @@ impl DeployDeps {
     ) -> Self {
         let parse = |text: &str| DeployTargets::parse(text).map_err(|e| e.to_string());
         Self {
+            timeout: config.timeout,
+            scheduler: None,
             targets: CachedSecretJson::new(secrets, config.targets_arn, TARGETS_TTL, parse),
             bot,
             notify_token: config.notify_token.map(secret),
@@ -275,10 +299,66 @@ async fn record(
             pipeline_url: url.clone(),
             status: if outcome.decision == Decision::Done { "started" } else { "unknown" }.into(),
         };
-        if let Err(err) = d.state.record_deploy(&record, now / 1000 + DEPLOY_RETENTION_S).await {
+        let timeout_at = now / 1000 + d.timeout.as_secs() as i64;
+        let recorded = d.state.record_deploy(&record, timeout_at, now / 1000 + DEPLOY_RETENTION_S);
+        let timer = async {
+            let Some(scheduler) = &d.scheduler else { return Ok(()) };
+            let timer = crate::aws::scheduler::Timer::DeployTimeout {
+                channel: record.channel.clone(),
+                thread_ts: record.thread_ts.clone(),
+                mention_ts: record.mention_ts.clone(),
+            };
+            scheduler.at(&timeout_schedule(&record.channel, &record.thread_ts), timeout_at, &timer).await
+        };
+        let (recorded, timer) = tokio::join!(recorded, timer);
+        if let Err(err) = recorded {
             tracing::error!(error = %err, "could not record the deploy: its callback will not find the thread");
         }
+        if let Err(err) = timer {
+            tracing::warn!(error = %err, "no timeout schedule: a pipeline that never calls back will go unmentioned");
+        }
     }
+}
+
+/// The schedule that says a deploy in `thread_ts` got no result.
+fn timeout_schedule(channel: &str, thread_ts: &str) -> String {
+    crate::aws::scheduler::schedule_name("deploy", &format!("{channel}#{thread_ts}"))
+}
+
+/// A deploy's timeout, when its schedule fires: if the deploy of mention `mention_ts` in that thread
+/// still has no result and its time has come, `⏰ no result from the pipeline after 60 min` in the
+/// thread. A late timer (the result came, a newer deploy replaced it) or a forged one changes nothing.
+pub async fn time_out(
+    deploys: Option<&DeployDeps>,
+    channel: &str,
+    thread_ts: &str,
+    mention_ts: &str,
+    now: i64,
+    deadline: Instant,
+) -> Result<(), String> {
+    let Some(d) = deploys else { return Err("deploys are not configured".into()) };
+    let record = match d.state.time_out_deploy(channel, thread_ts, mention_ts, now).await {
+        Ok(Some(record)) => record,
+        Ok(None) => return Err("finished, replaced or not due".into()),
+        Err(err) => return Err(err.to_string()),
+    };
+    let minutes = d.timeout.as_secs() / 60;
+    let text = format!(
+        "⏰ No result from the pipeline after {minutes} min (<{}|{}>, asked by <@{}>). If it is still running, its result will show here when it calls back.",
+        record.pipeline_url,
+        escape(&record.project),
+        escape(&record.requested_by)
+    );
+    let message = json!({"text": text});
+    let (posted, _) = tokio::join!(
+        d.reply_in_thread(channel, thread_ts, &message, deadline),
+        d.bot.with_token(async |token| d
+            .bot
+            .api
+            .add_reaction(token, channel, mention_ts, "alarm_clock", deadline)
+            .await)
+    );
+    posted.map(drop).map_err(|e| e.to_string())
 }
 
 /// Runs a deploy its approvers approved: the pipeline starts and the answer goes to the request's

@@ -6,6 +6,7 @@
 //! - [`alerts`]: acting on an alert where it is shown ([Acknowledge]).
 //! - [`incidents`]: `/incident`, the incident's channel, status, timeline and post-mortem draft, and an
 //!   alert's [Declare incident] button.
+//! - [`timers`]: what happens later without a click (expiries, timeouts, unmutes), when a schedule fires.
 //! - [`notifier`]: notifications to chat: one message per alarm lifecycle, exactly-once claims, pacing
 //!   and the storm digest, the Alertmanager route.
 //!
@@ -17,3 +18,4 @@ pub mod deploys;
 pub mod incidents;
 pub mod notifier;
 pub mod requests;
+pub mod timers;

@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 
 use lambda_http::{Body, Response};
 
+use super::alerts::{AlarmMuting, AlertDeps};
 use super::deploys::{self, DeployDeps};
 use super::incidents::{self, IncidentDeps};
 use crate::aws::kms::CachedSecret;
+use crate::aws::scheduler::Scheduler;
 use crate::commands::{Services, dispatch, dispatch_action};
 use crate::governance::approvals::APPROVAL_PREFIX;
 use crate::governance::{At, Caller, Decision, Entry, Gate, Governance, Outcome, Rerun, audit};
@@ -50,6 +52,10 @@ pub struct SlackApp {
     pub replays: Option<StateTable>,
     /// `/incident` and [Declare incident]; `None` without the bot token and the state table.
     pub incidents: Option<IncidentDeps>,
+    /// One-time schedules (unmutes, expiries, timeouts); `None` without `SCHEDULE_GROUP` and friends.
+    pub scheduler: Option<Arc<Scheduler>>,
+    /// Muting CloudWatch alarms' actions (`MUTABLE_ALARMS`); `None` when no alarm may be muted.
+    pub alarms: Option<AlarmMuting>,
 }
 
 impl SlackApp {
@@ -67,6 +73,18 @@ impl SlackApp {
             deploys: None,
             replays: None,
             incidents: None,
+            scheduler: None,
+            alarms: None,
+        }
+    }
+
+    /// What acting on alerts uses.
+    pub fn alert_deps(&self) -> AlertDeps<'_> {
+        AlertDeps {
+            muting: self.alarms.as_ref(),
+            scheduler: self.scheduler.as_deref(),
+            state: self.replays.as_ref(),
+            bot: self.bot.as_deref(),
         }
     }
 
@@ -103,7 +121,8 @@ pub async fn handle_form(
         return text_response(200, "");
     }
     if let Some(payload) = form.get("payload") {
-        return handle_click(app, payload, started, deadline).await;
+        // Boxed: the click's flows are large futures, kept off the caller's stack.
+        return Box::pin(handle_click(app, payload, started, deadline)).await;
     }
     let mut command = match SlashCommand::from_form(form) {
         Ok(command) => command,
@@ -116,7 +135,7 @@ pub async fn handle_form(
         let outcome = app
             .governance
             .guard(&caller, Entry::Change, at, async |gate| {
-                incidents::command(app.incidents.as_ref(), &command, gate, at.now_unix, deadline).await
+                Box::pin(incidents::command(app.incidents.as_ref(), &command, gate, at.now_unix, deadline)).await
             })
             .await;
         return json_response(200, &outcome.message.to_json());
@@ -157,16 +176,22 @@ async fn handle_click(app: &SlackApp, payload: &str, started: Instant, deadline:
                     .await
             })
             .await
+    } else if click.action_id.starts_with("alarm:") {
+        app.governance
+            .guard(&caller, Entry::Change, at, async |gate| {
+                Box::pin(super::alerts::mute_click(app.alert_deps(), &click, gate, at.now_unix)).await
+            })
+            .await
     } else if click.action_id.starts_with("alert:") {
         app.governance
             .guard(&caller, Entry::Change, at, async |gate| {
-                super::alerts::click(app.replays.as_ref(), &click, gate, at.now_unix).await
+                Box::pin(super::alerts::click(app.replays.as_ref(), &click, gate, at.now_unix)).await
             })
             .await
     } else if click.action_id.starts_with("incident:") {
         app.governance
             .guard(&caller, Entry::Change, at, async |gate| {
-                incidents::click(app.incidents.as_ref(), &click, gate, at.now_unix, action_deadline).await
+                Box::pin(incidents::click(app.incidents.as_ref(), &click, gate, at.now_unix, action_deadline)).await
             })
             .await
     } else {
@@ -212,7 +237,14 @@ async fn run_approved(
                 trigger_id: None,
             };
             if is_incident {
-                return incidents::command(app.incidents.as_ref(), &command, gate, (app.now_unix)(), deadline).await;
+                return Box::pin(incidents::command(
+                    app.incidents.as_ref(),
+                    &command,
+                    gate,
+                    (app.now_unix)(),
+                    deadline,
+                ))
+                .await;
             }
             dispatch(&app.services, &command, gate, deadline).await
         }
@@ -235,7 +267,7 @@ async fn run_approved(
             };
             if action_id.starts_with("incident:") {
                 let now = (app.now_unix)();
-                return incidents::click(app.incidents.as_ref(), &click, gate, now, deadline).await;
+                return Box::pin(incidents::click(app.incidents.as_ref(), &click, gate, now, deadline)).await;
             }
             dispatch_action(&app.services, &click, gate, deadline).await
         }
@@ -272,7 +304,7 @@ pub async fn handle_events(app: &SlackApp, request: &lambda_http::Request, at: A
         }
         EventEnvelope::Mention(mention) => {
             let retry = request.headers().get("x-slack-retry-num").and_then(|v| v.to_str().ok());
-            deploys::on_mention(&app.governance, app.deploys.as_ref(), &mention, retry, at).await
+            Box::pin(deploys::on_mention(&app.governance, app.deploys.as_ref(), &mention, retry, at)).await
         }
         EventEnvelope::Reaction(reaction) => {
             let caller = Caller {
@@ -289,7 +321,7 @@ pub async fn handle_events(app: &SlackApp, request: &lambda_http::Request, at: A
             if app.access_refuses(&caller) {
                 return text_response(200, "");
             }
-            if let Some(outcome) = incidents::reaction(app.incidents.as_ref(), &reaction, at.deadline).await {
+            if let Some(outcome) = Box::pin(incidents::reaction(app.incidents.as_ref(), &reaction, at.deadline)).await {
                 app.governance.guard(&caller, Entry::Answer, at, async |_| outcome).await;
             }
             text_response(200, "")

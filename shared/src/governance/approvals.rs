@@ -170,7 +170,22 @@ impl Governance {
         }
         let message = request_message(&body, None).to_json();
         match bot.post_message(&body.channel, &message, None, at.deadline).await {
-            Ok(_) => {}
+            Ok(posted) => {
+                // Where the message is, and a schedule for its expiry, so it says so when the time comes.
+                let place = state.set_request_message(&body.id, &posted.channel, &posted.ts);
+                let timer = async {
+                    let Some(scheduler) = &self.scheduler else { return Ok(()) };
+                    let timer = crate::aws::scheduler::Timer::ApprovalExpiry { request: body.id.clone() };
+                    scheduler.at(&expiry_schedule(&body.id), open_until, &timer).await
+                };
+                let (place, timer) = tokio::join!(place, timer);
+                if let Err(err) = place {
+                    tracing::warn!(error = %err, request = %body.id, "the approvers' message was not recorded: its expiry will show on the next click");
+                }
+                if let Err(err) = timer {
+                    tracing::warn!(error = %err, request = %body.id, "no expiry schedule: the expiry will show on the next click");
+                }
+            }
             Err(crate::slack::bot::BotError::Token(err)) => {
                 tracing::error!(error = %err, "bot token unavailable: cannot ask the approvers");
                 close_unposted(state, &body.id, now).await;
@@ -398,6 +413,65 @@ async fn abandon(state: &StateTable, body: &RequestBody, now: i64) -> Outcome {
     {
         Ok(_) => step(body, state, "abandoned", Decision::Failed("run abandoned".into())).await,
         Err(err) => unavailable(&err),
+    }
+}
+
+/// The schedule that announces request `id`'s expiry.
+fn expiry_schedule(id: &str) -> String {
+    crate::aws::scheduler::schedule_name("approval", id)
+}
+
+impl Governance {
+    /// Request `id`'s expiry, when its schedule fires: closed as expired if it is still open and its time
+    /// has come (a late or forged timer changes nothing), the approvers' message updated, the requester
+    /// told. `None`: nothing to do (and why).
+    pub async fn expire_when_due(&self, id: &str, now: i64, deadline: Instant) -> Result<Outcome, String> {
+        let (Some(state), Some(bot)) = (&self.state, &self.bot) else {
+            return Err("approvals are not configured".into());
+        };
+        let stored = match state.get_request(id).await {
+            Ok(Some(stored)) => stored,
+            Ok(None) => return Err("no such request".into()),
+            Err(err) => return Err(err.to_string()),
+        };
+        if stored.status != Some(RequestStatus::Open) {
+            return Err(format!("already {}", status_text(&stored)));
+        }
+        if stored.open_until > now {
+            return Err("not due yet".into());
+        }
+        let Ok(body) = serde_json::from_str::<RequestBody>(&stored.body) else {
+            return Err("unreadable request".into());
+        };
+        match state.move_request(id, RequestStatus::Open, RequestStatus::Expired, "expiry", None, now).await {
+            Ok(true) => {}
+            Ok(false) => return Err("closed meanwhile".into()),
+            Err(err) => return Err(err.to_string()),
+        }
+        let outcome = step(&body, state, "expired", Decision::Refused("request expired".into())).await;
+        let requester = &body.requester;
+        let told = format!(
+            "⌛ <@{}>, your request `{}` to {} expired without enough approvals. Nothing was done.",
+            escape(&requester.user_id),
+            body.id,
+            body.proposal.summary
+        );
+        let told = Message::new(told.clone()).block(Block::section(told)).to_json();
+        let update = async {
+            match &stored.message {
+                Some((channel, ts)) => bot.update(channel, ts, &outcome.message.to_json(), deadline).await.map(drop),
+                None => Ok(()),
+            }
+        };
+        let (updated, posted) = tokio::join!(update, bot.post_message(&requester.channel_id, &told, None, deadline));
+        if let Err(err) = updated {
+            tracing::warn!(error = %err, request = id, "the approvers' message was not updated to expired");
+        }
+        if let Err(err) = posted {
+            tracing::warn!(error = %err, request = id, "the requester was not told of the expiry");
+        }
+        audit(requester, &outcome, std::time::Duration::ZERO);
+        Ok(outcome)
     }
 }
 

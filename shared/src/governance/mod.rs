@@ -25,6 +25,7 @@ pub use gate::{Gate, Pass};
 pub use outcome::{Caller, Decision, Outcome, Proposal, Rerun, audit, split_reason};
 pub use rules::{POLICY_VAR, Policy};
 
+use crate::aws::scheduler::Scheduler;
 use crate::config::ConfigError;
 use crate::slack::bot::Bot;
 use crate::state::StateTable;
@@ -58,6 +59,8 @@ pub struct Governance {
     /// Where approval requests live; set whenever the rules ask for approvals (checked at init).
     state: Option<StateTable>,
     groups: groups::GroupCache,
+    /// Announces a request's expiry when it comes, without a click; `None`: the next click sees it.
+    scheduler: Option<Arc<Scheduler>>,
 }
 
 impl Default for Governance {
@@ -69,7 +72,13 @@ impl Default for Governance {
 impl Governance {
     pub fn new(access: AccessPolicy, rules: Option<Policy>, bot: Option<Arc<Bot>>, state: Option<StateTable>) -> Self {
         let named = rules.as_ref().map(Policy::groups).unwrap_or_default();
-        Self { access, rules, bot, state, groups: groups::GroupCache::new(named) }
+        Self { access, rules, bot, state, groups: groups::GroupCache::new(named), scheduler: None }
+    }
+
+    /// With schedules: each approval request announces its own expiry.
+    pub fn with_scheduler(mut self, scheduler: Option<Arc<Scheduler>>) -> Self {
+        self.scheduler = scheduler;
+        self
     }
 
     /// The access list alone (no `CHATOPS_POLICY`).

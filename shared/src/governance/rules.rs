@@ -27,6 +27,7 @@ pub const ACTIONS: &[&str] = &[
     "incident:update",
     "incident:resolve",
     "alert:ack",
+    "alarm:mute",
 ];
 
 /// How long a request waits for its approvals unless the rule says otherwise.

@@ -52,6 +52,8 @@ pub struct MessageDefaults {
     pub icon_emoji: Option<String>,
     /// Which CodeDeploy groups get buttons, and their green URLs.
     pub codedeploy: CodeDeploySettings,
+    /// `MUTABLE_ALARMS`: the CloudWatch alarms whose messages get the mute buttons (bot-token mode).
+    pub mutable_alarms: Vec<String>,
 }
 
 /// The event is none of the shapes we know.
@@ -245,7 +247,7 @@ impl Notification {
             msg.blocks.insert(at.min(msg.blocks.len()), crate::slack::Block::Context(vec![note.clone()]));
         }
         if let Some(actions) = &extras.actions {
-            self.add_actions(&mut msg, actions);
+            self.add_actions(&mut msg, actions, &defaults.mutable_alarms);
         }
         if let Some(mention) = &extras.mention {
             msg.text = format!("{mention} {}", msg.text);
@@ -325,12 +327,37 @@ pub struct AlertActions {
     pub acknowledged: Option<String>,
     /// `🚨 INC-12 declared by @x → #inc-12-…`.
     pub incident: Option<String>,
+    /// The alarm's mute, while it lasts: its line is shown, with [Unmute].
+    pub muted: Option<crate::state::Mute>,
 }
 
 /// The action ID of [Declare incident]; slack-command's incident flow answers it.
 pub const DECLARE_INCIDENT_ACTION: &str = "incident:declare";
 /// The action ID of [Acknowledge]; slack-command's alert flow answers it.
 pub const ACKNOWLEDGE_ACTION: &str = "alert:ack";
+
+/// The action IDs of [Mute …] and [Unmute]; slack-command's alert flow answers them.
+pub const MUTE_ACTION: &str = "alarm:mute";
+pub const UNMUTE_ACTION: &str = "alarm:unmute";
+/// `MUTABLE_ALARMS`: name patterns of the CloudWatch alarms the stack may mute (the template's
+/// `MutableAlarms`, which also scopes the IAM permission); both functions read it.
+pub const MUTABLE_ALARMS_VAR: &str = "MUTABLE_ALARMS";
+
+/// `MUTABLE_ALARMS` as patterns (comma-separated, `*` and `?`).
+pub fn mutable_alarms(lookup: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+    let text = crate::config::non_empty(lookup, MUTABLE_ALARMS_VAR).unwrap_or_default();
+    text.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect()
+}
+
+/// `🔕 Muted by @x until 11:04` or `… until OK`.
+pub fn muted_line(mute: &crate::state::Mute) -> String {
+    let by = crate::slack::escape(&mute.by);
+    if mute.until_ok {
+        format!("🔕 Muted by <@{by}> until OK (at the latest {})", slack_date_at(mute.until))
+    } else {
+        format!("🔕 Muted by <@{by}> until {}", slack_date_at(mute.until))
+    }
+}
 
 /// `👀 Acknowledged by @x at 10:04` (the time in each reader's zone).
 pub fn acknowledged_line(user: &str, at_s: i64) -> String {
@@ -361,7 +388,7 @@ impl Notification {
 
     /// The lines of what was done on the alert, and while it pages, the buttons still to press:
     /// [Acknowledge] (once acknowledged, the line instead) and [Declare incident] (once declared, its line).
-    fn add_actions(&self, msg: &mut Message, actions: &AlertActions) {
+    fn add_actions(&self, msg: &mut Message, actions: &AlertActions, mutable_alarms: &[String]) {
         use crate::slack::{Block, Button};
         let paging = self.is_alarm_state();
         let mut lines = Vec::new();
@@ -371,10 +398,39 @@ impl Notification {
         if let Some(line) = &actions.incident {
             lines.push(line.clone());
         }
+        if let Some(mute) = &actions.muted {
+            lines.push(muted_line(mute));
+        }
         if !lines.is_empty() {
             msg.blocks.push(Block::Context(lines));
         }
+        // Muting: [Unmute] while muted (in any state), the three mutes while it pages.
+        let mute_button = |text: &str, value: serde_json::Value, action: &str| Button {
+            text: text.into(),
+            action_id: action.into(),
+            value: Some(value.to_string()),
+            url: None,
+            style: None,
+            confirm: None,
+        };
+        let mut mutes = Vec::new();
+        let mutable_alarm = match self {
+            Self::Alarm(a) if mutable_alarms.iter().any(|p| routing::glob(p, &a.name)) => Some(&a.name),
+            _ => None,
+        };
+        if let (Some(alarm), Some(key)) = (mutable_alarm, &actions.lifecycle) {
+            if actions.muted.is_some() {
+                mutes.push(mute_button("🔔 Unmute", serde_json::json!({"a": alarm, "k": key}), UNMUTE_ACTION));
+            } else if paging {
+                for (text, d) in [("🔕 Mute 1 h", "1h"), ("Mute 4 h", "4h"), ("Mute until OK", "ok")] {
+                    mutes.push(mute_button(text, serde_json::json!({"a": alarm, "k": key, "d": d}), MUTE_ACTION));
+                }
+            }
+        }
         if !paging {
+            if !mutes.is_empty() {
+                msg.blocks.push(Block::Actions { block_id: Some("alarm-mute".into()), buttons: mutes });
+            }
             return;
         }
         let mut buttons = Vec::new();
@@ -406,6 +462,9 @@ impl Notification {
             });
         }
         msg.blocks.push(Block::Actions { block_id: Some("alert-actions".into()), buttons });
+        if !mutes.is_empty() {
+            msg.blocks.push(Block::Actions { block_id: Some("alarm-mute".into()), buttons: mutes });
+        }
     }
 
     /// The [Declare incident] button's value: the alert's title, the severity and its lifecycle key, as

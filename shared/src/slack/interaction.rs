@@ -16,7 +16,7 @@ pub enum InteractionError {
 }
 
 /// One button click.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct BlockAction {
     pub team_id: String,
     pub user_id: String,

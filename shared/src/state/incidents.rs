@@ -18,7 +18,7 @@
 use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
-use super::{Item, StateError, StateTable, TTL_ATTRIBUTE, get_n, get_s, is_condition_failure, n, s, state_error};
+use super::{Item, Mute, StateError, StateTable, TTL_ATTRIBUTE, get_n, get_s, is_condition_failure, n, s, state_error};
 
 /// Incidents are kept this long (a year and a bit: long enough for the yearly review).
 pub const INCIDENT_RETENTION_S: i64 = 400 * 86_400;
@@ -138,6 +138,17 @@ pub enum Acknowledgement {
     },
     /// The alert no longer pages (or has no record): nothing to acknowledge.
     NotPaging,
+}
+
+/// Which mute ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MuteEnd<'a> {
+    /// Whatever mute there is ([Unmute]).
+    Now,
+    /// Mute `0`, its time having come.
+    Due(&'a str),
+    /// Mute `0` (until OK), the alarm being OK.
+    AlarmOk(&'a str),
 }
 
 /// A change to an open incident, one attribute each.
@@ -523,6 +534,57 @@ impl StateTable {
                 })
             }
             Err(err) => Err(state_error("UpdateItem (acknowledge)")(err)),
+        }
+    }
+
+    /// Records a mute (`mute`: its ID) of the alert of lifecycle `key`: a later mute replaces it (and its
+    /// schedule is moved), so there is only ever one. `false` when there is no such lifecycle.
+    pub async fn mute_alert(&self, key: &str, mute: &str, by: &Mute) -> Result<bool, StateError> {
+        let sent = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::lifecycle_key(key)))
+            .update_expression("SET mute_id = :id, mute_by = :by, mute_until = :until, mute_ok = :ok")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":id", s(mute))
+            .expression_attribute_values(":by", s(&by.by))
+            .expression_attribute_values(":until", n(by.until))
+            .expression_attribute_values(":ok", AttributeValue::Bool(by.until_ok))
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => Ok(false),
+            Err(err) => Err(state_error("UpdateItem (mute)")(err)),
+        }
+    }
+
+    /// Ends the mute of lifecycle `key`, once: `end` says which (any, by a click on [Unmute]; that mute
+    /// when its time has come, or that mute until OK now that the alarm is OK). `false`: not so, nothing
+    /// written (unmuted before, muted again since, not due).
+    pub async fn unmute_alert(&self, key: &str, end: MuteEnd<'_>, now_s: i64) -> Result<bool, StateError> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::lifecycle_key(key)))
+            .update_expression("REMOVE mute_id, mute_by, mute_until, mute_ok");
+        update = match end {
+            MuteEnd::Now => update.condition_expression("attribute_exists(mute_id)"),
+            MuteEnd::Due(mute) => update
+                .condition_expression("mute_id = :id AND mute_until <= :now")
+                .expression_attribute_values(":id", s(mute))
+                .expression_attribute_values(":now", n(now_s)),
+            MuteEnd::AlarmOk(mute) => update
+                .condition_expression("mute_id = :id AND mute_ok = :true")
+                .expression_attribute_values(":id", s(mute))
+                .expression_attribute_values(":true", AttributeValue::Bool(true)),
+        };
+        match update.send().await {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => Ok(false),
+            Err(err) => Err(state_error("UpdateItem (unmute)")(err)),
         }
     }
 }

@@ -31,7 +31,8 @@ mod requests;
 mod storm;
 
 pub use incidents::{
-    Acknowledgement, Declaration, INCIDENT_RETENTION_S, IncidentChange, IncidentRecord, IncidentStatus, TimelineEntry,
+    Acknowledgement, Declaration, INCIDENT_RETENTION_S, IncidentChange, IncidentRecord, IncidentStatus, MuteEnd,
+    TimelineEntry,
 };
 pub use requests::{Approval, EXECUTING_LEASE_S, RequestStatus, StoredRequest};
 pub use storm::{ChannelView, DigestMeta, Rate, StoredEntry};
@@ -124,6 +125,17 @@ pub struct Lifecycle {
     pub incident: Option<String>,
     /// Who acknowledged the alert, and when (epoch s), while it pages: its repeats do not page again.
     pub acknowledged: Option<(String, i64)>,
+    /// The alarm's actions are muted: by whom, until when (epoch s), and whether until it is OK.
+    pub muted: Option<Mute>,
+}
+
+/// A mute of an alarm's actions, as its lifecycle record keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mute {
+    pub by: String,
+    /// Epoch s; for a mute until OK, the latest it ends.
+    pub until: i64,
+    pub until_ok: bool,
 }
 
 /// What to record when the lease is given back after the message was posted or updated.
@@ -486,7 +498,12 @@ impl StateTable {
 
     /// Records the deploy started in a thread, for the pipeline's callback. A later deploy in the same
     /// thread replaces it: the callback reports the newest.
-    pub async fn record_deploy(&self, deploy: &DeployRecord, expires_at: i64) -> Result<(), StateError> {
+    pub async fn record_deploy(
+        &self,
+        deploy: &DeployRecord,
+        timeout_at: i64,
+        expires_at: i64,
+    ) -> Result<(), StateError> {
         let mut item = Self::deploy_key(&deploy.channel, &deploy.thread_ts);
         item.extend([
             ("kind".to_owned(), s("deploy")),
@@ -498,6 +515,7 @@ impl StateTable {
             ("requested_by".to_owned(), s(&deploy.requested_by)),
             ("pipeline_url".to_owned(), s(&deploy.pipeline_url)),
             ("status".to_owned(), s(&deploy.status)),
+            ("timeout_at".to_owned(), n(timeout_at)),
             (TTL_ATTRIBUTE.to_owned(), n(expires_at)),
         ]);
         if let Some(ts) = &deploy.reply_ts {
@@ -555,6 +573,38 @@ impl StateTable {
                 })
             }
             Err(err) => Err(state_error("UpdateItem (finish deploy)")(err)),
+        }
+    }
+
+    /// Marks the deploy of mention `mention_ts` in a thread as timed out, once, when it has no result and
+    /// its `timeout_at` has passed. `None`: not so (finished, replaced by a newer deploy, not due, timed
+    /// out before): nothing to say. A late result is still reported by the callback.
+    pub async fn time_out_deploy(
+        &self,
+        channel: &str,
+        thread_ts: &str,
+        mention_ts: &str,
+        now_s: i64,
+    ) -> Result<Option<DeployRecord>, StateError> {
+        let updated = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::deploy_key(channel, thread_ts)))
+            .update_expression("SET timed_out_at = :now")
+            .condition_expression(
+                "mention_ts = :mention AND attribute_not_exists(#result) AND attribute_not_exists(timed_out_at) AND timeout_at <= :now",
+            )
+            .expression_attribute_names("#result", "result")
+            .expression_attribute_values(":mention", s(mention_ts))
+            .expression_attribute_values(":now", n(now_s))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match updated {
+            Ok(out) => Ok(Some(DeployRecord::from_item(&out.attributes.unwrap_or_default()))),
+            Err(err) if is_condition_failure(&err) => Ok(None),
+            Err(err) => Err(state_error("UpdateItem (time out deploy)")(err)),
         }
     }
 
@@ -634,6 +684,11 @@ impl StateTable {
             changes: get_n(&item, "changes").unwrap_or(0),
             incident: get_s(&item, "incident"),
             acknowledged: get_s(&item, "ack_by").zip(get_n(&item, "ack_at")),
+            muted: get_s(&item, "mute_by").zip(get_n(&item, "mute_until")).map(|(by, until)| Mute {
+                by,
+                until,
+                until_ok: item.get("mute_ok").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+            }),
         }))
     }
 

@@ -81,6 +81,8 @@ pub struct StoredRequest {
     pub result: Option<String>,
     /// Epoch seconds of the last status change.
     pub moved_at: Option<i64>,
+    /// Where the approvers' message is (channel, `ts`), once posted.
+    pub message: Option<(String, String)>,
 }
 
 impl StoredRequest {
@@ -96,6 +98,7 @@ impl StoredRequest {
             closed_by: get_s(item, "closed_by"),
             result: get_s(item, "result"),
             moved_at: get_n(item, "moved_at"),
+            message: get_s(item, "message_channel").zip(get_s(item, "message_ts")),
         }
     }
 }
@@ -140,6 +143,22 @@ impl StateTable {
     pub async fn get_request(&self, id: &str) -> Result<Option<StoredRequest>, StateError> {
         let item = self.get_consistent(Self::request_key(id), "GetItem (request)").await?;
         Ok(item.as_ref().map(StoredRequest::from_item))
+    }
+
+    /// Records where request `id`'s message to its approvers is, for updating it without a click.
+    pub async fn set_request_message(&self, id: &str, channel: &str, ts: &str) -> Result<(), StateError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::request_key(id)))
+            .update_expression("SET message_channel = :channel, message_ts = :ts")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":channel", s(channel))
+            .expression_attribute_values(":ts", s(ts))
+            .send()
+            .await
+            .map(drop)
+            .map_err(state_error("UpdateItem (request message)"))
     }
 
     /// Counts `user`'s approval of `id`: only while it is open and before `open_until`, and once per user.

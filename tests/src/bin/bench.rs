@@ -399,8 +399,10 @@ async fn main() {
                 status: "started".into(),
                 ..DeployRecord::default()
             };
-            let (recorded, finished) =
-                tokio::join!(state.record_deploy(&record, now / 1000 + 600), state.finish_event(&id));
+            let (recorded, finished) = tokio::join!(
+                state.record_deploy(&record, now / 1000 + 3600, now / 1000 + 600),
+                state.finish_event(&id)
+            );
             assert!(
                 claim.is_ok()
                     && reaction.is_ok()

@@ -148,6 +148,7 @@ impl Config {
                     opt(CodeDeploySettings::GROUPS_VAR).as_deref(),
                     opt(CodeDeploySettings::GREEN_URLS_VAR).as_deref(),
                 )?,
+                mutable_alarms: crate::notify::mutable_alarms(lookup),
             },
             routes,
             state_table: crate::config::state_table(lookup),

@@ -537,6 +537,7 @@ impl<'d> Run<'d> {
             can_acknowledge: true,
             acknowledged: acknowledged.map(|(by, at)| crate::notify::acknowledged_line(by, *at)),
             incident: lifecycle.incident.clone(),
+            muted: lifecycle.muted.clone(),
         };
         let extras = Extras { mention: mention.clone(), note, actions: Some(actions) };
         let body = n.to_slack_with(&self.deps.defaults, &extras);

@@ -1,0 +1,44 @@
+//! What happens later without a click: one-time EventBridge Scheduler schedules invoke slack-command
+//! with a timer as their input, `{"chatops_timer": {"kind": …, …}}` (the shape is the contract; the
+//! README documents it). A timer acts only on a record still in the matching state: an approval request
+//! still open past its time, a deploy still without a result past its timeout, an alarm still muted by
+//! that very mute. So a timer that fires late, twice, or forged by someone allowed to invoke the
+//! function changes nothing the state table does not allow.
+
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use super::requests::SlackApp;
+pub use crate::aws::scheduler::{TIMER_KEY, Timer};
+
+/// The timer in a Lambda event, when it is one: `None` for anything else (an HTTP request).
+pub fn timer_from_event(event: &Value) -> Option<Result<Timer, String>> {
+    let timer = event.get(TIMER_KEY)?;
+    Some(serde_json::from_value(timer.clone()).map_err(|e| format!("not a timer this version knows: {e}")))
+}
+
+/// Fires `timer`: what it did, as the invocation's answer (`acted` false: nothing was due, and why).
+pub async fn fire(app: &SlackApp, timer: &Timer, now: i64, deadline: Instant) -> Value {
+    let done = match timer {
+        Timer::ApprovalExpiry { request } => Box::pin(app.governance.expire_when_due(request, now, deadline))
+            .await
+            .map(|_| format!("request {request} expired")),
+        Timer::DeployTimeout { channel, thread_ts, mention_ts } => {
+            Box::pin(super::deploys::time_out(app.deploys.as_ref(), channel, thread_ts, mention_ts, now, deadline))
+                .await
+                .map(|()| "no result: said so in the thread".to_owned())
+        }
+        Timer::Unmute { .. } => Box::pin(super::alerts::unmute_when_due(app.alert_deps(), timer, now, deadline)).await,
+    };
+    match done {
+        Ok(what) => {
+            tracing::info!(timer = timer.kind(), what = %what, "timer acted");
+            json!({"timer": timer.kind(), "acted": true, "detail": what})
+        }
+        Err(why) => {
+            tracing::info!(timer = timer.kind(), why = %why, "timer changed nothing");
+            json!({"timer": timer.kind(), "acted": false, "detail": why})
+        }
+    }
+}
