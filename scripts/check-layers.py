@@ -16,7 +16,7 @@ from pathlib import Path
 FLOORS = [
     ("base", {"clock", "config", "secret", "logging", "json", "text"}),
     ("http", {"http"}),
-    ("adapters", {"aws", "state", "slack", "deploy"}),
+    ("adapters", {"aws", "state", "slack", "deploy", "silences"}),
     ("render", {"chat", "notify"}),
     ("governance", {"governance"}),
     ("flows", {"commands", "flows"}),

@@ -9,12 +9,14 @@ use crate::secret::Secret;
 pub const BUNDLE_VAR: &str = "SLACK_SECRETS_ARN";
 
 /// The keys of the bundle and the plaintext variable each stands in for.
-pub const BUNDLE_KEYS: [(&str, &str); 5] = [
+pub const BUNDLE_KEYS: [(&str, &str); 7] = [
     ("webhook_url", "SLACK_WEBHOOK_URL"),
     ("signing_secret", "SLACK_SIGNING_SECRET"),
     ("bot_token", "SLACK_BOT_TOKEN"),
     ("deploy_notify_token", "DEPLOY_NOTIFY_TOKEN"),
     ("alertmanager_token", "ALERTMANAGER_TOKEN"),
+    ("alertmanager_api_token", "ALERTMANAGER_API_TOKEN"),
+    ("alertmanager_api_basic", "ALERTMANAGER_API_BASIC"),
 ];
 
 /// The Slack bot token (Web API), as a KMS ciphertext or a plaintext.

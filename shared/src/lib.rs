@@ -15,6 +15,7 @@ pub mod logging;
 
 pub mod notify;
 pub mod secret;
+pub mod silences;
 pub mod slack;
 pub mod state;
 pub mod text;

@@ -2,6 +2,7 @@
 //! what it receives and answers as scripted, a Lambda Runtime API emulator that drives the real
 //! binaries, a moto server for KMS and Auto Scaling, and signing of Slack requests.
 
+pub mod alertmanager_api_standin;
 pub mod ci_standin;
 pub mod codedeploy_standin;
 pub mod moto;

@@ -6,10 +6,11 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use chatops_tests::alertmanager_api_standin::AlertmanagerApiStandIn;
 use chatops_tests::slack_api_standin::SlackApiStandIn;
 use chatops_tests::slack_requests::{Shape, event_at, interaction_body, signed_headers};
 use chatops_tests::slack_standin::SlackStandIn;
-use chatops_tests::{FunctionProcess, Moto, RuntimeApi, build_binary, sns_alarm};
+use chatops_tests::{FunctionProcess, Moto, RuntimeApi, build_binary, fixture, sns_alarm};
 use serde_json::{Value, json};
 
 const SECRET: &str = "alert-actions-signing-secret-9";
@@ -155,4 +156,133 @@ async fn an_acknowledged_alarm_stops_paging_until_it_recovers_and_two_clicks_kee
     assert!(again.button("alert:ack").is_some() && !again.all_text().contains("Acknowledged"));
     let fresh = acknowledge(&a, &slack, &hooks, &ts, "U0BOB").await;
     assert!(fresh.to_string().contains("Acknowledged by <@U0BOB>"), "{fresh}");
+}
+
+/// Clicks `action` with `value` on message `ts` of `channel` as `user`; what replaced the message.
+async fn click(
+    runtime: &RuntimeApi,
+    slack: &SlackApiStandIn,
+    hooks: &SlackStandIn,
+    (channel, ts): (&str, &str),
+    (action, value): (&str, &Value),
+    user: &str,
+) -> Value {
+    let message = slack.message(channel, ts).expect("the message");
+    static CLICKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1000);
+    let n = CLICKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = format!("/actions/{user}/{n}");
+    let payload = json!({
+        "type": "block_actions", "team": {"id": TEAM}, "user": {"id": user, "username": user.to_lowercase(), "team_id": TEAM},
+        "channel": {"id": channel, "name": "payments"},
+        "container": {"type": "message", "message_ts": ts, "channel_id": channel},
+        "response_url": hooks.url(&path),
+        "message": {"type": "message", "ts": ts, "text": message.text(), "attachments": message.body["attachments"]},
+        "actions": [{"type": "button", "action_id": action, "block_id": "alarm-mute", "value": value,
+                     "action_ts": format!("1700000000.{n:06}")}]
+    });
+    let body = interaction_body(&payload);
+    let headers = signed_headers(SECRET, &now(), body.as_bytes());
+    let response = runtime.invoke(&event_at(Shape::HttpApi, "/slack/interactions", "", &headers, &body, false)).await;
+    assert_eq!(response.response_json()["statusCode"], 200);
+    for _ in 0..300 {
+        if let Some(got) = hooks.received().into_iter().find(|r| r.path == path) {
+            return got.json();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("no response_url update for {action}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_firing_alertmanager_group_is_silenced_from_its_message_and_the_silence_expired_by_its_button() {
+    const AM_TOKEN: &str = "am-api-SECRET-token";
+    let moto = Moto::shared();
+    let table = moto.create_state_table().await;
+    let slack = SlackApiStandIn::start(BOT).await;
+    let hooks = SlackStandIn::start().await;
+    let alertmanager = AlertmanagerApiStandIn::start(AM_TOKEN).await;
+    let mut notifier_env = moto.env();
+    notifier_env.extend([
+        ("SLACK_BOT_TOKEN", BOT.to_owned()),
+        ("SLACK_API_URL", slack.url()),
+        ("SLACK_CHANNEL", "C0PAY".to_owned()),
+        ("STATE_TABLE", table.clone()),
+        ("ALERTMANAGER_TOKEN", "webhook-token".to_owned()),
+        ("ALERTMANAGER_URL", alertmanager.url()),
+    ]);
+    let notifier = RuntimeApi::start().await;
+    let _notifier = spawn("alarm-to-slack", &notifier, &notifier_env);
+    let mut command_env = moto.env();
+    command_env.extend([
+        ("SLACK_SIGNING_SECRET", SECRET.to_owned()),
+        ("SLACK_BOT_TOKEN", BOT.to_owned()),
+        ("SLACK_API_URL", slack.url()),
+        ("STATE_TABLE", table.clone()),
+        ("ALERTMANAGER_URL", alertmanager.url()),
+        ("ALERTMANAGER_API_TOKEN", AM_TOKEN.to_owned()),
+    ]);
+    let command = RuntimeApi::start().await;
+    let command_process = spawn("slack-command", &command, &command_env);
+    let webhook = |name: &str| {
+        let headers = vec![
+            ("Content-Type".to_owned(), "application/json".to_owned()),
+            ("Authorization".to_owned(), "Bearer webhook-token".to_owned()),
+        ];
+        event_at(Shape::HttpApi, "/alertmanager", "", &headers, &fixture(name).to_string(), false)
+    };
+    notifier.invoke(&webhook("alertmanager-firing.json")).await;
+    let ts = slack.channel("C0PAY")[0].ts.clone();
+    let message = slack.message("C0PAY", &ts).unwrap();
+    let button = message.button("alertmanager:silence").expect("[Silence 1 h] on a firing group");
+
+    let silenced =
+        click(&command, &slack, &hooks, ("C0PAY", &ts), ("alertmanager:silence", &button["value"]), "U0ALICE").await;
+    let silences = alertmanager.silences();
+    assert_eq!(silences.len(), 1);
+    let body = &silences[0].body;
+    let mut matchers: Vec<(String, String)> = body["matchers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["name"].as_str().unwrap().to_owned(), m["value"].as_str().unwrap().to_owned()))
+        .collect();
+    matchers.sort();
+    assert_eq!(
+        matchers,
+        [
+            ("alertname", "HighRequestLatency"),
+            ("job", "orders-api"),
+            ("namespace", "payments"),
+            ("severity", "critical"),
+            ("team", "payments")
+        ]
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    );
+    assert!(body["matchers"].as_array().unwrap().iter().all(|m| m["isRegex"] == false && m["isEqual"] == true));
+    assert!(body["createdBy"].as_str().unwrap().contains("U0ALICE"), "{body}");
+    assert!(
+        body["comment"].as_str().unwrap().contains("https://acme.slack.com/archives/C0PAY/p"),
+        "the message's link: {body}"
+    );
+    let (starts, ends) = (body["startsAt"].as_str().unwrap(), body["endsAt"].as_str().unwrap());
+    let parse = |t: &str| {
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).unwrap().unix_timestamp()
+    };
+    assert_eq!(parse(ends) - parse(starts), 3600, "{starts} .. {ends}");
+    let text = silenced.to_string();
+    assert!(text.contains("🔇 Silenced in Alertmanager by <@U0ALICE>") && text.contains(&silences[0].id), "{text}");
+    assert!(text.contains("alertmanager:expire") && !text.contains("\"alertmanager:silence\""), "{text}");
+
+    // The group resolves: the notifier's update keeps the silence on the message, with [Expire silence].
+    notifier.invoke(&webhook("alertmanager-resolved.json")).await;
+    let resolved = slack.message("C0PAY", &ts).unwrap();
+    assert!(resolved.all_text().contains("🔇 Silenced in Alertmanager"), "{}", resolved.all_text());
+    let expire = resolved.button("alertmanager:expire").expect("[Expire silence]");
+
+    let expired =
+        click(&command, &slack, &hooks, ("C0PAY", &ts), ("alertmanager:expire", &expire["value"]), "U0BOB").await;
+    assert!(alertmanager.silences()[0].expired, "DELETE /api/v2/silence/{{id}}");
+    assert!(expired.to_string().contains("expired by <@U0BOB>"), "{expired}");
+    assert_eq!(alertmanager.refused(), 0, "every call carried the token");
+    assert!(!command_process.output().contains(AM_TOKEN), "the token never reaches a log");
 }

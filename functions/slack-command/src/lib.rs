@@ -22,6 +22,7 @@ use chatops_shared::flows::timers::{fire, timer_from_event};
 use chatops_shared::governance::{AccessPolicy, Governance, Policy};
 use chatops_shared::http::gateway::{request_from_event, response_to_event, text_response};
 use chatops_shared::notify::CodeDeploySettings;
+use chatops_shared::silences::{SilenceApi, SilenceConfig};
 use chatops_shared::slack::api::SlackApi;
 use chatops_shared::slack::bot::Bot;
 use chatops_shared::slack::form::parse_form;
@@ -60,6 +61,8 @@ pub struct Config {
     pub scheduler: Option<SchedulerConfig>,
     /// `MUTABLE_ALARMS`: the CloudWatch alarms [Mute] may mute.
     pub mutable_alarms: Vec<String>,
+    /// `ALERTMANAGER_URL` and its credentials: [Silence 1 h] on Alertmanager groups.
+    pub silences: Option<SilenceConfig>,
 }
 
 impl Config {
@@ -85,6 +88,7 @@ impl Config {
             incidents,
             scheduler: SchedulerConfig::from_lookup(lookup)?,
             mutable_alarms: chatops_shared::notify::mutable_alarms(lookup),
+            silences: SilenceConfig::from_lookup(lookup)?,
             rules,
             bot_token,
             api_url: chatops_shared::config::api_url(lookup)?,
@@ -169,6 +173,7 @@ pub fn deps(
         incidents,
         scheduler,
         alarms,
+        silences: config.silences.map(|settings| SilenceApi::new(http.clone(), settings)),
         ..Deps::basic(secret(config.signing_secret), services, http)
     }
 }

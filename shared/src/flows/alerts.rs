@@ -8,6 +8,9 @@
 //!   (`MUTABLE_ALARMS`): `DisableAlarmActions`, the mute on the alarm's record, and one schedule that
 //!   ends it (a mute until OK checks the alarm every 5 minutes, for at most a day); muting again moves
 //!   that schedule. [Unmute], or the schedule, enables the actions again. Policy action `alarm:mute`.
+//! - [Silence 1 h] on a firing Alertmanager group: a silence of its common labels through Alertmanager's
+//!   API v2, made by the Slack user with the message's link as its comment; [Expire silence] ends it.
+//!   Policy action `alertmanager:silence`.
 
 use std::time::Instant;
 
@@ -16,10 +19,13 @@ use serde_json::{Value, json};
 
 use crate::aws::scheduler::{Timer, schedule_name};
 use crate::governance::{Decision, Gate, Outcome, Pass};
-use crate::notify::{ACKNOWLEDGE_ACTION, MUTE_ACTION, UNMUTE_ACTION, acknowledged_line, muted_line};
+use crate::notify::{
+    ACKNOWLEDGE_ACTION, EXPIRE_SILENCE_ACTION, MUTE_ACTION, SILENCE_ACTION, UNMUTE_ACTION, acknowledged_line,
+    muted_line, silenced_line,
+};
 use crate::slack::interaction::BlockAction;
 use crate::slack::{Block, Button, Message, escape};
-use crate::state::{Acknowledgement, Mute, MuteEnd, StateTable};
+use crate::state::{Acknowledgement, Mute, MuteEnd, Silence, StateTable};
 
 pub use crate::notify::MUTABLE_ALARMS_VAR;
 
@@ -34,6 +40,7 @@ pub struct AlertDeps<'a> {
     pub scheduler: Option<&'a crate::aws::scheduler::Scheduler>,
     pub state: Option<&'a StateTable>,
     pub bot: Option<&'a crate::slack::bot::Bot>,
+    pub silences: Option<&'a crate::silences::SilenceApi>,
 }
 
 /// What muting needs: CloudWatch, and which alarms the stack may mute (`MUTABLE_ALARMS`, name patterns).
@@ -381,4 +388,122 @@ pub async fn unmute_when_due(app: AlertDeps<'_>, timer: &Timer, now: i64, deadli
         }
     }
     Ok(format!("{alarm} unmuted"))
+}
+
+/// What [Silence 1 h] and [Expire silence] carry: the group's lifecycle key, and its common labels (to
+/// silence) or the silence's ID (to expire).
+#[derive(Deserialize)]
+struct SilenceButton {
+    #[serde(rename = "k")]
+    lifecycle: String,
+    #[serde(rename = "m", default)]
+    labels: std::collections::BTreeMap<String, String>,
+    #[serde(rename = "s", default)]
+    silence: String,
+}
+
+/// A click on [Silence 1 h] or [Expire silence].
+pub async fn silence_click(
+    app: AlertDeps<'_>,
+    click: &BlockAction,
+    gate: &Gate<'_>,
+    now: i64,
+    deadline: Instant,
+) -> Outcome {
+    let Ok(button) = serde_json::from_str::<SilenceButton>(&click.value) else {
+        return refused("This button's value is not one I made: nothing was done.", "bad button value", "");
+    };
+    let resource = button
+        .labels
+        .get("alertname")
+        .cloned()
+        .unwrap_or_else(|| button.lifecycle.trim_start_matches("alertmanager:").to_owned());
+    let Some(api) = app.silences else {
+        return refused(
+            ":warning: Silencing needs `ALERTMANAGER_URL` (the stack's `AlertmanagerUrl`). Nothing was done.",
+            "silences not configured",
+            &resource,
+        );
+    };
+    match gate.check(SILENCE_ACTION, &resource, None) {
+        Pass::Go => {}
+        Pass::Refused(outcome) => return *outcome,
+        Pass::NeedsApproval(rule) => {
+            return refused(
+                format!(
+                    "Rule `{}` asks approval for silencing, which I don't do: silencing needs no approval.",
+                    escape(&rule)
+                ),
+                &format!("policy: rule {rule} asks approval for alertmanager:silence"),
+                &resource,
+            );
+        }
+    }
+    let user = &gate.caller;
+    if click.action_id == EXPIRE_SILENCE_ACTION {
+        if let Err(err) = api.expire(&button.silence, deadline).await {
+            tracing::error!(error = %err, "Alertmanager did not expire the silence");
+            return failed(
+                format!(":x: Alertmanager did not expire the silence ({err}); it still holds."),
+                err.to_string(),
+                &resource,
+            );
+        }
+        if let Some(state) = app.state
+            && let Err(err) = state.unsilence_alert(&button.lifecycle, &button.silence).await
+        {
+            tracing::warn!(error = %err, "the silence's end is not on the group's record: its next update may still show it");
+        }
+        let line = format!("🔊 Silence `{}` expired by <@{}>.", escape(&button.silence), escape(&user.user_id));
+        let mut outcome = Outcome::ephemeral("", Decision::Done).on(&resource);
+        outcome.message = replaced(click, &[EXPIRE_SILENCE_ACTION], line, Vec::new());
+        return outcome;
+    }
+    if button.labels.is_empty() {
+        return refused("This group has no common labels to silence by.", "no labels", &resource);
+    }
+    // The message's link goes in the silence's comment, so Alertmanager's users can find the context.
+    let link = match (app.bot, &click.message_ts) {
+        (Some(bot), Some(ts)) => bot
+            .read("chat.getPermalink", &[("channel", &click.channel_id), ("message_ts", ts)], deadline)
+            .await
+            .ok()
+            .and_then(|a| a["permalink"].as_str().map(str::to_owned)),
+        _ => None,
+    };
+    let until = now + 3600;
+    let who = if user.user_name.is_empty() { user.user_id.clone() } else { user.user_name.clone() };
+    let comment = match &link {
+        Some(link) => format!("Silenced from Slack by {who} ({}): {link}", user.user_id),
+        None => format!("Silenced from Slack by {who} ({})", user.user_id),
+    };
+    let id =
+        match api.create(&button.labels, until, &format!("{who} (Slack {})", user.user_id), &comment, deadline).await {
+            Ok(id) => id,
+            Err(err) => {
+                tracing::error!(error = %err, "Alertmanager did not create the silence");
+                return failed(
+                    format!(":x: Alertmanager did not create the silence ({err}). Nothing is silenced."),
+                    err.to_string(),
+                    &resource,
+                );
+            }
+        };
+    let silence = Silence { id: id.clone(), by: user.user_id.clone(), until };
+    if let Some(state) = app.state
+        && let Err(err) = state.silence_alert(&button.lifecycle, &silence).await
+    {
+        tracing::warn!(error = %err, "the silence is not on the group's record: its next update will not show it");
+    }
+    let expire = Button {
+        text: "🔊 Expire silence".into(),
+        action_id: EXPIRE_SILENCE_ACTION.into(),
+        value: Some(json!({"k": button.lifecycle, "s": id}).to_string()),
+        url: None,
+        style: None,
+        confirm: None,
+    };
+    let mut outcome = Outcome::ephemeral("", Decision::Done).on(&resource);
+    outcome.message = replaced(click, &[SILENCE_ACTION], silenced_line(&silence), vec![expire]);
+    outcome
 }

@@ -18,6 +18,7 @@ use crate::governance::approvals::APPROVAL_PREFIX;
 use crate::governance::{At, Caller, Decision, Entry, Gate, Governance, Outcome, Rerun, audit};
 use crate::http::RetryPolicy;
 use crate::http::gateway::{json_response, text_response};
+use crate::silences::SilenceApi;
 use crate::slack::bot::Bot;
 use crate::slack::events::{EventEnvelope, Mention};
 use std::collections::HashMap;
@@ -56,6 +57,8 @@ pub struct SlackApp {
     pub scheduler: Option<Arc<Scheduler>>,
     /// Muting CloudWatch alarms' actions (`MUTABLE_ALARMS`); `None` when no alarm may be muted.
     pub alarms: Option<AlarmMuting>,
+    /// Alertmanager's silences (`ALERTMANAGER_URL`); `None` when not configured.
+    pub silences: Option<SilenceApi>,
 }
 
 impl SlackApp {
@@ -75,6 +78,7 @@ impl SlackApp {
             incidents: None,
             scheduler: None,
             alarms: None,
+            silences: None,
         }
     }
 
@@ -85,6 +89,7 @@ impl SlackApp {
             scheduler: self.scheduler.as_deref(),
             state: self.replays.as_ref(),
             bot: self.bot.as_deref(),
+            silences: self.silences.as_ref(),
         }
     }
 
@@ -173,6 +178,13 @@ async fn handle_click(app: &SlackApp, payload: &str, started: Instant, deadline:
                     .click(&click, at, async |request, requester, rerun, gate| {
                         run_approved(app, request, requester, rerun, gate, action_deadline).await
                     })
+                    .await
+            })
+            .await
+    } else if click.action_id.starts_with("alertmanager:") {
+        app.governance
+            .guard(&caller, Entry::Change, at, async |gate| {
+                Box::pin(super::alerts::silence_click(app.alert_deps(), &click, gate, at.now_unix, action_deadline))
                     .await
             })
             .await

@@ -28,6 +28,7 @@ pub const ACTIONS: &[&str] = &[
     "incident:resolve",
     "alert:ack",
     "alarm:mute",
+    "alertmanager:silence",
 ];
 
 /// How long a request waits for its approvals unless the rule says otherwise.

@@ -54,6 +54,8 @@ pub struct MessageDefaults {
     pub codedeploy: CodeDeploySettings,
     /// `MUTABLE_ALARMS`: the CloudWatch alarms whose messages get the mute buttons (bot-token mode).
     pub mutable_alarms: Vec<String>,
+    /// `ALERTMANAGER_URL` is set: firing Alertmanager groups get [Silence 1 h] (bot-token mode).
+    pub silences: bool,
 }
 
 /// The event is none of the shapes we know.
@@ -247,7 +249,7 @@ impl Notification {
             msg.blocks.insert(at.min(msg.blocks.len()), crate::slack::Block::Context(vec![note.clone()]));
         }
         if let Some(actions) = &extras.actions {
-            self.add_actions(&mut msg, actions, &defaults.mutable_alarms);
+            self.add_actions(&mut msg, actions, defaults);
         }
         if let Some(mention) = &extras.mention {
             msg.text = format!("{mention} {}", msg.text);
@@ -329,6 +331,8 @@ pub struct AlertActions {
     pub incident: Option<String>,
     /// The alarm's mute, while it lasts: its line is shown, with [Unmute].
     pub muted: Option<crate::state::Mute>,
+    /// The Alertmanager group's silence made from its message: its line, with [Expire silence].
+    pub silenced: Option<crate::state::Silence>,
 }
 
 /// The action ID of [Declare incident]; slack-command's incident flow answers it.
@@ -339,6 +343,19 @@ pub const ACKNOWLEDGE_ACTION: &str = "alert:ack";
 /// The action IDs of [Mute …] and [Unmute]; slack-command's alert flow answers them.
 pub const MUTE_ACTION: &str = "alarm:mute";
 pub const UNMUTE_ACTION: &str = "alarm:unmute";
+/// The action IDs of [Silence 1 h] and [Expire silence] on an Alertmanager group.
+pub const SILENCE_ACTION: &str = "alertmanager:silence";
+pub const EXPIRE_SILENCE_ACTION: &str = "alertmanager:expire";
+
+/// `🔇 Silenced by @x until 11:04`.
+pub fn silenced_line(silence: &crate::state::Silence) -> String {
+    format!(
+        "🔇 Silenced in Alertmanager by <@{}> until {} (silence `{}`)",
+        crate::slack::escape(&silence.by),
+        slack_date_at(silence.until),
+        crate::slack::escape(&silence.id)
+    )
+}
 /// `MUTABLE_ALARMS`: name patterns of the CloudWatch alarms the stack may mute (the template's
 /// `MutableAlarms`, which also scopes the IAM permission); both functions read it.
 pub const MUTABLE_ALARMS_VAR: &str = "MUTABLE_ALARMS";
@@ -388,7 +405,8 @@ impl Notification {
 
     /// The lines of what was done on the alert, and while it pages, the buttons still to press:
     /// [Acknowledge] (once acknowledged, the line instead) and [Declare incident] (once declared, its line).
-    fn add_actions(&self, msg: &mut Message, actions: &AlertActions, mutable_alarms: &[String]) {
+    fn add_actions(&self, msg: &mut Message, actions: &AlertActions, defaults: &MessageDefaults) {
+        let mutable_alarms = &defaults.mutable_alarms;
         use crate::slack::{Block, Button};
         let paging = self.is_alarm_state();
         let mut lines = Vec::new();
@@ -400,6 +418,9 @@ impl Notification {
         }
         if let Some(mute) = &actions.muted {
             lines.push(muted_line(mute));
+        }
+        if let Some(silence) = &actions.silenced {
+            lines.push(silenced_line(silence));
         }
         if !lines.is_empty() {
             msg.blocks.push(Block::Context(lines));
@@ -418,6 +439,24 @@ impl Notification {
             Self::Alarm(a) if mutable_alarms.iter().any(|p| routing::glob(p, &a.name)) => Some(&a.name),
             _ => None,
         };
+        // Silencing: [Expire silence] while silenced, [Silence 1 h] while a group fires.
+        if let (Self::Alertmanager(group), true, Some(key)) = (self, defaults.silences, &actions.lifecycle) {
+            match &actions.silenced {
+                Some(silence) => mutes.push(mute_button(
+                    "🔊 Expire silence",
+                    serde_json::json!({"k": key, "s": silence.id}),
+                    EXPIRE_SILENCE_ACTION,
+                )),
+                None if paging => {
+                    let value = serde_json::json!({"k": key, "m": group.common_labels});
+                    // A button's value holds 2,000 characters: a group whose labels do not fit gets none.
+                    if value.to_string().len() <= 1900 {
+                        mutes.push(mute_button("🔇 Silence 1 h", value, SILENCE_ACTION));
+                    }
+                }
+                None => {}
+            }
+        }
         if let (Some(alarm), Some(key)) = (mutable_alarm, &actions.lifecycle) {
             if actions.muted.is_some() {
                 mutes.push(mute_button("🔔 Unmute", serde_json::json!({"a": alarm, "k": key}), UNMUTE_ACTION));

@@ -18,7 +18,9 @@
 use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
-use super::{Item, Mute, StateError, StateTable, TTL_ATTRIBUTE, get_n, get_s, is_condition_failure, n, s, state_error};
+use super::{
+    Item, Mute, Silence, StateError, StateTable, TTL_ATTRIBUTE, get_n, get_s, is_condition_failure, n, s, state_error,
+};
 
 /// Incidents are kept this long (a year and a bit: long enough for the yearly review).
 pub const INCIDENT_RETENTION_S: i64 = 400 * 86_400;
@@ -585,6 +587,46 @@ impl StateTable {
             Ok(_) => Ok(true),
             Err(err) if is_condition_failure(&err) => Ok(false),
             Err(err) => Err(state_error("UpdateItem (unmute)")(err)),
+        }
+    }
+
+    /// Records silence `silence` of the Alertmanager group of lifecycle `key` (a later one replaces it).
+    pub async fn silence_alert(&self, key: &str, silence: &Silence) -> Result<bool, StateError> {
+        let sent = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::lifecycle_key(key)))
+            .update_expression("SET silence_id = :id, silence_by = :by, silence_until = :until")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":id", s(&silence.id))
+            .expression_attribute_values(":by", s(&silence.by))
+            .expression_attribute_values(":until", n(silence.until))
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => Ok(false),
+            Err(err) => Err(state_error("UpdateItem (silence)")(err)),
+        }
+    }
+
+    /// Forgets silence `id` of lifecycle `key` (expired from its message), if it is still the group's.
+    pub async fn unsilence_alert(&self, key: &str, id: &str) -> Result<bool, StateError> {
+        let sent = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::lifecycle_key(key)))
+            .update_expression("REMOVE silence_id, silence_by, silence_until")
+            .condition_expression("silence_id = :id")
+            .expression_attribute_values(":id", s(id))
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => Ok(false),
+            Err(err) => Err(state_error("UpdateItem (unsilence)")(err)),
         }
     }
 }

@@ -127,6 +127,17 @@ pub struct Lifecycle {
     pub acknowledged: Option<(String, i64)>,
     /// The alarm's actions are muted: by whom, until when (epoch s), and whether until it is OK.
     pub muted: Option<Mute>,
+    /// The Alertmanager group is silenced.
+    pub silenced: Option<Silence>,
+}
+
+/// An Alertmanager silence made from an alert's message, as its lifecycle record keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Silence {
+    pub id: String,
+    pub by: String,
+    /// Epoch s.
+    pub until: i64,
 }
 
 /// A mute of an alarm's actions, as its lifecycle record keeps it.
@@ -689,6 +700,10 @@ impl StateTable {
                 until,
                 until_ok: item.get("mute_ok").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
             }),
+            silenced: match (get_s(&item, "silence_id"), get_s(&item, "silence_by"), get_n(&item, "silence_until")) {
+                (Some(id), Some(by), Some(until)) => Some(Silence { id, by, until }),
+                _ => None,
+            },
         }))
     }
 

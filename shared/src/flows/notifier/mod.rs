@@ -149,6 +149,7 @@ impl Config {
                     opt(CodeDeploySettings::GREEN_URLS_VAR).as_deref(),
                 )?,
                 mutable_alarms: crate::notify::mutable_alarms(lookup),
+                silences: opt(crate::silences::URL_VAR).is_some(),
             },
             routes,
             state_table: crate::config::state_table(lookup),

@@ -538,6 +538,7 @@ impl<'d> Run<'d> {
             acknowledged: acknowledged.map(|(by, at)| crate::notify::acknowledged_line(by, *at)),
             incident: lifecycle.incident.clone(),
             muted: lifecycle.muted.clone(),
+            silenced: lifecycle.silenced.clone(),
         };
         let extras = Extras { mention: mention.clone(), note, actions: Some(actions) };
         let body = n.to_slack_with(&self.deps.defaults, &extras);
