@@ -160,7 +160,7 @@ for st in resources["SlackCommandFunction"]["Properties"]["Policies"][0]["Statem
         if keys == ("lifecycle#*",):
             # On an alert's record only what was done from its message: the incident's line, the acknowledgement.
             attributes = st["Condition"]["ForAllValues:StringLike"].get("dynamodb:Attributes")
-            check(attributes == ["pk", "sk", "incident", "ack_by", "ack_at", "alarm_since", "mute_id", "mute_by", "mute_until", "mute_ok"], f"slack-command: lifecycle# attributes {attributes}")
+            check(attributes == ["pk", "sk", "incident", "ack_by", "ack_at", "alarm_since", "mute_id", "mute_by", "mute_until", "mute_ok", "silence_id", "silence_by", "silence_until"], f"slack-command: lifecycle# attributes {attributes}")
 check(by_prefix.get(("replay#*",), (None,))[0] == {"dynamodb:PutItem"}, f"slack-command: replay# grants {by_prefix}")
 check(by_prefix.get(("approval#*",), (None,))[0] == {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"}, f"slack-command: approval# grants {by_prefix}")
 check(by_prefix.get(INCIDENT_KEYS, (None,))[0] == {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"}, f"slack-command: incident grants {by_prefix}")

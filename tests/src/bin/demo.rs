@@ -639,6 +639,7 @@ async fn main() {
     }
 
     incident_demo(moto, &alarm_bin, &command_bin).await;
+    alert_actions_demo(moto, &alarm_bin, &command_bin).await;
 
     drop(slack);
     printer.abort();
@@ -843,5 +844,175 @@ async fn incident_demo(moto: &Moto, alarm_bin: &std::path::Path, command_bin: &s
         for line in file.text().lines() {
             println!("     {}", dim(line));
         }
+    }
+}
+
+/// Mute → the schedule → unmute on a CloudWatch alarm (moto's CloudWatch and EventBridge Scheduler),
+/// and a silence of an Alertmanager group through its API (a stand-in), expired by its button.
+async fn alert_actions_demo(moto: &Moto, alarm_bin: &std::path::Path, command_bin: &std::path::Path) {
+    use chatops_tests::alertmanager_api_standin::AlertmanagerApiStandIn;
+    println!(
+        "\n{} acting on alerts: [Mute 1 h] (CloudWatch + a one-time schedule, read back from moto and fired), [Silence 1 h] in Alertmanager",
+        bold("15.")
+    );
+    let table = moto.create_state_table().await;
+    let group = moto.create_schedule_group().await;
+    moto.put_alarm("checkout-latency").await;
+    let api = SlackApiStandIn::start(BOT_TOKEN).await;
+    let hooks = SlackStandIn::start().await;
+    let alertmanager = AlertmanagerApiStandIn::start("demo-am-token").await;
+    let common = [
+        ("SLACK_BOT_TOKEN", BOT_TOKEN.to_owned()),
+        ("SLACK_API_URL", api.url()),
+        ("STATE_TABLE", table.clone()),
+        ("MUTABLE_ALARMS", "checkout-*".to_owned()),
+        ("ALERTMANAGER_URL", alertmanager.url()),
+    ];
+    let mut alarm_env: Vec<(&str, String)> = moto.env();
+    alarm_env.extend(common.iter().cloned());
+    alarm_env.extend([("SLACK_CHANNEL", "C0ALARMS".to_owned()), ("ALERTMANAGER_TOKEN", ALERTMANAGER_TOKEN.to_owned())]);
+    let mut command_env: Vec<(&str, String)> = moto.env();
+    command_env.extend(common.iter().cloned());
+    command_env.extend([
+        ("SLACK_SIGNING_SECRET", SIGNING_SECRET.to_owned()),
+        ("ALERTMANAGER_API_TOKEN", "demo-am-token".to_owned()),
+        ("SCHEDULE_GROUP", group.clone()),
+        ("SCHEDULER_ROLE_ARN", "arn:aws:iam::123456789012:role/chatops-scheduler".to_owned()),
+        ("SCHEDULE_TARGET_ARN", "arn:aws:lambda:eu-west-1:123456789012:function:chatops-demo-slack-command".to_owned()),
+    ]);
+    println!("   MUTABLE_ALARMS=checkout-* SCHEDULE_GROUP={group} ALERTMANAGER_URL={}", alertmanager.url());
+    let alarm_runtime = RuntimeApi::start().await;
+    let env: Vec<(&str, &str)> = alarm_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let _alarm_process = FunctionProcess::spawn(alarm_bin, &alarm_runtime, &env);
+    let command_runtime = RuntimeApi::start().await;
+    let env: Vec<(&str, &str)> = command_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let _command_process = FunctionProcess::spawn(command_bin, &command_runtime, &env);
+
+    let click = |channel: &str, ts: &str, action: &str, value: &Value, n: usize| {
+        let message = api.message(channel, ts).unwrap_or_else(|| StoredMessage {
+            channel: channel.to_owned(),
+            ts: ts.to_owned(),
+            thread_ts: None,
+            body: Value::Null,
+            broadcast: false,
+            updates: 0,
+            reactions: Vec::new(),
+            pinned: false,
+        });
+        let payload = serde_json::json!({
+            "type": "block_actions", "team": {"id": "T0DEMO"}, "user": {"id": "U0ONCALL", "username": "oncall"},
+            "channel": {"id": channel, "name": "alarms"},
+            "container": {"type": "message", "message_ts": ts, "channel_id": channel},
+            "response_url": hooks.url(&format!("/actions/T0DEMO/alert/{n}")),
+            "message": {"ts": ts, "text": message.text(), "attachments": message.body["attachments"]},
+            "actions": [{"action_id": action, "block_id": "alarm-mute", "value": value, "action_ts": format!("2.{n}")}]
+        });
+        signed(&interaction_body(&payload))
+    };
+    let last_line = |hooks: &SlackStandIn| {
+        hooks
+            .received()
+            .last()
+            .and_then(|r| {
+                let body = r.json();
+                let blocks =
+                    body["attachments"][0]["blocks"].as_array().or_else(|| body["blocks"].as_array()).cloned()?;
+                blocks.iter().rev().find(|b| b["type"] == "context").map(context_text)
+            })
+            .unwrap_or_default()
+    };
+
+    let alarm = sns_alarm("checkout-latency", "ALARM", "OK", "2026-11-20T10:00:00.000+0000", "mute-demo-1", "alarms");
+    alarm_runtime.invoke(&alarm).await;
+    let Some(alert) = api.channel("C0ALARMS").into_iter().next() else { return };
+    let Some(mute) = alert.button("alarm:mute") else {
+        println!("   no mute button on the alarm");
+        return;
+    };
+    println!(
+        "\n   {} checkout-latency in ALARM; actions enabled in CloudWatch: {}",
+        dim("alarm-to-slack:"),
+        moto.alarm_actions_enabled("checkout-latency").await
+    );
+    command_runtime.invoke(&click("C0ALARMS", &alert.ts, "alarm:mute", &mute["value"], 1)).await;
+    hooks.wait_for(1, Duration::from_secs(3)).await;
+    println!(
+        "   {} U0ONCALL clicks [Mute 1 h]: {}; actions enabled: {}",
+        dim("POST /slack/interactions"),
+        bold(&last_line(&hooks)),
+        moto.alarm_actions_enabled("checkout-latency").await
+    );
+    let schedules = moto.schedules(&group).await;
+    for (name, expression, input) in &schedules {
+        println!("   {} {name} {expression} → {input}", dim("schedule:"));
+    }
+    if let Some((_, _, input)) = schedules.first() {
+        // The hour passes (the mute's end moved into the past in the table), and the scheduler fires.
+        moto.set_past(&table, "lifecycle#", "mute_until").await;
+        let fired = command_runtime.invoke(input).await.response_json();
+        println!(
+            "   {} the schedule fires → {fired}; actions enabled: {}",
+            dim("EventBridge Scheduler:"),
+            moto.alarm_actions_enabled("checkout-latency").await
+        );
+        if let Some(m) = api.message("C0ALARMS", &alert.ts) {
+            let line = m.all_text().lines().find(|l| l.contains("Unmuted")).unwrap_or("").to_owned();
+            println!("   {} {}", dim("the alert now shows:"), mrkdwn(&line));
+        }
+    }
+
+    let headers = vec![
+        ("Content-Type".to_owned(), "application/json".to_owned()),
+        ("Authorization".to_owned(), format!("Bearer {ALERTMANAGER_TOKEN}")),
+    ];
+    let firing = event_at(
+        Shape::HttpApi,
+        "/alertmanager",
+        "",
+        &headers,
+        &fixture("alertmanager-firing.json").to_string(),
+        false,
+    );
+    alarm_runtime.invoke(&firing).await;
+    let Some(group_message) = api.channel("C0ALARMS").into_iter().find(|m| m.button("alertmanager:silence").is_some())
+    else {
+        return;
+    };
+    let silence = group_message.button("alertmanager:silence").unwrap_or(Value::Null);
+    command_runtime.invoke(&click("C0ALARMS", &group_message.ts, "alertmanager:silence", &silence["value"], 2)).await;
+    hooks.wait_for(2, Duration::from_secs(3)).await;
+    println!(
+        "\n   {} U0ONCALL clicks [Silence 1 h] on HighRequestLatency: {}",
+        dim("POST /slack/interactions"),
+        bold(&last_line(&hooks))
+    );
+    for s in alertmanager.silences() {
+        println!(
+            "   {} silence {}: matchers {} by {:?}, {} → {}",
+            dim("Alertmanager received:"),
+            s.id,
+            s.body["matchers"],
+            s.body["createdBy"],
+            s.body["startsAt"],
+            s.body["endsAt"]
+        );
+        let expire = serde_json::json!({"k": "alertmanager", "s": s.id}).to_string();
+        let body = hooks.received().last().map(|r| r.json()).unwrap_or(Value::Null);
+        let value = body["attachments"][0]["blocks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
+            .find(|e| e["action_id"] == "alertmanager:expire")
+            .map(|e| e["value"].clone())
+            .unwrap_or(Value::String(expire));
+        command_runtime.invoke(&click("C0ALARMS", &group_message.ts, "alertmanager:expire", &value, 3)).await;
+        hooks.wait_for(3, Duration::from_secs(3)).await;
+        println!(
+            "   {} [Expire silence]: {}; expired in Alertmanager: {}",
+            dim("POST /slack/interactions"),
+            bold(&last_line(&hooks)),
+            alertmanager.silences()[0].expired
+        );
     }
 }
