@@ -42,3 +42,26 @@ pub async fn fire(app: &SlackApp, timer: &Timer, now: i64, deadline: Instant) ->
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sample_timers_are_read_and_anything_else_is_not_a_timer() {
+        for (text, kind) in [
+            (include_str!("../../../events/timer-approval-expiry.json"), "approval_expiry"),
+            (include_str!("../../../events/timer-deploy-timeout.json"), "deploy_timeout"),
+            (include_str!("../../../events/timer-unmute.json"), "unmute"),
+        ] {
+            let event: Value = serde_json::from_str(text).unwrap();
+            let timer = timer_from_event(&event).expect("a timer").expect("one this version knows");
+            assert_eq!(timer.kind(), kind);
+            assert_eq!(timer.input(), event, "what the scheduler is given is what is read");
+        }
+        let http: Value = serde_json::from_str(include_str!("../../../events/slack-command-http-api.json")).unwrap();
+        assert!(timer_from_event(&http).is_none());
+        let unknown = json!({"chatops_timer": {"kind": "self_destruct"}});
+        assert!(timer_from_event(&unknown).unwrap().is_err());
+    }
+}
