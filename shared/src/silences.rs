@@ -188,7 +188,7 @@ mod tests {
         let token = lookup(&[(URL_VAR, "http://am:9093/"), (TOKEN_VAR, "am-SECRET-token")]);
         let config = SilenceConfig::from_lookup(&token).unwrap().unwrap();
         assert!(!format!("{config:?}").contains("am-SECRET-token"));
-        let api = SilenceApi::new(reqwest::Client::new(), config);
+        let api = SilenceApi::new(crate::http::http_client().unwrap(), config);
         assert_eq!(api.base, "http://am:9093");
         assert!(!format!("{api:?}").contains("am-SECRET-token"));
         assert_eq!(rfc3339(1_764_151_440), "2025-11-26T10:04:00Z");
