@@ -374,11 +374,19 @@ async fn an_alarms_declare_button_clicked_by_two_people_at_once_makes_one_incide
     let (a, b) = tokio::join!(s.declare_click(0, ALERTS, &ts, "U0ALICE"), s.declare_click(1, ALERTS, &ts, "U0BOB"));
     assert_eq!(s.slack.channels().len(), 1, "one incident channel");
     assert_eq!(s.slack.channel(ANNOUNCE).len(), 1, "one announcement");
-    for replaced in [&a, &b] {
-        assert_eq!(replaced["replace_original"], true, "{replaced}");
-        let text = replaced.to_string();
-        assert!(text.contains("INC-1* declared by <@U0"), "{text}");
-        assert!(!text.contains("\"incident:declare\""), "the button is gone: {text}");
+    // The winner's message shows the incident. The other click waits for its number and shows it too;
+    // on a machine so loaded that the winner takes more than a second, it says the incident is being
+    // declared instead: never a second incident either way.
+    let replaced: Vec<&Value> = [&a, &b].into_iter().filter(|r| r["replace_original"] == true).collect();
+    assert!(!replaced.is_empty(), "{a}\n{b}");
+    for r in [&a, &b] {
+        let text = r.to_string();
+        if r["replace_original"] == true {
+            assert!(text.contains("INC-1* declared by <@U0"), "{text}");
+            assert!(!text.contains("\"incident:declare\""), "the button is gone: {text}");
+        } else {
+            assert!(text.contains("is declaring this incident right now"), "{text}");
+        }
     }
     let announcement = s.slack.channel(ANNOUNCE)[0].all_text();
     assert!(announcement.contains("SEV2") && announcement.contains("checkout-5xx"), "{announcement}");
