@@ -42,31 +42,7 @@ async fn acknowledge(
 ) -> Value {
     let message = slack.message(ALERTS, ts).expect("the alert");
     let button = message.button("alert:ack").expect("an [Acknowledge] button");
-    static CLICKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = CLICKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let path = format!("/actions/{user}/{n}");
-    let payload = json!({
-        "type": "block_actions",
-        "team": {"id": TEAM, "domain": "acme"},
-        "user": {"id": user, "username": user.to_lowercase(), "team_id": TEAM},
-        "channel": {"id": ALERTS, "name": "alerts"},
-        "container": {"type": "message", "message_ts": ts, "channel_id": ALERTS},
-        "response_url": hooks.url(&path),
-        "message": {"type": "message", "ts": ts, "text": message.text(), "attachments": message.body["attachments"]},
-        "actions": [{"type": "button", "action_id": "alert:ack", "block_id": "alert-actions",
-                     "value": button["value"], "action_ts": format!("1700000000.{n:06}")}]
-    });
-    let body = interaction_body(&payload);
-    let headers = signed_headers(SECRET, &now(), body.as_bytes());
-    let response = runtime.invoke(&event_at(Shape::HttpApi, "/slack/interactions", "", &headers, &body, false)).await;
-    assert_eq!(response.response_json()["statusCode"], 200);
-    for _ in 0..300 {
-        if let Some(got) = hooks.received().into_iter().find(|r| r.path == path) {
-            return got.json();
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("no response_url update for {user}");
+    click(runtime, slack, hooks, (ALERTS, ts), ("alert:ack", &button["value"]), user).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -490,21 +490,12 @@ impl StateTable {
     /// Shows `line` (`🚨 INC-12 declared by …`) on the alert of lifecycle `key` from now on: the notifier
     /// keeps it when it updates the alert's message. `false` when there is no such lifecycle.
     pub async fn mark_lifecycle_incident(&self, key: &str, line: &str) -> Result<bool, StateError> {
-        let sent = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::lifecycle_key(key)))
+        let update = self
+            .lifecycle_update(key)
             .update_expression("SET incident = :line")
             .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":line", s(line))
-            .send()
-            .await;
-        match sent {
-            Ok(_) => Ok(true),
-            Err(err) if is_condition_failure(&err) => Ok(false),
-            Err(err) => Err(state_error("UpdateItem (lifecycle incident)")(err)),
-        }
+            .expression_attribute_values(":line", s(line));
+        self.update_if(update, "UpdateItem (lifecycle incident)").await
     }
 
     /// Records `user`'s acknowledgement of the alert of lifecycle `key` at `at_s`, while it pages (its
@@ -542,36 +533,22 @@ impl StateTable {
     /// Records a mute (`mute`: its ID) of the alert of lifecycle `key`: a later mute replaces it (and its
     /// schedule is moved), so there is only ever one. `false` when there is no such lifecycle.
     pub async fn mute_alert(&self, key: &str, mute: &str, by: &Mute) -> Result<bool, StateError> {
-        let sent = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::lifecycle_key(key)))
+        let update = self
+            .lifecycle_update(key)
             .update_expression("SET mute_id = :id, mute_by = :by, mute_until = :until, mute_ok = :ok")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":id", s(mute))
             .expression_attribute_values(":by", s(&by.by))
             .expression_attribute_values(":until", n(by.until))
-            .expression_attribute_values(":ok", AttributeValue::Bool(by.until_ok))
-            .send()
-            .await;
-        match sent {
-            Ok(_) => Ok(true),
-            Err(err) if is_condition_failure(&err) => Ok(false),
-            Err(err) => Err(state_error("UpdateItem (mute)")(err)),
-        }
+            .expression_attribute_values(":ok", AttributeValue::Bool(by.until_ok));
+        self.update_if(update, "UpdateItem (mute)").await
     }
 
     /// Ends the mute of lifecycle `key`, once: `end` says which (any, by a click on [Unmute]; that mute
     /// when its time has come, or that mute until OK now that the alarm is OK). `false`: not so, nothing
     /// written (unmuted before, muted again since, not due).
     pub async fn unmute_alert(&self, key: &str, end: MuteEnd<'_>, now_s: i64) -> Result<bool, StateError> {
-        let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::lifecycle_key(key)))
-            .update_expression("REMOVE mute_id, mute_by, mute_until, mute_ok");
+        let mut update = self.lifecycle_update(key).update_expression("REMOVE mute_id, mute_by, mute_until, mute_ok");
         update = match end {
             MuteEnd::Now => update.condition_expression("attribute_exists(mute_id)"),
             MuteEnd::Due(mute) => update
@@ -583,50 +560,28 @@ impl StateTable {
                 .expression_attribute_values(":id", s(mute))
                 .expression_attribute_values(":true", AttributeValue::Bool(true)),
         };
-        match update.send().await {
-            Ok(_) => Ok(true),
-            Err(err) if is_condition_failure(&err) => Ok(false),
-            Err(err) => Err(state_error("UpdateItem (unmute)")(err)),
-        }
+        self.update_if(update, "UpdateItem (unmute)").await
     }
 
     /// Records silence `silence` of the Alertmanager group of lifecycle `key` (a later one replaces it).
     pub async fn silence_alert(&self, key: &str, silence: &Silence) -> Result<bool, StateError> {
-        let sent = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::lifecycle_key(key)))
+        let update = self
+            .lifecycle_update(key)
             .update_expression("SET silence_id = :id, silence_by = :by, silence_until = :until")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":id", s(&silence.id))
             .expression_attribute_values(":by", s(&silence.by))
-            .expression_attribute_values(":until", n(silence.until))
-            .send()
-            .await;
-        match sent {
-            Ok(_) => Ok(true),
-            Err(err) if is_condition_failure(&err) => Ok(false),
-            Err(err) => Err(state_error("UpdateItem (silence)")(err)),
-        }
+            .expression_attribute_values(":until", n(silence.until));
+        self.update_if(update, "UpdateItem (silence)").await
     }
 
     /// Forgets silence `id` of lifecycle `key` (expired from its message), if it is still the group's.
     pub async fn unsilence_alert(&self, key: &str, id: &str) -> Result<bool, StateError> {
-        let sent = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::lifecycle_key(key)))
+        let update = self
+            .lifecycle_update(key)
             .update_expression("REMOVE silence_id, silence_by, silence_until")
             .condition_expression("silence_id = :id")
-            .expression_attribute_values(":id", s(id))
-            .send()
-            .await;
-        match sent {
-            Ok(_) => Ok(true),
-            Err(err) if is_condition_failure(&err) => Ok(false),
-            Err(err) => Err(state_error("UpdateItem (unsilence)")(err)),
-        }
+            .expression_attribute_values(":id", s(id));
+        self.update_if(update, "UpdateItem (unsilence)").await
     }
 }

@@ -314,6 +314,27 @@ impl StateTable {
         }
     }
 
+    /// Sends a conditional `UpdateItem`: `true` when written, `false` when its condition failed.
+    async fn update_if(
+        &self,
+        update: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+        operation: &'static str,
+    ) -> Result<bool, StateError> {
+        match update.send().await {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => Ok(false),
+            Err(err) => Err(state_error(operation)(err)),
+        }
+    }
+
+    /// An `UpdateItem` of lifecycle `key`'s record, to build on.
+    fn lifecycle_update(
+        &self,
+        key: &str,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client.update_item().table_name(&self.table).set_key(Some(Self::lifecycle_key(key)))
+    }
+
     /// The item under `key`, read strongly consistent.
     async fn get_consistent(&self, key: Item, operation: &'static str) -> Result<Option<Item>, StateError> {
         let out = self
