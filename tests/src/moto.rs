@@ -88,14 +88,20 @@ impl Moto {
         })
     }
 
-    /// SDK configuration pointed at this server, with dummy credentials.
-    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
+    /// SDK configuration pointed at this server, with dummy credentials, served by the functions' own
+    /// HTTP client. (`aws-config` with the SDK's default client brought aws-lc, a C build, into every test
+    /// build, and a second feature set of the whole dependency graph: minutes of CI.)
+    pub async fn sdk_config(&self) -> aws_types::SdkConfig {
+        let http = chatops_shared::http::http_client().expect("an HTTP client");
+        aws_types::SdkConfig::builder()
+            .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
             .endpoint_url(&self.endpoint)
-            .region(aws_config::Region::new("eu-west-1"))
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-            .load()
-            .await
+            .region(aws_types::region::Region::new("eu-west-1"))
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
+                "testing", "testing", None, None, "moto",
+            )))
+            .http_client(chatops_shared::aws::http::sdk_http_client(http))
+            .build()
     }
 
     /// Environment for a function process: the SDK's standard settings, pointed at this server.
