@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 FLOORS = [
-    ("base", {"clock", "config", "secret", "logging", "json", "text"}),
+    ("base", {"clock", "config", "secret", "logging", "metrics", "json", "text"}),
     ("http", {"http"}),
     ("adapters", {"aws", "state", "slack", "deploy", "silences"}),
     ("render", {"chat", "notify"}),

@@ -210,6 +210,146 @@ check(command_env.get("SCHEDULER_ROLE_ARN") == {"Fn::GetAtt": ["SchedulerRole", 
 check(alarm_env.get("MUTABLE_ALARMS") == {"Ref": "MutableAlarms"}, "alarm-to-slack: MUTABLE_ALARMS is not the parameter")
 
 
+# ---------------------------------------------------------------- one stack for the organisation (#24)
+def without(node, condition):
+    """`node` as it is when `condition` is false: each !If on it replaced by its false branch."""
+    if isinstance(node, dict):
+        if "Fn::If" in node and node["Fn::If"][0] == condition:
+            return without(node["Fn::If"][2], condition)
+        return {k: without(v, condition) for k, v in node.items()}
+    if isinstance(node, list):
+        return [without(v, condition) for v in node]
+    return node
+
+
+def mentions(node, name):
+    return f"'Ref': '{name}'" in str(node) or "${" + name + "}" in str(node)
+
+
+# With OrganizationId empty, nothing cross-account exists: every resource that names the organisation exists
+# only under HasOrganization, or names it only in a branch of !If HasOrganization.
+org_resources = []
+for logical, res in resources.items():
+    if res.get("Condition") == "HasOrganization":
+        org_resources.append(logical)
+        continue
+    check(not mentions(without(res, "HasOrganization"), "OrganizationId"), f"{logical}: names OrganizationId outside HasOrganization")
+check({"OrganizationEventBus", "OrganizationEventBusPolicy", "OrganizationEventsRule", "OrganizationEventsRulePermission"} <= set(org_resources), f"organisation resources not all under HasOrganization: {org_resources}")
+for logical, res in resources.items():
+    if res["Type"] in ("AWS::Events::EventBus", "AWS::Events::EventBusPolicy"):
+        check(res.get("Condition") == "HasOrganization", f"{logical}: an event bus or bus policy exists without OrganizationId")
+bus_rule = resources["OrganizationEventsRule"]["Properties"]
+check(bus_rule.get("EventBusName") == {"Ref": "OrganizationEventBus"}, "the organisation's rule is not on the organisation's bus")
+
+
+ORG_KEYS = {"aws:PrincipalOrgID", "aws:SourceOrgID", "aws:SourceAccount", "aws:PrincipalAccount", "aws:SourceArn", "aws:SourceOrgPaths", "aws:PrincipalOrgPaths"}
+
+
+def policy_statements(node):
+    """Every policy statement in a template: documents' Statement lists, an event bus policy's Statement."""
+    if isinstance(node, dict):
+        if "Effect" in node and ("Principal" in node or "Action" in node):
+            yield node
+            return
+        for key, value in node.items():
+            if key == "Fn::If":
+                for branch in value[1:]:
+                    yield from policy_statements(branch)
+            else:
+                yield from policy_statements(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from policy_statements(value)
+
+
+def open_principal_problems(where, node):
+    """Statements that let anyone in (`Principal: "*"`, `{"AWS": "*"}`), or a service act for any account,
+    without a condition naming the organisation, an account or a source ARN."""
+    problems = []
+    for st in policy_statements(node):
+        principal = st.get("Principal")
+        if principal is None or st.get("Effect") != "Allow":
+            continue
+        values = principal.values() if isinstance(principal, dict) else [principal]
+        flat = [v for value in values for v in (value if isinstance(value, list) else [value])]
+        everyone = "*" in flat
+        service = isinstance(principal, dict) and "Service" in principal and not everyone
+        if not (everyone or service):
+            continue
+        keys = {k for op in st.get("Condition", {}).values() if isinstance(op, dict) for k in op}
+        if not keys & ORG_KEYS:
+            kind = "Principal \"*\"" if everyone else f"service {principal['Service']}"
+            problems.append(f"{where}: {kind} without a condition on the organisation, account or source ({st.get('Sid', st.get('Action'))})")
+    return problems
+
+
+# The check itself fails where it should.
+check(open_principal_problems("sample", {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "sns:Publish"}]}), "the open-principal check lets Principal * through")
+check(open_principal_problems("sample", {"Statement": [{"Effect": "Allow", "Principal": {"AWS": ["*"]}, "Action": "x", "Condition": {"Bool": {"aws:SecureTransport": "true"}}}]}), "the open-principal check takes any condition")
+check(not open_principal_problems("sample", {"Effect": "Allow", "Principal": "*", "Action": "events:PutEvents", "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-abc"}}}), "the open-principal check refuses an organisation condition")
+for logical, res in resources.items():
+    if res["Type"] in ("AWS::SNS::TopicPolicy", "AWS::Events::EventBusPolicy", "AWS::SQS::QueuePolicy", "AWS::IAM::Role"):
+        failures.extend(open_principal_problems(logical, res["Properties"]))
+topic_org = [st for st in policy_statements(resources["AlarmTopicPolicy"]["Properties"]) if "aws:SourceOrgID" in str(st)]
+check(len(topic_org) == 1 and topic_org[0].get("Condition", {}).get("StringEquals", {}).get("aws:SourceOrgID") == {"Ref": "OrganizationId"}, f"alarm topic: CloudWatch of the organisation not limited to it: {topic_org}")
+bus_policy = resources["OrganizationEventBusPolicy"]["Properties"]["Statement"]
+check(bus_policy["Action"] == "events:PutEvents" and bus_policy.get("Condition", {}).get("StringEquals", {}).get("aws:PrincipalOrgID") == {"Ref": "OrganizationId"}, f"organisation bus: not PutEvents for the organisation only: {bus_policy}")
+
+# Account names: the contract's variables are the parameters; Organizations is read only when asked.
+check(alarm_env.get("ACCOUNT_NAMES") == {"Ref": "AccountNames"}, "alarm-to-slack: ACCOUNT_NAMES is not the parameter")
+check(alarm_env.get("ORGANIZATIONS_LOOKUP") == {"Ref": "OrganizationsLookup"}, "alarm-to-slack: ORGANIZATIONS_LOOKUP is not the parameter")
+org_reads = []
+for st in resources["AlarmToSlackFunction"]["Properties"]["Policies"][0]["Statement"]:
+    if "organizations:" in str(st):
+        org_reads.append(st)
+        check("Fn::If" in st and st["Fn::If"][0] == "LooksUpAccountNames", "alarm-to-slack: Organizations readable without OrganizationsLookup")
+        check(st["Fn::If"][1]["Action"] == "organizations:DescribeAccount", f"alarm-to-slack: Organizations actions beyond DescribeAccount: {st}")
+check(len(org_reads) == 1, f"alarm-to-slack: Organizations statements {org_reads}")
+
+# Monitoring the monitor: the failed deliveries alarm on the functions' own metric, to the stack's topic, and
+# a dashboard that shows every metric the functions write (shared/src/metrics.rs).
+failed = resources["FailedDeliveriesAlarm"]["Properties"]
+check((failed["Namespace"], failed["MetricName"]) == ("ChatOps", "Failed"), "failed deliveries alarm not on ChatOps/Failed")
+check(failed["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "AlarmToSlackFunction"}}], "failed deliveries alarm not on alarm-to-slack")
+topic = {"Fn::If": ["CreateAlarmTopic", {"Ref": "AlarmTopic"}, {"Ref": "ExistingAlarmTopicArn"}]}
+for logical in ["FailedDeliveriesAlarm", "FailedAlarmsQueueDepthAlarm"]:
+    check(resources[logical]["Properties"]["AlarmActions"] == [topic], f"{logical}: not sent to the stack's own topic")
+redrive = resources["AlarmToSlackFunction"]["Properties"]["Events"].get("FailureQueueRedrive", {})
+check(redrive.get("Type") == "SQS" and redrive["Properties"].get("Queue") == {"Fn::GetAtt": ["FailedAlarmsQueue", "Arn"]}, "no re-drive mapping on the failure queue")
+check(redrive.get("Properties", {}).get("Enabled") is False, "the failure queue's re-drive runs without being turned on")
+check(redrive.get("Properties", {}).get("FunctionResponseTypes") == ["ReportBatchItemFailures"], "the re-drive would drop a batch's failures with its successes")
+import re
+from pathlib import Path
+metrics_rs = Path("shared/src/metrics.rs").read_text()
+emitted = set(re.findall(r'Self::\w+ => "(\w+)"', metrics_rs)) | {"Latency"}
+board = str(resources["Dashboard"]["Properties"]["DashboardBody"])
+missing = sorted(m for m in emitted - {"Ignored", "Commands"} if f'"{m}"' not in board)
+check(not missing, f"dashboard lacks metrics the functions write: {missing}")
+check("{ChatOps,FunctionName,Decision}" in board, "dashboard lacks the commands by decision")
+check(len(emitted) >= 8, f"metric names not found in shared/src/metrics.rs: {emitted}")
+
+# The member account's example: passes its own checks, forwards to the central bus only, and forwards each
+# service's events with the same pattern as the central stack's own rule for that service.
+member, member_errors = decode("examples/member-account.yaml")
+check(not member_errors, f"examples/member-account.yaml does not parse: {member_errors}")
+if member:
+    mres = member["Resources"]
+    for logical, res in mres.items():
+        failures.extend(open_principal_problems(f"member {logical}", res["Properties"]))
+    role = mres["ForwardRole"]["Properties"]
+    puts = [st for p in role["Policies"] for st in p["PolicyDocument"]["Statement"]]
+    check(puts == [{"Effect": "Allow", "Action": "events:PutEvents", "Resource": {"Ref": "CentralEventBusArn"}}], f"member: the forwarding role may do more than put events on the central bus: {puts}")
+    for logical in ["AlarmStateChangesRule", "ServiceEventsRule"]:
+        targets = mres[logical]["Properties"]["Targets"]
+        check(all(t["Arn"] == {"Ref": "CentralEventBusArn"} and t["RoleArn"] == {"Fn::GetAtt": ["ForwardRole", "Arn"]} for t in targets), f"member {logical}: forwards elsewhere than the central bus")
+    forwarded = {p["source"][0]: p for p in mres["ServiceEventsRule"]["Properties"]["EventPattern"]["$or"]}
+    for logical, res in resources.items():
+        if res["Type"] == "AWS::Events::Rule" and logical.startswith(("GuardDuty", "SecurityHub", "Health", "Backup", "CodePipeline", "Ecs", "CloudFormation", "CodeDeploy")):
+            pattern = res["Properties"]["EventPattern"]
+            check(forwarded.get(pattern["source"][0]) == pattern, f"member: {pattern['source'][0]} forwarded with another pattern than {logical}'s")
+    check(set(forwarded) <= set(bus_rule["EventPattern"]["source"]), f"member forwards sources the central bus rule drops: {set(forwarded) - set(bus_rule['EventPattern']['source'])}")
+    check("aws.cloudwatch" in bus_rule["EventPattern"]["source"], "the central bus rule drops alarm state changes")
+
 if failures:
     print("template.yaml checks failed:\n  " + "\n  ".join(failures))
     sys.exit(1)

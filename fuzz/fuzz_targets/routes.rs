@@ -11,6 +11,8 @@ fuzz_target!(|data: &[u8]| {
         Ok(routes) => {
             let key = RouteKey {
                 alarm: Some(&text),
+                account: Some("111122223333"),
+                account_name: Some(&text),
                 source: Some("aws.guardduty"),
                 state: "ALARM",
                 urgent: true,

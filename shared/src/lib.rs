@@ -12,6 +12,7 @@ pub mod governance;
 pub mod http;
 pub mod json;
 pub mod logging;
+pub mod metrics;
 
 pub mod notify;
 pub mod secret;

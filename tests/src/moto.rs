@@ -344,6 +344,24 @@ impl Moto {
         out
     }
 
+    /// Makes the moto account an organisation's management account (once; later calls find it made) and
+    /// creates member account `name` in it. Returns the new account's ID.
+    pub async fn create_org_account(&self, name: &str) -> String {
+        let client = aws_sdk_organizations::Client::new(&self.sdk_config().await);
+        if let Err(err) = client.create_organization().send().await {
+            use aws_sdk_organizations::error::ProvideErrorMetadata as _;
+            assert_eq!(err.code(), Some("AlreadyInOrganizationException"), "CreateOrganization: {err:?}");
+        }
+        let out = client
+            .create_account()
+            .account_name(name)
+            .email(format!("{name}@example.com"))
+            .send()
+            .await
+            .expect("CreateAccount");
+        out.create_account_status.and_then(|s| s.account_id).expect("the new account's ID")
+    }
+
     pub async fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
         aws_sdk_cloudwatch::Client::new(&self.sdk_config().await)
     }

@@ -80,6 +80,19 @@ async fn scale_end_to_end_with_a_kms_secret_and_an_audit_line() {
     assert!(done["latency_ms"].is_u64());
     assert_eq!(audits[1]["fields"]["decision"], "refused");
     assert_eq!(audits[1]["fields"]["reason"], "user not allowed");
+    // The metrics (Embedded Metric Format): one line per invocation, and the commands by decision.
+    let emf: Vec<Value> = process.json_logs().into_iter().filter(|l| l.get("_aws").is_some()).collect();
+    assert_eq!(emf.iter().filter(|l| l.get("Decision").is_none()).count(), 4, "{emf:#?}");
+    let decisions: Vec<(&str, f64)> =
+        emf.iter().filter_map(|l| Some((l["Decision"].as_str()?, l["Commands"].as_f64()?))).collect();
+    assert_eq!(decisions, [("done", 1.0), ("refused", 1.0)]);
+    for line in emf.iter().filter(|l| l.get("Decision").is_some()) {
+        let directive = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], "ChatOps");
+        assert_eq!(directive["Dimensions"], json!([["FunctionName", "Decision"]]));
+        assert_eq!(directive["Metrics"], json!([{"Name": "Commands", "Unit": "Count"}]));
+        assert_eq!(line["FunctionName"], "chatops-test");
+    }
     let output = process.output();
     assert!(!output.contains(SECRET) && !output.contains(&ciphertext[..40]), "a secret reached the log:\n{output}");
 }

@@ -1,6 +1,7 @@
 //! Wiring: tracing, configuration, clients built once per container, then the runtime loop.
 
 use alarm_to_slack::{Config, Deps, HandlerError, handle};
+use chatops_shared::aws::accounts::AccountNames;
 use chatops_shared::aws::sdk_config;
 use chatops_shared::aws::secrets::{LoadedBundle, bundle_from_env, with_bundle};
 use chatops_shared::config::process_env;
@@ -38,9 +39,10 @@ async fn main() -> Result<(), Error> {
         };
         let kms = sdk.as_ref().filter(|_| config.needs_kms()).map(aws_sdk_kms::Client::new);
         let dynamodb = sdk.as_ref().filter(|_| config.state_table.is_some()).map(dynamodb_client);
-        Ok((config, kms, dynamodb))
+        let organizations = sdk.as_ref().filter(|_| config.accounts.lookup).map(AccountNames::organizations_client);
+        Ok((config, kms, dynamodb, organizations))
     });
-    let (config, kms, dynamodb) = match setup {
+    let (config, kms, dynamodb, organizations) = match setup {
         Ok(setup) => setup,
         Err(err) => {
             // Keep serving so every invocation fails with this clear error (and the alarm goes to the
@@ -56,6 +58,9 @@ async fn main() -> Result<(), Error> {
     let mut deps = Deps::new(config, kms, dynamodb, http, RetryPolicy::default());
     if let Some(bundle) = &bundle {
         deps.use_bundle(bundle);
+    }
+    if let Some(client) = organizations {
+        deps.use_organizations(client);
     }
     // Decrypt the secret while the runtime fetches the first event, not after: the handler's get()
     // joins the decrypt in flight. A failure here is retried, and reported, by the handler.

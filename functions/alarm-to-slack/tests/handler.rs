@@ -36,6 +36,7 @@ fn deps(url: String, policy: RetryPolicy) -> Deps {
         platform: None,
         alertmanager_token: None,
         storm: Default::default(),
+        accounts: Default::default(),
     };
     Deps::new(config, None, None, http_client().unwrap(), policy)
 }

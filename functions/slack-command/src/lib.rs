@@ -249,6 +249,20 @@ async fn verify(deps: &Deps, request: &Request) -> Result<(), Response<Body>> {
 
 /// The Lambda entry point: event envelope in, envelope out, never an `Err` (that would be a 502).
 pub async fn handle_event(deps: &Deps, event: LambdaEvent<Box<RawValue>>) -> Result<Value, lambda_runtime::Error> {
+    use chatops_shared::metrics::{self, Metric};
+    let started = std::time::Instant::now();
+    let result = Box::pin(serve_event(deps, event)).await;
+    // The invocation's metrics (CloudWatch's Embedded Metric Format): commands by decision, retries.
+    metrics::flush(&metrics::Report {
+        function: metrics::function_name("slack-command"),
+        always: &[Metric::Retries, Metric::SlackRateLimited],
+        latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+        now_ms: chatops_shared::clock::now_ms(),
+    });
+    result
+}
+
+async fn serve_event(deps: &Deps, event: LambdaEvent<Box<RawValue>>) -> Result<Value, lambda_runtime::Error> {
     // Keep 200 ms for answering before Lambda's own timeout.
     let deadline = chatops_shared::clock::invocation_deadline(event.context.deadline, Duration::from_millis(200));
     // A schedule firing (an unmute, an expiry, a timeout): not an HTTP request.

@@ -10,11 +10,13 @@
 //! The standard endpoint settings are honoured exactly as the SDK defines them, so a local emulator is
 //! reached unchanged: `AWS_ENDPOINT_URL_<SERVICE>` (e.g. `AWS_ENDPOINT_URL_KMS`,
 //! `AWS_ENDPOINT_URL_AUTO_SCALING`, `AWS_ENDPOINT_URL_CODEDEPLOY`, `AWS_ENDPOINT_URL_DYNAMODB`,
-//! `AWS_ENDPOINT_URL_SECRETS_MANAGER`, `AWS_ENDPOINT_URL_CLOUDWATCH`, `AWS_ENDPOINT_URL_SCHEDULER`), then `AWS_ENDPOINT_URL`, both off
+//! `AWS_ENDPOINT_URL_SECRETS_MANAGER`, `AWS_ENDPOINT_URL_CLOUDWATCH`, `AWS_ENDPOINT_URL_SCHEDULER`,
+//! `AWS_ENDPOINT_URL_ORGANIZATIONS`), then `AWS_ENDPOINT_URL`, both off
 //! when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`; and `AWS_USE_FIPS_ENDPOINT`, `AWS_USE_DUALSTACK_ENDPOINT`.
 //!
 //! Adapter floor: imports `http` and the base floor (`config`, `secret`).
 
+pub mod accounts;
 pub mod http;
 pub mod init_error;
 pub mod kms;
@@ -77,8 +79,16 @@ struct EnvEndpoints {
 
 impl EnvEndpoints {
     const VAR: &'static str = "AWS_ENDPOINT_URL";
-    const SERVICE_IDS: [&'static str; 7] =
-        ["KMS", "Auto Scaling", "CodeDeploy", "DynamoDB", "Secrets Manager", "CloudWatch", "Scheduler"];
+    const SERVICE_IDS: [&'static str; 8] = [
+        "KMS",
+        "Auto Scaling",
+        "CodeDeploy",
+        "DynamoDB",
+        "Secrets Manager",
+        "CloudWatch",
+        "Scheduler",
+        "Organizations",
+    ];
 
     fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         if flag(lookup, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")? {

@@ -197,6 +197,7 @@ impl Outcome {
 /// One structured audit line per command, marked `kind = "audit"` so Logs Insights or a metric filter
 /// can select it (`{ $.fields.kind = "audit" }`).
 pub fn audit(command: &Caller, outcome: &Outcome, latency: Duration) {
+    crate::metrics::count_decision(outcome.decision.label());
     tracing::info!(
         target: "audit",
         kind = "audit",

@@ -79,6 +79,7 @@ impl RetryPolicy {
                 Attempt::Done(value) => return (Ok(value), attempts),
                 Attempt::Fatal(err) => return (Err(GaveUp::Fatal(err)), attempts),
                 Attempt::Retry { mut wait, why } => {
+                    crate::metrics::count(crate::metrics::Metric::Retries, 1);
                     if let Some(told) = wait {
                         rate_limited += 1;
                         // A zero wait would spin: Slack's limits are per second.

@@ -76,6 +76,8 @@ pub struct Alarm {
     pub description: Option<String>,
     pub arn: Option<String>,
     pub account: Option<String>,
+    /// The account's name (`ACCOUNT_NAMES`, AWS Organizations), shown beside its ID.
+    pub account_name: Option<String>,
     /// Region code (`eu-west-1`), from the ARN where possible.
     pub region: Option<String>,
     /// The display name SNS sends (`EU (Ireland)`), kept for readers.
@@ -233,6 +235,7 @@ pub(crate) fn from_sns_alarm_message(msg: &Map<String, Value>, sns: Option<&Valu
         name,
         description: text(msg.get("AlarmDescription")),
         account: text(msg.get("AWSAccountId")).or(arn_account),
+        account_name: None,
         region: arn_region
             .or_else(|| sns.and_then(|s| text(s.get("TopicArn"))).and_then(|t| arn_parts(&t).map(|p| p.1.to_owned()))),
         region_name: text(msg.get("Region")),
@@ -291,6 +294,7 @@ fn from_alarm_data(
         name,
         description: text(config.get("description")),
         account: account.or(arn_account),
+        account_name: None,
         region: arn_partition_region.or(region),
         region_name: None,
         arn,

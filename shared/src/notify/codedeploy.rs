@@ -25,6 +25,8 @@ pub struct DeploymentNotice {
     /// `START`, `READY`, `SUCCESS`, `FAILURE`, `STOP`, ... as sent.
     pub state: String,
     pub account: Option<String>,
+    /// The account's name, shown beside its ID.
+    pub account_name: Option<String>,
     pub region: Option<String>,
     pub time: Option<String>,
 }
@@ -54,6 +56,7 @@ impl DeploymentNotice {
                 .unwrap_or_else(|| "UNKNOWN".into())
                 .to_ascii_uppercase(),
             account: non_blank(event.account),
+            account_name: None,
             region: non_blank(detail.region).or_else(|| non_blank(event.region)),
             time: event.time.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
         })
@@ -250,7 +253,7 @@ pub(crate) fn deployment_message(d: &DeploymentNotice, settings: &CodeDeploySett
         format!("*State*\n{}", escape(&d.state)),
     ];
     if let Some(a) = &d.account {
-        fields.push(format!("*Account*\n{}", escape(a)));
+        fields.push(format!("*Account*\n{}", escape(&super::account_label(a, d.account_name.as_deref()))));
     }
     if let Some(r) = &d.region {
         fields.push(format!("*Region*\n{}", escape(r)));
@@ -305,6 +308,7 @@ mod tests {
             deployment_id: "d-1".into(),
             state: "READY".into(),
             account: None,
+            account_name: None,
             region: Some(region.into()),
             time: None,
         };

@@ -38,13 +38,15 @@ pub struct DigestInfo {
 impl Notification {
     /// This notification as a line of a digest, under `key` (its lifecycle, else its label).
     pub fn digest_entry(&self, key: String, mention: Option<String>, now_ms: i64) -> StoredEntry {
-        let (account, region, url) = match self {
-            Self::Alarm(a) => (a.account.clone(), a.region.clone(), super::render::console_url(a)),
-            Self::Service(e) => (e.account.clone(), e.region.clone(), e.console_url.clone()),
-            Self::Deployment(d) => (d.account.clone(), d.region.clone(), d.console_url()),
-            Self::Alertmanager(g) => (None, None, g.external_url.clone()),
-            _ => (None, None, None),
+        let (region, url) = match self {
+            Self::Alarm(a) => (a.region.clone(), super::render::console_url(a)),
+            Self::Service(e) => (e.region.clone(), e.console_url.clone()),
+            Self::Deployment(d) => (d.region.clone(), d.console_url()),
+            Self::Alertmanager(g) => (None, g.external_url.clone()),
+            _ => (None, None),
         };
+        // Shown as is: with the account's name when it has one.
+        let account = self.account().map(|(id, name)| super::account_label(id, name));
         let name = match self {
             Self::Service(e) => format!("{}: {}", e.source.name(), e.title),
             other => other.label(),

@@ -64,6 +64,38 @@ pub fn sns_records(event: &Value) -> Option<Vec<SnsRecord<'_>>> {
     }
 }
 
+/// One message of the failure queue: what Lambda's on-failure destination recorded of an invocation that
+/// failed after its retries (`requestPayload` is the original event).
+pub struct FailedInvocation {
+    pub message_id: String,
+    /// The original event; `None` when the body is not such a record.
+    pub payload: Option<Value>,
+}
+
+/// The messages of `event` when it is an SQS event (every record from `aws:sqs`), read as
+/// `aws_lambda_events`' `SqsEvent`: the failure queue, re-driven through the function. `None` otherwise.
+pub fn failure_queue_records(event: &Value) -> Option<Vec<FailedInvocation>> {
+    let records = event.get("Records")?.as_array()?;
+    if records.is_empty() || !records.iter().all(|r| r.get("eventSource").and_then(Value::as_str) == Some("aws:sqs")) {
+        return None;
+    }
+    let typed = aws_lambda_events::event::sqs::SqsEvent::deserialize(event).ok()?;
+    Some(
+        typed
+            .records
+            .into_iter()
+            .map(|m| FailedInvocation {
+                message_id: m.message_id.unwrap_or_default(),
+                payload: m
+                    .body
+                    .and_then(|b| serde_json::from_str::<Value>(&b).ok())
+                    .and_then(|mut record| record.get_mut("requestPayload").map(Value::take))
+                    .filter(|p| !p.is_null()),
+            })
+            .collect(),
+    )
+}
+
 /// `event` as an EventBridge event (it has `detail-type`, `source` and `detail`); `None` otherwise.
 pub fn eventbridge(event: &Value) -> Option<EventBridgeEvent<Value>> {
     EventBridgeEvent::<Value>::deserialize(event).ok()

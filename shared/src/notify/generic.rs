@@ -15,6 +15,8 @@ pub struct GenericNotice {
     /// `(label, value)` pairs for the footer: topic, source, account, region.
     pub context: Vec<(String, String)>,
     pub time: Option<String>,
+    /// The name of the account in `context`, shown beside its ID.
+    pub account_name: Option<String>,
 }
 
 impl GenericNotice {
@@ -30,7 +32,8 @@ impl GenericNotice {
             }
             _ => (message.to_owned(), false),
         };
-        let mut notice = Self { title, body, is_json, context: Vec::new(), time: text(sns.get("Timestamp")) };
+        let mut notice =
+            Self { title, body, is_json, context: Vec::new(), time: text(sns.get("Timestamp")), account_name: None };
         notice.add_topic(topic.as_deref());
         notice
     }
@@ -71,6 +74,7 @@ impl GenericNotice {
             is_json: true,
             context: vec![("source".into(), source)],
             time: text(event.get("time")),
+            account_name: None,
         };
         if let Some(account) = text(event.get("account")) {
             notice.push_unique("account", &account);

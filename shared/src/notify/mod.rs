@@ -83,6 +83,14 @@ pub fn notifications_from_event(event: &Value) -> Result<Vec<Notification>, Unre
     incoming_from_event(event).map(|all| all.into_iter().map(|i| i.notification).collect())
 }
 
+/// An account as people know it: `payments-prod (111122223333)` when it has a name, else the ID.
+pub fn account_label(id: &str, name: Option<&str>) -> String {
+    match name.map(str::trim).filter(|n| !n.is_empty() && *n != id) {
+        Some(name) => format!("{name} ({id})"),
+        None => id.to_owned(),
+    }
+}
+
 /// Like [`notifications_from_event`], with each notification's delivery ID and topic.
 ///
 /// The envelopes are read with `aws_lambda_events` ([`envelope`]): SNS records as `SnsEvent`, EventBridge
@@ -261,6 +269,32 @@ impl Notification {
         Some(msg)
     }
 
+    /// The account it is about, with its name when one is known: `(ID, name)`.
+    pub fn account(&self) -> Option<(&str, Option<&str>)> {
+        let (id, name) = match self {
+            Self::Alarm(a) => (a.account.as_deref(), a.account_name.as_deref()),
+            Self::Deployment(d) => (d.account.as_deref(), d.account_name.as_deref()),
+            Self::Service(e) => (e.account.as_deref(), e.account_name.as_deref()),
+            Self::Generic(g) => {
+                (g.context.iter().find(|(l, _)| l == "account").map(|(_, v)| v.as_str()), g.account_name.as_deref())
+            }
+            Self::Alertmanager(_) | Self::SlackPayload(_) => (None, None),
+        };
+        id.map(|id| (id, name))
+    }
+
+    /// Names the account it is about (`ACCOUNT_NAMES`, AWS Organizations): shown beside the ID, and
+    /// matched by routes.
+    pub fn set_account_name(&mut self, name: String) {
+        match self {
+            Self::Alarm(a) => a.account_name = Some(name),
+            Self::Deployment(d) => d.account_name = Some(name),
+            Self::Service(e) => e.account_name = Some(name),
+            Self::Generic(g) => g.account_name = Some(name),
+            Self::Alertmanager(_) | Self::SlackPayload(_) => {}
+        }
+    }
+
     /// What routing rules match on. `topic` is the SNS topic's name, when it came through SNS.
     pub fn route_key<'a>(&'a self, topic: Option<&'a str>) -> routing::RouteKey<'a> {
         let labels = match self {
@@ -284,6 +318,7 @@ impl Notification {
             alarm,
             topic,
             account,
+            account_name: self.account().and_then(|(_, name)| name),
             region,
             source,
             labels,

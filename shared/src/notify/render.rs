@@ -216,7 +216,7 @@ pub(crate) fn alarm_message(alarm: &Alarm) -> Message {
         fields.push(format!("*Changed*\n{}", slack_date(t)));
     }
     if let Some(a) = &alarm.account {
-        fields.push(format!("*Account*\n{}", escape(a)));
+        fields.push(format!("*Account*\n{}", escape(&super::account_label(a, alarm.account_name.as_deref()))));
     }
     match (&alarm.region, &alarm.region_name) {
         (Some(code), Some(name)) if code != name => {
@@ -265,7 +265,14 @@ pub(crate) fn generic_message(notice: &GenericNotice) -> Message {
         msg =
             msg.block(Block::Context(vec![format!("… {} more characters not shown", escaped.chars().count() - shown)]));
     }
-    let mut footer: Vec<String> = notice.context.iter().map(|(k, v)| format!("{k}: `{}`", escape(v))).collect();
+    let mut footer: Vec<String> = notice
+        .context
+        .iter()
+        .map(|(k, v)| match (k.as_str(), &notice.account_name) {
+            ("account", Some(name)) => format!("{k}: `{}`", escape(&super::account_label(v, Some(name)))),
+            _ => format!("{k}: `{}`", escape(v)),
+        })
+        .collect();
     if let Some(t) = &notice.time {
         footer.push(slack_date(t));
     }

@@ -21,7 +21,7 @@ pub struct Rule {
     /// Glob on the SNS topic's name.
     #[serde(default)]
     pub topic: Option<String>,
-    /// Glob on the account ID.
+    /// Glob on the account: its ID, or its name (`ACCOUNT_NAMES`, AWS Organizations).
     #[serde(default)]
     pub account: Option<String>,
     /// Glob on the region code.
@@ -52,6 +52,8 @@ pub struct RouteKey<'a> {
     pub alarm: Option<&'a str>,
     pub topic: Option<&'a str>,
     pub account: Option<&'a str>,
+    /// The account's name, when one is known.
+    pub account_name: Option<&'a str>,
     pub region: Option<&'a str>,
     pub source: Option<&'a str>,
     /// An Alertmanager group's common labels.
@@ -147,7 +149,8 @@ impl Rule {
         };
         field(&self.alarm, key.alarm)
             && field(&self.topic, key.topic)
-            && field(&self.account, key.account)
+            && (field(&self.account, key.account)
+                || self.account.as_deref().zip(key.account_name).is_some_and(|(p, name)| glob(p, name)))
             && field(&self.region, key.region)
             && field(&self.source, key.source)
             && self.labels.as_ref().is_none_or(|want| {
@@ -233,6 +236,30 @@ mod tests {
         k.state = "INSUFFICIENT_DATA";
         k.region = None;
         assert_eq!(routes.route(&k).channel, None, "a condition on a field the notification lacks does not match");
+    }
+
+    #[test]
+    fn a_label_shows_the_name_beside_the_id() {
+        use crate::notify::account_label;
+        assert_eq!(account_label("111122223333", Some("payments-prod")), "payments-prod (111122223333)");
+        assert_eq!(account_label("111122223333", None), "111122223333");
+        assert_eq!(account_label("111122223333", Some(" ")), "111122223333");
+    }
+
+    #[test]
+    fn an_account_matches_by_name_or_by_id() {
+        let routes = Routes::parse(
+            Some(r#"[{"account": "payments-*", "channel": "C0PAY"}, {"account": "2222*", "channel": "C0TWO"}]"#),
+            Some("C0DEFAULT".into()),
+        )
+        .unwrap();
+        let key = |account, account_name| RouteKey { account, account_name, state: "ALARM", ..RouteKey::default() };
+        let channel = |k: RouteKey<'_>| routes.route(&k).channel;
+        assert_eq!(channel(key(Some("111122223333"), Some("payments-prod"))).as_deref(), Some("C0PAY"));
+        assert_eq!(channel(key(Some("222233334444"), Some("payments-dev"))).as_deref(), Some("C0PAY"), "first match");
+        assert_eq!(channel(key(Some("222233334444"), None)).as_deref(), Some("C0TWO"), "by ID when unnamed");
+        assert_eq!(channel(key(Some("111122223333"), None)).as_deref(), Some("C0DEFAULT"), "no name: no name match");
+        assert_eq!(channel(key(None, Some("payments-prod"))).as_deref(), Some("C0PAY"));
     }
 
     /// The README's example parses, and routes as the README says.

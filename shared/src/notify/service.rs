@@ -123,6 +123,8 @@ pub struct ServiceEvent {
     pub fields: Vec<(String, String)>,
     pub console_url: Option<String>,
     pub account: Option<String>,
+    /// The account's name, shown beside its ID.
+    pub account_name: Option<String>,
     pub region: Option<String>,
     pub time: Option<String>,
     /// What identifies this notice's lifecycle (a finding ID, a pipeline execution, a stack operation):
@@ -147,6 +149,7 @@ impl ServiceEvent {
             fields: Vec::new(),
             console_url: None,
             account: None,
+            account_name: None,
             region: None,
             time: None,
             lifecycle: None,
@@ -187,7 +190,8 @@ impl ServiceEvent {
         }
         let mut fields: Vec<String> =
             self.fields.iter().map(|(label, value)| format!("*{}*\n{}", escape(label), shown(value))).collect();
-        for (label, value) in [("Account", &self.account), ("Region", &self.region)] {
+        let account = self.account.as_deref().map(|a| super::account_label(a, self.account_name.as_deref()));
+        for (label, value) in [("Account", &account), ("Region", &self.region)] {
             if let Some(value) = value {
                 fields.push(format!("*{label}*\n{}", escape(value)));
             }

@@ -361,6 +361,9 @@ impl SlackApi {
             Ok(exchange) => exchange,
             Err(failed) => return Attempt::Retry { wait: None, why: failed.why },
         };
+        if exchange.status == 429 {
+            crate::metrics::count(crate::metrics::Metric::SlackRateLimited, 1);
+        }
         if let Some(retry) = exchange.retry(self.policy.default_retry_after) {
             return retry;
         }

@@ -103,6 +103,7 @@ impl SlackPoster {
                         return Attempt::Done(());
                     }
                     if exchange.status == 429 {
+                        crate::metrics::count(crate::metrics::Metric::SlackRateLimited, 1);
                         let wait = platform.retry_after(&exchange);
                         return Attempt::Retry {
                             wait: Some(wait.unwrap_or(self.policy.default_retry_after)),

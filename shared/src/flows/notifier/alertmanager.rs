@@ -65,9 +65,9 @@ pub async fn handle_http(deps: &Deps, event: &LambdaEvent<Value>) -> Value {
     tracing::info!(group = %group.name(), status = group.state(), alerts = group.alerts.len(), "Alertmanager notification");
     // No delivery ID: a retried or repeated notification of the group updates its message (with a bot
     // token and the state table) instead of being skipped, so `repeat_interval` refreshes it.
-    let incoming =
+    let mut incoming =
         [Incoming { notification: Notification::Alertmanager(Box::new(group)), delivery_id: None, topic: None }];
-    match deliver_all(deps, &incoming, &event.context).await {
+    match deliver_all(deps, &mut incoming, &event.context).await {
         Ok(summary) => answer(200, summary),
         Err(err @ (HandlerError::Delivery { .. } | HandlerError::Secret(_))) => {
             // Alertmanager retries a 5xx: the alert is not lost.

@@ -69,6 +69,8 @@ pub struct Config {
     pub platform: Option<Platform>,
     /// Pacing and the storm digest (`STORM_*`); they need the state table.
     pub storm: StormSettings,
+    /// `ACCOUNT_NAMES` and `ORGANIZATIONS_LOOKUP`: the names messages show beside account IDs.
+    pub accounts: crate::aws::accounts::AccountsConfig,
 }
 
 impl Config {
@@ -134,8 +136,10 @@ impl Config {
         let alertmanager_token =
             SecretSource::from_lookup(KMS_ALERTMANAGER_TOKEN_VAR, PLAIN_ALERTMANAGER_TOKEN_VAR, lookup).ok();
         let storm = StormSettings::from_lookup(&opt)?;
+        let accounts = crate::aws::accounts::AccountsConfig::from_lookup(lookup)?;
         Ok(Self {
             storm,
+            accounts,
             alertmanager_token,
             platform,
             min_finding_severity,
@@ -167,9 +171,9 @@ impl Config {
         source.is_kms() || self.alertmanager_token.as_ref().is_some_and(SecretSource::is_kms)
     }
 
-    /// The AWS SDK is needed: for KMS or for the state table.
+    /// The AWS SDK is needed: for KMS, the state table or AWS Organizations.
     pub fn needs_sdk(&self) -> bool {
-        self.needs_kms() || self.state_table.is_some()
+        self.needs_kms() || self.state_table.is_some() || self.accounts.lookup
     }
 }
 
@@ -225,6 +229,8 @@ pub struct Deps {
     /// Lifecycles whose message this container posted or updated (up to 1,000): their next update takes
     /// its slot beside the claim.
     pub messages_seen: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Account names (`ACCOUNT_NAMES`; AWS Organizations once [`Deps::use_organizations`] is called).
+    pub accounts: crate::aws::accounts::AccountNames,
 }
 
 impl Deps {
@@ -303,11 +309,19 @@ impl Deps {
             storm: config.storm,
             storms_seen: Default::default(),
             messages_seen: Default::default(),
+            accounts: crate::aws::accounts::AccountNames::new(config.accounts.names),
         }
     }
 }
 
 impl Deps {
+    /// Names the accounts `ACCOUNT_NAMES` does not from AWS Organizations (`ORGANIZATIONS_LOOKUP=true`).
+    pub fn use_organizations(&mut self, client: aws_sdk_organizations::Client) {
+        let accounts =
+            std::mem::replace(&mut self.accounts, crate::aws::accounts::AccountNames::new(Default::default()));
+        self.accounts = accounts.with_organizations(client);
+    }
+
     /// Lets the values from the stack's secret (`SLACK_SECRETS_ARN`) be read again when refused.
     pub fn use_bundle(&mut self, bundle: &std::sync::Arc<crate::aws::secrets::SecretsBundle>) {
         self.sink.use_bundle(bundle);
@@ -378,28 +392,101 @@ impl From<HandlerError> for Diagnostic {
     }
 }
 
+/// Re-drives the failure queue: each message (Lambda's record of an invocation that failed after its
+/// retries) is delivered as its original event was, and is answered as a batch item failure when it
+/// cannot be, so SQS keeps it. Run by the template's re-drive mapping, off until someone turns it on
+/// (README, "When a delivery fails"). Exactly once still holds: a notification that did reach Slack
+/// before the failure is skipped, by its original delivery ID.
+pub async fn redrive_all(
+    deps: &Deps,
+    records: Vec<crate::notify::envelope::FailedInvocation>,
+    context: &Context,
+) -> Value {
+    let mut failures = Vec::new();
+    let (mut delivered, mut skipped) = (0, 0);
+    for record in records {
+        let unread = |why: String| {
+            crate::metrics::count(crate::metrics::Metric::Failed, 1);
+            Err(why)
+        };
+        let outcome = match &record.payload {
+            None => unread("not a record of Lambda's on-failure destination (no requestPayload)".to_owned()),
+            Some(payload) => match crate::notify::incoming_from_event(payload) {
+                Err(err) => unread(err.to_string()),
+                Ok(mut incoming) => {
+                    Box::pin(deliver_all(deps, &mut incoming, context)).await.map_err(|err| err.to_string())
+                }
+            },
+        };
+        match outcome {
+            Ok(summary) => {
+                delivered += summary["delivered"].as_u64().unwrap_or(0);
+                skipped += summary["skipped"].as_u64().unwrap_or(0);
+                tracing::info!(message_id = %record.message_id, %summary, "failure queue: re-driven");
+            }
+            Err(error) => {
+                tracing::error!(message_id = %record.message_id, %error, "failure queue: not delivered, kept in the queue");
+                failures.push(json!({ "itemIdentifier": record.message_id }));
+            }
+        }
+    }
+    tracing::info!(delivered, skipped, kept = failures.len(), "failure queue batch done");
+    json!({ "batchItemFailures": failures })
+}
+
+/// Gives each notification its account's name, where one is known or found in time.
+async fn name_accounts(deps: &Deps, incoming: &mut [crate::notify::Incoming]) {
+    if !deps.accounts.is_active() {
+        return;
+    }
+    let ids: Vec<String> =
+        incoming.iter().filter_map(|i| i.notification.account().map(|(id, _)| id.to_owned())).collect();
+    if ids.is_empty() {
+        return;
+    }
+    let names = deps.accounts.names(ids.iter().map(String::as_str)).await;
+    for i in incoming.iter_mut() {
+        let name = i.notification.account().and_then(|(id, _)| names.get(id).cloned());
+        if let Some(name) = name {
+            i.notification.set_account_name(name);
+        }
+    }
+}
+
 /// Delivers every notification of one invocation, each once, and sums up.
 pub async fn deliver_all(
     deps: &Deps,
-    incoming: &[crate::notify::Incoming],
+    incoming: &mut [crate::notify::Incoming],
     context: &Context,
 ) -> Result<Value, HandlerError> {
+    name_accounts(deps, incoming).await;
     let mut run = deliver::Run::new(deps, context);
     // Render before waiting for the secret: on a cold start its decryption is still in flight.
     let planned: Vec<_> = incoming.iter().map(|i| run.plan(i)).collect();
     let secret = deps.sink.secret().get().await?;
     let total = incoming.len();
-    let (mut delivered, mut skipped, mut ignored) = (0, 0, 0);
+    let (mut delivered, mut skipped, mut ignored, mut digested) = (0, 0, 0, 0);
     let mut first_failure = None;
     for (index, plan) in planned.iter().enumerate() {
         match run.deliver(plan, &secret, index).await {
             Ok(Outcome::Skipped) => skipped += 1,
             Ok(Outcome::Ignored) => ignored += 1,
-            Ok(_) => delivered += 1,
+            Ok(outcome) => {
+                delivered += 1;
+                digested += u64::from(outcome == Outcome::Digested);
+            }
             Err(err) => {
                 first_failure.get_or_insert(err);
             }
         }
+    }
+    {
+        use crate::metrics::{Metric, count};
+        count(Metric::Delivered, delivered as u64);
+        count(Metric::SkippedDuplicates, skipped as u64);
+        count(Metric::Ignored, ignored as u64);
+        count(Metric::DigestEntries, digested);
+        count(Metric::Failed, (total - delivered - skipped - ignored) as u64);
     }
     // A token or webhook that stopped working may have been rotated in the secrets bundle: read it again,
     // so Lambda's retry of this invocation (the alarm is not lost) uses the new value.
