@@ -154,8 +154,14 @@ pub fn function_name(default: &'static str) -> &'static str {
 }
 
 /// Writes the invocation's metrics to stdout, one EMF line each, where CloudWatch Logs picks them up.
+/// Only under a Lambda runtime (`AWS_LAMBDA_RUNTIME_API` set, as Lambda, `cargo lambda` and the tests'
+/// emulator set it): a handler called in-process has no log to turn into metrics.
 pub fn flush(report: &Report<'_>) {
+    static UNDER_RUNTIME: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let lines = RECORDER.take_lines(report);
+    if !*UNDER_RUNTIME.get_or_init(|| std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some()) {
+        return;
+    }
     let mut out = std::io::stdout().lock();
     for line in lines {
         // One write per line: the log lines of tracing never cut into it.

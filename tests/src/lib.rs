@@ -69,6 +69,18 @@ pub fn unreachable_autoscaling() -> aws_sdk_autoscaling::Client {
     )
 }
 
+/// `event` (from [`sns_alarm`]) as if the alarm were in `account`.
+pub fn from_account(mut event: serde_json::Value, account: &str) -> serde_json::Value {
+    let record = &mut event["Records"][0]["Sns"];
+    let mut message: serde_json::Value =
+        serde_json::from_str(record["Message"].as_str().expect("Message")).expect("Message JSON");
+    let name = message["AlarmName"].as_str().unwrap_or_default().to_owned();
+    message["AWSAccountId"] = account.into();
+    message["AlarmArn"] = format!("arn:aws:cloudwatch:eu-west-1:{account}:alarm:{name}").into();
+    record["Message"] = message.to_string().into();
+    event
+}
+
 /// An SNS alarm notification shaped like `events/sns-alarm-metric.json`: alarm `name` going from `old`
 /// to `state` at `at` (`2026-11-20T09:41:07.473+0000`), SNS `MessageId` `message_id`, through `topic`.
 pub fn sns_alarm(name: &str, state: &str, old: &str, at: &str, message_id: &str, topic: &str) -> serde_json::Value {

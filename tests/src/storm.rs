@@ -69,6 +69,8 @@ pub struct BurstReport {
     pub took: Duration,
     /// The processes' warnings and errors (for a failed check).
     pub warnings: Vec<String>,
+    /// The metrics every process wrote (Embedded Metric Format lines), summed by name.
+    pub metrics: BTreeMap<String, f64>,
 }
 
 impl BurstReport {
@@ -214,6 +216,12 @@ pub async fn run(burst: &Burst) -> (BurstReport, SlackApiStandIn) {
     // Every process's last words are in its output once it has stopped.
     tokio::time::sleep(Duration::from_millis(300)).await;
     for process in processes.lock().unwrap().iter() {
+        for line in process.json_logs().into_iter().filter(|l| l.get("_aws").is_some()) {
+            for m in line["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array().into_iter().flatten() {
+                let name = m["Name"].as_str().unwrap_or_default();
+                *report.metrics.entry(name.to_owned()).or_default() += line[name].as_f64().unwrap_or(0.0);
+            }
+        }
         report.warnings.extend(
             process
                 .output()

@@ -5,7 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use chatops_tests::{ApiReply, FunctionProcess, Moto, RuntimeApi, SlackApiStandIn, build_binary, sns_alarm};
+use chatops_tests::{
+    ApiReply, FunctionProcess, Moto, RuntimeApi, SlackApiStandIn, build_binary, from_account, sns_alarm,
+};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "xoxb-1111-2222-SECRETTOKEN";
@@ -36,13 +38,8 @@ fn env(api: &SlackApiStandIn, extra: &[(&'static str, String)]) -> Vec<(&'static
 
 /// An SNS alarm notification from an alarm in `account`.
 fn alarm_from(account: &str, name: &str, message_id: &str) -> Value {
-    let mut event = sns_alarm(name, "ALARM", "OK", "2026-11-20T09:41:00.000+0000", message_id, "cloudwatch-alarms");
-    let record = &mut event["Records"][0]["Sns"];
-    let mut message: Value = serde_json::from_str(record["Message"].as_str().unwrap()).unwrap();
-    message["AWSAccountId"] = account.into();
-    message["AlarmArn"] = format!("arn:aws:cloudwatch:eu-west-1:{account}:alarm:{name}").into();
-    record["Message"] = message.to_string().into();
-    event
+    let event = sns_alarm(name, "ALARM", "OK", "2026-11-20T09:41:00.000+0000", message_id, "cloudwatch-alarms");
+    from_account(event, account)
 }
 
 /// The text of the Account field of the message posted in `channel` for alarm `name`.

@@ -51,6 +51,16 @@ async fn a_storm_of_240_alarms_shows_every_one_within_a_minute_and_loses_none() 
         .count();
     let own_messages = channel.iter().filter(|m| !m.all_text().contains("Alarm storm")).count();
     assert_eq!(mentions, own_messages + 1, "one mention per own message and one for the digest");
+    // The functions' own metrics say the same: every alarm delivered once, each that is not a message of its
+    // own a digest line, nothing failed.
+    assert_eq!(report.metrics.get("Delivered"), Some(&240.0), "{:?}", report.metrics);
+    assert_eq!(report.metrics.get("DigestEntries").copied(), Some((240 - own_messages) as f64), "{:?}", report.metrics);
+    assert_eq!(report.metrics.get("Failed"), Some(&0.0));
+    assert_eq!(
+        report.metrics.get("SlackRateLimited").copied(),
+        Some(report.rate_limited as f64),
+        "every 429 the stand-in gave was counted"
+    );
     // The last holder stayed until the storm was over and said so.
     assert!(digest.all_text().contains("storm over:"), "{}\n{}", report.warnings.join("\n"), digest.all_text());
 }

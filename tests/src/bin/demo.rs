@@ -640,6 +640,7 @@ async fn main() {
 
     incident_demo(moto, &alarm_bin, &command_bin).await;
     alert_actions_demo(moto, &alarm_bin, &command_bin).await;
+    organisation_demo(moto, &alarm_bin).await;
 
     drop(slack);
     printer.abort();
@@ -1014,5 +1015,73 @@ async fn alert_actions_demo(moto: &Moto, alarm_bin: &std::path::Path, command_bi
             bold(&last_line(&hooks)),
             alertmanager.silences()[0].expired
         );
+    }
+}
+
+/// One stack for an organisation: accounts named from `ACCOUNT_NAMES` and from Organizations on moto, a
+/// route by account name, the metrics line each invocation writes, and the failure queue re-driven.
+async fn organisation_demo(moto: &Moto, alarm_bin: &std::path::Path) {
+    println!(
+        "\n{} one stack for an organisation: account names (ACCOUNT_NAMES, AWS Organizations on moto), a route by name, the metrics on the log, the failure queue re-driven",
+        bold("16.")
+    );
+    let member = moto.create_org_account("checkout-prod").await;
+    let table = moto.create_state_table().await;
+    let api = SlackApiStandIn::start(BOT_TOKEN).await;
+    let settings = [
+        ("ACCOUNT_NAMES", r#"{"210987654321": "payments-prod"}"#.to_owned()),
+        ("ORGANIZATIONS_LOOKUP", "true".to_owned()),
+        ("SLACK_ROUTES", r#"[{"account": "payments-*", "channel": "C0PAYMENTS"}]"#.to_owned()),
+    ];
+    for (k, v) in &settings {
+        println!("   {k}={v}");
+    }
+    let mut env = moto.env();
+    env.extend([
+        ("SLACK_BOT_TOKEN", BOT_TOKEN.to_owned()),
+        ("SLACK_API_URL", api.url()),
+        ("SLACK_CHANNEL", "C0ALARMS".to_owned()),
+        ("STATE_TABLE", table),
+    ]);
+    env.extend(settings);
+    let runtime = RuntimeApi::start().await;
+    let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let process = FunctionProcess::spawn(alarm_bin, &runtime, &vars);
+    let at = "2026-11-20T09:41:00.000+0000";
+    let alarm = |account: &str, name: &str| {
+        chatops_tests::from_account(
+            chatops_tests::sns_alarm(name, "ALARM", "OK", at, &format!("org-{name}"), "alarms"),
+            account,
+        )
+    };
+    for (account, name) in [("210987654321", "payments-api-5xx"), (member.as_str(), "checkout-latency")] {
+        runtime.invoke(&alarm(account, name)).await;
+    }
+    for channel in ["C0PAYMENTS", "C0ALARMS"] {
+        for m in api.channel(channel) {
+            let text = m.all_text();
+            let account = text.split("*Account*\n").nth(1).and_then(|t| t.lines().next()).unwrap_or("?");
+            println!("   {channel}: {} | Account: {}", m.text(), bold(account));
+        }
+    }
+    // Slack refuses one alarm: the invocation fails, and Lambda's on-failure destination keeps its record.
+    api.script([chatops_tests::ApiReply::Error("channel_not_found")]);
+    let failed = alarm("210987654321", "payments-db-cpu");
+    let inv = runtime.invoke(&failed).await;
+    println!("   payments-db-cpu: {} (Lambda retries it, then the failure queue keeps it)", inv.error()["errorType"]);
+    let mut batch = chatops_tests::fixture("sqs-failure-queue.json");
+    let body = batch["Records"][0]["body"].as_str().unwrap_or("{}").to_owned();
+    let mut record: Value = serde_json::from_str(&body).unwrap_or_default();
+    record["requestPayload"] = failed;
+    batch["Records"][0]["body"] = record.to_string().into();
+    let answer = runtime.invoke(&batch).await.response_json();
+    println!(
+        "   re-driven from the failure queue: answer {answer}; C0PAYMENTS now has {} messages",
+        api.channel("C0PAYMENTS").len()
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    if let Some(line) = process.json_logs().into_iter().rfind(|l| l.get("_aws").is_some()) {
+        println!("   the metrics line of the last invocation (CloudWatch Embedded Metric Format):");
+        println!("     {}", dim(&line.to_string()));
     }
 }
