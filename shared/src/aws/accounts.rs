@@ -101,9 +101,8 @@ impl AccountNames {
     }
 
     /// Looks the names `ACCOUNT_NAMES` does not give up in AWS Organizations.
-    pub fn with_organizations(mut self, client: aws_sdk_organizations::Client) -> Self {
+    pub fn use_organizations(&mut self, client: aws_sdk_organizations::Client) {
         self.organizations = Some(client);
-        self
     }
 
     /// An Organizations client for these lookups: each call given up after a few seconds.

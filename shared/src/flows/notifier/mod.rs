@@ -317,9 +317,7 @@ impl Deps {
 impl Deps {
     /// Names the accounts `ACCOUNT_NAMES` does not from AWS Organizations (`ORGANIZATIONS_LOOKUP=true`).
     pub fn use_organizations(&mut self, client: aws_sdk_organizations::Client) {
-        let accounts =
-            std::mem::replace(&mut self.accounts, crate::aws::accounts::AccountNames::new(Default::default()));
-        self.accounts = accounts.with_organizations(client);
+        self.accounts.use_organizations(client);
     }
 
     /// Lets the values from the stack's secret (`SLACK_SECRETS_ARN`) be read again when refused.
@@ -413,9 +411,12 @@ pub async fn redrive_all(
             None => unread("not a record of Lambda's on-failure destination (no requestPayload)".to_owned()),
             Some(payload) => match crate::notify::incoming_from_event(payload) {
                 Err(err) => unread(err.to_string()),
-                Ok(mut incoming) => {
-                    Box::pin(deliver_all(deps, &mut incoming, context)).await.map_err(|err| err.to_string())
-                }
+                Ok(mut incoming) => match Box::pin(deliver_all(deps, &mut incoming, context)).await {
+                    Ok(summary) => Ok(summary),
+                    // A failed delivery counted its notifications; a secret that could not be read did not.
+                    Err(err @ HandlerError::Delivery { .. }) => Err(err.to_string()),
+                    Err(err) => unread(err.to_string()),
+                },
             },
         };
         match outcome {
