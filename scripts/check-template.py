@@ -323,6 +323,14 @@ from pathlib import Path
 metrics_rs = Path("shared/src/metrics.rs").read_text()
 emitted = set(re.findall(r'Self::\w+ => "(\w+)"', metrics_rs)) | {"Latency"}
 board = str(resources["Dashboard"]["Properties"]["DashboardBody"])
+# The body is JSON once CloudFormation fills in its ${...}: parse it as CloudWatch will.
+import json
+body_text, _values = resources["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+try:
+    widgets = json.loads(re.sub(r"\$\{[^}]+\}", "x", body_text))["widgets"]
+    check(all(w["type"] == "metric" and w["properties"]["metrics"] for w in widgets), "dashboard: a widget without metrics")
+except (ValueError, KeyError) as err:
+    check(False, f"dashboard body is not CloudWatch's JSON: {err}")
 missing = sorted(m for m in emitted - {"Ignored", "Commands"} if f'"{m}"' not in board)
 check(not missing, f"dashboard lacks metrics the functions write: {missing}")
 check("{ChatOps,FunctionName,Decision}" in board, "dashboard lacks the commands by decision")
