@@ -362,6 +362,12 @@ impl Moto {
         out.create_account_status.and_then(|s| s.account_id).expect("the new account's ID")
     }
 
+    /// Takes account `id` out of the organisation: Organizations no longer knows it.
+    pub async fn remove_org_account(&self, id: &str) {
+        let client = aws_sdk_organizations::Client::new(&self.sdk_config().await);
+        client.remove_account_from_organization().account_id(id).send().await.expect("RemoveAccountFromOrganization");
+    }
+
     pub async fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
         aws_sdk_cloudwatch::Client::new(&self.sdk_config().await)
     }
