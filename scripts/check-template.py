@@ -37,6 +37,8 @@ for logical, expected_binary, name_suffix in [
     check(fn["Metadata"]["BuildMethod"] == "rust-cargolambda", f"{logical}: not built by cargo-lambda")
     check(fn["Metadata"]["BuildProperties"]["Binary"] == expected_binary, f"{logical}: wrong binary")
     check(props["LoggingConfig"]["LogFormat"] == "JSON", f"{logical}: logs are not JSON")
+    # The metrics lines carry no level: Lambda counts them INFO, and a filter above INFO would drop them.
+    check(props["LoggingConfig"].get("ApplicationLogLevel") in ("INFO", "DEBUG", "TRACE"), f"{logical}: application logs filtered above INFO drop the metrics lines")
     check(str(props.get("FunctionName", {}).get("Fn::Sub", "")).endswith(name_suffix), f"{logical}: name is not fixed")
     for st in statements(fn):
         actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
