@@ -15,7 +15,7 @@ pub mod storm;
 
 pub use ci_standin::{CiReply, CiStandIn};
 pub use moto::Moto;
-pub use runtime_api::{FunctionProcess, Invocation, RuntimeApi, build_bin, build_binary};
+pub use runtime_api::{Container, FunctionProcess, Invocation, RuntimeApi, build_bin, build_binary};
 pub use slack_api_standin::{ApiReply, ChannelInfo, RateLimits, SlackApiStandIn, UploadedFile};
 pub use slack_standin::{Reply, SlackStandIn};
 

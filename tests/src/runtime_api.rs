@@ -230,6 +230,23 @@ pub fn build_bin(package: &str, name: &str, release: bool) -> PathBuf {
     path
 }
 
+/// One Lambda container: a function binary (the current code, debug build) behind a Runtime API of its own.
+pub struct Container {
+    pub runtime: RuntimeApi,
+    pub process: FunctionProcess,
+}
+
+impl Container {
+    /// Starts binary `function` with `env` (and PATH) only, as Lambda would.
+    pub async fn start(function: &str, env: &[(&str, String)]) -> Self {
+        let binary = build_binary(function, false);
+        let runtime = RuntimeApi::start().await;
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let process = FunctionProcess::spawn(&binary, &runtime, &env);
+        Self { runtime, process }
+    }
+}
+
 /// A function binary running against a Runtime API. Killed when dropped; its output is captured.
 pub struct FunctionProcess {
     child: Child,

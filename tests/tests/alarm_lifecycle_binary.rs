@@ -4,22 +4,13 @@
 
 use std::time::Duration;
 
-use chatops_tests::{ApiReply, FunctionProcess, Moto, RuntimeApi, SlackApiStandIn, build_binary, sns_alarm};
+use chatops_tests::{ApiReply, Container, Moto, SlackApiStandIn, sns_alarm};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "xoxb-1111-2222-SECRETTOKEN";
 
-struct Container {
-    runtime: RuntimeApi,
-    process: FunctionProcess,
-}
-
 async fn container(env: &[(&str, String)]) -> Container {
-    let bin = build_binary("alarm-to-slack", false);
-    let runtime = RuntimeApi::start().await;
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let process = FunctionProcess::spawn(&bin, &runtime, &env);
-    Container { runtime, process }
+    Container::start("alarm-to-slack", env).await
 }
 
 fn env(api: &SlackApiStandIn, table: &str, extra: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {

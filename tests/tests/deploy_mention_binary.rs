@@ -6,7 +6,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chatops_tests::slack_requests::{Shape, event_at, mention_body, signed_headers};
-use chatops_tests::{CiReply, CiStandIn, FunctionProcess, Moto, RuntimeApi, SlackApiStandIn, build_binary};
+use chatops_tests::{CiReply, CiStandIn, Container, Moto, SlackApiStandIn};
 use serde_json::{Value, json};
 
 const SECRET: &str = "binary-deploy-signing-secret-77a1";
@@ -14,16 +14,8 @@ const BOT: &str = "xoxb-binary-deploy-BOTSECRET";
 const NOTIFY: &str = "binary-notify-NOTIFYSECRET";
 const TRIGGER: &str = "glptt-binary-TRIGGERSECRET";
 
-struct Container {
-    runtime: RuntimeApi,
-    process: FunctionProcess,
-}
-
 async fn container(env: &[(&str, String)]) -> Container {
-    let runtime = RuntimeApi::start().await;
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let process = FunctionProcess::spawn(&build_binary("slack-command", false), &runtime, &env);
-    Container { runtime, process }
+    Container::start("slack-command", env).await
 }
 
 async fn setup() -> (SlackApiStandIn, CiStandIn, String, Vec<(&'static str, String)>) {
