@@ -102,21 +102,10 @@ pub async fn click(state: Option<&StateTable>, click: &BlockAction, gate: &Gate<
         );
     };
     let resource = if button.title.is_empty() { button.lifecycle.clone() } else { button.title.clone() };
-    match gate.check(ACKNOWLEDGE_ACTION, &resource, None) {
-        Pass::Go => {}
-        Pass::Refused(outcome) => return *outcome,
-        // Acknowledging changes nothing anywhere but the message: a rule asking approval for it is
-        // answered as a refusal that says so, not a request nobody would wait for.
-        Pass::NeedsApproval(rule) => {
-            return Outcome::ephemeral(
-                format!(
-                    "Rule `{}` asks approval for acknowledging, which I don't do: acknowledge needs no approval.",
-                    escape(&rule)
-                ),
-                Decision::Refused(format!("policy: rule {rule} asks approval for alert:ack")),
-            )
-            .on(&resource);
-        }
+    // Acknowledging changes nothing anywhere but the message: a rule asking approval for it is answered as
+    // a refusal that says so, not a request nobody would wait for.
+    if let Some(refusal) = without_approval(gate, ACKNOWLEDGE_ACTION, &resource, ("acknowledging", "acknowledge")) {
+        return refusal;
     }
     let (line, decision) = match state.acknowledge_alert(&button.lifecycle, &gate.caller.user_id, now).await {
         Ok(Acknowledgement::Recorded) => (acknowledged_line(&gate.caller.user_id, now), Decision::Done),
@@ -161,6 +150,21 @@ struct MuteButton {
     lifecycle: String,
     #[serde(rename = "d", default)]
     duration: String,
+}
+
+/// The policy's word on an action that never waits for approvers (it changes nothing a second person must
+/// see first): `None` to go on; else its refusal, or, when a rule asks approval, a refusal that says this
+/// action needs none. `(doing, thing)`: how the answer names the action ("muting", "muting").
+fn without_approval(gate: &Gate<'_>, action: &str, resource: &str, (doing, thing): (&str, &str)) -> Option<Outcome> {
+    match gate.check(action, resource, None) {
+        Pass::Go => None,
+        Pass::Refused(outcome) => Some(*outcome),
+        Pass::NeedsApproval(rule) => Some(refused(
+            format!("Rule `{}` asks approval for {doing}, which I don't do: {thing} needs no approval.", escape(&rule)),
+            &format!("policy: rule {rule} asks approval for {action}"),
+            resource,
+        )),
+    }
 }
 
 fn refused(text: impl Into<String>, why: &str, resource: &str) -> Outcome {
@@ -231,19 +235,8 @@ pub async fn mute_click(app: AlertDeps<'_>, click: &BlockAction, gate: &Gate<'_>
             alarm,
         );
     };
-    match gate.check("alarm:mute", alarm, None) {
-        Pass::Go => {}
-        Pass::Refused(outcome) => return *outcome,
-        Pass::NeedsApproval(rule) => {
-            return refused(
-                format!(
-                    "Rule `{}` asks approval for muting, which I don't do: muting needs no approval.",
-                    escape(&rule)
-                ),
-                &format!("policy: rule {rule} asks approval for alarm:mute"),
-                alarm,
-            );
-        }
+    if let Some(refusal) = without_approval(gate, "alarm:mute", alarm, ("muting", "muting")) {
+        return refusal;
     }
     if !muting.may_mute(alarm) {
         return refused(
@@ -425,19 +418,8 @@ pub async fn silence_click(
             &resource,
         );
     };
-    match gate.check(SILENCE_ACTION, &resource, None) {
-        Pass::Go => {}
-        Pass::Refused(outcome) => return *outcome,
-        Pass::NeedsApproval(rule) => {
-            return refused(
-                format!(
-                    "Rule `{}` asks approval for silencing, which I don't do: silencing needs no approval.",
-                    escape(&rule)
-                ),
-                &format!("policy: rule {rule} asks approval for alertmanager:silence"),
-                &resource,
-            );
-        }
+    if let Some(refusal) = without_approval(gate, SILENCE_ACTION, &resource, ("silencing", "silencing")) {
+        return refusal;
     }
     let user = &gate.caller;
     if click.action_id == EXPIRE_SILENCE_ACTION {
