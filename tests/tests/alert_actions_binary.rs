@@ -10,7 +10,7 @@ use chatops_tests::alertmanager_api_standin::AlertmanagerApiStandIn;
 use chatops_tests::slack_api_standin::SlackApiStandIn;
 use chatops_tests::slack_requests::{Shape, event_at, interaction_body, signed_headers};
 use chatops_tests::slack_standin::SlackStandIn;
-use chatops_tests::{FunctionProcess, Moto, RuntimeApi, build_binary, fixture, sns_alarm};
+use chatops_tests::{Container, Moto, RuntimeApi, fixture, sns_alarm};
 use serde_json::{Value, json};
 
 const SECRET: &str = "alert-actions-signing-secret-9";
@@ -25,11 +25,6 @@ fn now() -> String {
 
 fn alarm(state: &str, old: &str, minute: u32, id: &str) -> Value {
     sns_alarm("checkout-5xx", state, old, &format!("2026-11-20T09:{minute:02}:00.000+0000"), id, "alarms")
-}
-
-fn spawn(binary: &str, runtime: &RuntimeApi, env: &[(&str, String)]) -> FunctionProcess {
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    FunctionProcess::spawn(&build_binary(binary, false), runtime, &env)
 }
 
 /// Clicks [Acknowledge] on the alert `ts` as `user`; what replaced the message.
@@ -59,8 +54,7 @@ async fn an_acknowledged_alarm_stops_paging_until_it_recovers_and_two_clicks_kee
         ("SLACK_ROUTES", json!([{"alarm": "checkout-*", "channel": ALERTS, "mention": ONCALL}]).to_string()),
         ("STATE_TABLE", table.clone()),
     ]);
-    let notifier = RuntimeApi::start().await;
-    let _notifier = spawn("alarm-to-slack", &notifier, &notifier_env);
+    let notifier = Container::start("alarm-to-slack", &notifier_env).await;
     let mut command_env = moto.env();
     command_env.extend([
         ("SLACK_SIGNING_SECRET", SECRET.to_owned()),
@@ -68,9 +62,8 @@ async fn an_acknowledged_alarm_stops_paging_until_it_recovers_and_two_clicks_kee
         ("SLACK_API_URL", slack.url()),
         ("STATE_TABLE", table.clone()),
     ]);
-    let (a, b) = (RuntimeApi::start().await, RuntimeApi::start().await);
-    let _pa = spawn("slack-command", &a, &command_env);
-    let _pb = spawn("slack-command", &b, &command_env);
+    let (a, b) =
+        (Container::start("slack-command", &command_env).await, Container::start("slack-command", &command_env).await);
     // A third container whose policy lets only U0ALICE and U0BOB acknowledge.
     let mut policy_env = command_env.clone();
     policy_env.push((
@@ -78,23 +71,24 @@ async fn an_acknowledged_alarm_stops_paging_until_it_recovers_and_two_clicks_kee
         json!({"rules": [{"name": "oncall", "actions": ["alert:ack"], "requesters": ["U0ALICE", "U0BOB"]}]})
             .to_string(),
     ));
-    let c = RuntimeApi::start().await;
-    let _pc = spawn("slack-command", &c, &policy_env);
+    let c = Container::start("slack-command", &policy_env).await;
 
-    notifier.invoke(&alarm("ALARM", "OK", 1, "m1")).await;
+    notifier.runtime.invoke(&alarm("ALARM", "OK", 1, "m1")).await;
     let ts = slack.channel(ALERTS)[0].ts.clone();
     let first = slack.message(ALERTS, &ts).unwrap();
     assert!(first.text().contains(ONCALL), "it pages: {}", first.text());
     assert!(first.button("alert:ack").is_some() && first.button("incident:declare").is_some());
 
     // Someone the policy does not name: refused, nothing recorded.
-    let refused = acknowledge(&c, &slack, &hooks, &ts, "U0MALLORY").await;
+    let refused = acknowledge(&c.runtime, &slack, &hooks, &ts, "U0MALLORY").await;
     assert!(refused.to_string().contains("oncall"), "the refusal names the rule: {refused}");
     assert_ne!(refused["replace_original"], true);
 
     // Two people at the same moment, in two containers: the first is kept, both see it.
-    let (ra, rb) =
-        tokio::join!(acknowledge(&a, &slack, &hooks, &ts, "U0ALICE"), acknowledge(&b, &slack, &hooks, &ts, "U0BOB"));
+    let (ra, rb) = tokio::join!(
+        acknowledge(&a.runtime, &slack, &hooks, &ts, "U0ALICE"),
+        acknowledge(&b.runtime, &slack, &hooks, &ts, "U0BOB")
+    );
     let who = |v: &Value| {
         let text = v.to_string();
         let at = text.find("Acknowledged by <@").unwrap_or_else(|| panic!("no acknowledgement in {text}"));
@@ -110,7 +104,7 @@ async fn an_acknowledged_alarm_stops_paging_until_it_recovers_and_two_clicks_kee
 
     // The alarm fires again (a repeat, same state): the message is updated, nobody is paged.
     let replies_before = slack.thread(ALERTS, &ts).len();
-    notifier.invoke(&alarm("ALARM", "OK", 5, "m2")).await;
+    notifier.runtime.invoke(&alarm("ALARM", "OK", 5, "m2")).await;
     let repeated = slack.message(ALERTS, &ts).unwrap();
     assert!(repeated.updates >= 1);
     let text = repeated.all_text();
@@ -120,17 +114,17 @@ async fn an_acknowledged_alarm_stops_paging_until_it_recovers_and_two_clicks_kee
     assert!(slack.thread(ALERTS, &ts)[replies_before..].iter().all(|r| !r.text().contains(ONCALL)));
 
     // It recovers: the acknowledgement ends with the episode.
-    notifier.invoke(&alarm("OK", "ALARM", 10, "m3")).await;
+    notifier.runtime.invoke(&alarm("OK", "ALARM", 10, "m3")).await;
     let recovered = slack.message(ALERTS, &ts).unwrap();
     assert!(!recovered.all_text().contains("Acknowledged"), "{}", recovered.all_text());
     // It fires again: it pages again, with [Acknowledge] back.
     let replies_before = slack.thread(ALERTS, &ts).len();
-    notifier.invoke(&alarm("ALARM", "OK", 20, "m4")).await;
+    notifier.runtime.invoke(&alarm("ALARM", "OK", 20, "m4")).await;
     let paged = slack.thread(ALERTS, &ts);
     assert!(paged[replies_before..].iter().any(|r| r.text().contains(ONCALL)), "{paged:#?}");
     let again = slack.message(ALERTS, &ts).unwrap();
     assert!(again.button("alert:ack").is_some() && !again.all_text().contains("Acknowledged"));
-    let fresh = acknowledge(&a, &slack, &hooks, &ts, "U0BOB").await;
+    let fresh = acknowledge(&a.runtime, &slack, &hooks, &ts, "U0BOB").await;
     assert!(fresh.to_string().contains("Acknowledged by <@U0BOB>"), "{fresh}");
 }
 
@@ -186,8 +180,7 @@ async fn a_firing_alertmanager_group_is_silenced_from_its_message_and_the_silenc
         ("ALERTMANAGER_TOKEN", "webhook-token".to_owned()),
         ("ALERTMANAGER_URL", alertmanager.url()),
     ]);
-    let notifier = RuntimeApi::start().await;
-    let _notifier = spawn("alarm-to-slack", &notifier, &notifier_env);
+    let notifier = Container::start("alarm-to-slack", &notifier_env).await;
     let mut command_env = moto.env();
     command_env.extend([
         ("SLACK_SIGNING_SECRET", SECRET.to_owned()),
@@ -197,8 +190,7 @@ async fn a_firing_alertmanager_group_is_silenced_from_its_message_and_the_silenc
         ("ALERTMANAGER_URL", alertmanager.url()),
         ("ALERTMANAGER_API_TOKEN", AM_TOKEN.to_owned()),
     ]);
-    let command = RuntimeApi::start().await;
-    let command_process = spawn("slack-command", &command, &command_env);
+    let command = Container::start("slack-command", &command_env).await;
     let webhook = |name: &str| {
         let headers = vec![
             ("Content-Type".to_owned(), "application/json".to_owned()),
@@ -206,13 +198,14 @@ async fn a_firing_alertmanager_group_is_silenced_from_its_message_and_the_silenc
         ];
         event_at(Shape::HttpApi, "/alertmanager", "", &headers, &fixture(name).to_string(), false)
     };
-    notifier.invoke(&webhook("alertmanager-firing.json")).await;
+    notifier.runtime.invoke(&webhook("alertmanager-firing.json")).await;
     let ts = slack.channel("C0PAY")[0].ts.clone();
     let message = slack.message("C0PAY", &ts).unwrap();
     let button = message.button("alertmanager:silence").expect("[Silence 1 h] on a firing group");
 
     let silenced =
-        click(&command, &slack, &hooks, ("C0PAY", &ts), ("alertmanager:silence", &button["value"]), "U0ALICE").await;
+        click(&command.runtime, &slack, &hooks, ("C0PAY", &ts), ("alertmanager:silence", &button["value"]), "U0ALICE")
+            .await;
     let silences = alertmanager.silences();
     assert_eq!(silences.len(), 1);
     let body = &silences[0].body;
@@ -250,15 +243,16 @@ async fn a_firing_alertmanager_group_is_silenced_from_its_message_and_the_silenc
     assert!(text.contains("alertmanager:expire") && !text.contains("\"alertmanager:silence\""), "{text}");
 
     // The group resolves: the notifier's update keeps the silence on the message, with [Expire silence].
-    notifier.invoke(&webhook("alertmanager-resolved.json")).await;
+    notifier.runtime.invoke(&webhook("alertmanager-resolved.json")).await;
     let resolved = slack.message("C0PAY", &ts).unwrap();
     assert!(resolved.all_text().contains("🔇 Silenced in Alertmanager"), "{}", resolved.all_text());
     let expire = resolved.button("alertmanager:expire").expect("[Expire silence]");
 
     let expired =
-        click(&command, &slack, &hooks, ("C0PAY", &ts), ("alertmanager:expire", &expire["value"]), "U0BOB").await;
+        click(&command.runtime, &slack, &hooks, ("C0PAY", &ts), ("alertmanager:expire", &expire["value"]), "U0BOB")
+            .await;
     assert!(alertmanager.silences()[0].expired, "DELETE /api/v2/silence/{{id}}");
     assert!(expired.to_string().contains("expired by <@U0BOB>"), "{expired}");
     assert_eq!(alertmanager.refused(), 0, "every call carried the token");
-    assert!(!command_process.output().contains(AM_TOKEN), "the token never reaches a log");
+    assert!(!command.process.output().contains(AM_TOKEN), "the token never reaches a log");
 }

@@ -10,9 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use chatops_tests::slack_requests::{
     Shape, command_body, event, event_at, interaction_body, mention_body, signed_headers,
 };
-use chatops_tests::{
-    CiStandIn, FunctionProcess, Moto, RuntimeApi, SlackApiStandIn, SlackStandIn, build_binary, sns_alarm,
-};
+use chatops_tests::{CiStandIn, Container, Moto, SlackApiStandIn, SlackStandIn, sns_alarm};
 use serde_json::{Value, json};
 
 const SECRET: &str = "timers-signing-secret-31";
@@ -43,8 +41,7 @@ struct Stack {
     group: String,
     slack: SlackApiStandIn,
     hooks: SlackStandIn,
-    command: RuntimeApi,
-    _process: FunctionProcess,
+    command: Container,
 }
 
 async fn stack(extra: &[(&'static str, String)]) -> Stack {
@@ -64,21 +61,19 @@ async fn stack(extra: &[(&'static str, String)]) -> Stack {
         ("SCHEDULE_TARGET_ARN", TARGET.to_owned()),
     ]);
     env.extend(extra.iter().cloned());
-    let command = RuntimeApi::start().await;
-    let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let process = FunctionProcess::spawn(&build_binary("slack-command", false), &command, &env_ref);
-    Stack { moto, table, group, slack, hooks, command, _process: process }
+    let command = Container::start("slack-command", &env).await;
+    Stack { moto, table, group, slack, hooks, command }
 }
 
 impl Stack {
     /// Fires a schedule: slack-command invoked with its target input, as the scheduler would.
     async fn fire(&self, input: &Value) -> Value {
-        self.command.invoke(input).await.response_json()
+        self.command.runtime.invoke(input).await.response_json()
     }
 
     async fn only_schedule(&self) -> (String, String, Value) {
         let schedules = self.moto.schedules(&self.group).await;
-        assert_eq!(schedules.len(), 1, "{schedules:#?}");
+        assert_eq!(schedules.len(), 1, "{schedules:#?}\n{}", self.command.process.output());
         schedules.into_iter().next().unwrap()
     }
 
@@ -97,8 +92,11 @@ impl Stack {
         });
         let body = interaction_body(&payload);
         let headers = signed_headers(SECRET, &now(), body.as_bytes());
-        let response =
-            self.command.invoke(&event_at(Shape::HttpApi, "/slack/interactions", "", &headers, &body, false)).await;
+        let response = self
+            .command
+            .runtime
+            .invoke(&event_at(Shape::HttpApi, "/slack/interactions", "", &headers, &body, false))
+            .await;
         assert_eq!(response.response_json()["statusCode"], 200);
         for _ in 0..300 {
             if let Some(got) = self.hooks.received().into_iter().find(|r| r.path == path) {
@@ -119,7 +117,7 @@ async fn an_approval_request_announces_its_own_expiry_once_and_only_when_due() {
     s.moto.create_group(&group, 0, 20, 2, Some("enabled")).await;
     let body = command_body("/scale", &format!("{group} 9"), "U0ADA", TEAM);
     let request = event(Shape::HttpApi, &signed_headers(SECRET, &now(), body.as_bytes()), body.as_bytes(), false);
-    let answer = s.command.invoke(&request).await.response_json().to_string();
+    let answer = s.command.runtime.invoke(&request).await.response_json().to_string();
     let id = &answer[answer.find("`R-").expect("a request ID") + 1..][..10];
 
     // One schedule, at the request's expiry, whose input names the request.
@@ -170,7 +168,7 @@ async fn a_deploy_without_a_callback_says_so_after_its_timeout_and_a_finished_on
         event_at(Shape::HttpApi, "/slack/events", "", &signed_headers(SECRET, &now(), body.as_bytes()), &body, false)
     };
     let silent = s.slack.user_message("C0OPS", "<@U0BOT> release orders");
-    s.command.invoke(&mention("EvSILENT", &silent)).await;
+    s.command.runtime.invoke(&mention("EvSILENT", &silent)).await;
     let (_, expression, input) = s.only_schedule().await;
     assert!((at_seconds(&expression) - (now_s() + 45 * 60)).abs() <= 5, "{expression}");
     assert_eq!(input["chatops_timer"]["kind"], "deploy_timeout");
@@ -184,15 +182,21 @@ async fn a_deploy_without_a_callback_says_so_after_its_timeout_and_a_finished_on
     // The pipeline calls back late after all: its result is still reported.
     let callback = json!({"result": "success", "channel": "C0OPS", "thread_ts": silent, "project": "orders"});
     let headers = vec![("Authorization".to_owned(), "Bearer timers-notify".to_owned())];
-    let late =
-        s.command.invoke(&event_at(Shape::HttpApi, "/deploy/notify", "", &headers, &callback.to_string(), false)).await;
+    let late = s
+        .command
+        .runtime
+        .invoke(&event_at(Shape::HttpApi, "/deploy/notify", "", &headers, &callback.to_string(), false))
+        .await;
     assert_eq!(late.response_json()["statusCode"], 200, "{}", late.response_json());
 
     // A deploy that reported before its timeout: its timer changes nothing.
     let done = s.slack.user_message("C0OPS", "<@U0BOT> release orders");
-    s.command.invoke(&mention("EvDONE", &done)).await;
+    s.command.runtime.invoke(&mention("EvDONE", &done)).await;
     let callback = json!({"result": "success", "channel": "C0OPS", "thread_ts": done, "project": "orders"});
-    s.command.invoke(&event_at(Shape::HttpApi, "/deploy/notify", "", &headers, &callback.to_string(), false)).await;
+    s.command
+        .runtime
+        .invoke(&event_at(Shape::HttpApi, "/deploy/notify", "", &headers, &callback.to_string(), false))
+        .await;
     let schedules = s.moto.schedules(&s.group).await;
     let timer = schedules
         .iter()
@@ -224,14 +228,15 @@ async fn muting_an_alarm_disables_its_actions_with_one_schedule_that_unmutes_it(
         ("STATE_TABLE", s.table.clone()),
         ("MUTABLE_ALARMS", "checkout-*, payments-*".to_owned()),
     ]);
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let notifier = RuntimeApi::start().await;
-    let _notifier = FunctionProcess::spawn(&build_binary("alarm-to-slack", false), &notifier, &env);
+    let notifier = Container::start("alarm-to-slack", &env).await;
     let alarm = |state: &str, old: &str, minute: u32, id: &str| {
         sns_alarm(&alarm_name, state, old, &format!("2026-11-20T09:{minute:02}:00.000+0000"), id, "alarms")
     };
-    notifier.invoke(&alarm("ALARM", "OK", 1, "n1")).await;
-    notifier.invoke(&sns_alarm("other-alarm", "ALARM", "OK", "2026-11-20T09:01:00.000+0000", "n0", "alarms")).await;
+    notifier.runtime.invoke(&alarm("ALARM", "OK", 1, "n1")).await;
+    notifier
+        .runtime
+        .invoke(&sns_alarm("other-alarm", "ALARM", "OK", "2026-11-20T09:01:00.000+0000", "n0", "alarms"))
+        .await;
     let messages = s.slack.channel("C0ALERTS");
     let other = messages.iter().find(|m| m.text().contains("other-alarm")).unwrap();
     assert!(other.button("alarm:mute").is_none(), "an alarm MUTABLE_ALARMS does not name has no mute");
@@ -268,7 +273,7 @@ async fn muting_an_alarm_disables_its_actions_with_one_schedule_that_unmutes_it(
     assert_eq!(name_again, name);
     assert!((at_seconds(&expression) - (now_s() + 4 * 3600)).abs() <= 5, "{expression}");
     // The notifier's next update keeps the mute on the message.
-    notifier.invoke(&alarm("ALARM", "OK", 5, "n2")).await;
+    notifier.runtime.invoke(&alarm("ALARM", "OK", 5, "n2")).await;
     let shown = s.slack.message("C0ALERTS", &ts).unwrap();
     assert!(
         shown.all_text().contains("🔕 Muted by <@U0ALICE>") && shown.button("alarm:unmute").is_some(),
