@@ -1,6 +1,6 @@
 //! A loopback server standing where the Slack Web API is (`SLACK_API_URL`): `chat.postMessage`,
 //! `chat.update`, `reactions.add`, and what incidents use (`conversations.create` / `invite` /
-//! `setTopic` / `history`, `pins.add`, `chat.getPermalink`, the two-step file upload with its upload
+//! `setTopic` / `history` / `replies`, `pins.add`, `chat.getPermalink`, the two-step file upload with its upload
 //! URL), with Slack's wire format (JSON bodies, `Authorization: Bearer`, HTTP 200 with
 //! `{"ok": false, "error": ...}`), keeping channels, messages and threads like Slack does, recording
 //! every call, and failing as scripted: an `ok:false` code, a 429 with `Retry-After`, a 5xx, a stall.
@@ -158,6 +158,8 @@ struct Inner {
     limits: Option<RateLimits>,
     post_buckets: BTreeMap<String, Bucket>,
     update_bucket: Option<Bucket>,
+    /// `conversations.replies` takes only a thread's parent `ts` (stricter than Slack documents).
+    replies_need_parent: bool,
 }
 
 /// Slack's limits as the stand-in enforces them: token buckets that refill at `per_second` up to `burst`.
@@ -312,6 +314,21 @@ impl SlackApiStandIn {
             m.body["user"] = json!(user);
         }
         ts
+    }
+
+    /// A reply `user` wrote in the thread of `thread_ts`. Returns its `ts`.
+    pub fn user_reply_as(&self, channel: &str, thread_ts: &str, user: &str, text: &str) -> String {
+        let ts = self.user_message_as(channel, user, text);
+        let mut inner = self.inner.lock().unwrap();
+        if let Some(m) = inner.messages.iter_mut().find(|m| m.ts == ts) {
+            m.thread_ts = Some(thread_ts.to_owned());
+        }
+        ts
+    }
+
+    /// `conversations.replies` answers `thread_not_found` for a reply's own `ts` (only parents).
+    pub fn replies_need_parent(&self) {
+        self.inner.lock().unwrap().replies_need_parent = true;
     }
 
     /// Message timestamps from now on follow the real clock (Slack's own `ts` are the time of posting),
@@ -509,6 +526,7 @@ fn answer_incident_methods(inner: &mut Inner, method: &str, body: &Value) -> Opt
             Some(("ok".into(), ok(json!({"channel": channel, "permalink": link}))))
         }
         "conversations.history" => {
+            // Top-level messages only, newest first, as Slack's history has them (replies are not there).
             let latest = body["latest"].as_str().unwrap_or("9999999999.999999").to_owned();
             let inclusive = body["inclusive"].as_str() == Some("true");
             let limit: usize = body["limit"].as_str().and_then(|l| l.parse().ok()).unwrap_or(100);
@@ -517,15 +535,37 @@ fn answer_incident_methods(inner: &mut Inner, method: &str, body: &Value) -> Opt
                 .messages
                 .iter()
                 .filter(|m| m.channel == channel && m.thread_ts.is_none() && before(&m.ts))
-                .map(|m| {
-                    let mut v = json!({"type": "message", "ts": m.ts, "text": m.text()});
-                    if let Some(user) = m.body.get("user") {
-                        v["user"] = user.clone();
-                    }
-                    v
-                })
+                .map(|m| as_history(inner, m))
                 .collect();
             found.reverse();
+            found.truncate(limit);
+            Some(("ok".into(), ok(json!({"messages": found, "has_more": false}))))
+        }
+        "conversations.replies" => {
+            // The thread of `ts`: its parent first, then the replies from `oldest` on, oldest first. `ts`
+            // may be the parent or (as Slack documents) a message in the thread, unless the stand-in is
+            // told to take only parents.
+            let ts = body["ts"].as_str().unwrap_or_default();
+            let Some(message) = inner.messages.iter().find(|m| m.channel == channel && m.ts == ts) else {
+                return fail("thread_not_found");
+            };
+            if message.thread_ts.is_some() && inner.replies_need_parent {
+                return fail("thread_not_found");
+            }
+            let parent = message.thread_ts.clone().unwrap_or_else(|| message.ts.clone());
+            let oldest = body["oldest"].as_str().unwrap_or("0").to_owned();
+            let inclusive = body["inclusive"].as_str() == Some("true");
+            let limit: usize = body["limit"].as_str().and_then(|l| l.parse().ok()).unwrap_or(1000);
+            let after = |ts: &str| if inclusive { ts >= oldest.as_str() } else { ts > oldest.as_str() };
+            let mut found: Vec<Value> = inner
+                .messages
+                .iter()
+                .filter(|m| m.channel == channel && m.ts == parent)
+                .chain(inner.messages.iter().filter(|m| {
+                    m.channel == channel && m.thread_ts.as_deref() == Some(parent.as_str()) && after(&m.ts)
+                }))
+                .map(|m| as_history(inner, m))
+                .collect();
             found.truncate(limit);
             Some(("ok".into(), ok(json!({"messages": found, "has_more": false}))))
         }
@@ -563,6 +603,27 @@ fn answer_incident_methods(inner: &mut Inner, method: &str, body: &Value) -> Opt
         }
         _ => None,
     }
+}
+
+/// A message as `conversations.history` / `replies` show it: a parent with its replies' count and latest.
+fn as_history(inner: &Inner, m: &StoredMessage) -> Value {
+    let mut v = json!({"type": "message", "ts": m.ts, "text": m.text()});
+    if let Some(user) = m.body.get("user") {
+        v["user"] = user.clone();
+    }
+    match &m.thread_ts {
+        Some(parent) => v["thread_ts"] = json!(parent),
+        None => {
+            let replies: Vec<&StoredMessage> =
+                inner.messages.iter().filter(|r| r.channel == m.channel && r.thread_ts.as_ref() == Some(&m.ts)).collect();
+            if let Some(last) = replies.last() {
+                v["thread_ts"] = json!(m.ts);
+                v["reply_count"] = json!(replies.len());
+                v["latest_reply"] = json!(last.ts);
+            }
+        }
+    }
+    v
 }
 
 /// A 429 when the call is over the rate limits being enforced.

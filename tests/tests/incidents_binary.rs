@@ -82,10 +82,12 @@ impl Stack {
 
     /// A `reaction_added` delivery (`retry`: Slack's retry number) for message `ts` in `channel`.
     async fn react(&self, event_id: &str, user: &str, channel: &str, ts: &str, reaction: &str, retry: Option<u32>) {
+        // Slack's `item_user` is the author of the message reacted to.
+        let author = self.slack.message(channel, ts).and_then(|m| m.body["user"].as_str().map(str::to_owned));
         let body = json!({
             "token": "deprecated", "team_id": TEAM, "api_app_id": "A0CHATOPS", "type": "event_callback",
             "event_id": event_id, "event_time": 1_795_167_667,
-            "event": {"type": "reaction_added", "user": user, "reaction": reaction, "item_user": "U0SRE1",
+            "event": {"type": "reaction_added", "user": user, "reaction": reaction, "item_user": author,
                       "item": {"type": "message", "channel": channel, "ts": ts}, "event_ts": "1795167667.000100"}
         })
         .to_string();
@@ -216,6 +218,13 @@ async fn an_incident_from_declaration_to_its_postmortem_draft() {
     s.react("Ev0PIN3", "U0BOB", &channel, &cause, "pushpin", None).await;
     s.react("Ev0EYES", "U0BOB", &channel, &cause, "eyes", None).await;
     s.react("Ev0ELSE", "U0BOB", OPS, &cause, "pushpin", None).await;
+    // 📌 on replies in threads (history has top-level messages only): read from the thread, with their
+    // authors. Once with the reply's own ts (as Slack takes it), once where only the parent's ts is taken.
+    let reply = s.slack.user_reply_as(&channel, &cause, "U0SRE2", "pool max is 10, we run 40 workers");
+    s.react("Ev0PIN4", "U0BOB", &channel, &reply, "pushpin", None).await;
+    s.slack.replies_need_parent();
+    let reply2 = s.slack.user_reply_as(&channel, &graph, "U0RESP", "p99 back to 300 ms after the restart");
+    s.react("Ev0PIN5", "U0CAROL", &channel, &reply2, "pushpin", None).await;
 
     // Resolve: green with its duration, the timeline in the channel, the post-mortem draft uploaded.
     let resolved = s.incident(0, &channel, "U0CAROL", "resolve Pool size raised; release 42 rolled back").await;
@@ -228,6 +237,9 @@ async fn an_incident_from_declaration_to_its_postmortem_draft() {
     for (part, times) in [
         ("p99 latency graph", 1),
         ("connection pool exhausted", 1),
+        ("<@U0SRE2> 📌 pool max is 10, we run 40 workers", 1),
+        ("<@U0RESP> 📌 p99 back to 300 ms after the restart", 1),
+        ("(pinned message)", 0),
         ("status: Rolled back release 42", 1),
         ("severity SEV2 → SEV1", 1),
         ("lead → <@U0CAROL>", 1),
@@ -265,9 +277,12 @@ async fn an_incident_from_declaration_to_its_postmortem_draft() {
     }
     assert_eq!(md.matches("p99 latency graph").count(), 1, "{md}");
 
-    // Resolved is final; the list is empty again.
+    // Resolved is final (a 📌 too, quietly: in the audit only); the list is empty again.
     let late = s.incident(0, &channel, "U0BOB", "status one more thing").await;
     assert!(late.contains("can no longer be changed"), "{late}");
+    let after = s.slack.user_message_as(&channel, "U0SRE1", "one more graph, after the post-mortem");
+    s.react("Ev0PIN6", "U0BOB", &channel, &after, "pushpin", None).await;
+    let posts = s.slack.accepted("chat.postMessage").len();
     let list = s.incident(0, OPS, "U0BOB", "list").await;
     assert!(list.contains("No open incidents"), "{list}");
 
@@ -277,7 +292,49 @@ async fn an_incident_from_declaration_to_its_postmortem_draft() {
     let on_inc1 = audit.iter().filter(|f| f["resource"] == "INC-1" && f["command"] == "/incident").count();
     assert!(on_inc1 >= 7, "{audit:#?}");
     let pins = audit.iter().filter(|f| f["command"] == "reaction_added pushpin" && f["decision"] == "done").count();
-    assert_eq!(pins, 2, "two messages on the timeline: {audit:#?}");
+    assert_eq!(pins, 4, "two messages and two replies on the timeline: {audit:#?}");
+    let refused = audit
+        .iter()
+        .filter(|f| f["command"] == "reaction_added pushpin" && f["decision"] == "refused")
+        .map(|f| f["reason"].as_str().unwrap_or_default().to_owned())
+        .collect::<Vec<_>>();
+    assert_eq!(refused.len(), 1, "the 📌 after resolve: {audit:#?}");
+    assert!(refused[0].contains("incident resolved"), "{refused:?}");
+    assert_eq!(s.slack.accepted("chat.postMessage").len(), posts, "nothing posted for it");
+    // The timeline the post-mortem was written from did not change either: a second resolve is refused.
+    let again = s.incident(0, &channel, "U0BOB", "resolve").await;
+    assert!(again.contains("can no longer be changed"), "{again}");
+}
+
+/// The same `/incident declare` by the same person twice at once, in two containers, while Slack takes
+/// 0.3 s to create a channel (as it does): one incident, one channel, one announcement, and both
+/// answers name them. The title as Slack sends it (`&amp;`, `&lt;`, `&gt;`) is read back to what was typed.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_declaration_twice_at_once_in_two_processes_is_one_incident_with_one_channel() {
+    let s = stack(2, &[], &[]).await;
+    for _ in 0..2 {
+        s.slack.fail_method("conversations.create", ApiReply::Slow(Duration::from_millis(300)));
+    }
+    let text = "declare Checkout &amp; payment gateway &lt;card&gt; sev2";
+    let (a, b) = tokio::join!(s.incident(0, OPS, "U0ALICE", text), s.incident(1, OPS, "U0ALICE", text));
+    assert!(a.contains("INC-1") && b.contains("INC-1"), "{a}\n{b}");
+    assert!(!a.contains("INC-2") && !b.contains("INC-2"), "{a}\n{b}");
+    let channels = s.slack.channels();
+    assert_eq!(channels.len(), 1, "one channel: {channels:?}");
+    assert_eq!(channels[0].name, "inc-1-checkout-payment-gateway-card");
+    assert_eq!(channel_in(&a), channels[0].id, "{a}");
+    assert_eq!(channel_in(&b), channels[0].id, "{b}");
+    let creates = s.slack.calls().into_iter().filter(|c| c.method == "conversations.create").count();
+    assert_eq!(creates, 1, "the channel is created once");
+    let announced = s.slack.channel(ANNOUNCE);
+    assert_eq!(announced.len(), 1, "one announcement");
+    let shown = announced[0].all_text();
+    assert!(shown.contains("Checkout &amp; payment gateway &lt;card&gt;"), "escaped once in mrkdwn: {shown}");
+    assert!(!shown.contains("&amp;amp;") && !shown.contains("&amp;lt;"), "{shown}");
+    let status = s.slack.channel(&channels[0].id);
+    assert_eq!(status.len(), 1, "one status message: {status:?}");
+    assert_eq!(status[0].header(), Some("🚨 INC-1: Checkout & payment gateway <card>"));
+    assert!(channels[0].topic.ends_with("| Checkout &amp; payment gateway &lt;card&gt;"), "{}", channels[0].topic);
 }
 
 #[tokio::test(flavor = "multi_thread")]

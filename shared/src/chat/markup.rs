@@ -156,7 +156,7 @@ fn closing(c: &[char], i: usize) -> Option<usize> {
 
 fn decode(c: &[char]) -> String {
     let s: String = c.iter().collect();
-    s.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    crate::slack::unescape(&s)
 }
 
 /// What is between `<` and `>`.

@@ -52,6 +52,8 @@ pub struct Reaction {
     /// The message reacted to.
     pub channel_id: String,
     pub message_ts: String,
+    /// Who wrote the message reacted to (`item_user`), when Slack says.
+    pub item_user: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -90,6 +92,8 @@ struct RawEvent {
     reaction: Option<String>,
     #[serde(default)]
     item: Option<RawItem>,
+    #[serde(default)]
+    item_user: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -123,6 +127,7 @@ impl EventEnvelope {
                         reaction: event.reaction.ok_or(EventsError::Missing("event.reaction"))?,
                         channel_id: item.channel.ok_or(EventsError::Missing("event.item.channel"))?,
                         message_ts: item.ts.ok_or(EventsError::Missing("event.item.ts"))?,
+                        item_user: event.item_user.filter(|u| !u.is_empty()),
                     }));
                 }
                 // A bot's own messages never start anything: no loops between bots.
@@ -169,7 +174,7 @@ pub const DEPLOY_VERBS: &[&str] = &["release", "deploy", "リリース"];
 
 impl MentionRequest {
     pub fn parse(text: &str) -> Self {
-        let unescaped = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&");
+        let unescaped = crate::slack::unescape(text);
         // Drop user and bot mentions (`<@U0BOT>`, `<@U0BOT|chatops>`) wherever they are.
         let mut words = unescaped.split_whitespace().filter(|w| !is_user_mention(w));
         let Some(first) = words.next() else {
@@ -264,6 +269,7 @@ mod tests {
         let EventEnvelope::Reaction(r) = EventEnvelope::parse(&body).unwrap() else { panic!("not a reaction") };
         assert_eq!((r.user_id.as_str(), r.reaction.as_str()), ("U0BOB", "pushpin"));
         assert_eq!((r.channel_id.as_str(), r.message_ts.as_str()), ("C0INC12", "1700000000.000300"));
+        assert_eq!(r.item_user.as_deref(), Some("U0ALICE"), "the message's author, not the reactor");
         let file = callback(serde_json::json!({
             "type": "reaction_added", "user": "U0BOB", "reaction": "pushpin",
             "item": {"type": "file", "file": "F0123"}, "event_ts": "1700000001.000100"

@@ -31,6 +31,12 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+/// Undoes [`escape`]: the text a person typed, from the escaped form Slack sends it in (slash command
+/// text, message text). `&amp;` last, so `&amp;lt;` (a typed `&lt;`) stays `&lt;`.
+pub fn unescape(text: &str) -> String {
+    text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+}
+
 use crate::text::truncate;
 
 /// A Block Kit block, in the few shapes we use. Text in `Section`, `Context` and fields is mrkdwn and
@@ -249,6 +255,7 @@ mod tests {
     #[test]
     fn escapes_control_characters() {
         assert_eq!(escape("a < b && c > d"), "a &lt; b &amp;&amp; c &gt; d");
+        assert_eq!(unescape(&escape("a < b && c > d &lt;")), "a < b && c > d &lt;");
     }
 
     #[test]

@@ -13,4 +13,4 @@ pub mod message;
 pub mod signature;
 pub mod webhook;
 
-pub use message::{Block, Button, Message, escape};
+pub use message::{Block, Button, Message, escape, unescape};

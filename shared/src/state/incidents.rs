@@ -195,19 +195,26 @@ impl StateTable {
         Self::key(format!("declare#{key}"), "declare")
     }
 
-    /// Claims the declaration `key` for `by` until `expires_at` (epoch s). The claim stays: a second
-    /// claim before it expires is told who declared, and the number once [`Self::declared`] recorded it.
+    /// Claims the declaration `key` for `by` until `expires_at` (epoch s), with its lease for `owner`
+    /// until `lease_until_ms`: the time the declaration takes to make its channel and messages. The
+    /// claim stays: a second claim before it expires is told who declared, and the number once
+    /// [`Self::declared`] recorded it; it may finish what the declaration left undone only under the
+    /// lease ([`Self::lease_declaration`]), once the first one gave it back or ran out of time.
     pub async fn claim_declaration(
         &self,
         key: &str,
         by: &str,
+        owner: &str,
         now_s: i64,
+        lease_until_ms: i64,
         expires_at: i64,
     ) -> Result<Declaration, StateError> {
         let mut item = Self::declaration_key(key);
         item.extend([
             ("kind".to_owned(), s("declaration")),
             ("by".to_owned(), s(by)),
+            ("lease_owner".to_owned(), s(owner)),
+            ("lease_until".to_owned(), n(lease_until_ms)),
             (TTL_ATTRIBUTE.to_owned(), n(expires_at)),
         ]);
         let condition = |put: PutItemFluentBuilder| {
@@ -221,6 +228,42 @@ impl StateTable {
                 Declaration::Taken { by: get_s(&found, "by").unwrap_or_default(), number: get_n(&found, "number") }
             }
         })
+    }
+
+    /// Takes the lease on declaration `key` for `owner` until `until_ms`, when nobody holds it (given
+    /// back, or run out at `now_ms`): one conditional update, so of two takers one gets it.
+    pub async fn lease_declaration(
+        &self,
+        key: &str,
+        owner: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool, StateError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::declaration_key(key)))
+            .update_expression("SET lease_owner = :owner, lease_until = :until")
+            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(lease_until) OR lease_until < :now)")
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":until", n(until_ms))
+            .expression_attribute_values(":now", n(now_ms));
+        self.update_if(update, "UpdateItem (lease declaration)").await
+    }
+
+    /// Gives the lease on declaration `key` back, if `owner` still holds it.
+    pub async fn release_declaration(&self, key: &str, owner: &str) -> Result<(), StateError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::declaration_key(key)))
+            .update_expression("SET lease_until = :zero")
+            .condition_expression("lease_owner = :owner")
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":zero", n(0));
+        self.update_if(update, "UpdateItem (release declaration)").await.map(drop)
     }
 
     /// The number declaration `key` got, once it has one.

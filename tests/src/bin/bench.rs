@@ -448,7 +448,7 @@ async fn main() {
             let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
             let seen = state.first_arrival(&format!("bench-incident-{n}"), now * 1000, now + 600).await;
             let key = format!("cmd#U1#bench-{n}");
-            let claim = state.claim_declaration(&key, "U1", now, now + 60).await;
+            let claim = state.claim_declaration(&key, "U1", "bench", now, now * 1000 + 3000, now + 60).await;
             let number = state.next_incident_number().await.expect("incident number");
             let record = IncidentRecord {
                 number,
@@ -502,6 +502,7 @@ async fn main() {
                 },
             ];
             let placed = state.change_incident(number, &places).await;
+            let released = state.release_declaration(&key, "bench").await;
             assert!(
                 matches!(seen, Ok(true))
                     && matches!(claim, Ok(Declaration::Ours))
@@ -515,7 +516,8 @@ async fn main() {
                     && topic.is_ok()
                     && pinned.is_some()
                     && announced.is_ok()
-                    && matches!(placed, Ok(Some(_))),
+                    && matches!(placed, Ok(Some(_)))
+                    && released.is_ok(),
                 "the incident sequence failed against the stand-ins"
             );
         }

@@ -139,7 +139,11 @@ fn parse_user(word: &str) -> Option<String> {
 }
 
 impl Ask {
+    /// `text` as Slack sends it: `&`, `<` and `>` typed by a person arrive as `&amp;`, `&lt;` and `&gt;`.
+    /// Titles, updates and summaries are kept as typed (a channel name, a topic and the post-mortem
+    /// use them raw; messages escape them again).
     fn parse(text: &str) -> Result<Self, String> {
+        let text = crate::slack::unescape(text);
         let text = text.trim();
         let (verb, rest) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
         let rest = rest.trim();
@@ -384,51 +388,77 @@ async fn declare(
     now: i64,
     deadline: Instant,
 ) -> (Outcome, Option<IncidentRecord>) {
-    let claim = deps.state.claim_declaration(&source.key, &caller.user_id, now, now + source.window_s).await;
+    // The declaration's lease: held while one container makes the channel and the messages, so a
+    // repeat in another container waits for it instead of making them a second time.
+    let owner = crate::state::unique_owner("declare");
+    let lease_until = |deadline: Instant| {
+        crate::clock::now_ms() + deadline.saturating_duration_since(Instant::now()).as_millis() as i64 + 250
+    };
+    let claim = deps
+        .state
+        .claim_declaration(&source.key, &caller.user_id, &owner, now, lease_until(deadline), now + source.window_s)
+        .await;
     let record = match claim {
         Err(err) => return (unavailable(&err), None),
         Ok(Declaration::Taken { by, number }) => {
-            // Being declared by someone else this very moment: its number comes within a round trip or two.
-            let mut number = number;
-            while number.is_none() && Instant::now() + Duration::from_millis(1200) < deadline {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                number = deps.state.declaration_number(&source.key).await.ok().flatten();
-            }
-            let Some(number) = number else {
-                let text = format!(
-                    "<@{}> is declaring this incident right now: it will be announced in a moment.",
-                    escape(&by)
-                );
-                return (info(text), None);
-            };
-            let record = match deps.state.get_incident(number).await {
-                Ok(Some(record)) => record,
-                Ok(None) => {
-                    return (info(format!("INC-{number} was declared by <@{}> a moment ago.", escape(&by))), None);
+            // Declared already, or being declared this very moment (maybe in another container): wait for
+            // the lease, given back when that declaration is done, then show it (and, for a repeat by the
+            // declarer, finish what it could not do: that is how the declarer asks for it).
+            let mut leased = false;
+            while Instant::now() + Duration::from_millis(1200) < deadline {
+                match deps.state.lease_declaration(&source.key, &owner, crate::clock::now_ms(), lease_until(deadline)).await {
+                    Ok(true) => {
+                        leased = true;
+                        break;
+                    }
+                    Ok(false) => tokio::time::sleep(Duration::from_millis(100)).await,
+                    Err(err) => return (unavailable(&err), None),
                 }
-                Err(err) => return (unavailable(&err), None),
-            };
-            // Declared already: finish whatever that declaration could not (a repeat within a minute is
-            // how the declarer asks for it), and say so.
-            let mut report = Report::default();
-            let mut record = record;
-            if !record.resolved && by == caller.user_id {
-                complete(deps, &mut record, &mut report, now, deadline).await;
             }
-            let text = format!(
-                "{} was declared by <@{}> a moment ago{}.{}",
-                record.name(),
-                escape(&by),
-                record.channel_id.as_deref().map(|c| format!(": <#{}>", escape(c))).unwrap_or_default(),
-                report.text()
-            );
-            return (info(text).on(&record.name()), Some(record));
+            let number = match number {
+                Some(number) => Some(number),
+                None => deps.state.declaration_number(&source.key).await.ok().flatten(),
+            };
+            let answer = async {
+                let Some(number) = number.filter(|_| leased) else {
+                    let text = format!(
+                        "<@{}> is declaring this incident right now: it will be announced in a moment.",
+                        escape(&by)
+                    );
+                    return (info(text), None);
+                };
+                let record = match deps.state.get_incident(number).await {
+                    Ok(Some(record)) => record,
+                    Ok(None) => {
+                        return (info(format!("INC-{number} was declared by <@{}> a moment ago.", escape(&by))), None);
+                    }
+                    Err(err) => return (unavailable(&err), None),
+                };
+                let mut report = Report::default();
+                let mut record = record;
+                if !record.resolved && by == caller.user_id {
+                    complete(deps, &mut record, &mut report, now, deadline).await;
+                }
+                let text = format!(
+                    "{} was declared by <@{}> a moment ago{}.{}",
+                    record.name(),
+                    escape(&by),
+                    record.channel_id.as_deref().map(|c| format!(": <#{}>", escape(c))).unwrap_or_default(),
+                    report.text()
+                );
+                (info(text).on(&record.name()), Some(record))
+            };
+            let answer = answer.await;
+            if leased {
+                release(deps, &source.key, &owner).await;
+            }
+            return answer;
         }
         Ok(Declaration::Ours) => {
             let number = match deps.state.next_incident_number().await {
                 Ok(number) => number,
                 Err(err) => {
-                    let _ = deps.state.claim_declaration(&source.key, "", now, now).await;
+                    release(deps, &source.key, &owner).await;
                     return (unavailable(&err), None);
                 }
             };
@@ -465,6 +495,7 @@ async fn declare(
     let mut report = Report::default();
     report.ok(format!("numbered {}", record.name()));
     complete(deps, &mut record, &mut report, now, deadline).await;
+    release(deps, &source.key, &owner).await;
     let where_ = match &record.channel_id {
         Some(channel) => format!(" in <#{}>", escape(channel)),
         None => String::new(),
@@ -483,6 +514,13 @@ async fn declare(
     }
     let decision = if report.failed.is_empty() { Decision::Done } else { Decision::Failed(report.failed.join("; ")) };
     (Outcome::ephemeral(text, decision).on(&record.name()), Some(record))
+}
+
+/// Gives a declaration's lease back (a failure only makes a repeat wait until it runs out).
+async fn release(deps: &IncidentDeps, key: &str, owner: &str) {
+    if let Err(err) = deps.state.release_declaration(key, owner).await {
+        tracing::warn!(error = %err, "declaration lease not given back: a repeat waits until it runs out");
+    }
 }
 
 /// Makes what a declaration makes, where it is missing: the channel (with its pointer), then together
@@ -971,7 +1009,9 @@ pub async fn click(
 }
 
 /// A reaction in an incident's channel: a 📌 (`pushpin`) puts the message on the timeline, once
-/// however often Slack delivers the event or people pin it. Anything else is ignored.
+/// however often Slack delivers the event or people pin it, with the message's author (not whoever
+/// pinned it). A message in a thread is read from its thread. Once the incident is resolved a 📌 adds
+/// nothing (its post-mortem is written): refused quietly, in the audit line only. Anything else is ignored.
 pub async fn reaction(deps: Option<&IncidentDeps>, reaction: &Reaction, deadline: Instant) -> Option<Outcome> {
     let deps = deps?;
     if reaction.reaction != "pushpin" {
@@ -984,27 +1024,40 @@ pub async fn reaction(deps: Option<&IncidentDeps>, reaction: &Reaction, deadline
             return None;
         }
     };
+    let resource = format!("INC-{number}");
     let (channel, ts) = (reaction.channel_id.as_str(), reaction.message_ts.as_str());
-    let history_args = [("channel", channel), ("latest", ts), ("inclusive", "true"), ("limit", "1")];
     let permalink_args = [("channel", channel), ("message_ts", ts)];
-    let history = deps.bot.read("conversations.history", &history_args, deadline);
-    let permalink = deps.bot.read("chat.getPermalink", &permalink_args, deadline);
-    let (history, permalink) = tokio::join!(history, permalink);
-    let message = history
-        .as_ref()
-        .ok()
-        .and_then(|h| h["messages"].as_array())
-        .and_then(|m| m.iter().find(|m| m["ts"].as_str() == Some(ts)))
-        .cloned()
-        .unwrap_or(Value::Null);
-    if let Err(err) = &history {
-        tracing::warn!(error = %err, "pinned message unreadable: put on the timeline by its link only");
+    let (record, message, permalink) = tokio::join!(
+        deps.state.get_incident(number),
+        pinned_message(deps, channel, ts, deadline),
+        deps.bot.read("chat.getPermalink", &permalink_args, deadline)
+    );
+    match record {
+        Ok(Some(record)) if record.resolved => {
+            return Some(refused("", "incident resolved: 📌 not added to its timeline").on(&resource));
+        }
+        Ok(Some(_)) => {}
+        Ok(None) => return Some(refused("", "no such incident").on(&resource)),
+        Err(err) => {
+            tracing::warn!(error = %err, "state table unavailable: pinned message not put on the timeline");
+            return Some(Outcome::ephemeral("", Decision::Failed(err.to_string())).on(&resource));
+        }
     }
+    let message = message.unwrap_or_else(|err| {
+        tracing::warn!(error = %err, "pinned message unreadable: put on the timeline by its link only");
+        Value::Null
+    });
     let text = message["text"]
         .as_str()
         .map(|t| crate::text::truncate(t, 500).into_owned())
         .unwrap_or_else(|| "(pinned message)".into());
-    let author = message["user"].as_str().unwrap_or(&reaction.user_id).to_owned();
+    // The message's author: as Slack's history has it, else the event's `item_user`; never the reactor.
+    let author = message["user"]
+        .as_str()
+        .or(reaction.item_user.as_deref())
+        .or_else(|| message["bot_id"].as_str())
+        .unwrap_or_default()
+        .to_owned();
     let at_ms = ts.split_once('.').and_then(|(s, _)| s.parse::<i64>().ok()).map_or(0, |s| s * 1000)
         + ts.split_once('.').and_then(|(_, f)| f.get(..3)).and_then(|f| f.parse::<i64>().ok()).unwrap_or(0);
     let entry = TimelineEntry {
@@ -1020,11 +1073,61 @@ pub async fn reaction(deps: Option<&IncidentDeps>, reaction: &Reaction, deadline
         Ok(added) => added,
         Err(err) => {
             tracing::warn!(error = %err, "pinned message not put on the timeline");
-            return Some(Outcome::ephemeral("", Decision::Failed(err.to_string())).on(&format!("INC-{number}")));
+            return Some(Outcome::ephemeral("", Decision::Failed(err.to_string())).on(&resource));
         }
     };
     let decision = if added { Decision::Done } else { Decision::Info };
-    Some(Outcome::ephemeral("", decision).on(&format!("INC-{number}")))
+    Some(Outcome::ephemeral("", decision).on(&resource))
+}
+
+/// How many top-level messages before a pinned one are searched for the thread it is in.
+const THREAD_SEARCH: usize = 50;
+
+/// The message `ts` of `channel` as Slack keeps it (`Null` when Slack has none by that `ts`).
+/// `conversations.history` has top-level messages only: a reply is read from its thread with
+/// `conversations.replies`, whose parent is the newest top-level message before it with replies up to
+/// it; where none is found, the reply's own `ts` (which Slack also takes for a message in a thread).
+async fn pinned_message(deps: &IncidentDeps, channel: &str, ts: &str, deadline: Instant) -> Result<Value, BotError> {
+    let limit = THREAD_SEARCH.to_string();
+    let history_args = [("channel", channel), ("latest", ts), ("inclusive", "true"), ("limit", limit.as_str())];
+    let history = deps.bot.read("conversations.history", &history_args, deadline).await?;
+    let top_level = history["messages"].as_array().cloned().unwrap_or_default();
+    if let Some(found) = top_level.iter().find(|m| m["ts"].as_str() == Some(ts)) {
+        return Ok(found.clone());
+    }
+    // Parents whose thread reaches the pinned reply, newest first (`latest_reply` when Slack gives it).
+    let mut parents: Vec<&str> = top_level
+        .iter()
+        .filter(|m| m["reply_count"].as_u64().unwrap_or(0) > 0 || m["thread_ts"].is_string())
+        .filter(|m| m["latest_reply"].as_str().is_none_or(|latest| ts_le(ts, latest)))
+        .filter_map(|m| m["ts"].as_str())
+        .take(3)
+        .collect();
+    parents.push(ts);
+    for parent in parents {
+        // From the reply on (Slack puts the thread's parent first as well).
+        let args = [("channel", channel), ("ts", parent), ("oldest", ts), ("inclusive", "true"), ("limit", "10")];
+        match deps.bot.read("conversations.replies", &args, deadline).await {
+            Ok(answer) => {
+                let messages = answer["messages"].as_array().cloned().unwrap_or_default();
+                if let Some(found) = messages.into_iter().find(|m| m["ts"].as_str() == Some(ts)) {
+                    return Ok(found);
+                }
+            }
+            Err(err) if matches!(err.code(), Some("thread_not_found" | "message_not_found")) => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(Value::Null)
+}
+
+/// `a <= b` for Slack timestamps (`1700000000.000300`): seconds, then the fraction.
+fn ts_le(a: &str, b: &str) -> bool {
+    let parts = |t: &str| -> (u64, u64) {
+        let (s, f) = t.split_once('.').unwrap_or((t, "0"));
+        (s.parse().unwrap_or(0), format!("{f:0<6}").get(..6).and_then(|f| f.parse().ok()).unwrap_or(0))
+    };
+    parts(a) <= parts(b)
 }
 
 #[cfg(test)]
@@ -1061,6 +1164,20 @@ mod tests {
         assert_eq!(Ask::parse("resolve").unwrap(), Ask::Resolve(None));
         assert_eq!(Ask::parse("resolve Rolled back 42").unwrap(), Ask::Resolve(Some("Rolled back 42".into())));
         assert!(Ask::parse("explode").unwrap_err().contains("/incident declare"));
+        assert_eq!(
+            Ask::parse("declare Checkout &amp; payment gateway &lt;card&gt; sev2").unwrap(),
+            Ask::Declare { title: "Checkout & payment gateway <card>".into(), severity: 2 },
+            "Slack's entities are read back to what was typed"
+        );
+        assert_eq!(Ask::parse("status a &lt; b").unwrap(), Ask::Status("a < b".into()));
+    }
+
+    #[test]
+    fn slack_timestamps_compare_as_times() {
+        assert!(ts_le("1700000000.000300", "1700000000.000300"));
+        assert!(ts_le("1700000000.000300", "1700000000.001"));
+        assert!(ts_le("999999999.9", "1000000000.0"));
+        assert!(!ts_le("1700000000.000301", "1700000000.000300"));
     }
 
     #[test]

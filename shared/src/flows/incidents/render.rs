@@ -62,7 +62,7 @@ pub fn duration(record: &IncidentRecord, now: i64) -> String {
 /// The channel's topic: severity, status, lead and title.
 pub fn topic(record: &IncidentRecord) -> String {
     let topic =
-        format!("{} | {} | lead <@{}> | {}", sev(record.severity), status_word(record), record.lead, record.title);
+        format!("{} | {} | lead <@{}> | {}", sev(record.severity), status_word(record), record.lead, escape(&record.title));
     crate::text::truncate(&topic, 250).into_owned()
 }
 
@@ -183,7 +183,7 @@ fn markdown(text: &str) -> String {
         rest = &rest[open + close + 1..];
     }
     out.push_str(rest);
-    out.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").replace('\n', " ")
+    crate::slack::unescape(&out).replace('\n', " ")
 }
 
 /// The post-mortem draft: what is known filled in, what needs people left as empty sections.
@@ -261,8 +261,21 @@ mod tests {
         assert_eq!(channel_name(12, "Checkout", 2), "inc-12-checkout-2");
         assert_eq!(channel_name(3, "ÉTÉ — ???", 1), "inc-3-t");
         assert_eq!(channel_name(4, "!!!", 1), "inc-4");
+        // Titles are kept as typed (the command's `&amp;` read back): no entity in the slug.
+        assert_eq!(channel_name(4, "Checkout & payment gateway <card>", 1), "inc-4-checkout-payment-gateway-card");
         let long = channel_name(123_456, &"word ".repeat(40), 3);
         assert!(long.len() <= 80 && long.ends_with("-3") && !long.contains("--"), "{long}");
+    }
+
+    #[test]
+    fn a_title_with_mrkdwn_characters_is_escaped_where_slack_reads_mrkdwn_and_raw_elsewhere() {
+        let mut r = record();
+        r.title = "Checkout & payment <card>".into();
+        assert!(topic(&r).ends_with("| Checkout &amp; payment &lt;card&gt;"), "{}", topic(&r));
+        let text = format!("{:?}", card(&r, r.declared_at, true).blocks);
+        assert!(text.contains("Checkout & payment <card>"), "the header is plain text: {text}");
+        assert!(!text.contains("&amp;amp;"), "{text}");
+        assert!(postmortem(&r, &[]).starts_with("# INC-12: Checkout & payment <card>\n"));
     }
 
     #[test]
