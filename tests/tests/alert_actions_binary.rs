@@ -189,6 +189,13 @@ async fn a_firing_alertmanager_group_is_silenced_from_its_message_and_the_silenc
         ("STATE_TABLE", table.clone()),
         ("ALERTMANAGER_URL", alertmanager.url()),
         ("ALERTMANAGER_API_TOKEN", AM_TOKEN.to_owned()),
+        // Silences scoped by alertname, as the README documents: [Expire silence] by the same resource.
+        (
+            "CHATOPS_POLICY",
+            json!({"rules": [{"name": "payments-oncall", "actions": ["alertmanager:silence"],
+                              "resources": ["HighRequestLatency"], "requesters": ["U0ALICE", "U0BOB"]}]})
+            .to_string(),
+        ),
     ]);
     let command = Container::start("slack-command", &command_env).await;
     let webhook = |name: &str| {
@@ -241,6 +248,18 @@ async fn a_firing_alertmanager_group_is_silenced_from_its_message_and_the_silenc
     let text = silenced.to_string();
     assert!(text.contains("🔇 Silenced in Alertmanager by <@U0ALICE>") && text.contains(&silences[0].id), "{text}");
     assert!(text.contains("alertmanager:expire") && !text.contains("\"alertmanager:silence\""), "{text}");
+    // Someone the policy does not name may not expire it, from the button the click left.
+    let left = silenced["blocks"]
+        .as_array()
+        .into_iter()
+        .chain(silenced["attachments"][0]["blocks"].as_array())
+        .flatten()
+        .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
+        .find(|e| e["action_id"] == "alertmanager:expire")
+        .expect("[Expire silence] on the clicked message");
+    let eve = click(&command.runtime, &slack, &hooks, ("C0PAY", &ts), ("alertmanager:expire", &left["value"]), "U0EVE")
+        .await;
+    assert!(!alertmanager.silences()[0].expired, "U0EVE may not: {eve}");
 
     // The group resolves: the notifier's update keeps the silence on the message, with [Expire silence].
     notifier.runtime.invoke(&webhook("alertmanager-resolved.json")).await;
@@ -251,8 +270,19 @@ async fn a_firing_alertmanager_group_is_silenced_from_its_message_and_the_silenc
     let expired =
         click(&command.runtime, &slack, &hooks, ("C0PAY", &ts), ("alertmanager:expire", &expire["value"]), "U0BOB")
             .await;
-    assert!(alertmanager.silences()[0].expired, "DELETE /api/v2/silence/{{id}}");
+    assert!(alertmanager.silences()[0].expired, "DELETE /api/v2/silence/{{id}} under the alertname's rule: {expired}");
     assert!(expired.to_string().contains("expired by <@U0BOB>"), "{expired}");
+    let audit: Vec<Value> =
+        command.process.json_logs().into_iter().filter(|l| l["fields"]["kind"] == "audit").map(|l| l["fields"].clone()).collect();
+    let resources: Vec<(&str, &str)> = audit
+        .iter()
+        .map(|f| (f["decision"].as_str().unwrap_or_default(), f["resource"].as_str().unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        resources,
+        [("done", "HighRequestLatency"), ("refused", "HighRequestLatency"), ("done", "HighRequestLatency")],
+        "silence, refused expire, expire: one resource, the alertname"
+    );
     assert_eq!(alertmanager.refused(), 0, "every call carried the token");
     assert!(!command.process.output().contains(AM_TOKEN), "the token never reaches a log");
 }

@@ -384,7 +384,7 @@ pub async fn unmute_when_due(app: AlertDeps<'_>, timer: &Timer, now: i64, deadli
 }
 
 /// What [Silence 1 h] and [Expire silence] carry: the group's lifecycle key, and its common labels (to
-/// silence) or the silence's ID (to expire).
+/// silence) or the silence's ID and the group's `alertname` (to expire).
 #[derive(Deserialize)]
 struct SilenceButton {
     #[serde(rename = "k")]
@@ -393,6 +393,8 @@ struct SilenceButton {
     labels: std::collections::BTreeMap<String, String>,
     #[serde(rename = "s", default)]
     silence: String,
+    #[serde(rename = "a", default)]
+    alertname: Option<String>,
 }
 
 /// A click on [Silence 1 h] or [Expire silence].
@@ -406,9 +408,12 @@ pub async fn silence_click(
     let Ok(button) = serde_json::from_str::<SilenceButton>(&click.value) else {
         return refused("This button's value is not one I made: nothing was done.", "bad button value", "");
     };
+    // Both buttons are governed by the group's `alertname` (`alertmanager:silence`); a group without
+    // one by its lifecycle key.
     let resource = button
         .labels
         .get("alertname")
+        .or(button.alertname.as_ref())
         .cloned()
         .unwrap_or_else(|| button.lifecycle.trim_start_matches("alertmanager:").to_owned());
     let Some(api) = app.silences else {
@@ -480,7 +485,7 @@ pub async fn silence_click(
     let expire = Button {
         text: "🔊 Expire silence".into(),
         action_id: EXPIRE_SILENCE_ACTION.into(),
-        value: Some(json!({"k": button.lifecycle, "s": id}).to_string()),
+        value: Some(json!({"k": button.lifecycle, "s": id, "a": button.labels.get("alertname")}).to_string()),
         url: None,
         style: None,
         confirm: None,

@@ -479,7 +479,8 @@ impl Notification {
             match &actions.silenced {
                 Some(silence) => mutes.push(mute_button(
                     "🔊 Expire silence",
-                    serde_json::json!({"k": key, "s": silence.id}),
+                    // The alertname too: the policy governs [Expire silence] by the same resource as [Silence 1 h].
+                    serde_json::json!({"k": key, "s": silence.id, "a": group.common_labels.get("alertname")}),
                     EXPIRE_SILENCE_ACTION,
                 )),
                 None if paging => {
