@@ -316,10 +316,14 @@ check(failed["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "AlarmT
 topic = {"Fn::If": ["CreateAlarmTopic", {"Ref": "AlarmTopic"}, {"Ref": "ExistingAlarmTopicArn"}]}
 for logical in ["FailedDeliveriesAlarm", "FailedAlarmsQueueDepthAlarm"]:
     check(resources[logical]["Properties"]["AlarmActions"] == [topic], f"{logical}: not sent to the stack's own topic")
-redrive = resources["AlarmToSlackFunction"]["Properties"]["Events"].get("FailureQueueRedrive", {})
-check(redrive.get("Type") == "SQS" and redrive["Properties"].get("Queue") == {"Fn::GetAtt": ["FailedAlarmsQueue", "Arn"]}, "no re-drive mapping on the failure queue")
+redrive = resources.get("AlarmToSlackFunctionFailureQueueRedrive", {})
+check(redrive.get("Type") == "AWS::Lambda::EventSourceMapping" and redrive["Properties"].get("EventSourceArn") == {"Fn::GetAtt": ["FailedAlarmsQueue", "Arn"]}, "no re-drive mapping on the failure queue")
+check(redrive.get("Properties", {}).get("FunctionName") == {"Ref": "AlarmToSlackFunction"}, "the re-drive does not invoke alarm-to-slack")
 check(redrive.get("Properties", {}).get("Enabled") is False, "the failure queue's re-drive runs without being turned on")
 check(redrive.get("Properties", {}).get("FunctionResponseTypes") == ["ReportBatchItemFailures"], "the re-drive would drop a batch's failures with its successes")
+check(all(e.get("Type") != "SQS" for e in resources["AlarmToSlackFunction"]["Properties"]["Events"].values()), "a SAM SQS event attaches AWSLambdaSQSQueueExecutionRole (SQS on every queue)")
+sqs_reads = [st for st in statements(resources["AlarmToSlackFunction"]) if "sqs:ReceiveMessage" in str(st["Action"])]
+check(len(sqs_reads) == 1 and set(sqs_reads[0]["Action"]) == {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"} and sqs_reads[0]["Resource"] == {"Fn::GetAtt": ["FailedAlarmsQueue", "Arn"]}, f"alarm-to-slack: the re-drive's SQS reads beyond the failure queue: {sqs_reads}")
 import re
 from pathlib import Path
 metrics_rs = Path("shared/src/metrics.rs").read_text()
@@ -359,6 +363,76 @@ if member:
             check(forwarded.get(pattern["source"][0]) == pattern, f"member: {pattern['source'][0]} forwarded with another pattern than {logical}'s")
     check(set(forwarded) <= set(bus_rule["EventPattern"]["source"]), f"member forwards sources the central bus rule drops: {set(forwarded) - set(bus_rule['EventPattern']['source'])}")
     check("aws.cloudwatch" in bus_rule["EventPattern"]["source"], "the central bus rule drops alarm state changes")
+
+
+
+# ---------------------------------------------------------------- after the SAM transform
+# What CloudFormation deploys is the transform's output: SAM adds roles, managed policies and inline policies
+# of its own (an SQS event once attached AWSLambdaSQSQueueExecutionRole, SQS on every queue). The checks
+# below read the template as the SAM CLI's translator turns it into CloudFormation, managed policies included.
+import copy
+import os
+
+# Managed policies a role may carry, and why. Nothing else: a managed policy is not ours to narrow.
+ALLOWED_MANAGED = {
+    # Lambda's own log writing (CreateLogStream / PutLogEvents); every SAM function has it.
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+}
+
+
+def sam_transform(source):
+    """`source` (a decoded SAM template) as CloudFormation, the way `sam deploy` has it transformed."""
+    os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
+    from samtranslator.translator.transform import transform
+
+    class NoManagedPolicyNames:
+        def load(self):
+            return {}
+
+    doc = copy.deepcopy(source)
+    for res in doc["Resources"].values():
+        if res["Type"] == "AWS::Serverless::Function":
+            res["Properties"]["CodeUri"] = "s3://bucket/key"  # the translator wants an S3 location
+    params = {"AWS::Region": "eu-west-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws"}
+    return transform(doc, params, NoManagedPolicyNames())
+
+
+def transformed_problems(cfn):
+    """Roles in the deployed template: managed policies beyond ALLOWED_MANAGED; inline statements with wildcard
+    actions, on `*` beyond Describe*, or reading SQS beyond the failure queue."""
+    problems = []
+    for logical, res in cfn["Resources"].items():
+        if res["Type"] != "AWS::IAM::Role":
+            continue
+        for arn in res["Properties"].get("ManagedPolicyArns", []):
+            text = arn if isinstance(arn, str) else json.dumps(arn)
+            if text.replace("${AWS::Partition}", "aws") not in ALLOWED_MANAGED:
+                problems.append(f"{logical}: managed policy {text} (after the SAM transform)")
+        for policy in res["Properties"].get("Policies", []):
+            for st in policy_statements(policy.get("PolicyDocument", {})):
+                actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+                where = f"{logical}/{policy.get('PolicyName')}"
+                if any(a == "*" or a.endswith(":*") for a in actions):
+                    problems.append(f"{where}: wildcard action {actions}")
+                if st.get("Resource") == "*" and not all(a.split(":")[1].startswith("Describe") for a in actions):
+                    problems.append(f"{where}: {actions} on *")
+                if any(a.startswith("sqs:") for a in actions) and st.get("Resource") != {"Fn::GetAtt": ["FailedAlarmsQueue", "Arn"]}:
+                    problems.append(f"{where}: {actions} on {st.get('Resource')}")
+    return problems
+
+
+deployed = sam_transform(template)
+failures.extend(transformed_problems(deployed))
+check(deployed["Resources"].get("AlarmToSlackFunctionFailureQueueRedrive", {}).get("Type") == "AWS::Lambda::EventSourceMapping", "after the transform: no re-drive mapping")
+# The check itself fails where it should: the SQS event this template once had, and a statement on *.
+sample = copy.deepcopy(template)
+sample["Resources"]["AlarmToSlackFunction"]["Properties"]["Events"]["Redrive"] = {"Type": "SQS", "Properties": {"Queue": {"Fn::GetAtt": ["FailedAlarmsQueue", "Arn"]}, "Enabled": False}}
+bad = transformed_problems(sam_transform(sample))
+check(any("AWSLambdaSQSQueueExecutionRole" in p for p in bad), f"the after-transform check lets SAM's SQS managed policy through: {bad}")
+sample = copy.deepcopy(template)
+sample["Resources"]["SlackCommandFunction"]["Properties"]["Policies"].append({"Statement": [{"Effect": "Allow", "Action": "sqs:ReceiveMessage", "Resource": "*"}]})
+bad = transformed_problems(sam_transform(sample))
+check(any("on *" in p for p in bad), f"the after-transform check lets an inline statement on * through: {bad}")
 
 if failures:
     print("template.yaml checks failed:\n  " + "\n  ".join(failures))
