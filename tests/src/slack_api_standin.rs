@@ -614,8 +614,11 @@ fn as_history(inner: &Inner, m: &StoredMessage) -> Value {
     match &m.thread_ts {
         Some(parent) => v["thread_ts"] = json!(parent),
         None => {
-            let replies: Vec<&StoredMessage> =
-                inner.messages.iter().filter(|r| r.channel == m.channel && r.thread_ts.as_ref() == Some(&m.ts)).collect();
+            let replies: Vec<&StoredMessage> = inner
+                .messages
+                .iter()
+                .filter(|r| r.channel == m.channel && r.thread_ts.as_ref() == Some(&m.ts))
+                .collect();
             if let Some(last) = replies.last() {
                 v["thread_ts"] = json!(m.ts);
                 v["reply_count"] = json!(replies.len());

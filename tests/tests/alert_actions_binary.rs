@@ -257,8 +257,8 @@ async fn a_firing_alertmanager_group_is_silenced_from_its_message_and_the_silenc
         .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
         .find(|e| e["action_id"] == "alertmanager:expire")
         .expect("[Expire silence] on the clicked message");
-    let eve = click(&command.runtime, &slack, &hooks, ("C0PAY", &ts), ("alertmanager:expire", &left["value"]), "U0EVE")
-        .await;
+    let eve =
+        click(&command.runtime, &slack, &hooks, ("C0PAY", &ts), ("alertmanager:expire", &left["value"]), "U0EVE").await;
     assert!(!alertmanager.silences()[0].expired, "U0EVE may not: {eve}");
 
     // The group resolves: the notifier's update keeps the silence on the message, with [Expire silence].
@@ -272,8 +272,13 @@ async fn a_firing_alertmanager_group_is_silenced_from_its_message_and_the_silenc
             .await;
     assert!(alertmanager.silences()[0].expired, "DELETE /api/v2/silence/{{id}} under the alertname's rule: {expired}");
     assert!(expired.to_string().contains("expired by <@U0BOB>"), "{expired}");
-    let audit: Vec<Value> =
-        command.process.json_logs().into_iter().filter(|l| l["fields"]["kind"] == "audit").map(|l| l["fields"].clone()).collect();
+    let audit: Vec<Value> = command
+        .process
+        .json_logs()
+        .into_iter()
+        .filter(|l| l["fields"]["kind"] == "audit")
+        .map(|l| l["fields"].clone())
+        .collect();
     let resources: Vec<(&str, &str)> = audit
         .iter()
         .map(|f| (f["decision"].as_str().unwrap_or_default(), f["resource"].as_str().unwrap_or_default()))

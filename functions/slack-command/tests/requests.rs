@@ -426,7 +426,7 @@ async fn scale_sets_changes_and_shows_tagged_groups_within_bounds() {
     }
 
     // `/scale` alone lists the tagged groups with their capacity (other tests' groups may be there too).
-    let listed = text_of(&scale(&deps, "", "U1", TEAM).await);
+    let listed = scale(&deps, "", "U1", TEAM).await["blocks"].to_string();
     assert!(listed.contains(&format!("`{name}`: desired *3* · min 1 · max 6")), "{listed}");
     // A word where the number goes is named, not taken for part of the group's name.
     let word = text_of(&scale(&deps, &format!("{name} three"), "U1", TEAM).await);

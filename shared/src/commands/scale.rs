@@ -294,8 +294,12 @@ async fn list(services: &Services, cmd: &SlashCommand, gate: &Gate<'_>, deadline
         Ok(groups) => groups,
         Err(outcome) => return outcome,
     };
-    let mine: Vec<&AutoScalingGroup> =
+    let mut mine: Vec<&AutoScalingGroup> =
         groups.iter().filter(|g| gate.may_request("scale", g.auto_scaling_group_name().unwrap_or_default())).collect();
+    mine.sort_by_key(|g| g.auto_scaling_group_name().unwrap_or_default());
+    if mine.len() > 1 {
+        return Outcome { message: group_list(&mine, &cmd.command), ..Outcome::ephemeral("", Decision::Info) };
+    }
     let text = if mine.is_empty() {
         format!(
             "There is no group you may scale here. Groups must be tagged `{TAG_KEY}` = `{TAG_VALUE}`{}.\n\n{}",
@@ -318,6 +322,48 @@ async fn list(services: &Services, cmd: &SlashCommand, gate: &Gate<'_>, deadline
         text
     };
     Outcome::ephemeral(text, Decision::Info)
+}
+
+/// The groups, by name, in as many sections as they need (a section holds 3,000 characters), within
+/// Slack's 50 blocks: what does not fit is counted in the last line, never cut silently.
+fn group_list(groups: &[&AutoScalingGroup], command: &str) -> Message {
+    const SECTION: usize = 2_900;
+    const SECTIONS: usize = crate::slack::message::MAX_BLOCKS - 2;
+    let mut sections: Vec<String> = vec![String::from("*Groups you may scale*")];
+    let mut shown = 0;
+    for g in groups {
+        let line = format!(
+            "\n• `{}`: desired *{}* · min {} · max {}",
+            escape(g.auto_scaling_group_name().unwrap_or_default()),
+            g.desired_capacity.unwrap_or(0),
+            g.min_size.unwrap_or(0),
+            g.max_size.unwrap_or(0)
+        );
+        let last = sections.len() - 1;
+        if sections[last].len() + line.len() > SECTION {
+            if sections.len() == SECTIONS {
+                break;
+            }
+            sections.push(line.trim_start().to_owned());
+        } else {
+            sections[last].push_str(&line);
+        }
+        shown += 1;
+    }
+    let mut footer = format!("`{0} <group> <n>` sets one; `{0} help` for more.", command);
+    if shown < groups.len() {
+        footer = format!(
+            "… and {} more groups not shown here: `{command} <group>` shows one. {footer}",
+            groups.len() - shown
+        );
+    }
+    let mut message = Message::new(format!("Groups you may scale: {}", groups.len()));
+    for text in sections {
+        message = message.block(Block::section(text));
+    }
+    message = message.block(Block::section(footer));
+    message.response_type = Some("ephemeral");
+    message
 }
 
 /// No group of that name: a number that is not one (`web three`, only when no number was read from
@@ -422,6 +468,34 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_list_of_groups_fits_slacks_limits_and_counts_what_does_not_fit() {
+        let groups: Vec<AutoScalingGroup> = (0..5_000)
+            .map(|i| {
+                AutoScalingGroup::builder()
+                    .auto_scaling_group_name(format!("web-{i:04}"))
+                    .desired_capacity(2)
+                    .min_size(1)
+                    .max_size(6)
+                    .build()
+            })
+            .collect();
+        let refs: Vec<&AutoScalingGroup> = groups.iter().collect();
+        let json = group_list(&refs, "/scale").to_json();
+        let blocks = json["blocks"].as_array().unwrap();
+        assert!(blocks.len() <= 50, "{}", blocks.len());
+        let texts: Vec<&str> = blocks.iter().map(|b| b["text"]["text"].as_str().unwrap()).collect();
+        assert!(texts.iter().all(|t| t.chars().count() <= 3000));
+        let shown: usize = texts.iter().map(|t| t.matches("• `web-").count()).sum();
+        let footer = texts.last().unwrap();
+        assert!(footer.contains(&format!("… and {} more groups not shown", 5_000 - shown)), "{footer}");
+        assert!(texts.iter().all(|t| !t.ends_with('…')), "nothing cut in the middle of a line");
+        // A list that fits is shown whole, without the count.
+        let few = group_list(&refs[..40], "/scale").to_json().to_string();
+        assert_eq!(few.matches("• `web-").count(), 40);
+        assert!(!few.contains("more groups not shown"));
+    }
 
     #[test]
     fn parses_every_form() {

@@ -406,7 +406,11 @@ async fn declare(
             // declarer, finish what it could not do: that is how the declarer asks for it).
             let mut leased = false;
             while Instant::now() + Duration::from_millis(1200) < deadline {
-                match deps.state.lease_declaration(&source.key, &owner, crate::clock::now_ms(), lease_until(deadline)).await {
+                match deps
+                    .state
+                    .lease_declaration(&source.key, &owner, crate::clock::now_ms(), lease_until(deadline))
+                    .await
+                {
                     Ok(true) => {
                         leased = true;
                         break;

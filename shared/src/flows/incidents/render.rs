@@ -61,8 +61,13 @@ pub fn duration(record: &IncidentRecord, now: i64) -> String {
 
 /// The channel's topic: severity, status, lead and title.
 pub fn topic(record: &IncidentRecord) -> String {
-    let topic =
-        format!("{} | {} | lead <@{}> | {}", sev(record.severity), status_word(record), record.lead, escape(&record.title));
+    let topic = format!(
+        "{} | {} | lead <@{}> | {}",
+        sev(record.severity),
+        status_word(record),
+        record.lead,
+        escape(&record.title)
+    );
     crate::text::truncate(&topic, 250).into_owned()
 }
 
