@@ -160,6 +160,8 @@ struct Inner {
     update_bucket: Option<Bucket>,
     /// `conversations.replies` takes only a thread's parent `ts` (stricter than Slack documents).
     replies_need_parent: bool,
+    /// Answers for every call of one method until cleared (an outage of that method).
+    method_always: BTreeMap<String, ApiReply>,
 }
 
 /// Slack's limits as the stand-in enforces them: token buckets that refill at `per_second` up to `burst`.
@@ -339,6 +341,22 @@ impl SlackApiStandIn {
         inner.next_ts = inner.next_ts.max(now.as_micros() as u64);
     }
 
+    /// Every call of `method` (`None`: of every method) gets `reply` from now on; `None` ends it.
+    pub fn outage(&self, method: Option<&str>, reply: Option<ApiReply>) {
+        let mut inner = self.inner.lock().unwrap();
+        match method {
+            Some(method) => match reply {
+                Some(reply) => {
+                    inner.method_always.insert(method.to_owned(), reply);
+                }
+                None => {
+                    inner.method_always.remove(method);
+                }
+            },
+            None => inner.fallback = reply,
+        }
+    }
+
     /// The next call of `method` gets `reply` (other methods are not affected).
     pub fn fail_method(&self, method: &str, reply: ApiReply) {
         self.inner.lock().unwrap().method_script.entry(method.to_owned()).or_default().push_back(reply);
@@ -396,7 +414,9 @@ async fn handle(
     let scripted = {
         let mut inner = standin.inner.lock().unwrap();
         let for_method = inner.method_script.get_mut(&method).and_then(VecDeque::pop_front);
+        let always = inner.method_always.get(&method).cloned();
         for_method
+            .or(always)
             .or_else(|| inner.script.pop_front())
             .or_else(|| inner.fallback.clone())
             .or_else(|| rate_limited(&mut inner, &method, &parsed))

@@ -47,6 +47,8 @@ pub struct Received {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub at: std::time::Instant,
+    /// The status it was answered with.
+    pub status: u16,
 }
 
 impl Received {
@@ -101,6 +103,11 @@ impl SlackStandIn {
         self.inner.lock().unwrap().fallback = Some(reply);
     }
 
+    /// Ends `always`: `200 ok` again once the script is used up.
+    pub fn recover(&self) {
+        self.inner.lock().unwrap().fallback = None;
+    }
+
     pub fn received(&self) -> Vec<Received> {
         self.inner.lock().unwrap().received.clone()
     }
@@ -119,11 +126,14 @@ impl SlackStandIn {
 }
 
 async fn handle(State(standin): State<SlackStandIn>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let received = Received { path: uri.path().to_owned(), headers, body, at: std::time::Instant::now() };
+    let mut received =
+        Received { path: uri.path().to_owned(), headers, body, at: std::time::Instant::now(), status: 0 };
     let reply = {
         let mut inner = standin.inner.lock().unwrap();
+        let reply = inner.script.pop_front().or_else(|| inner.fallback.clone()).unwrap_or_else(Reply::ok);
+        received.status = reply.status;
         inner.received.push(received.clone());
-        inner.script.pop_front().or_else(|| inner.fallback.clone()).unwrap_or_else(Reply::ok)
+        reply
     };
     if let Some(tx) = &standin.on_receive {
         let _ = tx.send(received);

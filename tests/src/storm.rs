@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::{FunctionProcess, Moto, RateLimits, RuntimeApi, SlackApiStandIn, build_binary, sns_alarm};
+use crate::slack_standin::{Reply, SlackStandIn};
+use crate::{ApiReply, FunctionProcess, Moto, RateLimits, RuntimeApi, SlackApiStandIn, build_binary, sns_alarm};
 
 pub const TOKEN: &str = "xoxb-storm-SECRETTOKEN";
 
@@ -30,6 +31,27 @@ pub struct Burst {
     pub kill_holder: bool,
     pub release: bool,
     pub extra_env: Vec<(&'static str, String)>,
+    /// Lambda's retries of an invocation that failed: two more, this long apart; after the third failure
+    /// the event is in the failure queue (`BurstReport::dead`). `None`: a failure is final.
+    pub lambda_retry: Option<Duration>,
+    /// Slack's faults, in time from the start: from `at`, every call of `method` (`None`: every call)
+    /// gets `reply`; a fault with `reply: None` ends the one before it.
+    pub faults: Vec<Fault>,
+    /// Through an incoming webhook instead of the Web API (faults' replies are their HTTP status).
+    pub webhook: bool,
+    /// The function's timeout (Lambda's `Timeout`): each invocation's deadline.
+    pub timeout: Duration,
+    /// Once every invocation has ended and Slack has recovered: the failure queue re-driven, as the
+    /// event source mapping hands it to the function (batches of 10 on-failure records).
+    pub redrive: bool,
+}
+
+/// A change in how the Slack stand-in answers, `at` after the burst starts.
+#[derive(Clone, Debug)]
+pub struct Fault {
+    pub at: Duration,
+    pub method: Option<&'static str>,
+    pub reply: Option<ApiReply>,
 }
 
 impl Default for Burst {
@@ -42,6 +64,11 @@ impl Default for Burst {
             kill_holder: false,
             release: false,
             extra_env: Vec::new(),
+            lambda_retry: None,
+            faults: Vec::new(),
+            webhook: false,
+            redrive: false,
+            timeout: Duration::from_secs(30),
         }
     }
 }
@@ -55,8 +82,16 @@ pub struct BurstReport {
     pub lost: Vec<String>,
     /// Alarms shown in more than one top-level message at the end.
     pub repeated: Vec<String>,
-    /// Invocations that answered with an error.
+    /// Invocations that answered with an error (with Lambda's retries: all three attempts did).
     pub failed: Vec<String>,
+    /// Alarms in the failure queue: every attempt failed (only with `lambda_retry`).
+    pub dead: Vec<String>,
+    /// Error answers, retries included.
+    pub errors: usize,
+    /// Re-drive batches' failed records, and whether a re-drive invocation failed.
+    pub redrive_failures: Vec<String>,
+    /// Alarms not shown when the invocations (retries included) had ended, before any re-drive.
+    pub unshown_before_redrive: Vec<String>,
     /// Invocations that got no answer (a killed process): sent again.
     pub timed_out: usize,
     pub posts: usize,
@@ -142,19 +177,40 @@ pub async fn run(burst: &Burst) -> (BurstReport, SlackApiStandIn) {
             json!({"alarm": format!("burst-{}-*", (b'a' + c as u8) as char), "channel": channel_id(c), "mention": format!("<!subteam^S0ONCALL{c}>")})
         })
         .collect();
+    let hook = SlackStandIn::start().await;
     let mut env = moto.env();
-    env.extend([
-        ("SLACK_BOT_TOKEN", TOKEN.to_owned()),
-        ("SLACK_API_URL", api.url()),
-        ("SLACK_CHANNEL", channel_id(0)),
-        ("SLACK_ROUTES", serde_json::to_string(&routes).unwrap_or_default()),
-        ("STATE_TABLE", table.clone()),
-    ]);
+    if burst.webhook {
+        env.extend([("SLACK_WEBHOOK_URL", hook.url("/services/T0/B0/STORM")), ("STATE_TABLE", table.clone())]);
+    } else {
+        env.extend([
+            ("SLACK_BOT_TOKEN", TOKEN.to_owned()),
+            ("SLACK_API_URL", api.url()),
+            ("SLACK_CHANNEL", channel_id(0)),
+            ("SLACK_ROUTES", serde_json::to_string(&routes).unwrap_or_default()),
+            ("STATE_TABLE", table.clone()),
+        ]);
+    }
     env.extend(burst.extra_env.iter().cloned());
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let processes: Vec<_> = (0..burst.processes).map(|_| FunctionProcess::spawn(&bin, &runtime, &env)).collect();
     let processes = Arc::new(std::sync::Mutex::new(processes));
     let started = Instant::now();
+    for fault in burst.faults.clone() {
+        let (api, hook, webhook) = (api.clone(), hook.clone(), burst.webhook);
+        tokio::spawn(async move {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(started + fault.at)).await;
+            if webhook {
+                match fault.reply {
+                    Some(ApiReply::Status(code)) => hook.always(Reply::status(code, "<html>upstream error</html>")),
+                    Some(ApiReply::RateLimited(secs)) => hook.always(Reply::rate_limited(secs)),
+                    Some(other) => panic!("a webhook fault is an HTTP status: {other:?}"),
+                    None => hook.recover(),
+                }
+            } else {
+                api.outage(fault.method, fault.reply);
+            }
+        });
+    }
     let total = burst.alarms * burst.channels;
     let arrivals = Arc::new(std::sync::Mutex::new(BTreeMap::new()));
     let mut tasks = Vec::new();
@@ -165,18 +221,26 @@ pub async fn run(burst: &Burst) -> (BurstReport, SlackApiStandIn) {
             let event = sns_alarm(&name, "ALARM", "OK", "2026-11-20T10:02:00.000+0000", &format!("m-{name}"), "alarms");
             let runtime = runtime.clone();
             let arrivals = arrivals.clone();
+            let retry = burst.lambda_retry;
+            let timeout = burst.timeout;
             tasks.push(tokio::spawn(async move {
                 tokio::time::sleep_until(tokio::time::Instant::from_std(started + at)).await;
                 arrivals.lock().unwrap().insert(name.clone(), Instant::now());
                 let bytes = axum::body::Bytes::from(serde_json::to_vec(&event).unwrap_or_default());
-                let mut timed_out = 0;
+                let (mut timed_out, mut errors) = (0, 0);
                 loop {
-                    let inv =
-                        runtime.invoke_bytes(bytes.clone(), Duration::from_secs(30), Duration::from_secs(36)).await;
+                    let inv = runtime.invoke_bytes(bytes.clone(), timeout, timeout + Duration::from_secs(6)).await;
                     match inv.outcome {
                         crate::runtime_api::Outcome::TimedOut if timed_out < 2 => timed_out += 1, // Lambda retries it
-                        crate::runtime_api::Outcome::Response(_) => return (name, None, timed_out),
-                        other => return (name, Some(format!("{other:?}")), timed_out),
+                        crate::runtime_api::Outcome::Response(_) => return (name, None, timed_out, errors, event),
+                        crate::runtime_api::Outcome::Error(_) if retry.is_some() && errors < 2 => {
+                            errors += 1;
+                            tokio::time::sleep(retry.unwrap_or_default()).await;
+                        }
+                        other => {
+                            let errors = errors + usize::from(matches!(other, crate::runtime_api::Outcome::Error(_)));
+                            return (name, Some(format!("{other:?}")), timed_out, errors, event);
+                        }
                     }
                 }
             }));
@@ -205,14 +269,51 @@ pub async fn run(burst: &Burst) -> (BurstReport, SlackApiStandIn) {
         }
     }
     let mut report = BurstReport { killed, ..Default::default() };
+    let mut queue = Vec::new();
     for task in tasks {
-        let Ok((name, error, timed_out)) = task.await else { continue };
+        let Ok((name, error, timed_out, errors, event)) = task.await else { continue };
         report.timed_out += timed_out;
+        report.errors += errors;
         if let Some(error) = error {
             report.failed.push(format!("{name}: {error}"));
+            if burst.lambda_retry.is_some() {
+                report.dead.push(name);
+                queue.push(event);
+            }
         }
     }
     report.took = started.elapsed();
+    let redrive_started = Instant::now();
+    if burst.redrive && !queue.is_empty() {
+        api.outage(None, None);
+        hook.recover();
+        for fault in &burst.faults {
+            api.outage(fault.method, None);
+        }
+        let template = crate::fixture("sqs-failure-queue.json");
+        for (b, batch) in queue.chunks(10).enumerate() {
+            let mut records = Vec::new();
+            for (i, event) in batch.iter().enumerate() {
+                let mut record = template["Records"][0].clone();
+                let mut body: serde_json::Value =
+                    serde_json::from_str(record["body"].as_str().unwrap_or_default()).unwrap_or_default();
+                body["requestPayload"] = event.clone();
+                record["body"] = body.to_string().into();
+                record["messageId"] = format!("redrive-{b}-{i}").into();
+                records.push(record);
+            }
+            let answer = runtime.invoke(&json!({"Records": records})).await;
+            match answer.outcome {
+                crate::runtime_api::Outcome::Response(_) => {
+                    let failures = answer.response_json()["batchItemFailures"].clone();
+                    if failures.as_array().is_some_and(|f| !f.is_empty()) {
+                        report.redrive_failures.push(failures.to_string());
+                    }
+                }
+                other => report.redrive_failures.push(format!("batch {b}: {other:?}")),
+            }
+        }
+    }
     // Every process's last words are in its output once it has stopped.
     tokio::time::sleep(Duration::from_millis(300)).await;
     for process in processes.lock().unwrap().iter() {
@@ -237,6 +338,32 @@ pub async fn run(burst: &Burst) -> (BurstReport, SlackApiStandIn) {
     }
     let arrivals = arrivals.lock().unwrap().clone();
     // Where and when each alarm showed: every top-level post or update Slack accepted.
+    if burst.webhook {
+        // Each accepted POST is a message of its own: a list of the digest's lines, or one alarm.
+        let accepted: Vec<_> = hook.received().into_iter().filter(|r| (200..300).contains(&r.status)).collect();
+        report.calls = hook.received().len();
+        report.posts = accepted.len();
+        report.top_level = accepted.len();
+        let mut shown_in: BTreeMap<String, usize> = BTreeMap::new();
+        let before: BTreeSet<String> = accepted
+            .iter()
+            .filter(|p| p.at < redrive_started)
+            .flat_map(|p| names_in(&String::from_utf8_lossy(&p.body)))
+            .collect();
+        report.unshown_before_redrive = arrivals.keys().filter(|n| !before.contains(*n)).cloned().collect();
+        for post in &accepted {
+            for name in names_in(&String::from_utf8_lossy(&post.body)) {
+                if let Some(arrived) = arrivals.get(&name) {
+                    report.visible.entry(name.clone()).or_insert_with(|| post.at.saturating_duration_since(*arrived));
+                }
+                *shown_in.entry(name).or_default() += 1;
+            }
+        }
+        report.lost = arrivals.keys().filter(|n| !report.visible.contains_key(*n)).cloned().collect();
+        report.repeated = shown_in.into_iter().filter(|(_, n)| *n > 1).map(|(name, _)| name).collect();
+        assert_eq!(arrivals.len(), total, "every alarm was sent");
+        return (report, api);
+    }
     let calls = api.calls();
     report.calls = calls.iter().filter(|c| c.method.starts_with("chat.")).count();
     report.rate_limited = calls.iter().filter(|c| c.answer == "ratelimited").count();
@@ -253,6 +380,13 @@ pub async fn run(burst: &Burst) -> (BurstReport, SlackApiStandIn) {
         }
     }
     report.lost = arrivals.keys().filter(|n| !report.visible.contains_key(*n)).cloned().collect();
+    let before: BTreeSet<String> = calls
+        .iter()
+        .filter(|c| c.answer == "ok" && c.body.get("thread_ts").is_none() && c.at < redrive_started)
+        .filter(|c| matches!(c.method.as_str(), "chat.postMessage" | "chat.update"))
+        .flat_map(|c| names_in(&c.body.to_string()))
+        .collect();
+    report.unshown_before_redrive = arrivals.keys().filter(|n| !before.contains(*n)).cloned().collect();
     let mut shown_in: BTreeMap<String, usize> = BTreeMap::new();
     let top = api.top_level();
     report.top_level = top.len();

@@ -9,7 +9,8 @@
 
 use std::time::Duration;
 
-use chatops_tests::storm::{self, Burst, BurstReport, channel_id};
+use chatops_tests::ApiReply;
+use chatops_tests::storm::{self, Burst, BurstReport, Fault, channel_id};
 
 /// One storm at a time: each runs eight processes against one moto, which is the pace-setter here
 /// (about 150 writes a second on this machine); three at once would measure moto, not the function.
@@ -86,4 +87,98 @@ async fn a_container_killed_while_it_holds_the_digest_loses_nothing() {
     assert!(report.killed.is_some(), "no process was seen holding the lease");
     // The killed container's invocations got no answer and were sent again, as Lambda does.
     check(&report, true);
+}
+
+/// A storm under Slack's faults (#30): 8 alarms into one channel within a second, 8 containers, a digest
+/// from the third alarm on, Lambda's retries 5 s apart (past the 2 s quiet time), then the failure queue
+/// re-driven. Whatever fails and in whatever order: an alarm is reported delivered only when it is shown
+/// or held by a live holder that shows it, every alarm never shown is in the failure queue, the re-drive
+/// shows it exactly once, and no alarm is in two top-level messages (or two webhook lists).
+fn faulty(faults: Vec<Fault>, webhook: bool) -> Burst {
+    Burst {
+        alarms: 8,
+        spread: Duration::from_millis(800),
+        lambda_retry: Some(Duration::from_secs(5)),
+        faults,
+        webhook,
+        redrive: true,
+        // A shorter function timeout than the stack's 30 s: the same logic, shorter waits.
+        timeout: Duration::from_secs(12),
+        extra_env: vec![
+            ("STORM_THRESHOLD", "2".into()),
+            ("STORM_WINDOW_SECONDS", "10".into()),
+            ("STORM_QUIET_SECONDS", "2".into()),
+        ],
+        ..Burst::default()
+    }
+}
+
+fn fault(at_ms: u64, method: Option<&'static str>, reply: Option<ApiReply>) -> Fault {
+    Fault { at: Duration::from_millis(at_ms), method, reply }
+}
+
+fn check_faults(report: &BurstReport) {
+    eprintln!(
+        "{}; in the failure queue: {:?}; not shown before the re-drive: {:?}",
+        report.summary(),
+        report.dead,
+        report.unshown_before_redrive
+    );
+    let reported_but_unshown: Vec<&String> =
+        report.unshown_before_redrive.iter().filter(|n| !report.dead.contains(n)).collect();
+    if !reported_but_unshown.is_empty() || !report.lost.is_empty() || !report.repeated.is_empty() {
+        eprintln!("{}", report.warnings.join("\n"));
+    }
+    assert!(
+        reported_but_unshown.is_empty(),
+        "reported delivered, never shown, not in the failure queue: {reported_but_unshown:?}"
+    );
+    assert!(report.redrive_failures.is_empty(), "the re-drive failed: {:?}", report.redrive_failures);
+    assert!(report.lost.is_empty(), "never shown, even after the re-drive: {:?}", report.lost);
+    assert!(report.repeated.is_empty(), "alarms in more than one top-level message: {:?}", report.repeated);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_digest_whose_first_post_fails_on_every_attempt_is_shown_once_by_someone() {
+    let _one = ONE_STORM_AT_A_TIME.lock().await;
+    // chat.postMessage answers 500 for 4.5 s: the holder's five attempts (3.75 s of backoff) all fail.
+    let faults = vec![
+        fault(0, Some("chat.postMessage"), Some(ApiReply::Status(500))),
+        fault(4_500, Some("chat.postMessage"), None),
+    ];
+    let (report, api) = storm::run(&faulty(faults, false)).await;
+    check_faults(&report);
+    assert!(api.calls().iter().any(|c| c.answer == "HTTP 500"), "the fault happened");
+    assert!(report.errors > 0, "some invocation failed and was retried");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_digest_whose_updates_fail_for_ten_seconds_ends_complete_with_each_alarm_once() {
+    let _one = ONE_STORM_AT_A_TIME.lock().await;
+    let mut burst = faulty(
+        vec![fault(1_000, Some("chat.update"), Some(ApiReply::Status(500))), fault(11_000, Some("chat.update"), None)],
+        false,
+    );
+    burst.alarms = 16;
+    burst.spread = Duration::from_secs(3);
+    let (report, api) = storm::run(&burst).await;
+    check_faults(&report);
+    assert!(api.calls().iter().any(|c| c.method == "chat.update" && c.answer == "HTTP 500"), "the fault happened");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_slack_down_for_every_attempt_each_alarm_is_in_the_failure_queue_and_the_redrive_shows_it_once() {
+    let _one = ONE_STORM_AT_A_TIME.lock().await;
+    let (report, _api) = storm::run(&faulty(vec![fault(0, None, Some(ApiReply::Status(500)))], false)).await;
+    check_faults(&report);
+    assert_eq!(report.dead.len(), 8, "no alarm reported delivered while Slack was down: {:?}", report.dead);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn through_a_webhook_that_fails_no_alarm_goes_out_in_a_list_and_on_its_own() {
+    let _one = ONE_STORM_AT_A_TIME.lock().await;
+    let faults = vec![fault(0, None, Some(ApiReply::Status(500))), fault(4_500, None, None)];
+    let (report, _api) = storm::run(&faulty(faults, true)).await;
+    check_faults(&report);
+    assert!(report.errors > 0, "some invocation failed and was retried");
 }

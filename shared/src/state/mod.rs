@@ -449,6 +449,25 @@ impl StateTable {
             .map_err(state_error("UpdateItem (mark delivered)"))
     }
 
+    /// Leaves `owner`'s claim of notification `id` as a dead attempt's: its lease run out, so the next
+    /// attempt (Lambda's retry, the failure queue's re-drive) takes it over and knows this one may have
+    /// got part of the way (its line in a storm digest), instead of starting afresh.
+    pub async fn abandon_notification(&self, id: &str, owner: &str) -> Result<(), StateError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::notification_key(id)))
+            .update_expression("SET lease_until = :zero")
+            .condition_expression("#owner = :owner AND #status = :claimed")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":claimed", s("claimed"))
+            .expression_attribute_values(":zero", n(0));
+        self.update_if(update, "UpdateItem (abandon notification)").await.map(drop)
+    }
+
     /// Gives a claim back after a failed post, so a retry may claim it at once. Only `owner`'s claim.
     pub async fn release_notification(&self, id: &str, owner: &str) -> Result<(), StateError> {
         self.release(Self::notification_key(id), owner, "DeleteItem (release notification)").await

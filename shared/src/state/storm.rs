@@ -423,7 +423,9 @@ impl StateTable {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk) OR changed_at <= :at")
+            // Only a later state replaces a line: the same one written again (a retry rejoining) keeps
+            // what the line already has (`sent`, through a webhook: not sent a second time).
+            .condition_expression("attribute_not_exists(pk) OR changed_at < :at")
             .expression_attribute_values(":at", n(entry.changed_at_ms))
             .send()
             .await;

@@ -111,9 +111,9 @@ pub struct IncidentDeps {
     pub state: StateTable,
 }
 
-/// What `/incident` was asked.
+/// What `/incident` was asked (public for the fuzz target; [`Ask::parse`] reads it).
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Ask {
+pub enum Ask {
     Show,
     Help,
     List,
@@ -142,7 +142,7 @@ impl Ask {
     /// `text` as Slack sends it: `&`, `<` and `>` typed by a person arrive as `&amp;`, `&lt;` and `&gt;`.
     /// Titles, updates and summaries are kept as typed (a channel name, a topic and the post-mortem
     /// use them raw; messages escape them again).
-    fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, String> {
         let text = crate::slack::unescape(text);
         let text = text.trim();
         let (verb, rest) = text.split_once(char::is_whitespace).unwrap_or((text, ""));

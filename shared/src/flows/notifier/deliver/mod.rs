@@ -342,6 +342,8 @@ impl<'d> Run<'d> {
         // their own (their buttons), and Slack payloads are passed on as they are.
         let new_message = lease.as_ref().is_none_or(|(_, _, lifecycle)| lifecycle.thread.is_none());
         let mut digested = None;
+        // Joined a storm digest: its line may be there even if this attempt fails.
+        let mut joined = false;
         let route = match (&view, &plan.scope) {
             (Some(view), Some(_)) if digestable => self.storm_route(n, view, taken_over, new_message).await,
             _ => StormRoute::Own,
@@ -353,6 +355,7 @@ impl<'d> Run<'d> {
                 digested = Some(Ok((Outcome::Digested, 0, plan.scope.clone(), None)));
             }
             (StormRoute::Digest { rejoin }, Some(view), Some(scope)) => {
+                joined = true;
                 match self.join_digest(plan, secret, scope, view, &owner, rejoin.as_deref()).await {
                     Ok(outcome) => {
                         deps.saw_storm(scope, now_ms() + deps.storm.quiet.as_millis() as i64);
@@ -360,6 +363,7 @@ impl<'d> Run<'d> {
                     }
                     Err(DigestFailure::NotShown(err)) => digested = Some(Err(err)),
                     Err(DigestFailure::NotRecorded(err)) => {
+                        joined = false;
                         // Not recorded anywhere: it gets its own message, as without a storm.
                         tracing::warn!(error = %err, alarm = %n.label(), "could not join the storm digest: posting its own message");
                     }
@@ -409,6 +413,10 @@ impl<'d> Run<'d> {
                 (Some(state), Some(id)) if result.is_ok() => {
                     Some(state.mark_delivered(id, self.expires_at(false)).await)
                 }
+                // Its line may be in a digest that was not shown (or is shown by someone else): the claim
+                // is left as a dead attempt's, so the retry takes it over, finds the line and rejoins
+                // (or knows it was shown) instead of posting a message of its own as well.
+                (Some(state), Some(id)) if joined => Some(state.abandon_notification(id, &owner).await),
                 // Give the claim back at once, so Lambda's retry posts it.
                 (Some(state), Some(id)) => Some(state.release_notification(id, &owner).await),
                 _ => None,

@@ -35,6 +35,10 @@ pub(crate) const DIGEST_LEASE: Duration = Duration::from_secs(10);
 const LEAVE_BEFORE_DEADLINE: Duration = Duration::from_secs(6);
 /// How often a holder looks for new lines while the storm goes on.
 const POLL: Duration = Duration::from_millis(400);
+/// How often an alarm that joined a digest not shown yet looks whether it is.
+const FIRST_SHOW_POLL: Duration = Duration::from_millis(150);
+/// Time kept, while waiting for a digest's first message, to fail cleanly (Lambda's retry rejoins).
+const FIRST_SHOW_RESERVE: Duration = Duration::from_secs(2);
 
 /// When a channel is in a storm, and whether the digest is used at all (the contract's variables).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -174,10 +178,15 @@ impl Run<'_> {
                 if let Some(id) = id
                     && state.digest_has_entry(id, &key, at).await.unwrap_or(false)
                 {
-                    return if open {
-                        StormRoute::Digest { rejoin: Some(id.clone()) }
-                    } else {
-                        StormRoute::ShownBefore
+                    if open {
+                        return StormRoute::Digest { rejoin: Some(id.clone()) };
+                    }
+                    // A digest the channel has left was shown to its end only if its holder said the storm
+                    // was over with every line shown; one whose last showing failed (Slack down) is joined
+                    // again, and this attempt shows it.
+                    return match state.digest_meta(id).await {
+                        Ok(meta) if meta.over_ms.is_some() && meta.shown >= meta.version => StormRoute::ShownBefore,
+                        _ => StormRoute::Digest { rejoin: Some(id.clone()) },
                     };
                 }
             }
@@ -236,31 +245,57 @@ impl Run<'_> {
             .await
             .map_err(|e| DigestFailure::NotShown(not_shown(e)))?;
         tracing::info!(digest = %id, alarm = %n.label(), state = n.state(), version = before.version + 1, "alarm joined the storm digest");
-        if before.leased(now) {
-            // The holder shows it: it cannot give the lease back before. If the holder must leave before
-            // this storm could be over, this container may wait to take over and say when it is.
-            let leave_ms = LEAVE_BEFORE_DEADLINE.as_millis() as i64;
-            let holder_leaves = before.holder_until_ms.unwrap_or(i64::MAX).saturating_sub(leave_ms);
-            let we_leave = self.deadline_ms() - leave_ms;
-            if holder_leaves < now + settings.quiet_ms() && we_leave > holder_leaves + 1_000 {
-                match state.claim_succession(&id, owner, self.deadline_ms()).await {
-                    Ok(true) => {
-                        self.succeed(state, secret, scope, &id, owner).await.map_err(DigestFailure::NotShown)?
-                    }
-                    Ok(false) => {}
-                    Err(err) => tracing::warn!(error = %err, "storm digest: could not offer to take over"),
+        // This alarm is reported delivered only once its line is shown, or held by a live holder that
+        // has shown the digest (so Slack takes it), or held by this container. A holder that has not
+        // shown the digest yet may never manage to (Slack down): then this alarm waits, takes the lease
+        // if that holder gives it up, and, out of time, fails, so that Lambda's retry joins again (and
+        // the failure queue has it if every attempt fails).
+        let mine = before.version + 1;
+        let mut meta = before;
+        loop {
+            let now = now_ms();
+            if meta.leased(now) {
+                let proven = !meta.pages.is_empty() || meta.shown > 0;
+                if proven || meta.shown >= mine {
+                    break;
                 }
+                if self.deadline().saturating_duration_since(Instant::now()) < FIRST_SHOW_RESERVE {
+                    return Err(DigestFailure::NotShown(PostError::Exhausted(
+                        "the storm digest this alarm joined was not shown in time: its holder could not post it".into(),
+                    )));
+                }
+                tokio::time::sleep(FIRST_SHOW_POLL).await;
+                meta = state.digest_meta(&id).await.map_err(|e| DigestFailure::NotShown(not_shown(e)))?;
+                continue;
             }
-            return Ok(Outcome::Digested);
+            let lease = state
+                .lease_digest(&id, owner, now, now + DIGEST_LEASE.as_millis() as i64, self.deadline_ms())
+                .await
+                .map_err(|e| DigestFailure::NotShown(not_shown(e)))?;
+            match lease {
+                Some(meta) => {
+                    self.hold_digest(state, secret, scope, meta, owner, false)
+                        .await
+                        .map_err(DigestFailure::NotShown)?;
+                    return Ok(Outcome::Digested);
+                }
+                // Taken since, by someone who reads our line: whether it shows it is seen as above.
+                None => meta = state.digest_meta(&id).await.map_err(|e| DigestFailure::NotShown(not_shown(e)))?,
+            }
         }
-        let lease = state
-            .lease_digest(&id, owner, now, now + DIGEST_LEASE.as_millis() as i64, self.deadline_ms())
-            .await
-            .map_err(|e| DigestFailure::NotShown(not_shown(e)))?;
-        let Some(meta) = lease else {
-            return Ok(Outcome::Digested); // taken since: by someone who reads our line
-        };
-        self.hold_digest(state, secret, scope, meta, owner, false).await.map_err(DigestFailure::NotShown)?;
+        // The holder shows it: it cannot give the lease back before. If the holder must leave before
+        // this storm could be over, this container may wait to take over and say when it is.
+        let now = now_ms();
+        let leave_ms = LEAVE_BEFORE_DEADLINE.as_millis() as i64;
+        let holder_leaves = meta.holder_until_ms.unwrap_or(i64::MAX).saturating_sub(leave_ms);
+        let we_leave = self.deadline_ms() - leave_ms;
+        if holder_leaves < now + settings.quiet_ms() && we_leave > holder_leaves + 1_000 {
+            match state.claim_succession(&id, owner, self.deadline_ms()).await {
+                Ok(true) => self.succeed(state, secret, scope, &id, owner).await.map_err(DigestFailure::NotShown)?,
+                Ok(false) => {}
+                Err(err) => tracing::warn!(error = %err, "storm digest: could not offer to take over"),
+            }
+        }
         Ok(Outcome::Digested)
     }
 
