@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
         let body = n.render_for(
             platform,
             &MessageDefaults::default(),
-            &Extras { mention: Some("<!here>".into()), note: None },
+            &Extras { mention: Some("<!here>".into()), ..Extras::default() },
         );
         platform_limits::assert_within(platform, &body);
     }

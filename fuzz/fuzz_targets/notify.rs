@@ -9,7 +9,7 @@ mod platform_limits;
 use chatops_shared::chat::Platform;
 use chatops_shared::notify::lifecycle::{Before, parent_note, thread_reply};
 use chatops_shared::notify::routing::Routes;
-use chatops_shared::notify::{Extras, MessageDefaults, incoming_from_event};
+use chatops_shared::notify::{AlertActions, Extras, MessageDefaults, incoming_from_event};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
 
@@ -21,7 +21,14 @@ fn exercise(event: &Value, routes: &Routes) {
         let _ = n.lifecycle_key();
         let at = n.changed_at_ms().unwrap_or(0);
         let before = Before { state: Some("ALARM"), changed_at_ms: Some(0), alarm_since_ms: Some(at - 60_000) };
-        let extras = Extras { mention: route.mention.clone(), note: parent_note(n, &before, at, 2) };
+        // With the alert's buttons and lines as bot-token mode shows them.
+        let actions = AlertActions {
+            lifecycle: n.lifecycle_key().map(|k| k.key),
+            can_acknowledge: true,
+            incident: Some("🚨 *INC-7* declared by <@U0ALICE> → <#C0INC7>".into()),
+            ..AlertActions::default()
+        };
+        let extras = Extras { mention: route.mention.clone(), note: parent_note(n, &before, at, 2), actions: Some(actions) };
         for platform in Platform::ALL {
             let body = n.render_for(platform, &MessageDefaults::default(), &extras);
             platform_limits::assert_within(platform, &body);

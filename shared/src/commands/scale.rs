@@ -357,7 +357,8 @@ fn group_list(groups: &[&AutoScalingGroup], command: &str) -> Message {
             groups.len() - shown
         );
     }
-    let mut message = Message::new(format!("Groups you may scale: {}", groups.len()));
+    // The notification text: the same list (cut at Slack's length for it, where the blocks are not).
+    let mut message = Message::new(format!("{}\n\n{footer}", sections.join("\n")));
     for text in sections {
         message = message.block(Block::section(text));
     }
@@ -492,7 +493,7 @@ mod tests {
         assert!(footer.contains(&format!("… and {} more groups not shown", 5_000 - shown)), "{footer}");
         assert!(texts.iter().all(|t| !t.ends_with('…')), "nothing cut in the middle of a line");
         // A list that fits is shown whole, without the count.
-        let few = group_list(&refs[..40], "/scale").to_json().to_string();
+        let few = group_list(&refs[..40], "/scale").to_json()["blocks"].to_string();
         assert_eq!(few.matches("• `web-").count(), 40);
         assert!(!few.contains("more groups not shown"));
     }
