@@ -322,8 +322,16 @@ async fn the_same_declaration_twice_at_once_in_two_processes_is_one_incident_wit
     let channels = s.slack.channels();
     assert_eq!(channels.len(), 1, "one channel: {channels:?}");
     assert_eq!(channels[0].name, "inc-1-checkout-payment-gateway-card");
-    assert_eq!(channel_in(&a), channels[0].id, "{a}");
-    assert_eq!(channel_in(&b), channels[0].id, "{b}");
+    // Each answer names that channel; the second may instead say it is being made (on a machine so loaded
+    // that the first declaration outlasts the second one's wait).
+    for answer in [&a, &b] {
+        assert!(
+            answer.contains(&format!("<#{}>", channels[0].id))
+                || answer.contains("INC-1 is being declared by <@U0ALICE> right now"),
+            "{answer}"
+        );
+    }
+    assert!([&a, &b].iter().any(|x| x.contains(&format!("<#{}>", channels[0].id))), "{a}\n{b}");
     let creates = s.slack.calls().into_iter().filter(|c| c.method == "conversations.create").count();
     assert_eq!(creates, 1, "the channel is created once");
     let announced = s.slack.channel(ANNOUNCE);

@@ -425,10 +425,17 @@ async fn declare(
             };
             let answer = async {
                 let Some(number) = number.filter(|_| leased) else {
-                    let text = format!(
-                        "<@{}> is declaring this incident right now: it will be announced in a moment.",
-                        escape(&by)
-                    );
+                    // Still being made by the lease's holder: say so (with its number once it has one).
+                    let text = match number {
+                        Some(n) => format!(
+                            "INC-{n} is being declared by <@{}> right now: its channel and announcement follow in a moment.",
+                            escape(&by)
+                        ),
+                        None => format!(
+                            "<@{}> is declaring this incident right now: it will be announced in a moment.",
+                            escape(&by)
+                        ),
+                    };
                     return (info(text), None);
                 };
                 let record = match deps.state.get_incident(number).await {
