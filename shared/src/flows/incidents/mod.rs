@@ -1069,8 +1069,8 @@ pub async fn reaction(deps: Option<&IncidentDeps>, reaction: &Reaction, deadline
         .or_else(|| message["bot_id"].as_str())
         .unwrap_or_default()
         .to_owned();
-    let at_ms = ts.split_once('.').and_then(|(s, _)| s.parse::<i64>().ok()).map_or(0, |s| s * 1000)
-        + ts.split_once('.').and_then(|(_, f)| f.get(..3)).and_then(|f| f.parse::<i64>().ok()).unwrap_or(0);
+    let (secs, micros) = slack_ts(ts);
+    let at_ms = (secs * 1000 + micros / 1000) as i64;
     let entry = TimelineEntry {
         id: format!("pin#{ts}"),
         at_ms,
@@ -1132,13 +1132,15 @@ async fn pinned_message(deps: &IncidentDeps, channel: &str, ts: &str, deadline: 
     Ok(Value::Null)
 }
 
-/// `a <= b` for Slack timestamps (`1700000000.000300`): seconds, then the fraction.
+/// A Slack timestamp (`1700000000.000300`) as seconds and microseconds; what does not read is 0.
+fn slack_ts(ts: &str) -> (u64, u64) {
+    let (s, f) = ts.split_once('.').unwrap_or((ts, "0"));
+    (s.parse().unwrap_or(0), format!("{f:0<6}").get(..6).and_then(|f| f.parse().ok()).unwrap_or(0))
+}
+
+/// `a <= b` for Slack timestamps: seconds, then the fraction.
 fn ts_le(a: &str, b: &str) -> bool {
-    let parts = |t: &str| -> (u64, u64) {
-        let (s, f) = t.split_once('.').unwrap_or((t, "0"));
-        (s.parse().unwrap_or(0), format!("{f:0<6}").get(..6).and_then(|f| f.parse().ok()).unwrap_or(0))
-    };
-    parts(a) <= parts(b)
+    slack_ts(a) <= slack_ts(b)
 }
 
 #[cfg(test)]
@@ -1189,6 +1191,8 @@ mod tests {
         assert!(ts_le("1700000000.000300", "1700000000.001"));
         assert!(ts_le("999999999.9", "1000000000.0"));
         assert!(!ts_le("1700000000.000301", "1700000000.000300"));
+        assert_eq!(slack_ts("1700000000.123456"), (1_700_000_000, 123_456));
+        assert_eq!(slack_ts("nonsense"), (0, 0));
     }
 
     #[test]
