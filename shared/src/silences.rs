@@ -123,12 +123,12 @@ impl SilenceApi {
         }
     }
 
-    /// Creates a silence of the alerts matching `labels` exactly, from now until `ends_at` (epoch s).
-    /// Returns its ID.
+    /// Creates a silence of the alerts matching `labels` exactly, from `starts_at` until `ends_at` (epoch
+    /// s; the caller's one clock reading, so the silence lasts exactly what was asked). Returns its ID.
     pub async fn create(
         &self,
         labels: &BTreeMap<String, String>,
-        ends_at: i64,
+        (starts_at, ends_at): (i64, i64),
         created_by: &str,
         comment: &str,
         deadline: Instant,
@@ -139,7 +139,7 @@ impl SilenceApi {
             .collect();
         let body = json!({
             "matchers": matchers,
-            "startsAt": rfc3339(crate::clock::now_unix()),
+            "startsAt": rfc3339(starts_at),
             "endsAt": rfc3339(ends_at),
             "createdBy": created_by,
             "comment": comment,

@@ -464,18 +464,20 @@ pub async fn silence_click(
         Some(link) => format!("Silenced from Slack by {who} ({}): {link}", user.user_id),
         None => format!("Silenced from Slack by {who} ({})", user.user_id),
     };
-    let id =
-        match api.create(&button.labels, until, &format!("{who} (Slack {})", user.user_id), &comment, deadline).await {
-            Ok(id) => id,
-            Err(err) => {
-                tracing::error!(error = %err, "Alertmanager did not create the silence");
-                return failed(
-                    format!(":x: Alertmanager did not create the silence ({err}). Nothing is silenced."),
-                    err.to_string(),
-                    &resource,
-                );
-            }
-        };
+    let id = match api
+        .create(&button.labels, (now, until), &format!("{who} (Slack {})", user.user_id), &comment, deadline)
+        .await
+    {
+        Ok(id) => id,
+        Err(err) => {
+            tracing::error!(error = %err, "Alertmanager did not create the silence");
+            return failed(
+                format!(":x: Alertmanager did not create the silence ({err}). Nothing is silenced."),
+                err.to_string(),
+                &resource,
+            );
+        }
+    };
     let silence = Silence { id: id.clone(), by: user.user_id.clone(), until };
     if let Some(state) = app.state
         && let Err(err) = state.silence_alert(&button.lifecycle, &silence).await
