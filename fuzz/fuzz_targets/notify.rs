@@ -28,7 +28,7 @@ fn exercise(event: &Value, routes: &Routes) {
             incident: Some("🚨 *INC-7* declared by <@U0ALICE> → <#C0INC7>".into()),
             ..AlertActions::default()
         };
-        let extras = Extras { mention: route.mention.clone(), note: parent_note(n, &before, at, 2), actions: Some(actions) };
+        let extras = Extras { mention: route.mention.clone(), note: parent_note(n, &before, at, 2), actions: Some(actions), ..Extras::default() };
         for platform in Platform::ALL {
             let body = n.render_for(platform, &MessageDefaults::default(), &extras);
             platform_limits::assert_within(platform, &body);

@@ -148,6 +148,11 @@ fn exercise(event: &Value) {
                     can_acknowledge: true,
                     ..AlertActions::default()
                 }),
+                changes: Some("🔧 Recent changes: x".repeat(500)),
+                graph: Some(chatops_shared::notify::GraphImage {
+                    file_id: "F0GRAPH001".into(),
+                    alt_text: "a".repeat(5000),
+                }),
             },
         );
         assert!(body.is_object(), "{body}");
@@ -250,7 +255,7 @@ proptest! {
         let n = Notification::Alertmanager(Box::new(group));
         let _ = (n.lifecycle_key(), n.changed_at_ms(), n.route_key(None).state);
         for platform in Platform::ALL {
-            let body = n.render_for(platform, &MessageDefaults::default(), &Extras { mention: Some("<!here>".into()), note: None, actions: Some(AlertActions { incident: Some("🚨 INC-1".into()), acknowledged: Some("👀".into()), ..AlertActions::default() }) });
+            let body = n.render_for(platform, &MessageDefaults::default(), &Extras { mention: Some("<!here>".into()), note: None, actions: Some(AlertActions { incident: Some("🚨 INC-1".into()), acknowledged: Some("👀".into()), ..AlertActions::default() }), ..Extras::default() });
             platform_limits::assert_within(platform, &body);
         }
         let slack = n.to_slack(&MessageDefaults::default());

@@ -4,6 +4,7 @@
 
 pub mod alertmanager_api_standin;
 pub mod ci_standin;
+pub mod cloudwatch_standin;
 pub mod codedeploy_standin;
 pub mod moto;
 pub mod runtime_api;
@@ -14,6 +15,7 @@ pub mod slow_proxy;
 pub mod storm;
 
 pub use ci_standin::{CiReply, CiStandIn};
+pub use cloudwatch_standin::{CloudWatchStandIn, WidgetReply};
 pub use moto::Moto;
 pub use runtime_api::{Container, FunctionProcess, Invocation, RuntimeApi, build_bin, build_binary};
 pub use slack_api_standin::{ApiReply, ChannelInfo, RateLimits, SlackApiStandIn, UploadedFile};

@@ -111,6 +111,9 @@ impl Moto {
             ("AWS_ACCESS_KEY_ID", "testing".into()),
             ("AWS_SECRET_ACCESS_KEY", "testing".into()),
             ("AWS_REGION", "eu-west-1".into()),
+            // moto has no GetMetricWidgetImage: graphs are tested against the CloudWatch stand-in
+            // (tests/tests/alarm_graphs_binary.rs), which sets this back to true.
+            ("METRIC_GRAPHS", "false".into()),
         ]
     }
 

@@ -122,6 +122,10 @@ pub struct UploadedFile {
     pub content: Option<Vec<u8>>,
     /// `channel_id`, title and `initial_comment` of `files.completeUploadExternal`.
     pub shared: Option<(String, String, String)>,
+    /// When `files.completeUploadExternal` was called: Slack processes the file after that.
+    pub completed_at: Option<Instant>,
+    /// `alt_txt` of `files.getUploadURLExternal`.
+    pub alt_text: Option<String>,
 }
 
 impl UploadedFile {
@@ -162,6 +166,9 @@ struct Inner {
     replies_need_parent: bool,
     /// Answers for every call of one method until cleared (an outage of that method).
     method_always: BTreeMap<String, ApiReply>,
+    /// How long after `files.completeUploadExternal` a file can be shown in an image block (Slack
+    /// processes uploads asynchronously and refuses a `slack_file` it has not finished with).
+    file_ready_after: Duration,
 }
 
 /// Slack's limits as the stand-in enforces them: token buckets that refill at `per_second` up to `burst`.
@@ -366,6 +373,11 @@ impl SlackApiStandIn {
     pub fn make_channel(&self, name: &str) -> String {
         let mut inner = self.inner.lock().unwrap();
         new_channel(&mut inner, name)
+    }
+
+    /// Files become usable in image blocks only this long after their upload is completed.
+    pub fn files_ready_after(&self, delay: Duration) {
+        self.inner.lock().unwrap().file_ready_after = delay;
     }
 
     /// Every channel created or made, in order.
@@ -599,9 +611,11 @@ fn answer_incident_methods(inner: &mut Inner, method: &str, body: &Value) -> Opt
             }
             let id = format!("F0{:08}", inner.files.len() + 1);
             let url = format!("{}{id}", inner.upload_base);
-            inner
-                .files
-                .insert(id.clone(), UploadedFile { id: id.clone(), filename, length, ..UploadedFile::default() });
+            let alt_text = body["alt_txt"].as_str().map(str::to_owned);
+            inner.files.insert(
+                id.clone(),
+                UploadedFile { id: id.clone(), filename, length, alt_text, ..UploadedFile::default() },
+            );
             Some(("ok".into(), ok(json!({"upload_url": url, "file_id": id}))))
         }
         "files.completeUploadExternal" => {
@@ -618,11 +632,63 @@ fn answer_incident_methods(inner: &mut Inner, method: &str, body: &Value) -> Opt
                 let title = f["title"].as_str().unwrap_or(&file.filename).to_owned();
                 let comment = body["initial_comment"].as_str().unwrap_or_default().to_owned();
                 file.shared = Some((channel.clone(), title, comment));
+                file.completed_at = Some(Instant::now());
             }
             Some(("ok".into(), ok(json!({"files": files}))))
         }
+        // Retired by Slack (use the two steps above): refused as Slack refuses it for new apps.
+        "files.upload" => fail("method_deprecated"),
         _ => None,
     }
+}
+
+/// Block Kit as Slack checks it on `chat.postMessage` / `chat.update`: at most 50 blocks, block IDs unique
+/// (at most 255 characters), and image blocks with alt text (1 to 2,000 characters) and either an
+/// `image_url` or a `slack_file` that is an uploaded file Slack has finished processing. `Err`: Slack's
+/// `errors` line.
+fn check_blocks(inner: &Inner, body: &Value) -> Result<(), String> {
+    let lists = [body.get("blocks"), body.pointer("/attachments/0/blocks")];
+    for (where_, blocks) in ["blocks", "attachments/0/blocks"].iter().zip(lists) {
+        let Some(blocks) = blocks.and_then(Value::as_array) else { continue };
+        if blocks.len() > 50 {
+            return Err(format!("no more than 50 items allowed [json-pointer:/{where_}]"));
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        for (i, block) in blocks.iter().enumerate() {
+            let at = format!("[json-pointer:/{where_}/{i}]");
+            if let Some(id) = block["block_id"].as_str()
+                && (id.is_empty() || id.chars().count() > 255 || !ids.insert(id.to_owned()))
+            {
+                return Err(format!("invalid additional property: block_id {at}"));
+            }
+            if block["type"] != "image" {
+                continue;
+            }
+            let alt = block["alt_text"].as_str().unwrap_or_default();
+            if alt.is_empty() || alt.chars().count() > 2000 {
+                return Err(format!("must be between 1 and 2000 characters: alt_text {at}"));
+            }
+            match (block.get("image_url"), block.get("slack_file")) {
+                (Some(url), None) if url.as_str().is_some_and(|u| u.starts_with("http")) => {}
+                (None, Some(file)) => {
+                    let id = file["id"].as_str().unwrap_or_default();
+                    let well_formed = id.len() >= 9
+                        && id.starts_with('F')
+                        && id.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+                    let ready = inner
+                        .files
+                        .get(id)
+                        .and_then(|f| f.completed_at)
+                        .is_some_and(|done| done.elapsed() >= inner.file_ready_after);
+                    if !well_formed || !ready {
+                        return Err(format!("invalid slack file {at}"));
+                    }
+                }
+                _ => return Err(format!("must provide exactly one of image_url or slack_file {at}")),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A message as `conversations.history` / `replies` show it: a parent with its replies' count and latest.
@@ -711,6 +777,10 @@ fn answer(
         || body["attachments"].as_array().is_some_and(|a| !a.is_empty());
     if !has_content {
         return ("no_text".into(), slack_error("no_text"), None);
+    }
+    if let Err(error) = check_blocks(inner, body) {
+        let reply = json!({"ok": false, "error": "invalid_blocks", "errors": [error]});
+        return ("invalid_blocks".into(), axum::Json(reply).into_response(), None);
     }
     match method {
         "chat.postMessage" => {

@@ -35,14 +35,22 @@ async fn main() -> Result<(), Error> {
         let sdk = match bundle_sdk {
             Some(sdk) => Some(sdk),
             None if config.needs_sdk() => Some(sdk_config(&http, &process_env)?),
+            None if config.draws_graphs() => match sdk_config(&http, &process_env) {
+                Ok(sdk) => Some(sdk),
+                Err(err) => {
+                    tracing::warn!(error = %err, "no alarm graphs: the AWS SDK cannot be configured here");
+                    None
+                }
+            },
             None => None,
         };
         let kms = sdk.as_ref().filter(|_| config.needs_kms()).map(aws_sdk_kms::Client::new);
         let dynamodb = sdk.as_ref().filter(|_| config.state_table.is_some()).map(dynamodb_client);
         let organizations = sdk.as_ref().filter(|_| config.accounts.lookup).map(AccountNames::organizations_client);
-        Ok((config, kms, dynamodb, organizations))
+        let cloudwatch = sdk.as_ref().filter(|_| config.draws_graphs()).map(aws_sdk_cloudwatch::Client::new);
+        Ok((config, kms, dynamodb, organizations, cloudwatch))
     });
-    let (config, kms, dynamodb, organizations) = match setup {
+    let (config, kms, dynamodb, organizations, cloudwatch) = match setup {
         Ok(setup) => setup,
         Err(err) => {
             // Keep serving so every invocation fails with this clear error (and the alarm goes to the
@@ -55,7 +63,11 @@ async fn main() -> Result<(), Error> {
             .await;
         }
     };
+    let cross_account = config.cross_account;
     let mut deps = Deps::new(config, kms, dynamodb, http, RetryPolicy::default());
+    if let Some(client) = cloudwatch {
+        deps.use_graphs(client, cross_account);
+    }
     if let Some(bundle) = &bundle {
         deps.use_bundle(bundle);
     }

@@ -37,6 +37,8 @@ fn deps(url: String, policy: RetryPolicy) -> Deps {
         alertmanager_token: None,
         storm: Default::default(),
         accounts: Default::default(),
+        graphs: false,
+        cross_account: false,
     };
     Deps::new(config, None, None, http_client().unwrap(), policy)
 }

@@ -11,12 +11,13 @@
 //! reached unchanged: `AWS_ENDPOINT_URL_<SERVICE>` (e.g. `AWS_ENDPOINT_URL_KMS`,
 //! `AWS_ENDPOINT_URL_AUTO_SCALING`, `AWS_ENDPOINT_URL_CODEDEPLOY`, `AWS_ENDPOINT_URL_DYNAMODB`,
 //! `AWS_ENDPOINT_URL_SECRETS_MANAGER`, `AWS_ENDPOINT_URL_CLOUDWATCH`, `AWS_ENDPOINT_URL_SCHEDULER`,
-//! `AWS_ENDPOINT_URL_ORGANIZATIONS`), then `AWS_ENDPOINT_URL`, both off
+//! `AWS_ENDPOINT_URL_ORGANIZATIONS`, `AWS_ENDPOINT_URL_CLOUDWATCH_LOGS`), then `AWS_ENDPOINT_URL`, both off
 //! when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`; and `AWS_USE_FIPS_ENDPOINT`, `AWS_USE_DUALSTACK_ENDPOINT`.
 //!
 //! Adapter floor: imports `http` and the base floor (`config`, `secret`).
 
 pub mod accounts;
+pub mod graphs;
 pub mod http;
 pub mod init_error;
 pub mod kms;
@@ -79,7 +80,7 @@ struct EnvEndpoints {
 
 impl EnvEndpoints {
     const VAR: &'static str = "AWS_ENDPOINT_URL";
-    const SERVICE_IDS: [&'static str; 8] = [
+    const SERVICE_IDS: [&'static str; 9] = [
         "KMS",
         "Auto Scaling",
         "CodeDeploy",
@@ -88,6 +89,7 @@ impl EnvEndpoints {
         "CloudWatch",
         "Scheduler",
         "Organizations",
+        "CloudWatch Logs",
     ];
 
     fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {

@@ -146,7 +146,8 @@ impl Card {
             Block::Fields(fields) if !fields.is_empty() => {
                 self.parts.push(Part::Fields(fields.iter().map(|f| split_field(f)).collect()))
             }
-            Block::Fields(_) | Block::Divider => {}
+            // An image uploaded to Slack cannot be shown elsewhere: other platforms get no graph.
+            Block::Fields(_) | Block::Divider | Block::Image { .. } => {}
             Block::Context(elements) => {
                 let text: Vec<&str> = elements.iter().map(String::as_str).filter(|e| !e.trim().is_empty()).collect();
                 if !text.is_empty() {

@@ -7,10 +7,12 @@
 
 pub mod alarm;
 pub mod alertmanager;
+pub mod changes;
 pub mod codedeploy;
 pub mod digest;
 pub mod envelope;
 mod generic;
+pub mod graph;
 pub mod lifecycle;
 mod render;
 pub mod routing;
@@ -256,6 +258,17 @@ impl Notification {
         if let Some(note) = &extras.note {
             msg.blocks.insert(at.min(msg.blocks.len()), crate::slack::Block::Context(vec![note.clone()]));
         }
+        if let Some(changes) = &extras.changes {
+            msg.blocks.push(crate::slack::Block::Context(vec![changes.clone()]));
+        }
+        if let Some(graph) = &extras.graph {
+            msg.blocks.push(crate::slack::Block::Image {
+                file_id: graph.file_id.clone(),
+                alt_text: graph.alt_text.clone(),
+                title: None,
+                block_id: Some(GRAPH_BLOCK_ID.to_owned()),
+            });
+        }
         if let Some(actions) = &extras.actions {
             self.add_actions(&mut msg, actions, defaults);
         }
@@ -350,7 +363,22 @@ pub struct Extras {
     pub note: Option<String>,
     /// Bot-token mode: what can be done on an alert from its message, and what was.
     pub actions: Option<AlertActions>,
+    /// `🔧 Recent changes: …`: what changed in the alert's account or channel just before it fired
+    /// (mrkdwn, escaped), shown below the details.
+    pub changes: Option<String>,
+    /// The graph of what the alarm watches, uploaded to Slack: shown above the buttons.
+    pub graph: Option<GraphImage>,
 }
+
+/// A graph uploaded to Slack, for an image block.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GraphImage {
+    pub file_id: String,
+    pub alt_text: String,
+}
+
+/// The image block's ID: one graph per message.
+pub const GRAPH_BLOCK_ID: &str = "graph";
 
 /// The actions part of an alert's message (Slack, bot-token mode): the buttons while it pages, and the
 /// lines of what was done from them, kept on the alert's record so every update of the message shows them.

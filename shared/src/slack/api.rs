@@ -274,6 +274,33 @@ impl SlackApi {
         self.send(method, token, channel, form.into_bytes(), content_type, deadline).await.map(|(answer, _)| answer)
     }
 
+    /// Uploads a file in Slack's two steps without sharing it anywhere (`files.getUploadURLExternal`, the
+    /// bytes, `files.completeUploadExternal` with no channel): the app's own file, shown where an image
+    /// block refers to it (`slack_file`). Returns the file's ID.
+    pub async fn upload_private(
+        &self,
+        token: &Secret,
+        filename: &str,
+        title: &str,
+        alt_text: &str,
+        bytes: Vec<u8>,
+        deadline: Instant,
+    ) -> Result<String, ApiError> {
+        let method = "files.getUploadURLExternal";
+        let length = bytes.len().to_string();
+        let alt = crate::text::truncate(alt_text, 1000);
+        let args = [("filename", filename), ("length", length.as_str()), ("alt_txt", &*alt)];
+        let answer = self.call_form(token, method, &args, deadline).await?;
+        let (Some(url), Some(file_id)) = (answer["upload_url"].as_str(), answer["file_id"].as_str()) else {
+            let answer = "no upload_url or file_id".to_owned();
+            return Err(ApiError::Http { method, channel: String::new(), status: 200, answer, attempts: 1 });
+        };
+        self.upload(url, bytes, deadline).await?;
+        let body = json!({ "files": [{ "id": file_id, "title": title }] });
+        self.call_json(token, "files.completeUploadExternal", &body, deadline).await?;
+        Ok(file_id.to_owned())
+    }
+
     /// Sends a file's bytes to the `upload_url` that `files.getUploadURLExternal` gave (no token: the
     /// URL itself is the credential, and is never logged).
     pub async fn upload(&self, url: &str, bytes: Vec<u8>, deadline: Instant) -> Result<(), ApiError> {

@@ -57,6 +57,7 @@ impl BlockAction {
         blocks
     }
 
+    /// Reads a click's payload.
     pub fn parse(payload: &str) -> Result<Self, InteractionError> {
         let v: Value = serde_json::from_str(payload).map_err(|_| InteractionError::NotJson)?;
         let kind = text(v.get("type")).unwrap_or_default();
@@ -73,8 +74,8 @@ impl BlockAction {
         let attachment_blocks = message.pointer("/attachments/0/blocks").and_then(Value::as_array);
         let (message_blocks, in_attachment) = match (message.get("blocks").and_then(Value::as_array), attachment_blocks)
         {
-            (Some(b), _) if !b.is_empty() => (b.clone(), false),
-            (_, Some(b)) => (b.clone(), true),
+            (Some(b), _) if !b.is_empty() => (b.iter().map(as_sent).collect(), false),
+            (_, Some(b)) => (b.iter().map(as_sent).collect(), true),
             _ => (Vec::new(), false),
         };
         Ok(Self {
@@ -93,5 +94,64 @@ impl BlockAction {
             message_text: text(message.get("text")).unwrap_or_default(),
             message_ts: text(v.pointer("/container/message_ts")).or_else(|| text(message.get("ts"))),
         })
+    }
+}
+
+/// A block as it can be sent again. Slack gives an image block back with what it worked out (`image_url`
+/// of its own file server, `image_width`, `image_bytes`, `fallback`, …) beside the `slack_file` it was
+/// sent with; sending all of that back is refused, so an image keeps only what it was made of.
+fn as_sent(block: &Value) -> Value {
+    if block["type"] != "image" {
+        return block.clone();
+    }
+    let mut image = serde_json::Map::new();
+    for key in ["type", "block_id", "alt_text", "title"] {
+        if let Some(v) = block.get(key) {
+            image.insert(key.to_owned(), v.clone());
+        }
+    }
+    match block.pointer("/slack_file/id").or_else(|| block.pointer("/slack_file/url")) {
+        Some(_) => {
+            let file = &block["slack_file"];
+            let kept = match file.get("id") {
+                Some(id) => serde_json::json!({ "id": id }),
+                None => serde_json::json!({ "url": file["url"] }),
+            };
+            image.insert("slack_file".to_owned(), kept);
+        }
+        None => {
+            if let Some(url) = block.get("image_url") {
+                image.insert("image_url".to_owned(), url.clone());
+            }
+        }
+    }
+    Value::Object(image)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_image_block_goes_back_as_it_was_made() {
+        let payload = serde_json::json!({
+            "type": "block_actions",
+            "user": {"id": "U0ALICE"},
+            "actions": [{"action_id": "ack", "value": "{}"}],
+            "message": {"attachments": [{"color": "#E01E5A", "blocks": [
+                {"type": "section", "text": {"type": "mrkdwn", "text": "x"}},
+                {"type": "image", "block_id": "graph", "alt_text": "Graph of it",
+                 "image_url": "https://files.slack.com/files-tmb/T0-F0GRAPH1-abc/graph.png",
+                 "image_width": 800, "image_height": 320, "image_bytes": 20411, "is_animated": false,
+                 "fallback": "800x320px image", "slack_file": {"id": "F0GRAPH01", "url": null}},
+                {"type": "actions", "elements": [{"type": "button", "action_id": "ack"}]}
+            ]}]}
+        });
+        let click = BlockAction::parse(&payload.to_string()).unwrap();
+        assert_eq!(
+            click.message_blocks[1],
+            serde_json::json!({"type": "image", "block_id": "graph", "alt_text": "Graph of it", "slack_file": {"id": "F0GRAPH01"}})
+        );
+        assert_eq!(click.blocks_without("ack").len(), 2, "the image stays, the button goes");
     }
 }

@@ -55,9 +55,19 @@ pub enum Block {
         block_id: Option<String>,
         buttons: Vec<Button>,
     },
+    /// An image uploaded to Slack (`slack_file`), with its alternative text (at most 2,000 characters).
+    Image {
+        file_id: String,
+        alt_text: String,
+        title: Option<String>,
+        block_id: Option<String>,
+    },
     /// A block as Slack sent it (from an interaction payload), passed back unchanged.
     Raw(serde_json::Value),
 }
+
+/// Slack's limits of an image block: `alt_text` and `title` 2,000 characters each.
+pub const MAX_IMAGE_TEXT_CHARS: usize = 2000;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Button {
@@ -121,6 +131,20 @@ impl Block {
             }
             Self::Divider => json!({ "type": "divider" }),
             Self::Raw(value) => value.clone(),
+            Self::Image { file_id, alt_text, title, block_id } => {
+                let mut block = json!({
+                    "type": "image",
+                    "slack_file": { "id": file_id },
+                    "alt_text": truncate(alt_text, MAX_IMAGE_TEXT_CHARS),
+                });
+                if let Some(title) = title {
+                    block["title"] = json!({ "type": "plain_text", "text": truncate(title, MAX_IMAGE_TEXT_CHARS) });
+                }
+                if let Some(id) = block_id {
+                    block["block_id"] = json!(id);
+                }
+                block
+            }
             Self::Actions { block_id, buttons } => {
                 if buttons.is_empty() {
                     return None;

@@ -26,10 +26,12 @@
 //!
 //! Adapter floor: imports the base floor only.
 
+mod changes;
 mod incidents;
 mod requests;
 mod storm;
 
+pub use changes::{CHANGE_KEEP_DAYS, Change, account_key as change_account_key, channel_key as change_channel_key};
 pub use incidents::{
     Acknowledgement, Declaration, INCIDENT_RETENTION_S, IncidentChange, IncidentRecord, IncidentStatus, MuteEnd,
     TimelineEntry,

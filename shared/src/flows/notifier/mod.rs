@@ -71,6 +71,11 @@ pub struct Config {
     pub storm: StormSettings,
     /// `ACCOUNT_NAMES` and `ORGANIZATIONS_LOOKUP`: the names messages show beside account IDs.
     pub accounts: crate::aws::accounts::AccountsConfig,
+    /// `METRIC_GRAPHS` (default true): CloudWatch metric alarms get their graph, with a bot token.
+    pub graphs: bool,
+    /// `CROSS_ACCOUNT_OBSERVABILITY` (default false): the stack's account is a monitoring account, so
+    /// its source accounts' metrics can be drawn.
+    pub cross_account: bool,
 }
 
 impl Config {
@@ -137,7 +142,11 @@ impl Config {
             SecretSource::from_lookup(KMS_ALERTMANAGER_TOKEN_VAR, PLAIN_ALERTMANAGER_TOKEN_VAR, lookup).ok();
         let storm = StormSettings::from_lookup(&opt)?;
         let accounts = crate::aws::accounts::AccountsConfig::from_lookup(lookup)?;
+        let graphs = crate::aws::graphs::switch(lookup, crate::aws::graphs::GRAPHS_VAR, true)?;
+        let cross_account = crate::aws::graphs::switch(lookup, crate::aws::graphs::CROSS_ACCOUNT_VAR, false)?;
         Ok(Self {
+            graphs,
+            cross_account,
             storm,
             accounts,
             alertmanager_token,
@@ -171,9 +180,15 @@ impl Config {
         source.is_kms() || self.alertmanager_token.as_ref().is_some_and(SecretSource::is_kms)
     }
 
-    /// The AWS SDK is needed: for KMS, the state table or AWS Organizations.
+    /// The AWS SDK is needed: for KMS, the state table or AWS Organizations. Graphs use it when it can
+    /// be configured, and are left out when it cannot (a local run without AWS credentials).
     pub fn needs_sdk(&self) -> bool {
         self.needs_kms() || self.state_table.is_some() || self.accounts.lookup
+    }
+
+    /// Graphs are drawn: they are on, and messages go through the Web API (a webhook cannot show them).
+    pub fn draws_graphs(&self) -> bool {
+        self.graphs && matches!(self.destination, Destination::WebApi { .. })
     }
 }
 
@@ -231,6 +246,8 @@ pub struct Deps {
     pub messages_seen: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Account names (`ACCOUNT_NAMES`; AWS Organizations once [`Deps::use_organizations`] is called).
     pub accounts: crate::aws::accounts::AccountNames,
+    /// Alarm graphs (`METRIC_GRAPHS`), once [`Deps::use_graphs`] is called: bot-token mode only.
+    pub graphs: Option<crate::aws::graphs::Graphs>,
 }
 
 impl Deps {
@@ -310,6 +327,7 @@ impl Deps {
             storms_seen: Default::default(),
             messages_seen: Default::default(),
             accounts: crate::aws::accounts::AccountNames::new(config.accounts.names),
+            graphs: None,
         }
     }
 }
@@ -318,6 +336,13 @@ impl Deps {
     /// Names the accounts `ACCOUNT_NAMES` does not from AWS Organizations (`ORGANIZATIONS_LOOKUP=true`).
     pub fn use_organizations(&mut self, client: aws_sdk_organizations::Client) {
         self.accounts.use_organizations(client);
+    }
+
+    /// Draws alarm graphs with `cloudwatch` (the caller checks [`Config::graphs`]).
+    pub fn use_graphs(&mut self, cloudwatch: aws_sdk_cloudwatch::Client, cross_account: bool) {
+        if matches!(self.sink, Sink::WebApi { .. }) {
+            self.graphs = Some(crate::aws::graphs::Graphs::new(cloudwatch, cross_account));
+        }
     }
 
     /// Lets the values from the stack's secret (`SLACK_SECRETS_ARN`) be read again when refused.
@@ -481,6 +506,8 @@ pub async fn deliver_all(
             }
         }
     }
+    // Every message is out: now their graphs, a moment later each.
+    run.draw_graphs(&planned, &secret).await;
     {
         use crate::metrics::{Metric, count};
         count(Metric::Delivered, delivered as u64);

@@ -9,7 +9,8 @@
 
 pub mod storm;
 
-use std::cell::Cell;
+use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
 use crate::chat::Platform;
@@ -59,6 +60,10 @@ pub(crate) struct Plan<'a> {
     pub(crate) incoming: &'a Incoming,
     pub(crate) route: Route,
     body: Value,
+    /// What `body` was rendered with.
+    extras: Extras,
+    /// What the message was last rendered with by this invocation (the graph re-renders it).
+    rendered: RefCell<Option<Extras>>,
     /// Why it is not posted at all.
     ignore: Option<String>,
     /// The pacer of the channel it goes to: the channel, or `webhook` (one channel, the webhook's).
@@ -73,6 +78,21 @@ pub(crate) struct Plan<'a> {
 const ALARM_RETENTION: Duration = Duration::from_secs(30 * 86_400);
 /// How long to wait for another container's lease on the same lifecycle before posting a new message.
 const LEASE_WAIT: Duration = Duration::from_secs(5);
+/// How far back an alarm's `🔧 Recent changes` line looks, and how many it shows.
+const CHANGES_LOOKBACK_MS: i64 = 2 * 3_600_000;
+const CHANGES_SHOWN: usize = 3;
+
+/// A message that gets its graph once every message of the invocation is posted.
+struct GraphJob {
+    /// The notification's place in the invocation.
+    index: usize,
+    channel: String,
+    ts: String,
+    key: Option<LifecycleKey>,
+    /// The state and its time that the message shows (the graph is drawn only while it still does).
+    state: String,
+    changed_at_ms: i64,
+}
 
 /// One invocation's delivery: its deadline, its identity for claims and leases, and whether the state
 /// table still answers.
@@ -82,6 +102,11 @@ pub(crate) struct Run<'d> {
     deadline_ms: i64,
     owner: String,
     state: Option<&'d StateTable>,
+    /// The stack's own account (from the function's ARN): whose metrics CloudWatch draws here.
+    own_account: Option<String>,
+    graph_jobs: Vec<GraphJob>,
+    /// The `ts` of the last new message posted without a lifecycle (no state table).
+    last_posted: Cell<Option<String>>,
 }
 
 impl<'d> Run<'d> {
@@ -90,7 +115,17 @@ impl<'d> Run<'d> {
         let deadline = crate::clock::invocation_deadline(context.deadline, Duration::ZERO);
         // Unique per attempt: Lambda retries an event with the same request ID.
         let owner = crate::state::unique_owner(&context.request_id);
-        Self { deps, deadline, deadline_ms: context.deadline as i64, owner, state: deps.state.as_ref() }
+        let own_account = crate::aws::graphs::account_of_arn(&context.invoked_function_arn).map(str::to_owned);
+        Self {
+            deps,
+            deadline,
+            deadline_ms: context.deadline as i64,
+            owner,
+            state: deps.state.as_ref(),
+            own_account,
+            graph_jobs: Vec::new(),
+            last_posted: Cell::new(None),
+        }
     }
 
     pub(crate) fn plan<'a>(&self, incoming: &'a Incoming) -> Plan<'a> {
@@ -106,8 +141,8 @@ impl<'d> Run<'d> {
             }
             Sink::Webhook { .. } => None,
         };
-        let body =
-            n.to_slack_with(&self.deps.defaults, &Extras { mention: route.mention.clone(), note: None, actions });
+        let extras = Extras { mention: route.mention.clone(), actions, ..Extras::default() };
+        let body = n.to_slack_with(&self.deps.defaults, &extras);
         let scope = match &self.deps.sink {
             Sink::WebApi { .. } => route.channel.clone(),
             Sink::Webhook { .. } => Some("webhook".to_owned()),
@@ -116,6 +151,8 @@ impl<'d> Run<'d> {
             incoming,
             route,
             body,
+            extras,
+            rendered: RefCell::new(None),
             ignore: self.ignore(n),
             scope,
             slot: Cell::new(None),
@@ -228,6 +265,7 @@ impl<'d> Run<'d> {
         }
         let owner = format!("{}:{index}", self.owner);
         let deps = self.deps;
+        self.last_posted.take();
         let platform = match &deps.sink {
             Sink::Webhook { .. } => self.platform(secret),
             Sink::WebApi { .. } => Platform::Slack,
@@ -287,9 +325,53 @@ impl<'d> Run<'d> {
                     _ => None,
                 }
             };
-            tokio::join!(claim, lock, arrive, update_slot)
+            // What changed in its account and channel just before it fired: read beside the claim.
+            let changes = async {
+                let state = self.state.filter(|_| alarm && !in_storm)?;
+                let since = n.changed_at_ms().unwrap_or_else(now_ms) - CHANGES_LOOKBACK_MS;
+                let scopes: Vec<String> = n
+                    .account()
+                    .map(|(id, _)| crate::state::change_account_key(id))
+                    .into_iter()
+                    .chain(plan.route.channel.as_deref().map(crate::state::change_channel_key))
+                    .collect();
+                let reads = scopes.iter().map(|scope| state.recent_changes(scope, since, CHANGES_SHOWN as i32));
+                let mut lists = Vec::new();
+                let mut reads = reads.collect::<Vec<_>>().into_iter();
+                let (first, second) = (reads.next(), reads.next());
+                let (a, b) = tokio::join!(
+                    async {
+                        match first {
+                            Some(f) => Some(f.await),
+                            None => None,
+                        }
+                    },
+                    async {
+                        match second {
+                            Some(f) => Some(f.await),
+                            None => None,
+                        }
+                    }
+                );
+                for read in [a, b].into_iter().flatten() {
+                    match read {
+                        Ok(list) => lists.push(list),
+                        Err(err) => {
+                            tracing::warn!(error = %err, "recent changes not read: the message goes without them")
+                        }
+                    }
+                }
+                crate::notify::changes::recent_changes_line(&lists, now_ms(), CHANGES_SHOWN)
+            };
+            tokio::join!(claim, lock, arrive, update_slot, changes)
         };
-        let (claim, first_lock, arrival, update_slot) = claim;
+        let (claim, first_lock, arrival, update_slot, changes) = claim;
+        // The message with its recent changes, when there are any.
+        let extras = Extras { changes: changes.clone(), ..plan.extras.clone() };
+        let body: Cow<'_, Value> = match &changes {
+            Some(_) => Cow::Owned(n.to_slack_with(&deps.defaults, &extras)),
+            None => Cow::Borrowed(&plan.body),
+        };
         plan.update_slot.set(update_slot);
         // The table that holds our claim: marked or released after the post even if a later call failed.
         let mut claimed_in = None;
@@ -377,9 +459,9 @@ impl<'d> Run<'d> {
                 Sink::Webhook { poster, .. } => {
                     let other;
                     let body = match platform {
-                        Platform::Slack => &plan.body,
+                        Platform::Slack => body.as_ref(),
                         _ => {
-                            let extras = Extras { mention: plan.route.mention.clone(), ..Extras::default() };
+                            let extras = Extras { mention: plan.route.mention.clone(), changes, ..Extras::default() };
                             other = n.render_for(platform, &deps.defaults, &extras);
                             &other
                         }
@@ -393,8 +475,13 @@ impl<'d> Run<'d> {
                 }
                 Sink::WebApi { api, .. } => {
                     let posted = match &lease {
-                        Some((key, _, lifecycle)) => self.change_lifecycle(api, plan, secret, key, lifecycle).await,
-                        None => self.post_new(api, plan, secret).await.map(|p| (Outcome::Posted, p, None)),
+                        Some((key, _, lifecycle)) => {
+                            self.change_lifecycle(api, plan, &body, &extras, secret, key, lifecycle).await
+                        }
+                        None => {
+                            plan.rendered.replace(Some(extras.clone()));
+                            self.post_new(api, plan, &body, secret).await.map(|p| (Outcome::Posted, p, None))
+                        }
                     };
                     posted.map(|(o, p, update)| (o, p.attempts, Some(p.channel), update)).map_err(PostError::from)
                 }
@@ -431,6 +518,31 @@ impl<'d> Run<'d> {
             }
         };
         let (unlocked, settled, ()) = tokio::join!(unlock, settle, uncount);
+        // A CloudWatch metric alarm's message gets its graph once every message is posted.
+        if let (Ok((outcome @ (Outcome::Posted | Outcome::Updated), _, Some(channel), update)), Sink::WebApi { .. }) =
+            (&result, &deps.sink)
+            && deps.graphs.is_some()
+            && matches!(n, crate::notify::Notification::Alarm(_))
+        {
+            let shown = match update {
+                Some(update) => Some((update.thread.channel.clone(), update.thread.ts.clone(), update.changed_at_ms)),
+                // A new message without the table; an older state's reply in the thread shows no graph.
+                None if *outcome == Outcome::Posted => {
+                    self.last_posted.take().map(|ts| (channel.clone(), ts, n.changed_at_ms().unwrap_or_else(now_ms)))
+                }
+                None => None,
+            };
+            if let Some((channel, ts, changed_at_ms)) = shown {
+                self.graph_jobs.push(GraphJob {
+                    index,
+                    channel,
+                    ts,
+                    key: key.clone(),
+                    state: n.state().to_owned(),
+                    changed_at_ms,
+                });
+            }
+        }
         if let (Some(key), Some(_)) = (&key, update) {
             deps.saw_message(&key.key);
         }
@@ -479,20 +591,169 @@ impl<'d> Run<'d> {
         }
     }
 
+    /// Draws the graphs of the messages this invocation posted or updated, and shows each in its message
+    /// (`chat.update`), one after the other: after every first post, so no alarm waits for a graph. A
+    /// graph is shown only while its message still shows the state it was drawn for (under the
+    /// lifecycle's lease: a newer state's container draws its own), and never fails the invocation.
+    pub(crate) async fn draw_graphs(&mut self, plans: &[Plan<'_>], token: &Secret) {
+        let (Some(graphs), Sink::WebApi { api, .. }) = (&self.deps.graphs, &self.deps.sink) else { return };
+        for job in std::mem::take(&mut self.graph_jobs) {
+            let Some(plan) = plans.get(job.index) else { continue };
+            let crate::notify::Notification::Alarm(alarm) = &plan.incoming.notification else { continue };
+            // Time for the drawing, the upload and the update, and a reserve before the deadline.
+            let deadline = self.deadline.checked_sub(GRAPH_RESERVE).unwrap_or(self.deadline);
+            if Instant::now() + Duration::from_secs(2) > deadline {
+                tracing::warn!(alarm = %alarm.name, "no time left for the graph: the message stays without it");
+                break;
+            }
+            let started = Instant::now();
+            let Some(access) = graphs.access(self.own_account.as_deref(), alarm.account.as_deref()) else { continue };
+            let Some(request) = crate::notify::graph::request(alarm, job.changed_at_ms / 1000, Some(access)) else {
+                continue;
+            };
+            let png = match graphs.draw(&request.widget).await {
+                Ok(png) => png,
+                Err(err) => {
+                    tracing::warn!(error = %err, alarm = %alarm.name, "graph not drawn: the message stays without it");
+                    continue;
+                }
+            };
+            let filename = format!("{}.png", file_stem(&alarm.name));
+            let title = format!("{} ({})", alarm.name, alarm.new_state.as_str());
+            let file_id = match api.upload_private(token, &filename, &title, &request.alt_text, png, deadline).await {
+                Ok(id) => id,
+                Err(err) => {
+                    tracing::warn!(error = %err, alarm = %alarm.name, "graph not uploaded: the message stays without it");
+                    continue;
+                }
+            };
+            let graph = crate::notify::GraphImage { file_id, alt_text: request.alt_text.clone() };
+            match self.show_graph(api, plan, &job, graph, token, deadline).await {
+                Ok(true) => tracing::info!(
+                    alarm = %alarm.name,
+                    state = %job.state,
+                    metrics = request.metrics,
+                    graph_ms = started.elapsed().as_millis() as u64,
+                    "graph shown"
+                ),
+                Ok(false) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, alarm = %alarm.name, "graph not shown: the message stays without it")
+                }
+            }
+        }
+    }
+
+    /// Updates the message of `job` with `graph`: under the lifecycle's lease when there is one, and only
+    /// while the message shows the job's state (`Ok(false)`: it moved on, or another container holds it).
+    async fn show_graph(
+        &mut self,
+        api: &SlackApi,
+        plan: &Plan<'_>,
+        job: &GraphJob,
+        graph: crate::notify::GraphImage,
+        token: &Secret,
+        deadline: Instant,
+    ) -> Result<bool, ApiError> {
+        let n = &plan.incoming.notification;
+        let Some(mut extras) = plan.rendered.borrow().clone() else { return Ok(false) };
+        extras.graph = Some(graph);
+        let owner = format!("{}:graph{}", self.owner, job.index);
+        let alarm = n.is_alarm_state();
+        let mut leased = None;
+        if let (Some(key), Some(state)) = (&job.key, self.state) {
+            let lifecycle = match self.lock(key, &owner, alarm).await {
+                Some(Ok(Some(lifecycle))) => lifecycle,
+                Some(Ok(None)) => {
+                    tracing::info!(lifecycle = %key.key, "another container is changing this message: its graph follows from there");
+                    return Ok(false);
+                }
+                Some(Err(err)) => {
+                    self.state_failed(&err);
+                    return Ok(false);
+                }
+                None => return Ok(false),
+            };
+            let unchanged = lifecycle.state.as_deref() == Some(job.state.as_str())
+                && lifecycle.changed_at_ms == Some(job.changed_at_ms)
+                && lifecycle.thread.as_ref().is_some_and(|t| t.ts == job.ts && t.channel == job.channel);
+            if !unchanged {
+                let _ = state.unlock_lifecycle(&key.key, &owner, None).await;
+                tracing::info!(lifecycle = %key.key, "the message shows a newer state: this graph is not shown");
+                return Ok(false);
+            }
+            // What was done on the alert meanwhile (acknowledged, muted, an incident) stays on it.
+            let acknowledged = lifecycle.acknowledged.as_ref().filter(|_| alarm && lifecycle.alarm_since_ms.is_some());
+            if acknowledged.is_some() {
+                extras.mention = None;
+            }
+            extras.actions = Some(AlertActions {
+                lifecycle: Some(key.key.clone()),
+                can_acknowledge: true,
+                acknowledged: acknowledged.map(|(by, at)| crate::notify::acknowledged_line(by, *at)),
+                incident: lifecycle.incident.clone(),
+                muted: lifecycle.muted.clone(),
+                silenced: lifecycle.silenced.clone(),
+            });
+            leased = Some((key, state));
+        }
+        let body = n.to_slack_with(&self.deps.defaults, &extras);
+        let shown = self.update_with_image(api, token, job, &body, deadline).await;
+        if let Some((key, state)) = leased {
+            let _ = state.unlock_lifecycle(&key.key, &owner, None).await;
+        }
+        shown.map(|()| true)
+    }
+
+    /// `chat.update` with an image just uploaded: Slack processes uploads asynchronously, and refuses a
+    /// `slack_file` it has not finished with (`invalid_blocks`), so that answer is tried again a few times.
+    async fn update_with_image(
+        &self,
+        api: &SlackApi,
+        token: &Secret,
+        job: &GraphJob,
+        body: &Value,
+        deadline: Instant,
+    ) -> Result<(), ApiError> {
+        let mut wait = Duration::from_millis(300);
+        loop {
+            self.pace(UPDATE_SCOPE, UPDATE_RATE, None).await;
+            match api.update(token, &job.channel, &job.ts, body, deadline).await {
+                Ok(_) => return Ok(()),
+                Err(err) if err.code() == Some("invalid_blocks") && Instant::now() + wait < deadline => {
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
     /// A new message in the routed channel. `Config::from_lookup` makes sure every notification has a
     /// channel when a bot token is used.
-    async fn post_new(&self, api: &SlackApi, plan: &Plan<'_>, token: &Secret) -> Result<Posted, ApiError> {
+    async fn post_new(
+        &self,
+        api: &SlackApi,
+        plan: &Plan<'_>,
+        body: &Value,
+        token: &Secret,
+    ) -> Result<Posted, ApiError> {
         let channel = plan.route.channel.as_deref().unwrap_or_default();
         self.pace_post(plan).await;
-        api.post_message(token, channel, &plan.body, None, self.deadline).await
+        let posted = api.post_message(token, channel, body, None, self.deadline).await?;
+        self.last_posted.replace(Some(posted.ts.clone()));
+        Ok(posted)
     }
 
     /// Under the lifecycle's lease: its first message, or an update of its message with a reply in the
     /// thread. Returns what to record when the lease is given back (`None`: nothing changed).
+    #[allow(clippy::too_many_arguments)]
     async fn change_lifecycle(
         &self,
         api: &SlackApi,
         plan: &Plan<'_>,
+        body: &Value,
+        base: &Extras,
         token: &Secret,
         key: &LifecycleKey,
         lifecycle: &Lifecycle,
@@ -518,7 +779,8 @@ impl<'d> Run<'d> {
             (Outcome::Posted, posted, Some(update))
         };
         let Some(thread) = lifecycle.thread.clone() else {
-            return Ok(first(self.post_new(api, plan, token).await?, alarm.then_some(at)));
+            plan.rendered.replace(Some(base.clone()));
+            return Ok(first(self.post_new(api, plan, body, token).await?, alarm.then_some(at)));
         };
         if before.changed_at_ms.is_some_and(|shown| at < shown) {
             // Older than what the message shows: history only.
@@ -548,15 +810,24 @@ impl<'d> Run<'d> {
             muted: lifecycle.muted.clone(),
             silenced: lifecycle.silenced.clone(),
         };
-        let extras = Extras { mention: mention.clone(), note, actions: Some(actions) };
+        let extras = Extras {
+            mention: mention.clone(),
+            note,
+            actions: Some(actions),
+            changes: base.changes.clone(),
+            graph: None,
+        };
         let body = n.to_slack_with(&self.deps.defaults, &extras);
+        plan.rendered.replace(Some(extras));
         self.pace(UPDATE_SCOPE, UPDATE_RATE, plan.update_slot.take()).await;
         match api.update(token, &thread.channel, &thread.ts, &body, self.deadline).await {
             Ok(_) => {}
             Err(err) if err.is_gone() => {
                 // Someone deleted the message: start the lifecycle again with a new one.
                 tracing::warn!(error = %err, lifecycle = %key.key, "the lifecycle's message is gone: posting a new one");
-                return Ok(first(self.post_new(api, plan, token).await?, alarm_since));
+                plan.rendered.replace(Some(base.clone()));
+                let body = n.to_slack_with(&self.deps.defaults, base);
+                return Ok(first(self.post_new(api, plan, &body, token).await?, alarm_since));
             }
             Err(err) => return Err(err),
         }
@@ -585,6 +856,19 @@ impl<'d> Run<'d> {
         };
         Ok((Outcome::Updated, posted, Some(update)))
     }
+}
+
+/// What is kept before the deadline when drawing graphs.
+const GRAPH_RESERVE: Duration = Duration::from_secs(1);
+
+/// A file name from an alarm's name: letters, digits, `-`, `_` and `.`, at most 80 characters.
+fn file_stem(name: &str) -> String {
+    let stem: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '-' })
+        .take(80)
+        .collect();
+    if stem.trim_matches('-').is_empty() { "alarm".to_owned() } else { stem }
 }
 
 fn reply_body(text: String) -> Value {

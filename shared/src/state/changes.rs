@@ -1,0 +1,144 @@
+//! What changed, as the state table keeps it: every change the project makes or is told about (a deploy
+//! by mention and its result, a CodeDeploy deployment and each button pressed on it, a `/scale`, a mute),
+//! written once, read back by the notifier for an alarm's `🔧 Recent changes` line and by the reports.
+//!
+//! Items (design notes, "History in the state table"): `changes#<account>` and `changes#channel#<id>`,
+//! sort key `<epoch ms, 13 digits>#<change id>`, so that "the latest of this account (or channel) since
+//! then" is one `Query` each, newest first. A change is written under its account and under the channel
+//! it was made in, each with a conditional put (a retry of the same change writes nothing new). Kept
+//! [`CHANGE_KEEP_DAYS`] days.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::{Item, StateError, StateTable, TTL_ATTRIBUTE, get_n, get_s, n, s, state_error};
+
+/// How long changes are kept: long enough for the operations report's quarter.
+pub const CHANGE_KEEP_DAYS: i64 = 90;
+
+/// One change.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Change {
+    /// Epoch ms.
+    pub at_ms: i64,
+    /// Unique per change (a deployment ID, a request ID): the same change is written once.
+    pub id: String,
+    /// `deploy`, `deploy-result`, `codedeploy`, `scale`, `mute`.
+    pub kind: String,
+    /// What changed, as a reader says it (`orders deployed`, `web-asg 4 → 6`): plain text.
+    pub what: String,
+    /// The Slack user who did it.
+    pub by: Option<String>,
+    /// Where to see it: (label, URL).
+    pub link: Option<(String, String)>,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    /// The channel it was made in (a channel ID).
+    pub channel: Option<String>,
+}
+
+impl Change {
+    fn sort_key(&self) -> String {
+        format!("{:013}#{}", self.at_ms.max(0), self.id)
+    }
+}
+
+pub fn account_key(account: &str) -> String {
+    format!("changes#{account}")
+}
+
+pub fn channel_key(channel: &str) -> String {
+    format!("changes#channel#{channel}")
+}
+
+impl StateTable {
+    /// Records `change` under its account and its channel (those it has), once each.
+    pub async fn record_change(&self, change: &Change, now_s: i64) -> Result<(), StateError> {
+        let scopes: Vec<String> = change
+            .account
+            .iter()
+            .map(|a| account_key(a))
+            .chain(change.channel.iter().map(|c| channel_key(c)))
+            .collect();
+        let writes = scopes.into_iter().map(|pk| {
+            let mut item: Item = Self::key(pk, &change.sort_key());
+            item.insert("at".into(), n(change.at_ms));
+            item.insert("kind".into(), s(&change.kind));
+            item.insert("what".into(), s(&change.what));
+            let optional = [
+                ("by", change.by.as_deref()),
+                ("link_label", change.link.as_ref().map(|(l, _)| l.as_str())),
+                ("link_url", change.link.as_ref().map(|(_, u)| u.as_str())),
+                ("account", change.account.as_deref()),
+                ("region", change.region.as_deref()),
+                ("channel", change.channel.as_deref()),
+                ("id", Some(change.id.as_str())),
+            ];
+            for (key, value) in optional {
+                if let Some(value) = value.filter(|v| !v.is_empty()) {
+                    item.insert(key.into(), s(value));
+                }
+            }
+            item.insert(TTL_ATTRIBUTE.into(), n(now_s + CHANGE_KEEP_DAYS * 86_400));
+            async move {
+                self.put_once(item, |put| put.condition_expression("attribute_not_exists(pk)"), "record a change")
+                    .await
+                    .map(drop)
+            }
+        });
+        for result in futures_join(writes).await {
+            result?;
+        }
+        Ok(())
+    }
+
+    /// The latest `limit` changes under `scope` (an [`account_key`] or [`channel_key`]) since `since_ms`,
+    /// newest first: one `Query`.
+    pub async fn recent_changes(&self, scope: &str, since_ms: i64, limit: i32) -> Result<Vec<Change>, StateError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk >= :since")
+            .expression_attribute_values(":pk", AttributeValue::S(scope.to_owned()))
+            .expression_attribute_values(":since", AttributeValue::S(format!("{:013}", since_ms.max(0))))
+            .scan_index_forward(false)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(state_error("read recent changes"))?;
+        Ok(out.items().iter().map(change_of).collect())
+    }
+}
+
+fn change_of(item: &Item) -> Change {
+    Change {
+        at_ms: get_n(item, "at").unwrap_or_default(),
+        id: get_s(item, "id").unwrap_or_default(),
+        kind: get_s(item, "kind").unwrap_or_default(),
+        what: get_s(item, "what").unwrap_or_default(),
+        by: get_s(item, "by"),
+        link: get_s(item, "link_label").zip(get_s(item, "link_url")),
+        account: get_s(item, "account"),
+        region: get_s(item, "region"),
+        channel: get_s(item, "channel"),
+    }
+}
+
+/// Runs the writes side by side (at most two).
+async fn futures_join<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut futures: Vec<F> = futures.into_iter().collect();
+    match futures.len() {
+        0 => Vec::new(),
+        1 => vec![futures.remove(0).await],
+        _ => {
+            let second = futures.remove(1);
+            let first = futures.remove(0);
+            let (a, b) = tokio::join!(first, second);
+            let mut out = vec![a, b];
+            for rest in futures {
+                out.push(rest.await);
+            }
+            out
+        }
+    }
+}

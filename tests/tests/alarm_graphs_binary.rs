@@ -1,0 +1,249 @@
+//! The built `alarm-to-slack` binary drawing alarm graphs, over the Lambda Runtime API: the message is
+//! posted first, CloudWatch (the stand-in, Query protocol) draws the graph, Slack gets it through the
+//! two-step upload and the message shows it by `chat.update`; each state change redraws. And what goes
+//! wrong: CloudWatch refusing or stalling, Slack refusing the upload or still processing the file, a
+//! newer state arriving while a graph is drawn, an alarm of another account.
+
+use std::time::{Duration, Instant};
+
+use chatops_tests::cloudwatch_standin::png_size;
+use chatops_tests::{
+    ApiReply, CloudWatchStandIn, Container, Moto, SlackApiStandIn, WidgetReply, from_account, sns_alarm,
+};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "xoxb-1111-2222-GRAPHTOKEN";
+
+struct Setup {
+    api: SlackApiStandIn,
+    cloudwatch: CloudWatchStandIn,
+    table: String,
+}
+
+async fn setup() -> Setup {
+    let table = Moto::shared().create_state_table().await;
+    Setup { api: SlackApiStandIn::start(TOKEN).await, cloudwatch: CloudWatchStandIn::start().await, table }
+}
+
+impl Setup {
+    async fn container(&self, extra: &[(&'static str, &str)]) -> Container {
+        let mut env = Moto::shared().env();
+        env.extend([
+            ("SLACK_BOT_TOKEN", TOKEN.to_owned()),
+            ("SLACK_API_URL", self.api.url()),
+            ("SLACK_CHANNEL", "C0ALARMS".to_owned()),
+            ("STATE_TABLE", self.table.clone()),
+            ("METRIC_GRAPHS", "true".to_owned()),
+            ("AWS_ENDPOINT_URL_CLOUDWATCH", self.cloudwatch.url()),
+            ("RUST_LOG", "info".to_owned()),
+        ]);
+        env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+        Container::start("alarm-to-slack", &env).await
+    }
+}
+
+fn alarm(name: &str, state: &str, old: &str, minute: u32, id: &str) -> Value {
+    sns_alarm(name, state, old, &format!("2026-11-20T09:{minute:02}:00.000+0000"), id, "cloudwatch-alarms")
+}
+
+/// The image blocks of a message body (in its attachment or not).
+fn images(body: &Value) -> Vec<Value> {
+    let blocks = body["attachments"][0]["blocks"].as_array().or_else(|| body["blocks"].as_array());
+    blocks.into_iter().flatten().filter(|b| b["type"] == "image").cloned().collect()
+}
+
+fn parse_time(v: &Value) -> i64 {
+    time::OffsetDateTime::parse(v.as_str().unwrap(), &time::format_description::well_known::Rfc3339)
+        .unwrap()
+        .unix_timestamp()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_message_is_posted_first_then_shows_the_graph_and_each_state_redraws_it() {
+    let s = setup().await;
+    let c = s.container(&[]).await;
+    let inv = c.runtime.invoke(&alarm("orders-latency", "ALARM", "OK", 0, "g-1")).await;
+    assert_eq!(inv.response_json(), json!({"delivered": 1}));
+    let calls = s.api.calls();
+    let methods: Vec<&str> = calls.iter().map(|c| c.method.as_str()).collect();
+    assert_eq!(
+        methods,
+        ["chat.postMessage", "files.getUploadURLExternal", "files.completeUploadExternal", "chat.update"],
+        "posted first, the graph after: {calls:#?}"
+    );
+    assert!(images(&calls[0].body).is_empty(), "the first post carries no graph");
+    // The upload is the app's own file, shared nowhere: the image block shows it.
+    assert!(calls[2].body.get("channel_id").is_none() && calls[2].body.get("channels").is_none(), "{}", calls[2].body);
+    let files = s.api.files();
+    assert_eq!(files.len(), 1);
+    let (w, h) = png_size(files[0].content.as_deref().unwrap()).expect("a PNG was uploaded");
+    assert!(w > 0 && h > 0);
+    assert!(files[0].filename.ends_with(".png"), "{}", files[0].filename);
+    let message = &s.api.channel("C0ALARMS")[0];
+    let shown = images(&message.body);
+    assert_eq!(shown.len(), 1, "{:#}", message.body);
+    assert_eq!(shown[0]["slack_file"], json!({"id": files[0].id}));
+    let alt = shown[0]["alt_text"].as_str().unwrap();
+    assert!(alt.contains("went to ALARM at 09:00 UTC") && alt.chars().count() <= 2000, "{alt}");
+    assert_eq!(files[0].alt_text.as_deref(), Some(alt));
+    // The buttons are still there, below the graph.
+    assert!(message.button("ack").is_some() || message.all_text().contains("Acknowledge"), "{:#}", message.body);
+
+    // What CloudWatch was asked to draw: the alarm's metric, statistic, period, threshold and window.
+    let widgets = s.cloudwatch.widgets();
+    assert_eq!(widgets.len(), 1);
+    let w = &widgets[0];
+    let metric = w["metrics"][0].as_array().unwrap();
+    assert_eq!((metric[0].as_str(), metric[1].as_str()), (Some("AWS/EC2"), Some("CPUUtilization")), "{w:#}");
+    let options = metric.last().unwrap();
+    assert!(options["stat"].is_string() && options["period"].is_u64(), "{options}");
+    assert!(options.get("accountId").is_none());
+    assert!(w["annotations"]["horizontal"][0]["value"].is_number(), "{w:#}");
+    assert_eq!(w["region"], "eu-west-1");
+    let (start, end) = (parse_time(&w["start"]), parse_time(&w["end"]));
+    let changed = parse_time(&json!("2026-11-20T09:00:00Z"));
+    assert!(start < changed - 1800 && changed < end && end <= changed + 3600, "window {start}..{end} around {changed}");
+    assert_eq!(w["annotations"]["vertical"][0]["label"], "ALARM");
+
+    // OK: the message is updated, then redrawn with the recovery.
+    let inv = c.runtime.invoke(&alarm("orders-latency", "OK", "ALARM", 9, "g-2")).await;
+    assert_eq!(inv.response_json(), json!({"delivered": 1}));
+    let widgets = s.cloudwatch.widgets();
+    assert_eq!(widgets.len(), 2);
+    assert_eq!(widgets[1]["annotations"]["vertical"][0]["label"], "OK");
+    let files = s.api.files();
+    assert_eq!(files.len(), 2, "one graph per state change");
+    let message = &s.api.channel("C0ALARMS")[0];
+    let shown = images(&message.body);
+    assert_eq!(shown[0]["slack_file"]["id"], json!(files[1].id), "the newest graph is shown");
+    assert!(shown[0]["alt_text"].as_str().unwrap().contains("went to OK"), "{shown:?}");
+    assert_eq!(message.color(), Some("#2EB67D"));
+    assert!(s.api.calls().iter().all(|c| c.method != "files.upload"), "the retired files.upload is never used");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cloudwatch_refusing_or_stalling_leaves_the_message_without_a_graph_never_later() {
+    let s = setup().await;
+    let c = s.container(&[]).await;
+    s.cloudwatch.always(Some(WidgetReply::Error(400, "InvalidParameterInput")));
+    let inv = c.runtime.invoke(&alarm("refused-graph", "ALARM", "OK", 0, "r-1")).await;
+    assert_eq!(inv.response_json(), json!({"delivered": 1}));
+    assert!(images(&s.api.channel("C0ALARMS")[0].body).is_empty());
+    assert!(s.api.files().is_empty() && s.api.accepted("chat.update").is_empty());
+
+    // A stall: the message is out at once, the graph is given up after its timeout, the invocation succeeds.
+    s.cloudwatch.always(Some(WidgetReply::Stall(Duration::from_secs(30))));
+    let started = Instant::now();
+    let inv = c.runtime.invoke(&alarm("stalled-graph", "ALARM", "OK", 0, "r-2")).await;
+    assert_eq!(inv.response_json(), json!({"delivered": 1}));
+    let posted = s.api.accepted("chat.postMessage").last().unwrap().at;
+    assert!(posted.duration_since(started) < Duration::from_secs(2), "the post did not wait for the graph");
+    assert!(inv.finished_at.duration_since(started) < Duration::from_secs(9), "gave up the graph in time");
+    assert!(s.api.files().is_empty());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let warned = c
+        .process
+        .json_logs()
+        .into_iter()
+        .filter(|l| l["fields"]["message"].as_str().is_some_and(|m| m.starts_with("graph not drawn")))
+        .count();
+    assert_eq!(warned, 2, "{}", c.process.output());
+    assert!(!c.process.output().contains("GRAPHTOKEN"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slack_refusing_the_upload_leaves_the_message_as_posted() {
+    let s = setup().await;
+    let c = s.container(&[]).await;
+    s.api.outage(Some("files.getUploadURLExternal"), Some(ApiReply::Error("missing_scope")));
+    let inv = c.runtime.invoke(&alarm("no-files-scope", "ALARM", "OK", 0, "u-1")).await;
+    assert_eq!(inv.response_json(), json!({"delivered": 1}));
+    let message = &s.api.channel("C0ALARMS")[0];
+    assert!(images(&message.body).is_empty());
+    assert_eq!(message.updates, 0);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(c.process.output().contains("graph not uploaded"), "{}", c.process.output());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_slack_is_still_processing_is_shown_once_it_is_ready() {
+    let s = setup().await;
+    s.api.files_ready_after(Duration::from_millis(700));
+    let c = s.container(&[]).await;
+    let inv = c.runtime.invoke(&alarm("slow-file", "ALARM", "OK", 0, "f-1")).await;
+    assert_eq!(inv.response_json(), json!({"delivered": 1}));
+    let updates: Vec<String> =
+        s.api.calls().iter().filter(|c| c.method == "chat.update").map(|c| c.answer.clone()).collect();
+    assert!(updates.len() >= 2 && updates[0] == "invalid_blocks", "{updates:?}");
+    assert_eq!(updates.last().map(String::as_str), Some("ok"));
+    assert_eq!(images(&s.api.channel("C0ALARMS")[0].body).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_newer_state_while_the_graph_is_drawn_keeps_its_own_graph() {
+    let s = setup().await;
+    let a = s.container(&[]).await;
+    let b = s.container(&[]).await;
+    // A's graph takes 1.5 s; B delivers OK meanwhile and draws its own at once.
+    s.cloudwatch.script([WidgetReply::Stall(Duration::from_millis(1500))]);
+    let fired = alarm("racing-graph", "ALARM", "OK", 0, "n-1");
+    let resolved = alarm("racing-graph", "OK", "ALARM", 5, "n-2");
+    let first = tokio::spawn({
+        let runtime = a.runtime.clone();
+        async move { runtime.invoke(&fired).await }
+    });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while s.api.channel("C0ALARMS").is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let inv = b.runtime.invoke(&resolved).await;
+    assert_eq!(inv.response_json(), json!({"delivered": 1}));
+    assert_eq!(first.await.unwrap().response_json(), json!({"delivered": 1}));
+    let messages = s.api.channel("C0ALARMS");
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].color(), Some("#2EB67D"), "the message shows OK");
+    let shown = images(&messages[0].body);
+    assert_eq!(shown.len(), 1, "{:#}", messages[0].body);
+    assert!(
+        shown[0]["alt_text"].as_str().unwrap().contains("went to OK"),
+        "the older ALARM graph did not overwrite it: {shown:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn another_accounts_alarm_has_a_graph_only_through_cross_account_observability() {
+    let s = setup().await;
+    let c = s.container(&[]).await;
+    for (i, name) in ["other-1", "other-2"].iter().enumerate() {
+        let event = from_account(alarm(name, "ALARM", "OK", 0, &format!("x-{i}")), "210987654321");
+        assert_eq!(c.runtime.invoke(&event).await.response_json(), json!({"delivered": 1}));
+    }
+    assert!(s.cloudwatch.widgets().is_empty(), "nothing asked of CloudWatch");
+    assert!(s.api.channel("C0ALARMS").iter().all(|m| images(&m.body).is_empty() && m.updates == 0));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let said = c.process.output().matches("no graph for alarms of this account").count();
+    assert_eq!(said, 1, "said once: {}", c.process.output());
+
+    // In a monitoring account: the metric carries the source account.
+    s.cloudwatch.link_account("210987654321");
+    let c = s.container(&[("CROSS_ACCOUNT_OBSERVABILITY", "true")]).await;
+    let event = from_account(alarm("other-3", "ALARM", "OK", 0, "x-3"), "210987654321");
+    assert_eq!(c.runtime.invoke(&event).await.response_json(), json!({"delivered": 1}));
+    let widgets = s.cloudwatch.widgets();
+    assert_eq!(widgets.len(), 1);
+    assert_eq!(widgets[0]["metrics"][0].as_array().unwrap().last().unwrap()["accountId"], "210987654321");
+    let message = s.api.channel("C0ALARMS").into_iter().find(|m| m.all_text().contains("other-3")).unwrap();
+    assert_eq!(images(&message.body).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn graphs_off_means_no_cloudwatch_call() {
+    let s = setup().await;
+    let c = s.container(&[("METRIC_GRAPHS", "false")]).await;
+    assert_eq!(
+        c.runtime.invoke(&alarm("quiet", "ALARM", "OK", 0, "o-1")).await.response_json(),
+        json!({"delivered": 1})
+    );
+    assert!(s.cloudwatch.widgets().is_empty());
+    assert_eq!(s.api.calls().len(), 1);
+}
