@@ -48,6 +48,7 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, Han
 }
 
 async fn serve(deps: &Deps, event: LambdaEvent<Value>) -> Result<Value, HandlerError> {
+    chatops_shared::aws::graphs::note_own_account(&event.context.invoked_function_arn);
     if alertmanager::is_http(&event.payload) {
         return Ok(alertmanager::handle_http(deps, &event).await);
     }

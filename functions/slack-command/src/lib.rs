@@ -263,6 +263,8 @@ pub async fn handle_event(deps: &Deps, event: LambdaEvent<Box<RawValue>>) -> Res
 }
 
 async fn serve_event(deps: &Deps, event: LambdaEvent<Box<RawValue>>) -> Result<Value, lambda_runtime::Error> {
+    // The stack's account, for the changes it records.
+    chatops_shared::aws::graphs::note_own_account(&event.context.invoked_function_arn);
     // Keep 200 ms for answering before Lambda's own timeout.
     let deadline = chatops_shared::clock::invocation_deadline(event.context.deadline, Duration::from_millis(200));
     // A schedule firing (an unmute, an expiry, a timeout): not an HTTP request.

@@ -107,6 +107,20 @@ impl Graphs {
     }
 }
 
+static OWN_ACCOUNT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Notes the stack's account from an invocation's function ARN (the first one a container sees).
+pub fn note_own_account(function_arn: &str) {
+    if let Some(account) = account_of_arn(function_arn) {
+        let _ = OWN_ACCOUNT.set(account.to_owned());
+    }
+}
+
+/// The stack's account, once an invocation has shown it.
+pub fn own_account() -> Option<String> {
+    OWN_ACCOUNT.get().cloned()
+}
+
 /// The account of a Lambda function's ARN (`arn:aws:lambda:region:account:function:name`).
 pub fn account_of_arn(arn: &str) -> Option<&str> {
     arn.split(':').nth(4).filter(|a| crate::aws::accounts::is_account_id(a))

@@ -703,6 +703,7 @@ pub async fn handle_notify(
     .on(&record.project);
     outcome.pipeline = Some(url.to_owned());
     audit(&caller, &outcome, started.elapsed());
+    crate::governance::record_change(Some(&d.state), &caller, &outcome).await;
     json_response(200, &json!({"ok": true}))
 }
 

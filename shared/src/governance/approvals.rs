@@ -508,6 +508,7 @@ async fn execute(
     let mut executed = ran.clone();
     executed.approval = Some((body.id.clone(), step_name));
     audit(requester, &executed, started.elapsed());
+    super::outcome::record_change(Some(state), requester, &executed).await;
     let now = at.now_unix;
     if let Err(err) = state
         .move_request(

@@ -22,7 +22,7 @@ use std::time::Instant;
 
 pub use access::AccessPolicy;
 pub use gate::{Gate, Pass};
-pub use outcome::{Caller, Decision, Outcome, Proposal, Rerun, audit, split_reason};
+pub use outcome::{Caller, Decision, Outcome, Proposal, Rerun, audit, change_of, record_change, split_reason};
 pub use rules::{POLICY_VAR, Policy};
 
 use crate::aws::scheduler::Scheduler;
@@ -122,6 +122,7 @@ impl Governance {
             },
         };
         audit(caller, &outcome, at.started.elapsed());
+        record_change(self.state.as_ref(), caller, &outcome).await;
         outcome
     }
 }

@@ -221,3 +221,52 @@ pub fn audit(command: &Caller, outcome: &Outcome, latency: Duration) {
         "command audited"
     );
 }
+
+/// The change a command made, as the state table keeps it for an alert's `🔧 Recent changes` line and
+/// the reports: a `/scale`, a CodeDeploy button, a mute, a deploy by mention started, a deploy's result.
+/// `None` for everything else (help, refusals, acknowledgements).
+pub fn change_of(caller: &Caller, outcome: &Outcome, now_ms: i64) -> Option<crate::state::Change> {
+    let resource = outcome.resource.clone().unwrap_or_default();
+    let done = outcome.decision == Decision::Done;
+    let command = caller.command.as_str();
+    let pipeline = outcome.pipeline.clone().map(|url| ("pipeline".to_owned(), url));
+    let (kind, what, link) = match command {
+        "deploy result" if matches!(outcome.decision, Decision::Done | Decision::Failed(_)) => {
+            let result = if done { "deployed" } else { "deploy failed" };
+            ("deploy-result", format!("{resource} {result}"), pipeline)
+        }
+        _ if !done || resource.is_empty() => return None,
+        "/scale" => match (outcome.before, outcome.after) {
+            (Some(before), Some(after)) => ("scale", format!("{resource} {before} → {after}"), None),
+            _ => return None,
+        },
+        "alarm:mute" => ("mute", format!("{resource} muted"), None),
+        _ if command.starts_with("codedeploy:") => {
+            let verb = command.trim_start_matches("codedeploy:").replace(['_', '-'], " ");
+            ("codedeploy", format!("CodeDeploy {resource}: {verb}"), None)
+        }
+        _ if command.starts_with("@mention") && pipeline.is_some() => {
+            ("deploy", format!("{resource} deploy started"), pipeline)
+        }
+        _ => return None,
+    };
+    Some(crate::state::Change {
+        at_ms: now_ms,
+        id: crate::state::unique_owner(kind),
+        kind: kind.to_owned(),
+        what,
+        by: Some(caller.user_id.clone()).filter(|u| !u.is_empty()),
+        link,
+        account: crate::aws::graphs::own_account(),
+        region: crate::config::non_empty(&crate::config::process_env, "AWS_REGION"),
+        channel: Some(caller.channel_id.clone()).filter(|c| c.starts_with(['C', 'G'])),
+    })
+}
+
+/// Records the change `outcome` made, if it made one; a failure is logged, never the command's.
+pub async fn record_change(state: Option<&crate::state::StateTable>, caller: &Caller, outcome: &Outcome) {
+    let (Some(state), Some(change)) = (state, change_of(caller, outcome, crate::clock::now_ms())) else { return };
+    if let Err(err) = state.record_change(&change, change.at_ms / 1000).await {
+        tracing::warn!(error = %err, kind = %change.kind, "change not recorded: alerts will not show it as recent");
+    }
+}

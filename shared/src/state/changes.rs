@@ -91,16 +91,23 @@ impl StateTable {
         Ok(())
     }
 
-    /// The latest `limit` changes under `scope` (an [`account_key`] or [`channel_key`]) since `since_ms`,
-    /// newest first: one `Query`.
-    pub async fn recent_changes(&self, scope: &str, since_ms: i64, limit: i32) -> Result<Vec<Change>, StateError> {
+    /// The latest `limit` changes under `scope` (an [`account_key`] or [`channel_key`]) from `since_ms` to
+    /// `until_ms`, newest first: one `Query`.
+    pub async fn recent_changes(
+        &self,
+        scope: &str,
+        (since_ms, until_ms): (i64, i64),
+        limit: i32,
+    ) -> Result<Vec<Change>, StateError> {
         let out = self
             .client
             .query()
             .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND sk >= :since")
+            .key_condition_expression("pk = :pk AND sk BETWEEN :since AND :until")
             .expression_attribute_values(":pk", AttributeValue::S(scope.to_owned()))
             .expression_attribute_values(":since", AttributeValue::S(format!("{:013}", since_ms.max(0))))
+            // `~` sorts after every change ID's characters: the whole last millisecond is in.
+            .expression_attribute_values(":until", AttributeValue::S(format!("{:013}~", until_ms.max(0))))
             .scan_index_forward(false)
             .limit(limit)
             .send()

@@ -328,14 +328,16 @@ impl<'d> Run<'d> {
             // What changed in its account and channel just before it fired: read beside the claim.
             let changes = async {
                 let state = self.state.filter(|_| alarm && !in_storm)?;
-                let since = n.changed_at_ms().unwrap_or_else(now_ms) - CHANGES_LOOKBACK_MS;
+                let fired = n.changed_at_ms().unwrap_or_else(now_ms);
+                // Before it fired (a minute's grace for clocks), not what was done about it since.
+                let window = (fired - CHANGES_LOOKBACK_MS, fired + 60_000);
                 let scopes: Vec<String> = n
                     .account()
                     .map(|(id, _)| crate::state::change_account_key(id))
                     .into_iter()
                     .chain(plan.route.channel.as_deref().map(crate::state::change_channel_key))
                     .collect();
-                let reads = scopes.iter().map(|scope| state.recent_changes(scope, since, CHANGES_SHOWN as i32));
+                let reads = scopes.iter().map(|scope| state.recent_changes(scope, window, CHANGES_SHOWN as i32));
                 let mut lists = Vec::new();
                 let mut reads = reads.collect::<Vec<_>>().into_iter();
                 let (first, second) = (reads.next(), reads.next());
@@ -517,7 +519,31 @@ impl<'d> Run<'d> {
                 let _ = state.uncount_arrival(scope, view.window).await;
             }
         };
-        let (unlocked, settled, ()) = tokio::join!(unlock, settle, uncount);
+        // A CodeDeploy deployment it showed is a change: alarms of its account show it as recent.
+        let change = async {
+            if let (Ok(_), Some(state), crate::notify::Notification::Deployment(d)) = (&result, self.state, n) {
+                let change = crate::state::Change {
+                    at_ms: n.changed_at_ms().unwrap_or_else(now_ms),
+                    id: format!("{}-{}", d.deployment_id, d.state),
+                    kind: "codedeploy".into(),
+                    what: format!(
+                        "CodeDeploy {}: deployment {} {}",
+                        d.group_key(),
+                        d.deployment_id,
+                        d.state.to_lowercase()
+                    ),
+                    by: None,
+                    link: None,
+                    account: d.account.clone(),
+                    region: d.region.clone(),
+                    channel: plan.route.channel.clone(),
+                };
+                if let Err(err) = state.record_change(&change, now_ms() / 1000).await {
+                    tracing::warn!(error = %err, "deployment not recorded as a change");
+                }
+            }
+        };
+        let (unlocked, settled, (), ()) = tokio::join!(unlock, settle, uncount, change);
         // A CloudWatch metric alarm's message gets its graph once every message is posted.
         if let (Ok((outcome @ (Outcome::Posted | Outcome::Updated), _, Some(channel), update)), Sink::WebApi { .. }) =
             (&result, &deps.sink)
