@@ -4,6 +4,22 @@ Run by scripts/test with the .venv Python (cfn-lint's YAML loader understands !R
 """
 import sys
 
+def on_star_allowed(actions):
+    """What may be granted on `Resource: "*"`: Describe* reads, and cloudwatch:GetMetricWidgetImage alone
+    (it has no resource-level permissions: AWS's service authorization reference lists no resource type for
+    it, so "*" is the only way to grant it; it draws metrics and changes nothing)."""
+    if actions == ["cloudwatch:GetMetricWidgetImage"]:
+        return True
+    return all(a.split(":")[1].startswith("Describe") for a in actions)
+
+
+check_self = [
+    (on_star_allowed(["cloudwatch:GetMetricWidgetImage"]), "GetMetricWidgetImage alone on * must be allowed"),
+    (not on_star_allowed(["cloudwatch:GetMetricWidgetImage", "cloudwatch:PutMetricData"]), "another action beside GetMetricWidgetImage on * must be refused"),
+    (not on_star_allowed(["cloudwatch:DisableAlarmActions"]), "a write on * must be refused"),
+]
+
+
 from cfnlint.decode import decode
 
 template, errors = decode("template.yaml")
@@ -16,6 +32,10 @@ failures = []
 def check(ok, message):
     if not ok:
         failures.append(message)
+
+
+for ok, message in check_self:
+    check(ok, f"check-template self-test: {message}")
 
 
 def statements(fn):
@@ -54,7 +74,7 @@ for logical, expected_binary, name_suffix in [
             check(cond.get("autoscaling:ResourceTag/chatops:scale") == "enabled", f"{logical}: scaling not limited by tag")
             check(len(actions) == 1, f"{logical}: other actions share the tag-conditioned statement")
         if st.get("Resource") == "*":
-            check(all(a.split(":")[1].startswith("Describe") for a in actions), f"{logical}: {actions} on *")
+            check(on_star_allowed(actions), f"{logical}: {actions} on *")
 
 # kms:Decrypt lives in a policy per function that exists only with a KmsKeyArn, bound to that function's
 # own name as encryption context; no inline statement of a function may decrypt.
@@ -123,7 +143,9 @@ for st in statements(resources["AlarmToSlackFunction"]):
         alarm_grants[keys] = set(actions)
 check(alarm_grants.get(("notification#*", "lifecycle#*")) == {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:GetItem"}, f"alarm-to-slack: notification#/lifecycle# grants {alarm_grants}")
 check(alarm_grants.get(("pace#*", "storm#*", "digest#*")) == {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"}, f"alarm-to-slack: storm grants {alarm_grants}")
-check(len(alarm_grants) == 2, f"alarm-to-slack: DynamoDB key prefixes {sorted(alarm_grants)}")
+# The changes (recent changes before an alarm): read by Query, and the CodeDeploy deployments it shows written.
+check(alarm_grants.get(("changes#*",)) == {"dynamodb:Query", "dynamodb:PutItem"}, f"alarm-to-slack: changes# grants {alarm_grants}")
+check(len(alarm_grants) == 3, f"alarm-to-slack: DynamoDB key prefixes {sorted(alarm_grants)}")
 for var, param in [("STORM_DIGEST", "StormDigest"), ("STORM_THRESHOLD", "StormThreshold"), ("STORM_WINDOW_SECONDS", "StormWindowSeconds"), ("STORM_QUIET_SECONDS", "StormQuietSeconds")]:
     check(alarm_env.get(var) == {"Ref": param}, f"alarm-to-slack: {var} is not the parameter {param}")
 
@@ -167,7 +189,12 @@ check(by_prefix.get(("replay#*",), (None,))[0] == {"dynamodb:PutItem"}, f"slack-
 check(by_prefix.get(("approval#*",), (None,))[0] == {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"}, f"slack-command: approval# grants {by_prefix}")
 check(by_prefix.get(INCIDENT_KEYS, (None,))[0] == {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"}, f"slack-command: incident grants {by_prefix}")
 check(by_prefix.get(("lifecycle#*",), (None,))[0] == {"dynamodb:UpdateItem"}, f"slack-command: lifecycle# grants {by_prefix}")
-check(set(by_prefix) == {("replay#*",), ("approval#*",), INCIDENT_KEYS, ("lifecycle#*",)}, f"slack-command: DynamoDB key prefixes {sorted(by_prefix)}")
+check(by_prefix.get(("changes#*",), (None,))[0] == {"dynamodb:PutItem"}, f"slack-command: changes# grants {by_prefix}")
+check(set(by_prefix) == {("replay#*",), ("approval#*",), INCIDENT_KEYS, ("lifecycle#*",), ("changes#*",)}, f"slack-command: DynamoDB key prefixes {sorted(by_prefix)}")
+# Alarm graphs: GetMetricWidgetImage alone, on "*" (it has no resource-level permissions), only with MetricGraphs.
+graph_grants = [st for st in resources["AlarmToSlackFunction"]["Properties"]["Policies"][0]["Statement"] if "GetMetricWidgetImage" in str(st)]
+check(len(graph_grants) == 1 and graph_grants[0].get("Fn::If", [None])[0] == "DrawsGraphs", f"alarm-to-slack: graph grant {graph_grants}")
+check(alarm_env.get("METRIC_GRAPHS") == {"Ref": "MetricGraphs"}, "alarm-to-slack: METRIC_GRAPHS is not the parameter")
 command_env = resources["SlackCommandFunction"]["Properties"]["Environment"]["Variables"]
 check(command_env.get("CHATOPS_POLICY") == {"Ref": "ChatOpsPolicy"}, "slack-command: CHATOPS_POLICY is not the parameter")
 check(command_env.get("STATE_TABLE") == {"Ref": "StateTable"}, "slack-command: STATE_TABLE is not the state table")
@@ -414,7 +441,7 @@ def transformed_problems(cfn):
                 where = f"{logical}/{policy.get('PolicyName')}"
                 if any(a == "*" or a.endswith(":*") for a in actions):
                     problems.append(f"{where}: wildcard action {actions}")
-                if st.get("Resource") == "*" and not all(a.split(":")[1].startswith("Describe") for a in actions):
+                if st.get("Resource") == "*" and not on_star_allowed(actions):
                     problems.append(f"{where}: {actions} on *")
                 if any(a.startswith("sqs:") for a in actions) and st.get("Resource") != {"Fn::GetAtt": ["FailedAlarmsQueue", "Arn"]}:
                     problems.append(f"{where}: {actions} on {st.get('Resource')}")
