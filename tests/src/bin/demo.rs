@@ -341,8 +341,12 @@ async fn main() {
     });
     let token_ct = moto.encrypt(&key, BOT_TOKEN, Some(&alarm_fn)).await;
     let routes = r#"[{"alarm": "payments-*", "channel": "C0PAYMENTS", "mention": "<!subteam^S0PAYONCALL>"}, {"labels": {"team": "payments"}, "channel": "C0PAYMENTS", "mention": "<!subteam^S0PAYONCALL>"}]"#;
+    // moto has no GetMetricWidgetImage: the graphs come from the CloudWatch stand-in (the Query protocol).
+    let cloudwatch = chatops_tests::CloudWatchStandIn::start().await;
     let mut bot_env: Vec<(&str, String)> = moto.env();
     bot_env.extend([
+        ("METRIC_GRAPHS", "true".into()),
+        ("AWS_ENDPOINT_URL_CLOUDWATCH", cloudwatch.url()),
         ("AWS_LAMBDA_FUNCTION_NAME", alarm_fn.clone()),
         ("KMS_ENCRYPTED_SLACK_BOT_TOKEN", token_ct.clone()),
         ("SLACK_API_URL", api.url()),
@@ -397,6 +401,25 @@ async fn main() {
     }
     print_channel(&api, "C0ALARMS");
     print_channel(&api, "C0PAYMENTS");
+    // The graphs: what CloudWatch was asked to draw, and the last PNG Slack received, to open.
+    if let (Some(widget), Some(file)) = (cloudwatch.widgets().last().cloned(), api.files().last().cloned()) {
+        let dir = chatops_tests::workspace_root().join("target").join("demo");
+        let path = dir.join(&file.filename);
+        let written =
+            std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, file.content.unwrap_or_default()));
+        println!(
+            "\n   {} {} graphs drawn by CloudWatch (GetMetricWidgetImage) and shown in their messages by chat.update",
+            dim("graphs:"),
+            cloudwatch.widgets().len()
+        );
+        println!("   {} {}", dim("the last MetricWidget:"), widget);
+        match written {
+            Ok(()) => {
+                println!("   {} {}  (alt text: {})", dim("its PNG:"), path.display(), file.alt_text.unwrap_or_default())
+            }
+            Err(err) => println!("   {} {err}", dim("its PNG could not be written:")),
+        }
+    }
     let claims = moto.items(&table).await;
     println!("\n   {} {} items in the state table:", dim("DynamoDB:"), claims.len());
     for item in &claims {
