@@ -120,6 +120,22 @@ async fn handle(State(standin): State<CloudWatchStandIn>, body: Bytes) -> Respon
     if widget["region"].as_str().is_none_or(str::is_empty) {
         return xml_error(400, "InvalidParameterInput", "The widget has no region");
     }
+    // CloudWatch names statistics one way: `Average`, not SNS's `AVERAGE`.
+    for metric in metrics {
+        let stat = metric.as_array().and_then(|m| m.last()).and_then(|o| o["stat"].as_str());
+        let known = |s: &str| {
+            ["SampleCount", "Average", "Sum", "Minimum", "Maximum"].contains(&s)
+                || ["p", "tm", "tc", "ts", "wm", "PR", "TM", "TC", "TS", "IQM"].iter().any(|prefix| {
+                    s.strip_prefix(prefix)
+                        .is_some_and(|r| r.is_empty() || r.starts_with(|c: char| c.is_ascii_digit() || c == '('))
+                })
+        };
+        if let Some(stat) = stat
+            && !known(stat)
+        {
+            return xml_error(400, "InvalidParameterInput", &format!("The stat {stat} is not valid"));
+        }
+    }
     let linked = standin.inner.lock().unwrap().linked.clone();
     for metric in metrics {
         if let Some(account) = metric.as_array().and_then(|m| m.last()).and_then(|o| o["accountId"].as_str())

@@ -6,6 +6,7 @@ pub mod alertmanager_api_standin;
 pub mod ci_standin;
 pub mod cloudwatch_standin;
 pub mod codedeploy_standin;
+pub mod logs_standin;
 pub mod moto;
 pub mod runtime_api;
 pub mod slack_api_standin;

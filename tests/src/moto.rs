@@ -371,6 +371,24 @@ impl Moto {
         client.remove_account_from_organization().account_id(id).send().await.expect("RemoveAccountFromOrganization");
     }
 
+    /// Creates log group `name` with one stream holding `events` (epoch ms, message), oldest first.
+    pub async fn create_log_group(&self, name: &str, events: &[(i64, String)]) {
+        let logs = aws_sdk_cloudwatchlogs::Client::new(&self.sdk_config().await);
+        logs.create_log_group().log_group_name(name).send().await.expect("CreateLogGroup");
+        logs.create_log_stream().log_group_name(name).log_stream_name("app").send().await.expect("CreateLogStream");
+        let mut put = logs.put_log_events().log_group_name(name).log_stream_name("app");
+        for (at, message) in events {
+            put = put.log_events(
+                aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                    .timestamp(*at)
+                    .message(message)
+                    .build()
+                    .expect("an event"),
+            );
+        }
+        put.send().await.expect("PutLogEvents");
+    }
+
     pub async fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
         aws_sdk_cloudwatch::Client::new(&self.sdk_config().await)
     }

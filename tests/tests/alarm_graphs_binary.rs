@@ -96,7 +96,7 @@ async fn the_message_is_posted_first_then_shows_the_graph_and_each_state_redraws
     let metric = w["metrics"][0].as_array().unwrap();
     assert_eq!((metric[0].as_str(), metric[1].as_str()), (Some("AWS/EC2"), Some("CPUUtilization")), "{w:#}");
     let options = metric.last().unwrap();
-    assert!(options["stat"].is_string() && options["period"].is_u64(), "{options}");
+    assert_eq!((options["stat"].as_str(), options["period"].as_u64()), (Some("Average"), Some(300)), "{options}");
     assert!(options.get("accountId").is_none());
     assert!(w["annotations"]["horizontal"][0]["value"].is_number(), "{w:#}");
     assert_eq!(w["region"], "eu-west-1");

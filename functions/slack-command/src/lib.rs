@@ -63,6 +63,10 @@ pub struct Config {
     pub mutable_alarms: Vec<String>,
     /// `ALERTMANAGER_URL` and its credentials: [Silence 1 h] on Alertmanager groups.
     pub silences: Option<SilenceConfig>,
+    /// `ALARM_LOG_GROUPS`: where alarms' logs are, for [Show logs].
+    pub log_groups: chatops_shared::notify::logs::LogGroups,
+    /// `CROSS_ACCOUNT_OBSERVABILITY`: source accounts' log groups may be queried.
+    pub cross_account: bool,
 }
 
 impl Config {
@@ -85,6 +89,12 @@ impl Config {
         let rules = chatops_shared::governance::policy_from_lookup(lookup, bot_token.is_some(), state_table.is_some())?;
         let incidents = IncidentConfig::from_lookup(lookup, bot_token.is_some(), state_table.is_some())?;
         Ok(Self {
+            log_groups: chatops_shared::notify::logs::LogGroups::from_lookup(lookup)?,
+            cross_account: chatops_shared::aws::graphs::switch(
+                lookup,
+                chatops_shared::aws::graphs::CROSS_ACCOUNT_VAR,
+                false,
+            )?,
             incidents,
             scheduler: SchedulerConfig::from_lookup(lookup)?,
             mutable_alarms: chatops_shared::notify::mutable_alarms(lookup),
@@ -117,6 +127,8 @@ pub struct AwsClients {
     pub scheduler: Option<aws_sdk_scheduler::Client>,
     /// For muting alarms; built only when `MUTABLE_ALARMS` is set.
     pub cloudwatch: Option<aws_sdk_cloudwatch::Client>,
+    /// For [Show logs] (Logs Insights); built only with the bot token, which posts the lines.
+    pub logs: Option<aws_sdk_cloudwatchlogs::Client>,
 }
 
 /// What a container keeps, from the configuration and the clients. `bundle`: the stack's secret
@@ -174,6 +186,11 @@ pub fn deps(
         scheduler,
         alarms,
         silences: config.silences.map(|settings| SilenceApi::new(http.clone(), settings)),
+        logs: aws.logs.map(|client| chatops_shared::flows::logs::LogsDeps {
+            insights: chatops_shared::aws::logs::LogsInsights::new(client),
+            groups: config.log_groups,
+            cross_account: config.cross_account,
+        }),
         ..Deps::basic(secret(config.signing_secret), services, http)
     }
 }

@@ -67,6 +67,14 @@ async fn main() -> Result<(), Error> {
                     .build(),
             )
         }),
+        logs: config.bot_token.is_some().then(|| {
+            aws_sdk_cloudwatchlogs::Client::from_conf(
+                aws_sdk_cloudwatchlogs::config::Builder::from(&sdk)
+                    .retry_config(retry.clone())
+                    .timeout_config(timeouts.clone())
+                    .build(),
+            )
+        }),
         autoscaling: aws_sdk_autoscaling::Client::from_conf(
             aws_sdk_autoscaling::config::Builder::from(&sdk)
                 .retry_config(retry.clone())

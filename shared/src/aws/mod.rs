@@ -21,6 +21,7 @@ pub mod graphs;
 pub mod http;
 pub mod init_error;
 pub mod kms;
+pub mod logs;
 pub mod scheduler;
 pub mod secrets;
 

@@ -4,6 +4,7 @@
 //! - [`deploys`]: the Events API route (`/slack/events`): deploy by mention, the chit-chat, the
 //!   pipeline's callback (`/deploy/notify`).
 //! - [`alerts`]: acting on an alert where it is shown ([Acknowledge]).
+//! - [`logs`]: [Show logs] on an alarm: a Logs Insights query, the lines in its thread.
 //! - [`incidents`]: `/incident`, the incident's channel, status, timeline and post-mortem draft, and an
 //!   alert's [Declare incident] button.
 //! - [`timers`]: what happens later without a click (expiries, timeouts, unmutes), when a schedule fires.
@@ -16,6 +17,7 @@
 pub mod alerts;
 pub mod deploys;
 pub mod incidents;
+pub mod logs;
 pub mod notifier;
 pub mod requests;
 pub mod timers;

@@ -59,6 +59,8 @@ pub struct SlackApp {
     pub alarms: Option<AlarmMuting>,
     /// Alertmanager's silences (`ALERTMANAGER_URL`); `None` when not configured.
     pub silences: Option<SilenceApi>,
+    /// [Show logs] (Logs Insights); `None` without the bot token.
+    pub logs: Option<super::logs::LogsDeps>,
 }
 
 impl SlackApp {
@@ -79,6 +81,7 @@ impl SlackApp {
             scheduler: None,
             alarms: None,
             silences: None,
+            logs: None,
         }
     }
 
@@ -192,6 +195,17 @@ async fn handle_click(app: &SlackApp, payload: &str, started: Instant, deadline:
         app.governance
             .guard(&caller, Entry::Change, at, async |gate| {
                 Box::pin(super::alerts::mute_click(app.alert_deps(), &click, gate, at.now_unix)).await
+            })
+            .await
+    } else if click.action_id == crate::notify::LOGS_ACTION || click.action_id == crate::notify::LOGS_RESULTS_ACTION {
+        app.governance
+            .guard(&caller, Entry::Change, at, async |gate| {
+                let (logs, bot) = (app.logs.as_ref(), app.bot.as_deref());
+                if click.action_id == crate::notify::LOGS_ACTION {
+                    Box::pin(super::logs::click(logs, bot, &click, gate, action_deadline)).await
+                } else {
+                    Box::pin(super::logs::results_click(logs, bot, &click, gate, action_deadline)).await
+                }
             })
             .await
     } else if click.action_id.starts_with("alert:") {

@@ -27,6 +27,7 @@ pub const ACTIONS: &[&str] = &[
     "incident:update",
     "incident:resolve",
     "alert:ack",
+    "alert:logs",
     "alarm:mute",
     "alertmanager:silence",
 ];

@@ -58,7 +58,7 @@ fn metric_array(
         parts.push(json!(value));
     }
     if let Some(stat) = &metric.stat {
-        options.insert("stat".into(), json!(stat));
+        options.insert("stat".into(), json!(widget_stat(stat)));
     }
     if let Some(period) = metric.period {
         options.insert("period".into(), json!(period));
@@ -68,6 +68,19 @@ fn metric_array(
     }
     parts.push(Value::Object(options));
     Some(Value::Array(parts))
+}
+
+/// A statistic as a widget names it: SNS sends `AVERAGE`, `SAMPLE_COUNT`…; widgets take `Average`,
+/// `SampleCount`…; percentiles and the other extended statistics (`p99`, `tm90`) pass as they are.
+fn widget_stat(stat: &str) -> String {
+    match stat.to_ascii_uppercase().replace('_', "").as_str() {
+        "AVERAGE" => "Average".into(),
+        "SUM" => "Sum".into(),
+        "SAMPLECOUNT" => "SampleCount".into(),
+        "MINIMUM" => "Minimum".into(),
+        "MAXIMUM" => "Maximum".into(),
+        _ => stat.to_owned(),
+    }
 }
 
 /// The comparison's sign, and which side of the threshold is the alarm's.
@@ -106,7 +119,7 @@ pub fn request(alarm: &Alarm, changed_at_s: i64, access: Option<AccountAccess>) 
             metrics.push(metric_array(m, options, account)?);
             metric_count = 1;
             let stat = m.stat.as_deref().unwrap_or("Average");
-            (m.period.unwrap_or(60), format!("{} of {}", stat, describe_metric(m)))
+            (m.period.unwrap_or(60), format!("{} of {}", widget_stat(stat), describe_metric(m)))
         }
         Condition::MetricMath(queries) => {
             let band = alarm.threshold_metric_id.as_deref();
@@ -228,7 +241,10 @@ mod tests {
         assert_eq!(metric[0], json!(m.namespace.clone().unwrap()));
         assert_eq!(metric[1], json!(m.name.clone().unwrap()));
         let options = metric.last().unwrap();
-        assert_eq!(options["stat"], json!(m.stat.clone().unwrap()));
+        assert_eq!(m.stat.as_deref(), Some("AVERAGE"), "SNS's own casing");
+        assert_eq!(options["stat"], "Average", "the widget's");
+        assert_eq!(widget_stat("SAMPLE_COUNT"), "SampleCount");
+        assert_eq!(widget_stat("p99.9"), "p99.9");
         assert_eq!(options["period"], json!(m.period.unwrap()));
         assert!(options.get("accountId").is_none(), "the own account needs no accountId");
         let h = &g.widget["annotations"]["horizontal"][0];

@@ -14,6 +14,7 @@ pub mod envelope;
 mod generic;
 pub mod graph;
 pub mod lifecycle;
+pub mod logs;
 mod render;
 pub mod routing;
 pub mod service;
@@ -396,6 +397,8 @@ pub struct AlertActions {
     pub muted: Option<crate::state::Mute>,
     /// The Alertmanager group's silence made from its message: its line, with [Expire silence].
     pub silenced: Option<crate::state::Silence>,
+    /// [Show logs]: its value ([`logs::LogsButton`] as JSON), when the alarm's logs are known.
+    pub logs: Option<String>,
 }
 
 /// The action ID of [Declare incident]; slack-command's incident flow answers it.
@@ -408,6 +411,11 @@ pub const MUTE_ACTION: &str = "alarm:mute";
 pub const UNMUTE_ACTION: &str = "alarm:unmute";
 /// The action IDs of [Silence 1 h] and [Expire silence] on an Alertmanager group.
 pub const SILENCE_ACTION: &str = "alertmanager:silence";
+/// [Show logs] on an alarm whose logs are known: a Logs Insights query over its window, the lines in its
+/// thread. Policy action `alert:logs`, resource the alarm.
+pub const LOGS_ACTION: &str = "alert:logs";
+/// [Show results] of a query that took longer than Slack's 3 s (the same policy action).
+pub const LOGS_RESULTS_ACTION: &str = "alert:logs-results";
 pub const EXPIRE_SILENCE_ACTION: &str = "alertmanager:expire";
 
 /// `🔇 Silenced by @x until 11:04`.
@@ -530,7 +538,18 @@ impl Notification {
                 }
             }
         }
+        let logs_button = actions.logs.as_ref().map(|value| Button {
+            text: "📜 Show logs".into(),
+            action_id: LOGS_ACTION.into(),
+            value: Some(value.clone()),
+            url: None,
+            style: None,
+            confirm: None,
+        });
         if !paging {
+            if let Some(button) = logs_button {
+                msg.blocks.push(Block::Actions { block_id: Some("alert-logs".into()), buttons: vec![button] });
+            }
             if !mutes.is_empty() {
                 msg.blocks.push(Block::Actions { block_id: Some("alarm-mute".into()), buttons: mutes });
             }
@@ -564,6 +583,7 @@ impl Notification {
                 )),
             });
         }
+        buttons.extend(logs_button);
         msg.blocks.push(Block::Actions { block_id: Some("alert-actions".into()), buttons });
         if !mutes.is_empty() {
             msg.blocks.push(Block::Actions { block_id: Some("alarm-mute".into()), buttons: mutes });

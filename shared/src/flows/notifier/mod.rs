@@ -74,8 +74,10 @@ pub struct Config {
     /// `METRIC_GRAPHS` (default true): CloudWatch metric alarms get their graph, with a bot token.
     pub graphs: bool,
     /// `CROSS_ACCOUNT_OBSERVABILITY` (default false): the stack's account is a monitoring account, so
-    /// its source accounts' metrics can be drawn.
+    /// its source accounts' metrics can be drawn and their logs read.
     pub cross_account: bool,
+    /// `ALARM_LOG_GROUPS`: where alarms' logs are, for [Show logs] (bot-token mode).
+    pub log_groups: crate::notify::logs::LogGroups,
 }
 
 impl Config {
@@ -144,9 +146,11 @@ impl Config {
         let accounts = crate::aws::accounts::AccountsConfig::from_lookup(lookup)?;
         let graphs = crate::aws::graphs::switch(lookup, crate::aws::graphs::GRAPHS_VAR, true)?;
         let cross_account = crate::aws::graphs::switch(lookup, crate::aws::graphs::CROSS_ACCOUNT_VAR, false)?;
+        let log_groups = crate::notify::logs::LogGroups::from_lookup(lookup)?;
         Ok(Self {
             graphs,
             cross_account,
+            log_groups,
             storm,
             accounts,
             alertmanager_token,
@@ -248,6 +252,9 @@ pub struct Deps {
     pub accounts: crate::aws::accounts::AccountNames,
     /// Alarm graphs (`METRIC_GRAPHS`), once [`Deps::use_graphs`] is called: bot-token mode only.
     pub graphs: Option<crate::aws::graphs::Graphs>,
+    /// `ALARM_LOG_GROUPS` and `CROSS_ACCOUNT_OBSERVABILITY`: which alarms get [Show logs].
+    pub log_groups: crate::notify::logs::LogGroups,
+    pub cross_account: bool,
 }
 
 impl Deps {
@@ -328,6 +335,8 @@ impl Deps {
             messages_seen: Default::default(),
             accounts: crate::aws::accounts::AccountNames::new(config.accounts.names),
             graphs: None,
+            log_groups: config.log_groups,
+            cross_account: config.cross_account,
         }
     }
 }

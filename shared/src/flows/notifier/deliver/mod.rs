@@ -137,7 +137,7 @@ impl<'d> Run<'d> {
             Sink::WebApi { .. } => {
                 let lifecycle = n.lifecycle_key().map(|k| k.key);
                 let can_acknowledge = self.deps.state.is_some() && lifecycle.is_some();
-                Some(AlertActions { lifecycle, can_acknowledge, ..AlertActions::default() })
+                Some(AlertActions { lifecycle, can_acknowledge, logs: self.logs_value(n), ..AlertActions::default() })
             }
             Sink::Webhook { .. } => None,
         };
@@ -171,6 +171,16 @@ impl<'d> Run<'d> {
     /// The invocation's deadline, epoch ms.
     pub(crate) fn deadline_ms(&self) -> i64 {
         self.deadline_ms
+    }
+
+    /// [Show logs]'s value for `n`: a CloudWatch alarm whose logs are known (its Lambda function, or
+    /// `ALARM_LOG_GROUPS`), in the stack's account or, with cross-account observability, a source account.
+    fn logs_value(&self, n: &crate::notify::Notification) -> Option<String> {
+        let crate::notify::Notification::Alarm(alarm) = n else { return None };
+        crate::aws::graphs::access(self.own_account.as_deref(), alarm.account.as_deref(), self.deps.cross_account)?;
+        let changed_at_s = n.changed_at_ms().unwrap_or_else(now_ms) / 1000;
+        let button = crate::notify::logs::button(alarm, &self.deps.log_groups, changed_at_s)?;
+        serde_json::to_string(&button).ok()
     }
 
     /// The state table, while it answers.
@@ -720,6 +730,7 @@ impl<'d> Run<'d> {
                 incident: lifecycle.incident.clone(),
                 muted: lifecycle.muted.clone(),
                 silenced: lifecycle.silenced.clone(),
+                logs: self.logs_value(n),
             });
             leased = Some((key, state));
         }
@@ -835,6 +846,7 @@ impl<'d> Run<'d> {
             incident: lifecycle.incident.clone(),
             muted: lifecycle.muted.clone(),
             silenced: lifecycle.silenced.clone(),
+            logs: self.logs_value(n),
         };
         let extras = Extras {
             mention: mention.clone(),
