@@ -5,10 +5,11 @@ Run by scripts/test with the .venv Python (cfn-lint's YAML loader understands !R
 import sys
 
 def on_star_allowed(actions):
-    """What may be granted on `Resource: "*"`: Describe* reads, and cloudwatch:GetMetricWidgetImage alone
-    (it has no resource-level permissions: AWS's service authorization reference lists no resource type for
-    it, so "*" is the only way to grant it; it draws metrics and changes nothing)."""
-    if actions == ["cloudwatch:GetMetricWidgetImage"]:
+    """What may be granted on `Resource: "*"`: Describe* reads, and cloudwatch:GetMetricWidgetImage or
+    logs:GetQueryResults alone (neither has resource-level permissions: AWS's service authorization reference
+    lists no resource type for them, so "*" is the only way to grant them; one draws metrics, the other reads
+    a query's results, and neither changes anything)."""
+    if actions in (["cloudwatch:GetMetricWidgetImage"], ["logs:GetQueryResults"]):
         return True
     return all(a.split(":")[1].startswith("Describe") for a in actions)
 
@@ -17,6 +18,7 @@ check_self = [
     (on_star_allowed(["cloudwatch:GetMetricWidgetImage"]), "GetMetricWidgetImage alone on * must be allowed"),
     (not on_star_allowed(["cloudwatch:GetMetricWidgetImage", "cloudwatch:PutMetricData"]), "another action beside GetMetricWidgetImage on * must be refused"),
     (not on_star_allowed(["cloudwatch:DisableAlarmActions"]), "a write on * must be refused"),
+    (not on_star_allowed(["logs:GetQueryResults", "logs:StartQuery"]), "StartQuery on * must be refused"),
 ]
 
 
@@ -195,6 +197,19 @@ check(set(by_prefix) == {("replay#*",), ("approval#*",), INCIDENT_KEYS, ("lifecy
 graph_grants = [st for st in resources["AlarmToSlackFunction"]["Properties"]["Policies"][0]["Statement"] if "GetMetricWidgetImage" in str(st)]
 check(len(graph_grants) == 1 and graph_grants[0].get("Fn::If", [None])[0] == "DrawsGraphs", f"alarm-to-slack: graph grant {graph_grants}")
 check(alarm_env.get("METRIC_GRAPHS") == {"Ref": "MetricGraphs"}, "alarm-to-slack: METRIC_GRAPHS is not the parameter")
+# [Show logs]: StartQuery on log groups (the stack's account unless cross-account observability), GetQueryResults alone on *.
+log_grants = [st for st in resources["SlackCommandFunction"]["Properties"]["Policies"][0]["Statement"] if "logs:" in str(st)]
+check(len(log_grants) == 2 and all(st.get("Fn::If", [None])[0] == "ShowsLogs" for st in log_grants), f"slack-command: logs grants {log_grants}")
+for st in log_grants:
+    inner = st["Fn::If"][1]
+    if inner["Action"] == "logs:StartQuery":
+        own = inner["Resource"]["Fn::If"][2]
+        check(own == {"Fn::Sub": "arn:${AWS::Partition}:logs:*:${AWS::AccountId}:log-group:*"}, f"slack-command: StartQuery on {own}")
+    else:
+        check(inner["Action"] == "logs:GetQueryResults" and inner["Resource"] == "*", f"slack-command: logs grant {inner}")
+for logical in ["AlarmToSlackFunction", "SlackCommandFunction"]:
+    env = resources[logical]["Properties"]["Environment"]["Variables"]
+    check(env.get("ALARM_LOG_GROUPS") == {"Ref": "AlarmLogGroups"} and env.get("SHOW_LOGS") == {"Ref": "ShowLogs"}, f"{logical}: ALARM_LOG_GROUPS / SHOW_LOGS are not the parameters")
 command_env = resources["SlackCommandFunction"]["Properties"]["Environment"]["Variables"]
 check(command_env.get("CHATOPS_POLICY") == {"Ref": "ChatOpsPolicy"}, "slack-command: CHATOPS_POLICY is not the parameter")
 check(command_env.get("STATE_TABLE") == {"Ref": "StateTable"}, "slack-command: STATE_TABLE is not the state table")

@@ -255,4 +255,14 @@ async fn the_button_is_there_only_where_the_logs_are_known_and_readable() {
     assert_eq!(queries[0]["logGroupNames"], json!(["/ecs/api", "/ecs/api-worker"]));
     assert!(queries[1]["queryString"].as_str().unwrap().contains("| filter level = \"error\""), "{queries:?}");
     assert!(s.slack.thread(ALERTS, &message.ts)[0].all_text().contains("No log lines"));
+
+    // SHOW_LOGS=false: no button anywhere, and a click on an older one is refused without a query.
+    let off = stack(&[("SHOW_LOGS", "false"), ("ALARM_LOG_GROUPS", "api-*=/ecs/api")]).await;
+    off.notifier.runtime.invoke(&sns_alarm("api-latency", "ALARM", "OK", &sns_time(at), "b-4", "alarms")).await;
+    let quiet = off.slack.channel(ALERTS)[0].clone();
+    assert!(button_value(&quiet, "alert:logs").is_none());
+    let command = off.command(&[("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", logs.url()), ("SHOW_LOGS", "false".to_owned())]).await;
+    let (answer, _) = off.click(&command.runtime, &quiet.ts, ("alert:logs", &value), "U0ALICE").await;
+    assert!(answer.to_string().contains("Nothing was done"), "{answer}");
+    assert_eq!(logs.queries().len(), 2, "no query started");
 }

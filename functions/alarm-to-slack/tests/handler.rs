@@ -39,7 +39,7 @@ fn deps(url: String, policy: RetryPolicy) -> Deps {
         accounts: Default::default(),
         graphs: false,
         cross_account: false,
-        log_groups: Default::default(),
+        log_groups: None,
     };
     Deps::new(config, None, None, http_client().unwrap(), policy)
 }

@@ -63,8 +63,8 @@ pub struct Config {
     pub mutable_alarms: Vec<String>,
     /// `ALERTMANAGER_URL` and its credentials: [Silence 1 h] on Alertmanager groups.
     pub silences: Option<SilenceConfig>,
-    /// `ALARM_LOG_GROUPS`: where alarms' logs are, for [Show logs].
-    pub log_groups: chatops_shared::notify::logs::LogGroups,
+    /// `ALARM_LOG_GROUPS`: where alarms' logs are, for [Show logs]; `None` with `SHOW_LOGS=false`.
+    pub log_groups: Option<chatops_shared::notify::logs::LogGroups>,
     /// `CROSS_ACCOUNT_OBSERVABILITY`: source accounts' log groups may be queried.
     pub cross_account: bool,
 }
@@ -89,7 +89,7 @@ impl Config {
         let rules = chatops_shared::governance::policy_from_lookup(lookup, bot_token.is_some(), state_table.is_some())?;
         let incidents = IncidentConfig::from_lookup(lookup, bot_token.is_some(), state_table.is_some())?;
         Ok(Self {
-            log_groups: chatops_shared::notify::logs::LogGroups::from_lookup(lookup)?,
+            log_groups: chatops_shared::notify::logs::LogGroups::configured(lookup)?,
             cross_account: chatops_shared::aws::graphs::switch(
                 lookup,
                 chatops_shared::aws::graphs::CROSS_ACCOUNT_VAR,
@@ -186,9 +186,9 @@ pub fn deps(
         scheduler,
         alarms,
         silences: config.silences.map(|settings| SilenceApi::new(http.clone(), settings)),
-        logs: aws.logs.map(|client| chatops_shared::flows::logs::LogsDeps {
+        logs: aws.logs.zip(config.log_groups).map(|(client, groups)| chatops_shared::flows::logs::LogsDeps {
             insights: chatops_shared::aws::logs::LogsInsights::new(client),
-            groups: config.log_groups,
+            groups,
             cross_account: config.cross_account,
         }),
         ..Deps::basic(secret(config.signing_secret), services, http)

@@ -67,7 +67,7 @@ async fn main() -> Result<(), Error> {
                     .build(),
             )
         }),
-        logs: config.bot_token.is_some().then(|| {
+        logs: (config.bot_token.is_some() && config.log_groups.is_some()).then(|| {
             aws_sdk_cloudwatchlogs::Client::from_conf(
                 aws_sdk_cloudwatchlogs::config::Builder::from(&sdk)
                     .retry_config(retry.clone())

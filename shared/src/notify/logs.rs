@@ -13,6 +13,8 @@ use super::alarm::{Alarm, Condition};
 use crate::config::ConfigError;
 
 pub const LOG_GROUPS_VAR: &str = "ALARM_LOG_GROUPS";
+/// `SHOW_LOGS` (default `true`): `false` takes [Show logs] away.
+pub const SHOW_LOGS_VAR: &str = "SHOW_LOGS";
 /// At most this many lines are shown.
 pub const MAX_LINES: usize = 20;
 /// What counts as an error line: these words in any case.
@@ -34,6 +36,13 @@ pub struct LogGroups {
 }
 
 impl LogGroups {
+    /// `ALARM_LOG_GROUPS`; `None` when `SHOW_LOGS=false` (no alarm gets [Show logs]).
+    pub fn configured(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Option<Self>, ConfigError> {
+        let show = crate::aws::graphs::switch(lookup, SHOW_LOGS_VAR, true)?;
+        let groups = Self::from_lookup(lookup)?;
+        Ok(show.then_some(groups))
+    }
+
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         match crate::config::non_empty(lookup, LOG_GROUPS_VAR) {
             None => Ok(Self::default()),

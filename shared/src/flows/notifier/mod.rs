@@ -76,8 +76,9 @@ pub struct Config {
     /// `CROSS_ACCOUNT_OBSERVABILITY` (default false): the stack's account is a monitoring account, so
     /// its source accounts' metrics can be drawn and their logs read.
     pub cross_account: bool,
-    /// `ALARM_LOG_GROUPS`: where alarms' logs are, for [Show logs] (bot-token mode).
-    pub log_groups: crate::notify::logs::LogGroups,
+    /// `ALARM_LOG_GROUPS`: where alarms' logs are, for [Show logs] (bot-token mode); `None` with
+    /// `SHOW_LOGS=false`.
+    pub log_groups: Option<crate::notify::logs::LogGroups>,
 }
 
 impl Config {
@@ -146,7 +147,7 @@ impl Config {
         let accounts = crate::aws::accounts::AccountsConfig::from_lookup(lookup)?;
         let graphs = crate::aws::graphs::switch(lookup, crate::aws::graphs::GRAPHS_VAR, true)?;
         let cross_account = crate::aws::graphs::switch(lookup, crate::aws::graphs::CROSS_ACCOUNT_VAR, false)?;
-        let log_groups = crate::notify::logs::LogGroups::from_lookup(lookup)?;
+        let log_groups = crate::notify::logs::LogGroups::configured(lookup)?;
         Ok(Self {
             graphs,
             cross_account,
@@ -252,8 +253,9 @@ pub struct Deps {
     pub accounts: crate::aws::accounts::AccountNames,
     /// Alarm graphs (`METRIC_GRAPHS`), once [`Deps::use_graphs`] is called: bot-token mode only.
     pub graphs: Option<crate::aws::graphs::Graphs>,
-    /// `ALARM_LOG_GROUPS` and `CROSS_ACCOUNT_OBSERVABILITY`: which alarms get [Show logs].
-    pub log_groups: crate::notify::logs::LogGroups,
+    /// `ALARM_LOG_GROUPS` and `CROSS_ACCOUNT_OBSERVABILITY`: which alarms get [Show logs] (none with
+    /// `SHOW_LOGS=false`).
+    pub log_groups: Option<crate::notify::logs::LogGroups>,
     pub cross_account: bool,
 }
 

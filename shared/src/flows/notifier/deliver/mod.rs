@@ -179,7 +179,7 @@ impl<'d> Run<'d> {
         let crate::notify::Notification::Alarm(alarm) = n else { return None };
         crate::aws::graphs::access(self.own_account.as_deref(), alarm.account.as_deref(), self.deps.cross_account)?;
         let changed_at_s = n.changed_at_ms().unwrap_or_else(now_ms) / 1000;
-        let button = crate::notify::logs::button(alarm, &self.deps.log_groups, changed_at_s)?;
+        let button = crate::notify::logs::button(alarm, self.deps.log_groups.as_ref()?, changed_at_s)?;
         serde_json::to_string(&button).ok()
     }
 
