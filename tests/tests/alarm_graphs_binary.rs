@@ -7,6 +7,8 @@
 use std::time::{Duration, Instant};
 
 use chatops_tests::cloudwatch_standin::png_size;
+use chatops_tests::slack_requests::{Shape, event_at, interaction_body, signed_headers};
+use chatops_tests::slack_standin::SlackStandIn;
 use chatops_tests::{
     ApiReply, CloudWatchStandIn, Container, Moto, SlackApiStandIn, WidgetReply, from_account, sns_alarm,
 };
@@ -246,4 +248,53 @@ async fn graphs_off_means_no_cloudwatch_call() {
     );
     assert!(s.cloudwatch.widgets().is_empty());
     assert_eq!(s.api.calls().len(), 1);
+}
+
+/// [Acknowledge] clicked while the graph is being drawn: the graph's update keeps the acknowledgement
+/// (it is re-rendered from the alert's record, not from what was posted), and the buttons stay usable.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_acknowledgement_made_while_the_graph_is_drawn_stays_on_the_message() {
+    const SECRET: &str = "graphs-signing-secret";
+    let s = setup().await;
+    let notifier = s.container(&[]).await;
+    let mut env = Moto::shared().env();
+    env.extend([
+        ("SLACK_SIGNING_SECRET", SECRET.to_owned()),
+        ("SLACK_BOT_TOKEN", TOKEN.to_owned()),
+        ("SLACK_API_URL", s.api.url()),
+        ("STATE_TABLE", s.table.clone()),
+    ]);
+    let command = Container::start("slack-command", &env).await;
+    let hooks = SlackStandIn::start().await;
+    s.cloudwatch.script([WidgetReply::Stall(Duration::from_millis(2500))]);
+    let fired = tokio::spawn({
+        let runtime = notifier.runtime.clone();
+        async move { runtime.invoke(&alarm("ack-while-drawing", "ALARM", "OK", 0, "a-1")).await }
+    });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while s.api.channel("C0ALARMS").is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let message = s.api.channel("C0ALARMS")[0].clone();
+    let button = message.button("alert:ack").expect("[Acknowledge]");
+    let payload = json!({
+        "type": "block_actions", "team": {"id": "T0123ABCD"}, "user": {"id": "U0ALICE", "username": "alice", "team_id": "T0123ABCD"},
+        "channel": {"id": "C0ALARMS", "name": "alarms"},
+        "container": {"type": "message", "message_ts": message.ts, "channel_id": "C0ALARMS"},
+        "response_url": hooks.url("/ack"),
+        "message": {"type": "message", "ts": message.ts, "text": message.text(), "attachments": message.body["attachments"]},
+        "actions": [{"type": "button", "action_id": "alert:ack", "block_id": "alert-actions", "value": button["value"], "action_ts": "1700000000.000001"}]
+    });
+    let body = interaction_body(&payload);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs().to_string();
+    let headers = signed_headers(SECRET, &now, body.as_bytes());
+    let clicked =
+        command.runtime.invoke(&event_at(Shape::HttpApi, "/slack/interactions", "", &headers, &body, false)).await;
+    assert_eq!(clicked.response_json()["statusCode"], 200);
+    assert_eq!(fired.await.unwrap().response_json(), json!({"delivered": 1}));
+    let shown = s.api.message("C0ALARMS", &message.ts).unwrap();
+    assert_eq!(images(&shown.body).len(), 1, "the graph arrived: {:#}", shown.body);
+    assert!(shown.all_text().contains("Acknowledged by <@U0ALICE>"), "the acknowledgement stays: {:#}", shown.body);
+    assert!(shown.button("alert:ack").is_none(), "no second [Acknowledge]");
+    assert!(shown.button("incident:declare").is_some());
 }

@@ -261,7 +261,8 @@ async fn the_button_is_there_only_where_the_logs_are_known_and_readable() {
     off.notifier.runtime.invoke(&sns_alarm("api-latency", "ALARM", "OK", &sns_time(at), "b-4", "alarms")).await;
     let quiet = off.slack.channel(ALERTS)[0].clone();
     assert!(button_value(&quiet, "alert:logs").is_none());
-    let command = off.command(&[("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", logs.url()), ("SHOW_LOGS", "false".to_owned())]).await;
+    let command =
+        off.command(&[("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", logs.url()), ("SHOW_LOGS", "false".to_owned())]).await;
     let (answer, _) = off.click(&command.runtime, &quiet.ts, ("alert:logs", &value), "U0ALICE").await;
     assert!(answer.to_string().contains("Nothing was done"), "{answer}");
     assert_eq!(logs.queries().len(), 2, "no query started");

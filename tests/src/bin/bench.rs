@@ -901,6 +901,23 @@ async fn main() {
             "binary_bytes": f.binary_bytes,
         }));
     }
+    // Graphs (issue 31): a new alarm with the bot token and the state table, graphs on. The first post
+    // must come as fast as without graphs (the warm bot-token target); the graph follows.
+    eprintln!("measuring alarm graphs: {GRAPH_RUNS} new alarms…");
+    let graphs = graph_figures(&alarm, with_moto(Vec::new()), &table).await;
+    println!(
+        "\nalarm graphs ({GRAPH_RUNS} new alarms, warm): first post p50 {:.2} ms, p95 {:.2} ms; graph shown p50 {:.2} ms, p95 {:.2} ms after the invocation began",
+        percentile(&graphs.0, 50.0),
+        percentile(&graphs.0, 95.0),
+        percentile(&graphs.1, 50.0),
+        percentile(&graphs.1, 95.0)
+    );
+    targets.push((
+        "alarm-to-slack, bot token + state table, graphs on",
+        percentile(&graphs.0, 50.0),
+        2.0 + state_warm_ms,
+        format!("first post p50 ≤ the warm target without graphs, 2 ms + its DynamoDB calls ({state_warm_ms:.2} ms)"),
+    ));
     // Every mention of the benchmark started its pipeline (the check above sees only the 200).
     let mentions = cold_runs + warm_runs + 10 + mention_samples.len() + 1;
     assert_eq!(ci.started().len(), mentions, "a benchmarked mention did not start its pipeline");
@@ -959,6 +976,8 @@ async fn main() {
                 "dynamodb_state_sequence": state_warm_ms},
         },
         "functions": json_rows,
+        "graphs": {"runs": GRAPH_RUNS, "first_post_ms": {"p50": percentile(&graphs.0, 50.0), "p95": percentile(&graphs.0, 95.0), "samples": graphs.0},
+            "graph_shown_ms": {"p50": percentile(&graphs.1, 50.0), "p95": percentile(&graphs.1, 95.0), "samples": graphs.1}},
         "storm": {"alarms": storm.visible.len() + storm.lost.len(), "visible_p50_s": storm.quantile(0.5),
             "visible_p95_s": storm.quantile(0.95), "visible_max_s": storm.quantile(1.0), "posts": storm.posts,
             "updates": storm.updates, "answered_429": storm.rate_limited, "slack_calls": storm.calls,
@@ -973,6 +992,59 @@ async fn main() {
         Err(e) => eprintln!("could not write {}: {e}", path.display()),
     }
     println!("{}", if all_pass { "all targets met" } else { "SOME TARGETS MISSED" });
+}
+
+const GRAPH_RUNS: usize = 30;
+
+/// For new alarms (each its own message) through a warm container with graphs on (the CloudWatch stand-in
+/// draws): the time from the invocation's start to the first post, and to the graph shown, in ms.
+async fn graph_figures(alarm: &Path, mut env: Vec<(&'static str, String)>, table: &str) -> (Vec<f64>, Vec<f64>) {
+    let api = SlackApiStandIn::start(BOT_TOKEN).await;
+    let cloudwatch = chatops_tests::CloudWatchStandIn::start().await;
+    env.extend([
+        ("SLACK_BOT_TOKEN", BOT_TOKEN.to_owned()),
+        ("SLACK_API_URL", api.url()),
+        ("SLACK_CHANNEL", "C0GRAPHS".to_owned()),
+        ("STATE_TABLE", table.to_owned()),
+        ("METRIC_GRAPHS", "true".to_owned()),
+        ("AWS_ENDPOINT_URL_CLOUDWATCH", cloudwatch.url()),
+    ]);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let runtime = RuntimeApi::start().await;
+    let _process = FunctionProcess::spawn(alarm, &runtime, &env);
+    let (mut posts, mut graphs) = (Vec::new(), Vec::new());
+    for i in 0..GRAPH_RUNS + 5 {
+        make_quiet(table).await;
+        let name = format!("bench-graph-{i}");
+        let event = sns_alarm(&name, "ALARM", "OK", &now_rfc3339(), &format!("graph-{i}"), "cloudwatch-alarms");
+        let before = api.calls().len();
+        let inv = runtime.invoke(&event).await;
+        assert!(delivered(&inv.outcome), "graph run {i}: {:?}", inv.outcome);
+        let Some(served) = inv.served_at else { continue };
+        let calls = api.calls();
+        let at = |method: &str| calls[before..].iter().find(|c| c.method == method && c.answer == "ok").map(|c| c.at);
+        let (Some(post), Some(update)) = (at("chat.postMessage"), at("chat.update")) else {
+            panic!("graph run {i}: no post or no graph: {:?}", &calls[before..]);
+        };
+        if i >= 5 {
+            posts.push((post - served).as_secs_f64() * 1000.0);
+            graphs.push((update - served).as_secs_f64() * 1000.0);
+        }
+    }
+    (posts, graphs)
+}
+
+fn now_rfc3339() -> String {
+    let t = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.000+0000",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }
 
 fn time_now_iso() -> String {

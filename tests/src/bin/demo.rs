@@ -664,6 +664,7 @@ async fn main() {
     incident_demo(moto, &alarm_bin, &command_bin).await;
     alert_actions_demo(moto, &alarm_bin, &command_bin).await;
     organisation_demo(moto, &alarm_bin).await;
+    context_demo(moto, &alarm_bin, &command_bin).await;
 
     drop(slack);
     printer.abort();
@@ -1038,6 +1039,116 @@ async fn alert_actions_demo(moto: &Moto, alarm_bin: &std::path::Path, command_bi
             bold(&last_line(&hooks)),
             alertmanager.silences()[0].expired
         );
+    }
+}
+
+/// The context at the alert: a `/scale`, then an alarm on a Lambda function that shows it as a recent
+/// change, its graph (the CloudWatch stand-in draws it), and [Show logs] with its lines from moto's Logs.
+async fn context_demo(moto: &Moto, alarm_bin: &std::path::Path, command_bin: &std::path::Path) {
+    println!(
+        "\n{} the context at the alert: a /scale, then an alarm showing it as a recent change, its graph, and [Show logs] (moto's CloudWatch Logs)",
+        bold("17.")
+    );
+    let table = moto.create_state_table().await;
+    let api = SlackApiStandIn::start(BOT_TOKEN).await;
+    let hooks = SlackStandIn::start().await;
+    let cloudwatch = chatops_tests::CloudWatchStandIn::start().await;
+    let function = format!("checkout-api-{}", std::process::id());
+    let now_s = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let lines: Vec<(i64, String)> = (0..12)
+        .map(|i| {
+            let message = match i {
+                7 => "ERROR card processor timed out after 3000 ms (order 4411)".to_owned(),
+                _ => format!("POST /checkout 200 {}ms", 40 + i * 3),
+            };
+            ((now_s - 240 + i * 15) * 1000, message)
+        })
+        .collect();
+    moto.create_log_group(&format!("/aws/lambda/{function}"), &lines).await;
+    let mut alarm_env: Vec<(&str, String)> = moto.env();
+    alarm_env.extend([
+        ("SLACK_BOT_TOKEN", BOT_TOKEN.to_owned()),
+        ("SLACK_API_URL", api.url()),
+        ("STATE_TABLE", table.clone()),
+        ("SLACK_CHANNEL", "C0DEMO".to_owned()),
+        ("METRIC_GRAPHS", "true".to_owned()),
+        ("AWS_ENDPOINT_URL_CLOUDWATCH", cloudwatch.url()),
+    ]);
+    let mut command_env: Vec<(&str, String)> = moto.env();
+    command_env.extend([
+        ("SLACK_BOT_TOKEN", BOT_TOKEN.to_owned()),
+        ("SLACK_API_URL", api.url()),
+        ("STATE_TABLE", table.clone()),
+        ("SLACK_SIGNING_SECRET", SIGNING_SECRET.to_owned()),
+    ]);
+    let alarm_runtime = RuntimeApi::start().await;
+    let env: Vec<(&str, &str)> = alarm_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let _alarm_process = FunctionProcess::spawn(alarm_bin, &alarm_runtime, &env);
+    let command_runtime = RuntimeApi::start().await;
+    let env: Vec<(&str, &str)> = command_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let _command_process = FunctionProcess::spawn(command_bin, &command_runtime, &env);
+
+    // A /scale in the channel (C0123ABCD in the request): recorded as a change of the stack's account.
+    let body = command_body("/scale", &format!("{GROUP} 5"), "U0BOB", "T0DEMO");
+    let answer = command_runtime.invoke(&signed(&body)).await.response_json();
+    println!("   {} U0BOB: /scale {GROUP} 5 → HTTP {}", dim("POST /slack/commands"), answer["statusCode"]);
+
+    // An alarm on the function's errors, now.
+    let at = time::OffsetDateTime::from_unix_timestamp(now_s).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let at = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.000+0000",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    );
+    let mut event = sns_alarm("checkout-errors", "ALARM", "OK", &at, "context-demo-1", "alarms");
+    let record = &mut event["Records"][0]["Sns"];
+    let mut message: Value = serde_json::from_str(record["Message"].as_str().unwrap_or("{}")).unwrap_or(Value::Null);
+    message["Trigger"]["Namespace"] = "AWS/Lambda".into();
+    message["Trigger"]["MetricName"] = "Errors".into();
+    message["Trigger"]["Dimensions"] = serde_json::json!([{"name": "FunctionName", "value": function}]);
+    record["Message"] = message.to_string().into();
+    alarm_runtime.invoke(&event).await;
+    let Some(alert) = api.channel("C0DEMO").into_iter().next() else { return };
+    let changes = alert.all_text().lines().find(|l| l.starts_with("🔧")).unwrap_or("(no recent changes)").to_owned();
+    println!("   {} checkout-errors in ALARM, posted; the message says: {}", dim("alarm-to-slack:"), mrkdwn(&changes));
+    if let (Some(widget), Some(file)) = (cloudwatch.widgets().last(), api.files().last().cloned()) {
+        let dir = chatops_tests::workspace_root().join("target").join("demo");
+        let path = dir.join(&file.filename);
+        let written =
+            std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, file.content.unwrap_or_default()));
+        println!(
+            "   {} CloudWatch drew {} (stat {}), shown by chat.update",
+            dim("graph:"),
+            widget["metrics"][0],
+            widget["metrics"][0][4]["stat"]
+        );
+        if written.is_ok() {
+            println!("   {} {}", dim("open it:"), path.display());
+        }
+    }
+    let Some(logs) = alert.button("alert:logs") else {
+        println!("   no [Show logs] button");
+        return;
+    };
+    let payload = serde_json::json!({
+        "type": "block_actions", "team": {"id": "T0DEMO"}, "user": {"id": "U0ONCALL", "username": "oncall"},
+        "channel": {"id": "C0DEMO", "name": "alarms"},
+        "container": {"type": "message", "message_ts": alert.ts, "channel_id": "C0DEMO"},
+        "response_url": hooks.url("/actions/T0DEMO/logs/1"),
+        "message": {"ts": alert.ts, "text": alert.text(), "attachments": alert.body["attachments"]},
+        "actions": [{"action_id": "alert:logs", "block_id": "alert-actions", "value": logs["value"], "action_ts": "3.1"}]
+    });
+    command_runtime.invoke(&signed(&interaction_body(&payload))).await;
+    hooks.wait_for(1, Duration::from_secs(3)).await;
+    println!("   {} U0ONCALL clicks [📜 Show logs]; in the alarm's thread:", dim("POST /slack/interactions"));
+    for reply in api.thread("C0DEMO", &alert.ts) {
+        for line in reply.all_text().lines().filter(|l| !matches!(*l, "section" | "mrkdwn" | "context")).take(8) {
+            println!("     {}", dim(line));
+        }
     }
 }
 
