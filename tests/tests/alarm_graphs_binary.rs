@@ -154,17 +154,46 @@ async fn cloudwatch_refusing_or_stalling_leaves_the_message_without_a_graph_neve
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn slack_refusing_the_upload_leaves_the_message_as_posted() {
+async fn slack_refusing_the_upload_leaves_the_message_as_posted_and_a_missing_scope_stops_graphs() {
     let s = setup().await;
     let c = s.container(&[]).await;
-    s.api.outage(Some("files.getUploadURLExternal"), Some(ApiReply::Error("missing_scope")));
-    let inv = c.runtime.invoke(&alarm("no-files-scope", "ALARM", "OK", 0, "u-1")).await;
+    // A refusal of this upload only: this graph is lost, the next alarm gets its own.
+    s.api.fail_method("files.getUploadURLExternal", ApiReply::Error("invalid_arguments"));
+    let inv = c.runtime.invoke(&alarm("upload-hiccup", "ALARM", "OK", 0, "u-0")).await;
     assert_eq!(inv.response_json(), json!({"delivered": 1}));
-    let message = &s.api.channel("C0ALARMS")[0];
-    assert!(images(&message.body).is_empty());
-    assert_eq!(message.updates, 0);
+    assert!(images(&s.api.channel("C0ALARMS")[0].body).is_empty());
+    assert_eq!(s.cloudwatch.widgets().len(), 1);
+    // No files:write: the message stays as posted, and graphs stop in this container (said once).
+    s.api.outage(Some("files.getUploadURLExternal"), Some(ApiReply::Error("missing_scope")));
+    for (i, name) in ["no-files-scope", "no-files-scope-2"].iter().enumerate() {
+        let inv = c.runtime.invoke(&alarm(name, "ALARM", "OK", 0, &format!("u-{}", i + 1))).await;
+        assert_eq!(inv.response_json(), json!({"delivered": 1}));
+    }
+    for message in s.api.channel("C0ALARMS") {
+        assert!(images(&message.body).is_empty());
+        assert_eq!(message.updates, 0);
+    }
+    assert_eq!(s.cloudwatch.widgets().len(), 2, "no drawing after graphs stopped");
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(c.process.output().contains("graph not uploaded"), "{}", c.process.output());
+    let output = c.process.output();
+    assert_eq!(output.matches("alarm graphs stopped in this container").count(), 1, "{output}");
+    assert!(output.contains("files:write"), "{output}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_role_that_may_not_draw_stops_graphs_once() {
+    let s = setup().await;
+    let c = s.container(&[]).await;
+    s.cloudwatch.always(Some(WidgetReply::Error(403, "AccessDenied")));
+    for (i, name) in ["denied-1", "denied-2"].iter().enumerate() {
+        let inv = c.runtime.invoke(&alarm(name, "ALARM", "OK", 0, &format!("d-{i}"))).await;
+        assert_eq!(inv.response_json(), json!({"delivered": 1}));
+    }
+    assert_eq!(s.cloudwatch.widgets().len(), 1, "asked once, then stopped");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let output = c.process.output();
+    assert_eq!(output.matches("alarm graphs stopped in this container").count(), 1, "{output}");
+    assert!(output.contains("cloudwatch:GetMetricWidgetImage"), "{output}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -297,4 +326,24 @@ async fn an_acknowledgement_made_while_the_graph_is_drawn_stays_on_the_message()
     assert!(shown.all_text().contains("Acknowledged by <@U0ALICE>"), "the acknowledgement stays: {:#}", shown.body);
     assert!(shown.button("alert:ack").is_none(), "no second [Acknowledge]");
     assert!(shown.button("incident:declare").is_some());
+}
+
+/// An alarm storm: the digest's lines get no graph, and neither do the alarms posted just before it began
+/// (the channel's chat.update budget is the digest's).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_storm_draws_no_graphs() {
+    let s = setup().await;
+    let c =
+        s.container(&[("STORM_THRESHOLD", "2"), ("STORM_WINDOW_SECONDS", "30"), ("STORM_QUIET_SECONDS", "30")]).await;
+    let mut batch = alarm("storm-0", "ALARM", "OK", 0, "st-0");
+    for i in 1..6 {
+        let more = alarm(&format!("storm-{i}"), "ALARM", "OK", 0, &format!("st-{i}"));
+        batch["Records"].as_array_mut().unwrap().push(more["Records"][0].clone());
+    }
+    let inv = c.runtime.invoke(&batch).await;
+    assert_eq!(inv.response_json()["delivered"], 6, "{:?}", inv.response_json());
+    let all: String = s.api.channel("C0ALARMS").iter().map(|m| m.all_text()).collect();
+    assert!(all.contains("storm-5"), "the digest shows the later alarms: {all}");
+    assert!(s.cloudwatch.widgets().is_empty(), "no graph drawn in a storm: {:?}", s.cloudwatch.widgets().len());
+    assert!(s.api.files().is_empty());
 }

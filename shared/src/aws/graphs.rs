@@ -50,6 +50,11 @@ pub enum GraphError {
     Timeout(Duration),
     #[error("CloudWatch answered without an image")]
     Empty,
+    /// The role may not draw (cloudwatch:GetMetricWidgetImage is not granted): no later try will do better.
+    #[error(
+        "CloudWatch refused to draw: {0} (grant cloudwatch:GetMetricWidgetImage, template parameter MetricGraphs=true)"
+    )]
+    NotAllowed(String),
 }
 
 /// Which accounts' metrics can be drawn here, given the stack's own account.
@@ -68,11 +73,31 @@ pub struct Graphs {
     pub cross_account: bool,
     /// Accounts whose alarms got no graph, said once each.
     said: Mutex<HashSet<String>>,
+    /// Why graphs stopped in this container (a permission missing: every later try would fail alike).
+    stopped: Mutex<Option<String>>,
 }
 
 impl Graphs {
     pub fn new(cloudwatch: aws_sdk_cloudwatch::Client, cross_account: bool) -> Self {
-        Self { cloudwatch, cross_account, said: Mutex::default() }
+        Self { cloudwatch, cross_account, said: Mutex::default(), stopped: Mutex::default() }
+    }
+
+    /// Graphs are off in this container until it is replaced (a deploy that fixes the permission does).
+    pub fn stopped(&self) -> bool {
+        self.stopped.lock().is_ok_and(|s| s.is_some())
+    }
+
+    /// Stops graphs in this container, saying why once.
+    pub fn stop(&self, why: &str) {
+        if let Ok(mut stopped) = self.stopped.lock()
+            && stopped.is_none()
+        {
+            tracing::error!(
+                why,
+                "alarm graphs stopped in this container: every alarm is still posted, without its graph"
+            );
+            *stopped = Some(why.to_owned());
+        }
     }
 
     /// How this stack may draw the alarm of `alarm_account`; logs once per account when it may not.
@@ -96,6 +121,9 @@ impl Graphs {
             self.cloudwatch.get_metric_widget_image().metric_widget(widget.to_string()).output_format("png").send();
         let answer = tokio::time::timeout(DRAW_TIMEOUT, call).await.map_err(|_| GraphError::Timeout(DRAW_TIMEOUT))?;
         let out = answer.map_err(|e| match e.code() {
+            Some(code @ ("AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation")) => {
+                GraphError::NotAllowed(format!("{code}: {}", e.message().unwrap_or_default()))
+            }
             Some(code) => GraphError::Refused(format!("{code}: {}", e.message().unwrap_or_default())),
             None => GraphError::Refused(DisplayErrorContext(e).to_string()),
         })?;

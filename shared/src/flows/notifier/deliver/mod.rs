@@ -559,6 +559,9 @@ impl<'d> Run<'d> {
             (&result, &deps.sink)
             && deps.graphs.is_some()
             && matches!(n, crate::notify::Notification::Alarm(_))
+            // A channel in a storm keeps chat.update for its digest.
+            && !in_storm
+            && !plan.scope.as_deref().is_some_and(|s| deps.in_storm(s, now_ms()))
         {
             let shown = match update {
                 Some(update) => Some((update.thread.channel.clone(), update.thread.ts.clone(), update.changed_at_ms)),
@@ -634,7 +637,15 @@ impl<'d> Run<'d> {
     pub(crate) async fn draw_graphs(&mut self, plans: &[Plan<'_>], token: &Secret) {
         let (Some(graphs), Sink::WebApi { api, .. }) = (&self.deps.graphs, &self.deps.sink) else { return };
         for job in std::mem::take(&mut self.graph_jobs) {
+            if graphs.stopped() {
+                break;
+            }
             let Some(plan) = plans.get(job.index) else { continue };
+            // A storm began since it was posted: its channel keeps chat.update for the digest.
+            if plan.scope.as_deref().is_some_and(|s| self.deps.in_storm(s, now_ms())) {
+                tracing::info!(channel = %job.channel, "no graph: the channel is in an alarm storm");
+                continue;
+            }
             let crate::notify::Notification::Alarm(alarm) = &plan.incoming.notification else { continue };
             // Time for the drawing, the upload and the update, and a reserve before the deadline.
             let deadline = self.deadline.checked_sub(GRAPH_RESERVE).unwrap_or(self.deadline);
@@ -649,6 +660,10 @@ impl<'d> Run<'d> {
             };
             let png = match graphs.draw(&request.widget).await {
                 Ok(png) => png,
+                Err(err @ crate::aws::graphs::GraphError::NotAllowed(_)) => {
+                    graphs.stop(&err.to_string());
+                    break;
+                }
                 Err(err) => {
                     tracing::warn!(error = %err, alarm = %alarm.name, "graph not drawn: the message stays without it");
                     continue;
@@ -658,6 +673,13 @@ impl<'d> Run<'d> {
             let title = format!("{} ({})", alarm.name, alarm.new_state.as_str());
             let file_id = match api.upload_private(token, &filename, &title, &request.alt_text, png, deadline).await {
                 Ok(id) => id,
+                // The app cannot upload (no files:write, a token of the wrong kind): no later try will do better.
+                Err(err @ ApiError::Refused { class: crate::slack::api::ErrorClass::Config, .. }) => {
+                    graphs.stop(&format!(
+                        "{err}; add the files:write scope to the Slack app (slack/manifest.yaml) and reinstall it"
+                    ));
+                    break;
+                }
                 Err(err) => {
                     tracing::warn!(error = %err, alarm = %alarm.name, "graph not uploaded: the message stays without it");
                     continue;
