@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 #[derive(Clone, Debug)]
@@ -43,7 +43,10 @@ impl Reply {
 
 #[derive(Clone, Debug)]
 pub struct Received {
+    pub method: String,
     pub path: String,
+    /// The query string, when there is one (`wait=true`).
+    pub query: Option<String>,
     pub headers: HeaderMap,
     pub body: Bytes,
     pub at: std::time::Instant,
@@ -125,9 +128,29 @@ impl SlackStandIn {
     }
 }
 
-async fn handle(State(standin): State<SlackStandIn>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let mut received =
-        Received { path: uri.path().to_owned(), headers, body, at: std::time::Instant::now(), status: 0 };
+async fn handle(
+    State(standin): State<SlackStandIn>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut received = Received {
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+        query: uri.query().map(str::to_owned),
+        headers,
+        body,
+        at: std::time::Instant::now(),
+        status: 0,
+    };
+    // Discord answers a post with `?wait=true` with the message it made (its ID is the number of requests).
+    let waited = received.query.as_deref().is_some_and(|q| q.split('&').any(|p| p == "wait=true"));
+    let message = waited.then(|| {
+        let posted = received.json();
+        serde_json::json!({"id": format!("{}", 1_000_000 + standin.inner.lock().unwrap().received.len()), "type": 0,
+            "content": posted["content"], "embeds": posted["embeds"], "channel_id": "100"})
+    });
     let reply = {
         let mut inner = standin.inner.lock().unwrap();
         let reply = inner.script.pop_front().or_else(|| inner.fallback.clone()).unwrap_or_else(Reply::ok);
@@ -142,7 +165,11 @@ async fn handle(State(standin): State<SlackStandIn>, uri: Uri, headers: HeaderMa
         tokio::time::sleep(reply.delay).await;
     }
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = (status, reply.body).into_response();
+    let body = match message {
+        Some(message) if status.is_success() => message.to_string(),
+        _ => reply.body,
+    };
+    let mut response = (status, body).into_response();
     if let Some(secs) = reply.retry_after {
         response.headers_mut().insert("retry-after", secs.into());
     }

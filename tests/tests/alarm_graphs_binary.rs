@@ -347,3 +347,84 @@ async fn a_storm_draws_no_graphs() {
     assert!(s.cloudwatch.widgets().is_empty(), "no graph drawn in a storm: {:?}", s.cloudwatch.widgets().len());
     assert!(s.api.files().is_empty());
 }
+
+/// The parts of a multipart/form-data body: (name, filename, bytes).
+fn multipart(content_type: &str, body: &[u8]) -> Vec<(String, Option<String>, Vec<u8>)> {
+    let boundary = content_type.split("boundary=").nth(1).expect("a boundary").trim_matches('"');
+    let delimiter = format!("--{boundary}");
+    let text = body;
+    let mut parts = Vec::new();
+    let find = |hay: &[u8], needle: &[u8], from: usize| {
+        hay[from..].windows(needle.len()).position(|w| w == needle).map(|p| p + from)
+    };
+    let mut at = find(text, delimiter.as_bytes(), 0).expect("a first boundary") + delimiter.len();
+    while let Some(next) = find(text, delimiter.as_bytes(), at) {
+        let part = &text[at..next];
+        let part = part.strip_prefix(b"\r\n").unwrap_or(part);
+        let part = part.strip_suffix(b"\r\n").unwrap_or(part);
+        let split = find(part, b"\r\n\r\n", 0).expect("headers and body");
+        let headers = String::from_utf8_lossy(&part[..split]).to_string();
+        let name = headers.split("name=\"").nth(1).and_then(|r| r.split('"').next()).unwrap_or_default().to_owned();
+        let filename = headers.split("filename=\"").nth(1).and_then(|r| r.split('"').next()).map(str::to_owned);
+        parts.push((name, filename, part[split + 4..].to_vec()));
+        at = next + delimiter.len();
+    }
+    parts
+}
+
+/// A Discord webhook can carry the image: the alarm is posted first (Discord answers with the message,
+/// `wait=true`), then edited with the PNG attached and shown in its embed. Slack's and Mattermost's
+/// webhooks cannot: nothing is drawn for them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_discord_webhook_gets_the_graph_in_its_embed_and_other_webhooks_none() {
+    let cloudwatch = CloudWatchStandIn::start().await;
+    let hooks = SlackStandIn::start().await;
+    let container = |url: String, platform: &'static str| {
+        let mut env = Moto::shared().env();
+        env.extend([
+            ("SLACK_WEBHOOK_URL", url),
+            ("CHAT_PLATFORM", platform.to_owned()),
+            ("METRIC_GRAPHS", "true".to_owned()),
+            ("AWS_ENDPOINT_URL_CLOUDWATCH", cloudwatch.url()),
+        ]);
+        async move { Container::start("alarm-to-slack", &env).await }
+    };
+    let discord = container(hooks.url("/api/webhooks/1/abc"), "discord").await;
+    let inv = discord.runtime.invoke(&alarm("discord-cpu", "ALARM", "OK", 0, "dc-1")).await;
+    assert_eq!(inv.response_json(), json!({"delivered": 1}));
+    let got = hooks.received();
+    assert_eq!(
+        got.len(),
+        2,
+        "a post, then its edit: {:?}",
+        got.iter().map(|r| (&r.method, &r.path)).collect::<Vec<_>>()
+    );
+    assert_eq!((got[0].method.as_str(), got[0].query.as_deref()), ("POST", Some("wait=true")));
+    assert!(got[0].json()["embeds"][0].get("image").is_none(), "the post carries no graph");
+    assert_eq!(got[1].method, "PATCH");
+    assert_eq!(got[1].path, "/api/webhooks/1/abc/messages/1000000");
+    let content_type = got[1].headers["content-type"].to_str().unwrap().to_owned();
+    assert!(content_type.starts_with("multipart/form-data; boundary="), "{content_type}");
+    let parts = multipart(&content_type, &got[1].body);
+    let payload: Value =
+        serde_json::from_slice(&parts.iter().find(|p| p.0 == "payload_json").expect("payload_json").2).unwrap();
+    let file = parts.iter().find(|p| p.0 == "files[0]").expect("files[0]");
+    let filename = file.1.clone().expect("a filename");
+    assert!(png_size(&file.2).is_some(), "a PNG");
+    assert_eq!(payload["embeds"][0]["image"]["url"], json!(format!("attachment://{filename}")));
+    assert_eq!(payload["attachments"][0]["filename"], json!(filename));
+    assert!(payload["attachments"][0]["description"].as_str().unwrap().starts_with("Graph of "));
+    assert_eq!(payload["embeds"][0]["title"], got[0].json()["embeds"][0]["title"], "the same embed, with its image");
+    assert_eq!(cloudwatch.widgets().len(), 1);
+
+    // Slack's and Mattermost's webhooks: posted as always, nothing drawn.
+    for (platform, path) in [("slack", "/services/T0/B0/x"), ("mattermost", "/hooks/abc")] {
+        let c = container(hooks.url(path), platform).await;
+        let inv =
+            c.runtime.invoke(&alarm(&format!("{platform}-cpu"), "ALARM", "OK", 0, &format!("{platform}-1"))).await;
+        assert_eq!(inv.response_json(), json!({"delivered": 1}));
+        let last = hooks.received().into_iter().last().unwrap();
+        assert_eq!((last.method.as_str(), last.path.as_str(), last.query), ("POST", path, None));
+    }
+    assert_eq!(cloudwatch.widgets().len(), 1, "no drawing for webhooks that cannot show it");
+}

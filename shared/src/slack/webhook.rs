@@ -18,6 +18,8 @@ use crate::secret::Secret;
 pub struct Delivered {
     pub attempts: u32,
     pub latency: Duration,
+    /// The answer's body (Discord's message, with `?wait=true`).
+    pub answer: String,
 }
 
 /// Why a message could not be delivered. Messages carry Slack's answer, never the URL.
@@ -100,7 +102,7 @@ impl SlackPoster {
                         Err(failed) => return Attempt::Retry { wait: None, why: failed.why },
                     };
                     if (200..300).contains(&exchange.status) {
-                        return Attempt::Done(());
+                        return Attempt::Done(exchange.body);
                     }
                     if exchange.status == 429 {
                         crate::metrics::count(crate::metrics::Metric::SlackRateLimited, 1);
@@ -117,10 +119,98 @@ impl SlackPoster {
             })
             .await;
         match outcome {
-            Ok(()) => Ok(Delivered { attempts, latency: started.elapsed() }),
+            Ok(answer) => Ok(Delivered { attempts, latency: started.elapsed(), answer }),
             Err(GaveUp::Fatal((status, answer))) => Err(DeliveryError::Rejected { status, answer, attempts }),
             Err(GaveUp::Exhausted(last)) => Err(DeliveryError::Exhausted { last, attempts }),
             Err(GaveUp::Deadline(last)) => Err(DeliveryError::Deadline { last, attempts }),
         }
+    }
+
+    /// Edits Discord webhook message `message_id` (`PATCH <webhook>/messages/<id>`) with `payload` (its
+    /// `embeds`, the `attachments` list) and one PNG as `files[0]`, multipart as Discord takes files.
+    /// Retried like a post; the URL (a secret) never reaches a log.
+    pub async fn edit_discord_with_file(
+        &self,
+        webhook: &Secret,
+        message_id: &str,
+        payload: &serde_json::Value,
+        (filename, png): (&str, &[u8]),
+        deadline: Instant,
+    ) -> Result<Delivered, DeliveryError> {
+        let url = discord_message_url(webhook.expose(), message_id);
+        // A boundary no PNG or JSON of ours contains: the time and the image's length, 30-odd characters.
+        let boundary = format!("chatops-graph-{:x}-{:x}-boundary", crate::clock::now_ms(), png.len());
+        let mut body = Vec::with_capacity(png.len() + 4096);
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"payload_json\"\r\nContent-Type: application/json\r\n\r\n{payload}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"files[0]\"; filename=\"{filename}\"\r\nContent-Type: image/png\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(png);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let started = Instant::now();
+        let content_type = format!("multipart/form-data; boundary={boundary}");
+        let (outcome, attempts) = self
+            .policy
+            .run(deadline, |timeout| {
+                let request = self
+                    .client
+                    .patch(&url)
+                    .header(reqwest::header::CONTENT_TYPE, content_type.clone())
+                    .body(body.clone());
+                async move {
+                    let exchange = match Exchange::send(request, timeout).await {
+                        Ok(exchange) => exchange,
+                        Err(failed) => return Attempt::Retry { wait: None, why: failed.why },
+                    };
+                    if (200..300).contains(&exchange.status) {
+                        return Attempt::Done(exchange.body);
+                    }
+                    exchange
+                        .retry(self.policy.default_retry_after)
+                        .unwrap_or_else(|| Attempt::Fatal((exchange.status, exchange.short_body())))
+                }
+            })
+            .await;
+        match outcome {
+            Ok(answer) => Ok(Delivered { attempts, latency: started.elapsed(), answer }),
+            Err(GaveUp::Fatal((status, answer))) => Err(DeliveryError::Rejected { status, answer, attempts }),
+            Err(GaveUp::Exhausted(last)) => Err(DeliveryError::Exhausted { last, attempts }),
+            Err(GaveUp::Deadline(last)) => Err(DeliveryError::Deadline { last, attempts }),
+        }
+    }
+}
+
+/// `<webhook>/messages/<id>`, keeping the webhook's query (`?thread_id=…`).
+pub fn discord_message_url(webhook: &str, message_id: &str) -> String {
+    match webhook.split_once('?') {
+        Some((base, query)) => format!("{}/messages/{message_id}?{query}", base.trim_end_matches('/')),
+        None => format!("{}/messages/{message_id}", webhook.trim_end_matches('/')),
+    }
+}
+
+/// The webhook URL asking Discord to answer with the message it made (`wait=true`), so it can be edited.
+pub fn discord_wait_url(webhook: &str) -> String {
+    let sep = if webhook.contains('?') { '&' } else { '?' };
+    format!("{webhook}{sep}wait=true")
+}
+
+#[cfg(test)]
+mod discord_url_tests {
+    use super::*;
+
+    #[test]
+    fn message_urls_keep_the_thread() {
+        assert_eq!(
+            discord_message_url("https://discord.com/api/webhooks/1/abc", "9"),
+            "https://discord.com/api/webhooks/1/abc/messages/9"
+        );
+        assert_eq!(
+            discord_message_url("https://discord.com/api/webhooks/1/abc?thread_id=5", "9"),
+            "https://discord.com/api/webhooks/1/abc/messages/9?thread_id=5"
+        );
+        assert_eq!(discord_wait_url("https://d/x"), "https://d/x?wait=true");
+        assert_eq!(discord_wait_url("https://d/x?thread_id=5"), "https://d/x?thread_id=5&wait=true");
     }
 }

@@ -191,9 +191,21 @@ impl Config {
         self.needs_kms() || self.state_table.is_some() || self.accounts.lookup
     }
 
-    /// Graphs are drawn: they are on, and messages go through the Web API (a webhook cannot show them).
+    /// Graphs are drawn: they are on, and messages go through the Web API or a Discord webhook (other
+    /// webhooks cannot carry an image; a webhook whose platform its URL tells is known once decrypted).
     pub fn draws_graphs(&self) -> bool {
-        self.graphs && matches!(self.destination, Destination::WebApi { .. })
+        self.graphs
+            && match &self.destination {
+                Destination::WebApi { .. } => true,
+                Destination::Webhook(source) => match (self.platform, source) {
+                    (Some(platform), _) => platform == Platform::Discord,
+                    // A webhook in plain text or from the bundle tells its host now; a KMS one once decrypted.
+                    (None, SecretSource::Plain { value, .. } | SecretSource::Bundle { value, .. }) => {
+                        Platform::from_webhook_url(value.expose()) == Some(Platform::Discord)
+                    }
+                    (None, SecretSource::Kms { .. }) => true,
+                },
+            }
     }
 }
 
@@ -351,9 +363,7 @@ impl Deps {
 
     /// Draws alarm graphs with `cloudwatch` (the caller checks [`Config::graphs`]).
     pub fn use_graphs(&mut self, cloudwatch: aws_sdk_cloudwatch::Client, cross_account: bool) {
-        if matches!(self.sink, Sink::WebApi { .. }) {
-            self.graphs = Some(crate::aws::graphs::Graphs::new(cloudwatch, cross_account));
-        }
+        self.graphs = Some(crate::aws::graphs::Graphs::new(cloudwatch, cross_account));
     }
 
     /// Lets the values from the stack's secret (`SLACK_SECRETS_ARN`) be read again when refused.

@@ -92,6 +92,8 @@ struct GraphJob {
     /// The state and its time that the message shows (the graph is drawn only while it still does).
     state: String,
     changed_at_ms: i64,
+    /// A Discord webhook's message instead: its ID and the body it was posted with.
+    discord: Option<(String, Value)>,
 }
 
 /// One invocation's delivery: its deadline, its identity for claims and leases, and whether the state
@@ -469,6 +471,19 @@ impl<'d> Run<'d> {
             Some(result) => result,
             None => match &deps.sink {
                 Sink::Webhook { poster, .. } => {
+                    // A Discord alarm that will get its graph: Discord answers with the message (`wait=true`),
+                    // whose ID the graph's edit needs.
+                    let discord_graph = platform == Platform::Discord
+                        && deps.graphs.as_ref().is_some_and(|g| !g.stopped())
+                        && matches!(n, crate::notify::Notification::Alarm(_))
+                        && !in_storm;
+                    let waited;
+                    let target = if discord_graph {
+                        waited = Secret::new(crate::slack::webhook::discord_wait_url(secret.expose()));
+                        &waited
+                    } else {
+                        secret
+                    };
                     let other;
                     let body = match platform {
                         Platform::Slack => body.as_ref(),
@@ -479,11 +494,24 @@ impl<'d> Run<'d> {
                         }
                     };
                     self.pace_post(plan).await;
-                    poster
-                        .post_to(&platform, secret, body, self.deadline)
-                        .await
-                        .map(|d| (Outcome::Posted, d.attempts, None, None))
-                        .map_err(PostError::from)
+                    let posted = poster.post_to(&platform, target, body, self.deadline).await;
+                    if let Ok(delivered) = &posted
+                        && discord_graph
+                        && let Some(id) = serde_json::from_str::<Value>(&delivered.answer)
+                            .ok()
+                            .and_then(|m| m["id"].as_str().map(str::to_owned))
+                    {
+                        self.graph_jobs.push(GraphJob {
+                            index,
+                            channel: "(webhook)".to_owned(),
+                            ts: String::new(),
+                            key: None,
+                            state: n.state().to_owned(),
+                            changed_at_ms: n.changed_at_ms().unwrap_or_else(now_ms),
+                            discord: Some((id, body.clone())),
+                        });
+                    }
+                    posted.map(|d| (Outcome::Posted, d.attempts, None, None)).map_err(PostError::from)
                 }
                 Sink::WebApi { api, .. } => {
                     let posted = match &lease {
@@ -579,6 +607,7 @@ impl<'d> Run<'d> {
                     key: key.clone(),
                     state: n.state().to_owned(),
                     changed_at_ms,
+                    discord: None,
                 });
             }
         }
@@ -635,7 +664,7 @@ impl<'d> Run<'d> {
     /// graph is shown only while its message still shows the state it was drawn for (under the
     /// lifecycle's lease: a newer state's container draws its own), and never fails the invocation.
     pub(crate) async fn draw_graphs(&mut self, plans: &[Plan<'_>], token: &Secret) {
-        let (Some(graphs), Sink::WebApi { api, .. }) = (&self.deps.graphs, &self.deps.sink) else { return };
+        let Some(graphs) = &self.deps.graphs else { return };
         for job in std::mem::take(&mut self.graph_jobs) {
             if graphs.stopped() {
                 break;
@@ -670,6 +699,32 @@ impl<'d> Run<'d> {
                 }
             };
             let filename = format!("{}.png", file_stem(&alarm.name));
+            let (api, poster) = match &self.deps.sink {
+                Sink::WebApi { api, .. } => (Some(api), None),
+                Sink::Webhook { poster, .. } => (None, Some(poster)),
+            };
+            if let (Some((id, body)), Some(poster)) = (&job.discord, poster) {
+                // Discord: the message is edited with the image attached, shown in its embed.
+                let mut payload = serde_json::json!({ "embeds": body["embeds"].clone() });
+                payload["embeds"][0]["image"] = serde_json::json!({ "url": format!("attachment://{filename}") });
+                let description: String = request.alt_text.chars().take(1024).collect();
+                payload["attachments"] =
+                    serde_json::json!([{ "id": 0, "filename": filename, "description": description }]);
+                match poster.edit_discord_with_file(token, id, &payload, (&filename, &png), deadline).await {
+                    Ok(_) => tracing::info!(
+                        alarm = %alarm.name,
+                        platform = "discord",
+                        metrics = request.metrics,
+                        graph_ms = started.elapsed().as_millis() as u64,
+                        "graph shown"
+                    ),
+                    Err(err) => {
+                        tracing::warn!(error = %err, alarm = %alarm.name, "graph not shown on the Discord message")
+                    }
+                }
+                continue;
+            }
+            let Some(api) = api else { continue };
             let title = format!("{} ({})", alarm.name, alarm.new_state.as_str());
             let file_id = match api.upload_private(token, &filename, &title, &request.alt_text, png, deadline).await {
                 Ok(id) => id,
