@@ -100,6 +100,13 @@ def main():
     assert any("NewParameter" in f for f in gone_param), "the check misses a parameter"
 
     found = problems(params, code, set_by_template, markdown)
+    # One version: the workspace's, the Serverless Application Repository's, the changelog's latest release.
+    cargo = re.search(r'\[workspace\.package\][^\[]*?\nversion = "([^"]+)"', (ROOT / "Cargo.toml").read_text())
+    sar = template.get("Metadata", {}).get("AWS::ServerlessRepo::Application", {}).get("SemanticVersion")
+    released = re.search(r"^## \[(\d+\.\d+\.\d+)\]", (ROOT / "CHANGELOG.md").read_text(), flags=re.M)
+    versions = (cargo and cargo.group(1), str(sar) if sar else None, released and released.group(1))
+    if len(set(versions)) != 1 or None in versions:
+        found.append(f"versions disagree: Cargo.toml {versions[0]}, template.yaml {versions[1]}, CHANGELOG.md {versions[2]}")
     if found:
         print("docs/configuration.md is out of step:")
         for f in found:

@@ -7,7 +7,7 @@ longest module that exists, and checks the graph of file modules. Edges between 
 ancestors or descendants (a `mod.rs` re-exporting its children, a child using its parent's types) are
 not counted: they are one module's inside. Prints the graph's findings and exits 1 on any.
 
-The floors, bottom to top (README, "How it fits together"):
+The floors, bottom to top (docs/development.md, "How it fits together"):
 """
 import re
 import sys

@@ -3,7 +3,7 @@
 //! Same output as `lambda_runtime`'s default subscriber (JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`, no
 //! timestamp or target: CloudWatch adds the time), but filtered by `tracing_subscriber`'s `Targets`
 //! instead of `EnvFilter`. `EnvFilter` brings a regex engine for span and field filters that no one
-//! sets on a Lambda function: about 0.2 MiB of each binary (README, Performance).
+//! sets on a Lambda function: about 0.2 MiB of each binary (docs/performance.md).
 //!
 //! Base floor: imports nothing from this crate.
 

@@ -86,7 +86,7 @@ async fn a_container_killed_while_it_holds_the_digest_loses_nothing() {
     // Lambda retries a failed invocation as it retries one that got no answer. The alarms that join a
     // digest its killed holder never showed wait for its lease to run out (10 s); on a loaded machine
     // the container that then takes it over can run out of time with lines still coming in, and fails
-    // so that its retry shows them (README, "Nothing is lost").
+    // so that its retry shows them (docs/notifier.md, "Nothing is lost").
     let burst = Burst { kill_holder: true, lambda_retry: Some(Duration::from_secs(5)), ..Burst::default() };
     let (report, _api) = storm::run(&burst).await;
     assert!(report.killed.is_some(), "no process was seen holding the lease");

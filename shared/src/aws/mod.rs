@@ -5,7 +5,7 @@
 //! Lambda hands a function everything the SDK needs in environment variables: the region, and the
 //! execution role's credentials. `aws-config` would also probe profile files, build the STS, SSO and
 //! instance-metadata providers and their clients, and cost a third of a millisecond on every cold start
-//! plus about 0.5 MiB of binary for code a Lambda function never runs (README, Performance).
+//! plus about 0.5 MiB of binary for code a Lambda function never runs (docs/performance.md).
 //!
 //! The standard endpoint settings are honoured exactly as the SDK defines them, so a local emulator is
 //! reached unchanged: `AWS_ENDPOINT_URL_<SERVICE>` (e.g. `AWS_ENDPOINT_URL_KMS`,

@@ -1,6 +1,6 @@
 //! What happens later without a click: one-time EventBridge Scheduler schedules invoke slack-command
 //! with a timer as their input, `{"chatops_timer": {"kind": …, …}}` (the shape is the contract; the
-//! README documents it). A timer acts only on a record still in the matching state: an approval request
+//! docs/alert-actions.md documents it). A timer acts only on a record still in the matching state: an approval request
 //! still open past its time, a deploy still without a result past its timeout, an alarm still muted by
 //! that very mute. So a timer that fires late, twice, or forged by someone allowed to invoke the
 //! function changes nothing the state table does not allow.

@@ -549,14 +549,14 @@ mod tests {
         }
     }
 
-    /// The README's example is a policy that parses, and means what the README says of it.
+    /// The manual's example (docs/policy.md) is a policy that parses, and means what the manual says of it.
     #[test]
-    fn the_readme_example_parses() {
-        let readme = include_str!("../../../README.md");
+    fn the_manuals_example_parses() {
+        let readme = include_str!("../../../docs/policy.md");
         let section = &readme[readme.find("## Who may do what").expect("policy section")..];
         let start = section.find("```json\n").expect("json block") + 8;
         let end = start + section[start..].find("```").expect("end of block");
-        let policy = Policy::parse(&section[start..end]).expect("the README's policy parses");
+        let policy = Policy::parse(&section[start..end]).expect("the manual's policy parses");
         assert_eq!(policy.rules.len(), 4);
         let none = BTreeSet::new();
         let devs = BTreeSet::from(["S0DEVS".to_owned()]);

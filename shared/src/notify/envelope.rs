@@ -191,7 +191,7 @@ mod tests {
 
     /// The reason an alarm's state is read by hand although the library reads the real fixtures: one odd
     /// field (a null reason, a state it does not know) costs its type the whole alarm, where ours loses
-    /// that field only; keeping both readers cost 0.04 MiB of binary (README). When the library reads
+    /// that field only; keeping both readers cost 0.04 MiB of binary (docs/development.md). When the library reads
     /// these, switch `alarm::from_alarm_data`.
     #[test]
     fn the_library_loses_a_whole_alarm_to_one_odd_field_where_ours_keeps_it() {

@@ -354,6 +354,20 @@ mod tests {
     }
 
     #[test]
+    fn a_percentile_alarm_is_drawn_with_its_percentile() {
+        let a = alarm("sns-alarm-ok-percentile.json");
+        let g = request(&a, AT, Some(AccountAccess::Own)).unwrap();
+        let options = g.widget["metrics"][0].as_array().unwrap().last().unwrap().clone();
+        assert_eq!((options["stat"].as_str(), options["period"].as_u64()), (Some("p99"), Some(60)));
+        assert_eq!(g.widget["annotations"]["vertical"][0]["label"], "OK");
+        assert!(g.alt_text.starts_with("Graph of p99 of AWS/ApplicationELB TargetResponseTime"), "{}", g.alt_text);
+        // 5 periods of 60 s: 8 × 5 min is less than an hour, so the window is the hour.
+        let start = time::OffsetDateTime::parse(g.widget["start"].as_str().unwrap(), &time::format_description::well_known::Rfc3339);
+        let end = time::OffsetDateTime::parse(g.widget["end"].as_str().unwrap(), &time::format_description::well_known::Rfc3339);
+        assert_eq!((end.unwrap() - start.unwrap()).whole_seconds(), MIN_WINDOW_S as i64);
+    }
+
+    #[test]
     fn composite_alarms_get_no_graph() {
         let a = alarm("sns-alarm-composite.json");
         assert_eq!(request(&a, AT, Some(AccountAccess::Own)), None);

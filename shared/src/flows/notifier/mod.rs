@@ -439,7 +439,7 @@ impl From<HandlerError> for Diagnostic {
 /// Re-drives the failure queue: each message (Lambda's record of an invocation that failed after its
 /// retries) is delivered as its original event was, and is answered as a batch item failure when it
 /// cannot be, so SQS keeps it. Run by the template's re-drive mapping, off until someone turns it on
-/// (README, "When a delivery fails"). Exactly once still holds: a notification that did reach Slack
+/// (docs/operating.md). Exactly once still holds: a notification that did reach Slack
 /// before the failure is skipped, by its original delivery ID.
 pub async fn redrive_all(
     deps: &Deps,
