@@ -362,8 +362,14 @@ mod tests {
         assert_eq!(g.widget["annotations"]["vertical"][0]["label"], "OK");
         assert!(g.alt_text.starts_with("Graph of p99 of AWS/ApplicationELB TargetResponseTime"), "{}", g.alt_text);
         // 5 periods of 60 s: 8 × 5 min is less than an hour, so the window is the hour.
-        let start = time::OffsetDateTime::parse(g.widget["start"].as_str().unwrap(), &time::format_description::well_known::Rfc3339);
-        let end = time::OffsetDateTime::parse(g.widget["end"].as_str().unwrap(), &time::format_description::well_known::Rfc3339);
+        let start = time::OffsetDateTime::parse(
+            g.widget["start"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        );
+        let end = time::OffsetDateTime::parse(
+            g.widget["end"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        );
         assert_eq!((end.unwrap() - start.unwrap()).whole_seconds(), MIN_WINDOW_S as i64);
     }
 
