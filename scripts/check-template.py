@@ -146,7 +146,7 @@ for st in statements(resources["AlarmToSlackFunction"]):
 check(alarm_grants.get(("notification#*", "lifecycle#*")) == {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:GetItem"}, f"alarm-to-slack: notification#/lifecycle# grants {alarm_grants}")
 check(alarm_grants.get(("pace#*", "storm#*", "digest#*")) == {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"}, f"alarm-to-slack: storm grants {alarm_grants}")
 # The changes (recent changes before an alarm): read by Query, and the CodeDeploy deployments it shows written.
-check(alarm_grants.get(("changes#*",)) == {"dynamodb:Query", "dynamodb:PutItem"}, f"alarm-to-slack: changes# grants {alarm_grants}")
+check(alarm_grants.get(("changes#*",)) == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, f"alarm-to-slack: changes# grants {alarm_grants}")
 check(len(alarm_grants) == 3, f"alarm-to-slack: DynamoDB key prefixes {sorted(alarm_grants)}")
 for var, param in [("STORM_DIGEST", "StormDigest"), ("STORM_THRESHOLD", "StormThreshold"), ("STORM_WINDOW_SECONDS", "StormWindowSeconds"), ("STORM_QUIET_SECONDS", "StormQuietSeconds")]:
     check(alarm_env.get(var) == {"Ref": param}, f"alarm-to-slack: {var} is not the parameter {param}")
@@ -191,7 +191,7 @@ check(by_prefix.get(("replay#*",), (None,))[0] == {"dynamodb:PutItem"}, f"slack-
 check(by_prefix.get(("approval#*",), (None,))[0] == {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"}, f"slack-command: approval# grants {by_prefix}")
 check(by_prefix.get(INCIDENT_KEYS, (None,))[0] == {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"}, f"slack-command: incident grants {by_prefix}")
 check(by_prefix.get(("lifecycle#*",), (None,))[0] == {"dynamodb:UpdateItem"}, f"slack-command: lifecycle# grants {by_prefix}")
-check(by_prefix.get(("changes#*",), (None,))[0] == {"dynamodb:PutItem"}, f"slack-command: changes# grants {by_prefix}")
+check(by_prefix.get(("changes#*",), (None,))[0] == {"dynamodb:PutItem", "dynamodb:UpdateItem"}, f"slack-command: changes# grants {by_prefix}")
 check(set(by_prefix) == {("replay#*",), ("approval#*",), INCIDENT_KEYS, ("lifecycle#*",), ("changes#*",)}, f"slack-command: DynamoDB key prefixes {sorted(by_prefix)}")
 # Alarm graphs: GetMetricWidgetImage alone, on "*" (it has no resource-level permissions), only with MetricGraphs.
 graph_grants = [st for st in resources["AlarmToSlackFunction"]["Properties"]["Policies"][0]["Statement"] if "GetMetricWidgetImage" in str(st)]

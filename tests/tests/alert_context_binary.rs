@@ -64,9 +64,14 @@ async fn a_scale_shows_on_the_next_alarm_of_its_account_and_of_its_channel() {
     let request = event(Shape::HttpApi, &signed_headers(SECRET, &now_s(), body.as_bytes()), body.as_bytes(), false);
     assert_eq!(command.runtime.invoke(&request).await.response_json()["statusCode"], 200);
     assert_eq!(moto.desired_capacity(&group).await, 6);
-    let changes: Vec<_> = moto.items(&table).await.into_iter().filter(|i| i["pk"].starts_with("changes#")).collect();
+    let items = moto.items(&table).await;
+    let changes: Vec<_> = items.iter().filter(|i| i["pk"].starts_with("changes#") && i["sk"] != "latest").collect();
     let keys: Vec<&str> = changes.iter().map(|i| i["pk"].as_str()).collect();
-    assert_eq!(keys.len(), 2, "under its account and its channel: {changes:#?}");
+    assert_eq!(keys.len(), 2, "under its account and its channel, once each: {changes:#?}");
+    // Each scope's `latest` holds it too: what the notifier reads, one GetItem each.
+    let latest: Vec<_> = items.iter().filter(|i| i["pk"].starts_with("changes#") && i["sk"] == "latest").collect();
+    assert_eq!(latest.len(), 2, "{latest:#?}");
+    assert!(latest.iter().all(|i| i["c0"].contains("4 → 6") && i["c1"].is_empty()), "{latest:#?}");
     assert!(keys.contains(&"changes#123456789012") && keys.contains(&"changes#channel#C0123ABCD"), "{keys:?}");
 
     let api = SlackApiStandIn::start(TOKEN).await;

@@ -179,3 +179,61 @@ async fn the_functions_dynamodb_clients_wait_their_attempt_timeout_not_their_con
     assert_eq!(claimed.unwrap(), Claim::Claimed);
     assert_eq!(proxy.connections(), 1, "the patient client waited for the answer");
 }
+
+/// Changes written at the same moment by many containers: each is in the history once, and the scope's
+/// `latest` holds three whole ones (the shift is one atomic update: none torn, none twice); a retry of a
+/// change already written changes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn changes_written_at_once_keep_a_whole_latest_and_a_retry_adds_nothing() {
+    use chatops_shared::state::Change;
+    let moto = Moto::shared();
+    let name = moto.create_state_table().await;
+    let clients: Vec<StateTable> = {
+        let mut v = Vec::new();
+        for _ in 0..4 {
+            v.push(StateTable::new(moto.dynamodb().await, name.clone()));
+        }
+        v
+    };
+    let now = now_ms();
+    let change = |i: i64| Change {
+        at_ms: now - 1000 + i,
+        id: format!("c-{i}"),
+        kind: "scale".into(),
+        what: format!("web {i} → {}", i + 1),
+        account: Some("111122223333".into()),
+        channel: Some("C0OPS".into()),
+        ..Change::default()
+    };
+    let writes = (0..8).map(|i| {
+        let state = clients[i as usize % clients.len()].clone();
+        let c = change(i);
+        async move { state.record_change(&c, now / 1000).await }
+    });
+    let mut handles = Vec::new();
+    for w in writes {
+        handles.push(tokio::spawn(w));
+    }
+    for h in handles {
+        h.await.unwrap().unwrap();
+    }
+    // A retry of change 7 (the same ID): no second history item, no second place in `latest`.
+    clients[0].record_change(&change(7), now / 1000).await.unwrap();
+    let items = moto.items(&name).await;
+    let history = items.iter().filter(|i| i["pk"] == "changes#111122223333" && i["sk"] != "latest").count();
+    assert_eq!(history, 8);
+    let window = (now - 60_000, now + 60_000);
+    for scope in
+        [chatops_shared::state::change_account_key("111122223333"), chatops_shared::state::change_channel_key("C0OPS")]
+    {
+        let latest = clients[1].recent_changes(&scope, window, 3).await.unwrap();
+        assert_eq!(latest.len(), 3, "{latest:?}");
+        let mut ids: Vec<&str> = latest.iter().map(|c| c.id.as_str()).collect();
+        ids.dedup();
+        assert_eq!(ids.len(), 3, "three different changes: {latest:?}");
+        assert!(latest.iter().all(|c| c.what.starts_with("web ") && c.at_ms >= now - 1000), "{latest:?}");
+        assert!(latest.windows(2).all(|w| w[0].at_ms >= w[1].at_ms), "newest first");
+        // Outside the window: nothing.
+        assert!(clients[2].recent_changes(&scope, (now + 120_000, now + 180_000), 3).await.unwrap().is_empty());
+    }
+}

@@ -2,11 +2,16 @@
 //! by mention and its result, a CodeDeploy deployment and each button pressed on it, a `/scale`, a mute),
 //! written once, read back by the notifier for an alarm's `🔧 Recent changes` line and by the reports.
 //!
-//! Items (design notes, "History in the state table"): `changes#<account>` and `changes#channel#<id>`,
-//! sort key `<epoch ms, 13 digits>#<change id>`, so that "the latest of this account (or channel) since
-//! then" is one `Query` each, newest first. A change is written under its account and under the channel
-//! it was made in, each with a conditional put (a retry of the same change writes nothing new). Kept
-//! [`CHANGE_KEEP_DAYS`] days.
+//! Items (design notes, "History in the state table"), under `changes#<account>` and
+//! `changes#channel#<id>`:
+//! - the history: sort key `<epoch ms, 13 digits>#<change id>`, one item per change, written with a
+//!   conditional put (a retry of the same change writes nothing new), for the reports' `Query` by time;
+//! - `latest`: the last [`LATEST`] changes of the scope, shifted in by one `UpdateItem` when a change is
+//!   first written (`SET c2 = c1, c1 = c0, c0 = :new`: DynamoDB reads every right-hand side from the item as
+//!   it was, so the shift is atomic under concurrent writers). The notifier reads it with one `GetItem`
+//!   per scope, beside its claim: no `Query` on its path.
+//!
+//! Kept [`CHANGE_KEEP_DAYS`] days.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
@@ -15,8 +20,11 @@ use super::{Item, StateError, StateTable, TTL_ATTRIBUTE, get_n, get_s, n, s, sta
 /// How long changes are kept: long enough for the operations report's quarter.
 pub const CHANGE_KEEP_DAYS: i64 = 90;
 
+/// How many changes a scope's `latest` item keeps.
+pub const LATEST: usize = 3;
+
 /// One change.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Change {
     /// Epoch ms.
     pub at_ms: i64,
@@ -78,11 +86,17 @@ impl StateTable {
                     item.insert(key.into(), s(value));
                 }
             }
-            item.insert(TTL_ATTRIBUTE.into(), n(now_s + CHANGE_KEEP_DAYS * 86_400));
+            let expires_at = now_s + CHANGE_KEEP_DAYS * 86_400;
+            item.insert(TTL_ATTRIBUTE.into(), n(expires_at));
+            let pk = get_s(&item, "pk").unwrap_or_default();
             async move {
-                self.put_once(item, |put| put.condition_expression("attribute_not_exists(pk)"), "record a change")
-                    .await
-                    .map(drop)
+                let put =
+                    self.put_once(item, |put| put.condition_expression("attribute_not_exists(pk)"), "record a change");
+                // Written before (a retry): it is in `latest` already.
+                if put.await?.is_some() {
+                    return Ok(());
+                }
+                self.push_latest(&pk, change, expires_at).await
             }
         });
         for result in futures_join(writes).await {
@@ -91,9 +105,57 @@ impl StateTable {
         Ok(())
     }
 
-    /// The latest `limit` changes under `scope` (an [`account_key`] or [`channel_key`]) from `since_ms` to
-    /// `until_ms`, newest first: one `Query`.
+    /// Shifts `change` into `pk`'s `latest` item: one atomic `UpdateItem`.
+    async fn push_latest(&self, pk: &str, change: &Change, expires_at: i64) -> Result<(), StateError> {
+        let json = serde_json::to_string(change).unwrap_or_default();
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(pk.to_owned(), "latest")))
+            .update_expression(
+                "SET c2 = if_not_exists(c1, :none), c1 = if_not_exists(c0, :none), c0 = :new, #ttl = :ttl",
+            )
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":new", s(json))
+            .expression_attribute_values(":none", s(""))
+            .expression_attribute_values(":ttl", n(expires_at))
+            .send()
+            .await
+            .map_err(state_error("record the latest change"))?;
+        Ok(())
+    }
+
+    /// The latest changes (at most `limit`, of the last [`LATEST`]) under `scope` (an [`account_key`] or
+    /// [`channel_key`]) from `since_ms` to `until_ms`, newest first: one `GetItem`.
     pub async fn recent_changes(
+        &self,
+        scope: &str,
+        (since_ms, until_ms): (i64, i64),
+        limit: i32,
+    ) -> Result<Vec<Change>, StateError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(scope.to_owned(), "latest")))
+            .send()
+            .await
+            .map_err(state_error("read recent changes"))?;
+        let item = out.item.unwrap_or_default();
+        let mut changes: Vec<Change> = ["c0", "c1", "c2"]
+            .iter()
+            .filter_map(|k| get_s(&item, k))
+            .filter_map(|json| serde_json::from_str::<Change>(&json).ok())
+            .filter(|c| (since_ms..=until_ms).contains(&c.at_ms))
+            .collect();
+        changes.sort_by(|a, b| b.at_ms.cmp(&a.at_ms));
+        changes.truncate(limit.max(0) as usize);
+        Ok(changes)
+    }
+
+    /// The changes under `scope` from `since_ms` to `until_ms`, newest first, at most `limit`: the history,
+    /// one `Query` (for the reports).
+    pub async fn changes_between(
         &self,
         scope: &str,
         (since_ms, until_ms): (i64, i64),
@@ -112,7 +174,7 @@ impl StateTable {
             .limit(limit)
             .send()
             .await
-            .map_err(state_error("read recent changes"))?;
+            .map_err(state_error("read the changes"))?;
         Ok(out.items().iter().map(change_of).collect())
     }
 }

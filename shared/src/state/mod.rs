@@ -31,7 +31,10 @@ mod incidents;
 mod requests;
 mod storm;
 
-pub use changes::{CHANGE_KEEP_DAYS, Change, account_key as change_account_key, channel_key as change_channel_key};
+pub use changes::{
+    CHANGE_KEEP_DAYS, Change, LATEST as LATEST_CHANGES, account_key as change_account_key,
+    channel_key as change_channel_key,
+};
 pub use incidents::{
     Acknowledgement, Declaration, INCIDENT_RETENTION_S, IncidentChange, IncidentRecord, IncidentStatus, MuteEnd,
     TimelineEntry,
