@@ -148,7 +148,7 @@ impl StateTable {
             .filter_map(|json| serde_json::from_str::<Change>(&json).ok())
             .filter(|c| (since_ms..=until_ms).contains(&c.at_ms))
             .collect();
-        changes.sort_by(|a, b| b.at_ms.cmp(&a.at_ms));
+        changes.sort_by_key(|c| std::cmp::Reverse(c.at_ms));
         changes.truncate(limit.max(0) as usize);
         Ok(changes)
     }
