@@ -118,12 +118,7 @@ impl SlackPoster {
                 }
             })
             .await;
-        match outcome {
-            Ok(answer) => Ok(Delivered { attempts, latency: started.elapsed(), answer }),
-            Err(GaveUp::Fatal((status, answer))) => Err(DeliveryError::Rejected { status, answer, attempts }),
-            Err(GaveUp::Exhausted(last)) => Err(DeliveryError::Exhausted { last, attempts }),
-            Err(GaveUp::Deadline(last)) => Err(DeliveryError::Deadline { last, attempts }),
-        }
+        delivered(outcome, attempts, started)
     }
 
     /// Edits Discord webhook message `message_id` (`PATCH <webhook>/messages/<id>`) with `payload` (its
@@ -173,12 +168,21 @@ impl SlackPoster {
                 }
             })
             .await;
-        match outcome {
-            Ok(answer) => Ok(Delivered { attempts, latency: started.elapsed(), answer }),
-            Err(GaveUp::Fatal((status, answer))) => Err(DeliveryError::Rejected { status, answer, attempts }),
-            Err(GaveUp::Exhausted(last)) => Err(DeliveryError::Exhausted { last, attempts }),
-            Err(GaveUp::Deadline(last)) => Err(DeliveryError::Deadline { last, attempts }),
-        }
+        delivered(outcome, attempts, started)
+    }
+}
+
+/// A webhook call's end, from the retry loop's.
+fn delivered(
+    outcome: Result<String, GaveUp<(u16, String)>>,
+    attempts: u32,
+    started: Instant,
+) -> Result<Delivered, DeliveryError> {
+    match outcome {
+        Ok(answer) => Ok(Delivered { attempts, latency: started.elapsed(), answer }),
+        Err(GaveUp::Fatal((status, answer))) => Err(DeliveryError::Rejected { status, answer, attempts }),
+        Err(GaveUp::Exhausted(last)) => Err(DeliveryError::Exhausted { last, attempts }),
+        Err(GaveUp::Deadline(last)) => Err(DeliveryError::Deadline { last, attempts }),
     }
 }
 

@@ -13,9 +13,7 @@
 //!
 //! Kept [`CHANGE_KEEP_DAYS`] days.
 
-use aws_sdk_dynamodb::types::AttributeValue;
-
-use super::{Item, StateError, StateTable, TTL_ATTRIBUTE, get_n, get_s, n, s, state_error};
+use super::{Item, StateError, StateTable, TTL_ATTRIBUTE, get_s, n, s, state_error};
 
 /// How long changes are kept: long enough for the operations report's quarter.
 pub const CHANGE_KEEP_DAYS: i64 = 90;
@@ -151,45 +149,6 @@ impl StateTable {
         changes.sort_by_key(|c| std::cmp::Reverse(c.at_ms));
         changes.truncate(limit.max(0) as usize);
         Ok(changes)
-    }
-
-    /// The changes under `scope` from `since_ms` to `until_ms`, newest first, at most `limit`: the history,
-    /// one `Query` (for the reports).
-    pub async fn changes_between(
-        &self,
-        scope: &str,
-        (since_ms, until_ms): (i64, i64),
-        limit: i32,
-    ) -> Result<Vec<Change>, StateError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND sk BETWEEN :since AND :until")
-            .expression_attribute_values(":pk", AttributeValue::S(scope.to_owned()))
-            .expression_attribute_values(":since", AttributeValue::S(format!("{:013}", since_ms.max(0))))
-            // `~` sorts after every change ID's characters: the whole last millisecond is in.
-            .expression_attribute_values(":until", AttributeValue::S(format!("{:013}~", until_ms.max(0))))
-            .scan_index_forward(false)
-            .limit(limit)
-            .send()
-            .await
-            .map_err(state_error("read the changes"))?;
-        Ok(out.items().iter().map(change_of).collect())
-    }
-}
-
-fn change_of(item: &Item) -> Change {
-    Change {
-        at_ms: get_n(item, "at").unwrap_or_default(),
-        id: get_s(item, "id").unwrap_or_default(),
-        kind: get_s(item, "kind").unwrap_or_default(),
-        what: get_s(item, "what").unwrap_or_default(),
-        by: get_s(item, "by"),
-        link: get_s(item, "link_label").zip(get_s(item, "link_url")),
-        account: get_s(item, "account"),
-        region: get_s(item, "region"),
-        channel: get_s(item, "channel"),
     }
 }
 

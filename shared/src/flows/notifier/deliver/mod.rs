@@ -175,6 +175,26 @@ impl<'d> Run<'d> {
         self.deadline_ms
     }
 
+    /// The actions part of an alert's message with a lifecycle: what was done on it (from its record) and
+    /// its buttons; `acknowledged` only while it pages.
+    fn lifecycle_actions(
+        &self,
+        n: &crate::notify::Notification,
+        key: &LifecycleKey,
+        lifecycle: &Lifecycle,
+        acknowledged: Option<&(String, i64)>,
+    ) -> AlertActions {
+        AlertActions {
+            lifecycle: Some(key.key.clone()),
+            can_acknowledge: true,
+            acknowledged: acknowledged.map(|(by, at)| crate::notify::acknowledged_line(by, *at)),
+            incident: lifecycle.incident.clone(),
+            muted: lifecycle.muted.clone(),
+            silenced: lifecycle.silenced.clone(),
+            logs: self.logs_value(n),
+        }
+    }
+
     /// [Show logs]'s value for `n`: a CloudWatch alarm whose logs are known (its Lambda function, or
     /// `ALARM_LOG_GROUPS`), in the stack's account or, with cross-account observability, a source account.
     fn logs_value(&self, n: &crate::notify::Notification) -> Option<String> {
@@ -800,15 +820,7 @@ impl<'d> Run<'d> {
             if acknowledged.is_some() {
                 extras.mention = None;
             }
-            extras.actions = Some(AlertActions {
-                lifecycle: Some(key.key.clone()),
-                can_acknowledge: true,
-                acknowledged: acknowledged.map(|(by, at)| crate::notify::acknowledged_line(by, *at)),
-                incident: lifecycle.incident.clone(),
-                muted: lifecycle.muted.clone(),
-                silenced: lifecycle.silenced.clone(),
-                logs: self.logs_value(n),
-            });
+            extras.actions = Some(self.lifecycle_actions(n, key, &lifecycle, acknowledged));
             leased = Some((key, state));
         }
         let body = n.to_slack_with(&self.deps.defaults, &extras);
@@ -916,15 +928,7 @@ impl<'d> Run<'d> {
         // Acknowledged while it pages: its repeats update the message without paging anyone again.
         let acknowledged = lifecycle.acknowledged.as_ref().filter(|_| alarm && alarm_since.is_some());
         let mention = if acknowledged.is_some() { None } else { plan.route.mention.clone() };
-        let actions = AlertActions {
-            lifecycle: Some(key.key.clone()),
-            can_acknowledge: true,
-            acknowledged: acknowledged.map(|(by, at)| crate::notify::acknowledged_line(by, *at)),
-            incident: lifecycle.incident.clone(),
-            muted: lifecycle.muted.clone(),
-            silenced: lifecycle.silenced.clone(),
-            logs: self.logs_value(n),
-        };
+        let actions = self.lifecycle_actions(n, key, lifecycle, acknowledged);
         let extras = Extras {
             mention: mention.clone(),
             note,
