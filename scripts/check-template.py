@@ -3,6 +3,7 @@
 Run by scripts/test with the .venv Python (cfn-lint's YAML loader understands !Ref, !Sub, ...).
 """
 import sys
+from pathlib import Path
 
 def on_star_allowed(actions):
     """What may be granted on `Resource: "*"`: Describe* reads, and cloudwatch:GetMetricWidgetImage or
@@ -24,6 +25,7 @@ check_self = [
 
 from cfnlint.decode import decode
 
+ROOT = Path(__file__).resolve().parent.parent
 template, errors = decode("template.yaml")
 if errors:
     sys.exit(f"template.yaml does not parse: {errors}")
@@ -118,6 +120,18 @@ table = resources["StateTable"]["Properties"]
 check(table.get("BillingMode") == "PAY_PER_REQUEST", "state table is not on demand")
 check(table.get("TimeToLiveSpecification") == {"AttributeName": "expires_at", "Enabled": True}, "state table TTL is not on expires_at")
 check(table.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled") is True, "state table has no PITR")
+# One index, the sparse `open` one (shared/src/state/open.rs), as the tests create it (tests/src/moto.rs reads
+# the same constants): on open_in / open_sk, projecting everything.
+OPEN_INDEX_ARN = {"Fn::Sub": "${StateTable.Arn}/index/open"}
+index_grants = []
+indexes = table.get("GlobalSecondaryIndexes", [])
+check(len(indexes) == 1 and indexes[0]["IndexName"] == "open", f"state table indexes {indexes}")
+check(indexes[0]["KeySchema"] == [{"AttributeName": "open_in", "KeyType": "HASH"}, {"AttributeName": "open_sk", "KeyType": "RANGE"}], f"open index keys {indexes[0]['KeySchema']}")
+check(indexes[0]["Projection"] == {"ProjectionType": "ALL"}, f"open index projection {indexes[0]['Projection']}")
+open_rs = (ROOT / "shared/src/state/open.rs").read_text()
+for const, value in [("OPEN_INDEX", "open"), ("OPEN_PARTITION", "open_in"), ("OPEN_SORT", "open_sk")]:
+    check(f'pub const {const}: &str = "{value}";' in open_rs, f"shared/src/state/open.rs: {const} is not {value!r} as in the template")
+check(all(c in (ROOT / "tests/src/moto.rs").read_text() for c in ["OPEN_INDEX", "OPEN_PARTITION", "OPEN_SORT"]), "tests/src/moto.rs does not create the open index")
 alarm_env = resources["AlarmToSlackFunction"]["Properties"]["Environment"]["Variables"]
 check(alarm_env.get("STATE_TABLE") == {"Ref": "StateTable"}, "alarm-to-slack: STATE_TABLE is not the state table")
 for logical, expected in [
@@ -128,12 +142,18 @@ for logical, expected in [
     for st in statements(resources[logical]):
         actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
         ddb = {a for a in actions if a.startswith("dynamodb:")}
+        if ddb and st["Resource"] == OPEN_INDEX_ARN:
+            # The open index: Query alone, slack-command alone (/status); it holds only open items.
+            check(logical == "SlackCommandFunction" and actions == ["dynamodb:Query"], f"{logical}: {actions} on the open index")
+            index_grants.append(logical)
+            continue
         if ddb:
             granted |= ddb
             check(st["Resource"] == {"Fn::GetAtt": ["StateTable", "Arn"]}, f"{logical}: DynamoDB beyond the state table")
             keys = st.get("Condition", {}).get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
             check(bool(keys), f"{logical}: DynamoDB access not limited to its own key prefixes")
     check(granted == expected, f"{logical}: DynamoDB actions {sorted(granted)}, expected {sorted(expected)}")
+check(index_grants == ["SlackCommandFunction"], f"open index grants {index_grants}")
 
 # alarm-to-slack's own items: notification claims and lifecycles; the storm items (pacers, counts, digests),
 # which alone may be queried; nothing else.
@@ -176,7 +196,7 @@ for st in resources["SlackCommandFunction"]["Properties"]["Policies"][0]["Statem
     st_if = [st["Fn::If"][0]] if conditional else [None]
     st = st["Fn::If"][1] if conditional else st
     actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
-    if any(a.startswith("dynamodb:") for a in actions):
+    if any(a.startswith("dynamodb:") for a in actions) and st["Resource"] != OPEN_INDEX_ARN:
         keys = tuple(st["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"])
         by_prefix[keys] = (set(actions), conditional and st is not None)
         if keys == ("approval#*",):
@@ -186,12 +206,12 @@ for st in resources["SlackCommandFunction"]["Properties"]["Policies"][0]["Statem
         if keys == ("lifecycle#*",):
             # On an alert's record only what was done from its message: the incident's line, the acknowledgement.
             attributes = st["Condition"]["ForAllValues:StringLike"].get("dynamodb:Attributes")
-            check(attributes == ["pk", "sk", "incident", "ack_by", "ack_at", "alarm_since", "mute_id", "mute_by", "mute_until", "mute_ok", "silence_id", "silence_by", "silence_until"], f"slack-command: lifecycle# attributes {attributes}")
+            check(attributes == ["pk", "sk", "incident", "ack_by", "ack_at", "alarm_since", "mute_id", "mute_by", "mute_until", "mute_ok", "silence_id", "silence_by", "silence_until", "open_in", "open_sk"], f"slack-command: lifecycle# attributes {attributes}")
 check(by_prefix.get(("replay#*",), (None,))[0] == {"dynamodb:PutItem"}, f"slack-command: replay# grants {by_prefix}")
 check(by_prefix.get(("approval#*",), (None,))[0] == {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"}, f"slack-command: approval# grants {by_prefix}")
 check(by_prefix.get(INCIDENT_KEYS, (None,))[0] == {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"}, f"slack-command: incident grants {by_prefix}")
 check(by_prefix.get(("lifecycle#*",), (None,))[0] == {"dynamodb:UpdateItem"}, f"slack-command: lifecycle# grants {by_prefix}")
-check(by_prefix.get(("changes#*",), (None,))[0] == {"dynamodb:PutItem", "dynamodb:UpdateItem"}, f"slack-command: changes# grants {by_prefix}")
+check(by_prefix.get(("changes#*",), (None,))[0] == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, f"slack-command: changes# grants {by_prefix}")
 check(set(by_prefix) == {("replay#*",), ("approval#*",), INCIDENT_KEYS, ("lifecycle#*",), ("changes#*",)}, f"slack-command: DynamoDB key prefixes {sorted(by_prefix)}")
 # Alarm graphs: GetMetricWidgetImage alone, on "*" (it has no resource-level permissions), only with MetricGraphs.
 graph_grants = [st for st in resources["AlarmToSlackFunction"]["Properties"]["Policies"][0]["Statement"] if "GetMetricWidgetImage" in str(st)]

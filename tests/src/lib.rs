@@ -3,6 +3,7 @@
 //! binaries, a moto server for KMS and Auto Scaling, and signing of Slack requests.
 
 pub mod alertmanager_api_standin;
+pub mod block_kit;
 pub mod ci_standin;
 pub mod cloudwatch_standin;
 pub mod codedeploy_standin;

@@ -231,11 +231,13 @@ impl Moto {
             .expect("PutSecretValue");
     }
 
-    /// Creates a state table as template.yaml does (`pk` / `sk`, on demand, TTL on `expires_at`) under a
-    /// fresh name, and returns the name.
+    /// Creates a state table as template.yaml does (`pk` / `sk`, on demand, TTL on `expires_at`, the sparse
+    /// `open` index on `open_in` / `open_sk` projecting everything) under a fresh name, and returns the name.
+    /// (scripts/check-template.py checks that the template's index is this one.)
     pub async fn create_state_table(&self) -> String {
         use aws_sdk_dynamodb::types::{
-            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
+            AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+            ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
         };
         static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -256,6 +258,17 @@ impl Moto {
             .attribute_definitions(attr("sk"))
             .key_schema(key("pk", KeyType::Hash))
             .key_schema(key("sk", KeyType::Range))
+            .attribute_definitions(attr(chatops_shared::state::OPEN_PARTITION))
+            .attribute_definitions(attr(chatops_shared::state::OPEN_SORT))
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(chatops_shared::state::OPEN_INDEX)
+                    .key_schema(key(chatops_shared::state::OPEN_PARTITION, KeyType::Hash))
+                    .key_schema(key(chatops_shared::state::OPEN_SORT, KeyType::Range))
+                    .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                    .build()
+                    .expect("index"),
+            )
             .billing_mode(BillingMode::PayPerRequest)
             .send()
             .await

@@ -169,6 +169,8 @@ struct Inner {
     /// How long after `files.completeUploadExternal` a file can be shown in an image block (Slack
     /// processes uploads asynchronously and refuses a `slack_file` it has not finished with).
     file_ready_after: Duration,
+    /// Home tabs published (`views.publish`): user → view.
+    views: BTreeMap<String, Value>,
 }
 
 /// Slack's limits as the stand-in enforces them: token buckets that refill at `per_second` up to `burst`.
@@ -245,6 +247,11 @@ impl SlackApiStandIn {
             let _ = axum::serve(listener, app).await;
         });
         standin
+    }
+
+    /// The Home tab last published for `user` (`views.publish`).
+    pub fn home_view(&self, user: &str) -> Option<Value> {
+        self.inner.lock().unwrap().views.get(user).cloned()
     }
 
     /// Makes user group `id` (`S…`) exist with `members`, for `usergroups.users.list`.
@@ -647,6 +654,7 @@ fn answer_incident_methods(inner: &mut Inner, method: &str, body: &Value) -> Opt
 /// `image_url` or a `slack_file` that is an uploaded file Slack has finished processing. `Err`: Slack's
 /// `errors` line.
 fn check_blocks(inner: &Inner, body: &Value) -> Result<(), String> {
+    crate::block_kit::check_message(body)?;
     let lists = [body.get("blocks"), body.pointer("/attachments/0/blocks")];
     for (where_, blocks) in ["blocks", "attachments/0/blocks"].iter().zip(lists) {
         let Some(blocks) = blocks.and_then(Value::as_array) else { continue };
@@ -694,8 +702,10 @@ fn check_blocks(inner: &Inner, body: &Value) -> Result<(), String> {
 /// A message as `conversations.history` / `replies` show it: a parent with its replies' count and latest.
 fn as_history(inner: &Inner, m: &StoredMessage) -> Value {
     let mut v = json!({"type": "message", "ts": m.ts, "text": m.text()});
-    if let Some(user) = m.body.get("user") {
-        v["user"] = user.clone();
+    match m.body.get("user") {
+        Some(user) => v["user"] = user.clone(),
+        // Posted with the bot token: Slack marks the app's own messages so.
+        None => v["bot_id"] = json!("B0CHATOPS"),
     }
     match &m.thread_ts {
         Some(parent) => v["thread_ts"] = json!(parent),
@@ -753,6 +763,23 @@ fn answer(
     }
     if let Some((answer, response)) = answer_incident_methods(inner, method, body) {
         return (answer, response, None);
+    }
+    if method == "auth.test" {
+        let reply = json!({"ok": true, "url": "https://standin.slack.com/", "team": "Stand-in", "team_id": "T0STANDIN",
+            "user": "chatops", "user_id": "U0CHATOPS", "bot_id": "B0CHATOPS"});
+        return ("ok".into(), axum::Json(reply).into_response(), None);
+    }
+    if method == "views.publish" {
+        let user = body["user_id"].as_str().unwrap_or_default();
+        if user.is_empty() {
+            return ("invalid_arguments".into(), slack_error("invalid_arguments"), None);
+        }
+        if let Err(error) = crate::block_kit::check_view(&body["view"]) {
+            let reply = json!({"ok": false, "error": "invalid_arguments", "response_metadata": {"messages": [error]}});
+            return ("invalid_arguments".into(), axum::Json(reply).into_response(), None);
+        }
+        inner.views.insert(user.to_owned(), body["view"].clone());
+        return ("ok".into(), axum::Json(json!({"ok": true, "view": body["view"]})).into_response(), None);
     }
     let Some(channel) = body["channel"].as_str().filter(|c| !c.is_empty()) else {
         return ("channel_not_found".into(), slack_error("channel_not_found"), None);

@@ -7,6 +7,7 @@
 //! - [`logs`]: [Show logs] on an alarm: a Logs Insights query, the lines in its thread.
 //! - [`incidents`]: `/incident`, the incident's channel, status, timeline and post-mortem draft, and an
 //!   alert's [Declare incident] button.
+//! - [`status`]: `/status`, the App Home and help derived from the policy, from the open index.
 //! - [`timers`]: what happens later without a click (expiries, timeouts, unmutes), when a schedule fires.
 //! - [`notifier`]: notifications to chat: one message per alarm lifecycle, exactly-once claims, pacing
 //!   and the storm digest, the Alertmanager route.
@@ -20,4 +21,5 @@ pub mod incidents;
 pub mod logs;
 pub mod notifier;
 pub mod requests;
+pub mod status;
 pub mod timers;

@@ -96,6 +96,15 @@ impl SlackApp {
         }
     }
 
+    /// What `/status`, the App Home and the help use.
+    pub fn status_deps(&self) -> super::status::StatusDeps<'_> {
+        super::status::StatusDeps {
+            state: self.replays.as_ref(),
+            bot: self.bot.as_deref(),
+            governance: &self.governance,
+        }
+    }
+
     /// Whether the access list refuses `caller` (another team, a user not allowed).
     fn access_refuses(&self, caller: &Caller) -> bool {
         self.governance.access.refuse(caller).is_some()
@@ -136,6 +145,19 @@ pub async fn handle_form(
         Ok(command) => command,
         Err(err) => return text_response(400, &err.to_string()),
     };
+    let asks_help = matches!(command.text.trim().to_lowercase().as_str(), "help" | "-h" | "--help");
+    if command.command == super::status::COMMAND {
+        // A read: the access list and the audit line; what it shows is everyone's (no policy action).
+        let caller = Caller::from(&command);
+        let at = app.at(started, deadline);
+        let outcome = app
+            .governance
+            .guard(&caller, Entry::Answer, at, async |_| {
+                Box::pin(super::status::command(&app.status_deps(), &command, at.now_unix, deadline)).await
+            })
+            .await;
+        return json_response(200, &outcome.message.to_json());
+    }
     if command.command == incidents::COMMAND {
         // Incident texts are free text: ` -- ` is part of a status update, not a reason.
         let caller = Caller::from(&command);
@@ -143,7 +165,22 @@ pub async fn handle_form(
         let outcome = app
             .governance
             .guard(&caller, Entry::Change, at, async |gate| {
-                Box::pin(incidents::command(app.incidents.as_ref(), &command, gate, at.now_unix, deadline)).await
+                let outcome =
+                    Box::pin(incidents::command(app.incidents.as_ref(), &command, gate, at.now_unix, deadline)).await;
+                match asks_help {
+                    // The usage, then what the policy lets this person do.
+                    true => {
+                        super::status::command_help(
+                            &app.status_deps(),
+                            outcome,
+                            &command.command,
+                            &caller.user_id,
+                            deadline,
+                        )
+                        .await
+                    }
+                    false => outcome,
+                }
             })
             .await;
         return json_response(200, &outcome.message.to_json());
@@ -155,7 +192,20 @@ pub async fn handle_form(
     let outcome = app
         .governance
         .guard(&caller, Entry::Change, app.at(started, deadline), async |gate| {
-            dispatch(&app.services, &command, gate, deadline).await
+            let outcome = dispatch(&app.services, &command, gate, deadline).await;
+            match asks_help {
+                true => {
+                    super::status::command_help(
+                        &app.status_deps(),
+                        outcome,
+                        &command.command,
+                        &caller.user_id,
+                        deadline,
+                    )
+                    .await
+                }
+                false => outcome,
+            }
         })
         .await;
     json_response(200, &outcome.message.to_json())
@@ -182,6 +232,12 @@ async fn handle_click(app: &SlackApp, payload: &str, started: Instant, deadline:
                         run_approved(app, request, requester, rerun, gate, action_deadline).await
                     })
                     .await
+            })
+            .await
+    } else if click.action_id == super::status::SHARE_ACTION {
+        app.governance
+            .guard(&caller, Entry::Answer, at, async |_| {
+                Box::pin(super::status::share(&app.status_deps(), &click, at.now_unix, action_deadline)).await
             })
             .await
     } else if click.action_id.starts_with("alertmanager:") {
@@ -331,6 +387,26 @@ pub async fn handle_events(app: &SlackApp, request: &lambda_http::Request, at: A
         EventEnvelope::Mention(mention) => {
             let retry = request.headers().get("x-slack-retry-num").and_then(|v| v.to_str().ok());
             Box::pin(deploys::on_mention(&app.governance, app.deploys.as_ref(), &mention, retry, at)).await
+        }
+        EventEnvelope::HomeOpened(home) => {
+            let caller = Caller {
+                team_id: home.team_id.clone(),
+                user_id: home.user_id.clone(),
+                user_name: home.user_id.clone(),
+                command: "app_home_opened".to_owned(),
+                ..Caller::default()
+            };
+            // Someone the access list refuses sees no overview (the tab keeps whatever it showed).
+            if app.access_refuses(&caller) {
+                return text_response(200, "");
+            }
+            // Published within the event's own time: Slack waits 3 s for the 200, and a retry only publishes again.
+            if let Err(err) =
+                Box::pin(super::status::home(&app.status_deps(), &home.user_id, at.now_unix, at.deadline)).await
+            {
+                tracing::warn!(error = %err, user = %home.user_id, "App Home not published");
+            }
+            text_response(200, "")
         }
         EventEnvelope::Reaction(reaction) => {
             let caller = Caller {

@@ -86,6 +86,14 @@ impl Governance {
         Self::new(access, None, None, None)
     }
 
+    /// The user groups the policy names that `user` is in (cached, as the gate reads them).
+    pub async fn groups_of(&self, user: &str, deadline: Instant) -> std::collections::BTreeSet<String> {
+        match &self.rules {
+            None => std::collections::BTreeSet::new(),
+            Some(_) => self.groups.groups_of(self.bot.as_deref(), user, deadline).await,
+        }
+    }
+
     /// The gate a caller's change asks before it is made; `approved` for the re-run of an approved request.
     pub async fn gate<'a>(&'a self, caller: &'a Caller, approved: bool, deadline: Instant) -> Gate<'a> {
         match &self.rules {

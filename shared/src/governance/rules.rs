@@ -124,12 +124,21 @@ pub struct Rule {
 
 impl Rule {
     fn covers(&self, action: &str, resource: &str) -> bool {
-        (self.actions.is_empty() || self.actions.contains(action)) && self.resources.iter().any(|p| glob(p, resource))
+        self.covers_action(action) && self.resources.iter().any(|p| glob(p, resource))
     }
 
     fn lets_ask(&self, user: &str, channel: &str, groups: &BTreeSet<String>) -> bool {
+        self.names(user, groups) && (self.channels.is_empty() || self.channels.iter().any(|c| c == "*" || c == channel))
+    }
+
+    /// Whether the rule is about `action` (on some resource).
+    pub fn covers_action(&self, action: &str) -> bool {
+        self.actions.is_empty() || self.actions.contains(action)
+    }
+
+    /// Whether `user` (a member of `groups`) is one of the rule's requesters.
+    pub fn names(&self, user: &str, groups: &BTreeSet<String>) -> bool {
         self.requesters.iter().any(|p| p.includes(user, groups))
-            && (self.channels.is_empty() || self.channels.iter().any(|c| c == "*" || c == channel))
     }
 
     /// Whether `user` may approve requests this rule sent for approval.

@@ -66,6 +66,23 @@ impl Notification {
         }
     }
 
+    /// What `/status` shows of this alert beside its state (its lifecycle record keeps it), `team` from its route.
+    pub fn alert_facts(&self, team: Option<String>) -> crate::state::AlertFacts {
+        let entry = self.digest_entry(String::new(), None, 0);
+        let (account, account_name) = match self.account() {
+            Some((id, name)) => (Some(id.to_owned()), name.map(str::to_owned)),
+            None => (None, None),
+        };
+        crate::state::AlertFacts {
+            title: entry.name,
+            account,
+            account_name,
+            region: entry.region,
+            team,
+            url: entry.url,
+        }
+    }
+
     /// 0 is the most severe: what pages first, what is good news last.
     pub fn severity_rank(&self) -> i64 {
         match self {

@@ -44,6 +44,10 @@ pub struct Rule {
     /// finding or service notice of high severity (`<!subteam^S0...>`, `<@U0...>`, `<!here>`).
     #[serde(default)]
     pub mention: Option<String>,
+    /// The team whose channel this is (`payments`): `/status payments` lists its alerts, and the reports
+    /// go to each team's channel.
+    #[serde(default)]
+    pub team: Option<String>,
 }
 
 /// What a notification offers to match on.
@@ -72,6 +76,8 @@ pub struct Route {
     pub mention: Option<String>,
     /// Index of the rule that matched, for logs.
     pub rule: Option<usize>,
+    /// The matching rule's team.
+    pub team: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -99,6 +105,9 @@ impl Routes {
                 serde_json::from_value(item.clone()).map_err(|e| invalid(format!("rule {} {shown}: {e}", i + 1)))?;
             if rule.channel.trim().is_empty() {
                 return Err(invalid(format!("rule {} {shown}: channel is empty", i + 1)));
+            }
+            if rule.team.as_deref().is_some_and(|t| t.trim().is_empty() || t.chars().any(char::is_whitespace)) {
+                return Err(invalid(format!("rule {} {shown}: team must be one word (`payments`)", i + 1)));
             }
             if rule.state.as_ref().is_some_and(Vec::is_empty) {
                 return Err(invalid(format!("rule {} {shown}: state is an empty list, which never matches", i + 1)));
@@ -134,10 +143,11 @@ impl Routes {
                     channel: Some(rule.channel.clone()),
                     mention: rule.mention.clone().filter(|_| key.urgent),
                     rule: Some(i + 1),
+                    team: rule.team.clone(),
                 };
             }
         }
-        Route { channel: self.default_channel.clone(), mention: None, rule: None }
+        Route { channel: self.default_channel.clone(), mention: None, rule: None, team: None }
     }
 }
 

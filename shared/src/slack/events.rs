@@ -21,6 +21,8 @@ pub enum EventEnvelope {
     Mention(Mention),
     /// A reaction added to a message (`reaction_added`): incident timelines keep 📌 messages.
     Reaction(Reaction),
+    /// Someone opened the app's Home tab (`app_home_opened` with `tab: home`): publish their view.
+    HomeOpened(HomeOpened),
     /// Anything else (other event types, messages from bots): acknowledged, nothing done.
     Ignored { kind: String },
 }
@@ -38,6 +40,15 @@ pub struct Mention {
     /// The thread the answer goes to: the mention's thread when it was said in one, else the mention itself.
     pub thread_ts: String,
     pub text: String,
+}
+
+/// An `app_home_opened` event on the Home tab.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HomeOpened {
+    pub event_id: String,
+    pub team_id: String,
+    /// Who opened it: whose view is published.
+    pub user_id: String,
 }
 
 /// A `reaction_added` event on a message.
@@ -94,6 +105,9 @@ struct RawEvent {
     item: Option<RawItem>,
     #[serde(default)]
     item_user: Option<String>,
+    /// `app_home_opened`: `home` or `messages`.
+    #[serde(default)]
+    tab: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -128,6 +142,17 @@ impl EventEnvelope {
                         channel_id: item.channel.ok_or(EventsError::Missing("event.item.channel"))?,
                         message_ts: item.ts.ok_or(EventsError::Missing("event.item.ts"))?,
                         item_user: event.item_user.filter(|u| !u.is_empty()),
+                    }));
+                }
+                if event.kind == "app_home_opened" {
+                    // The Messages tab has nothing of ours to publish.
+                    if event.tab.as_deref() != Some("home") {
+                        return Ok(Self::Ignored { kind: event.kind });
+                    }
+                    return Ok(Self::HomeOpened(HomeOpened {
+                        event_id: raw.event_id.unwrap_or_default(),
+                        team_id: raw.team_id.or(event.team).unwrap_or_default(),
+                        user_id: event.user.ok_or(EventsError::Missing("event.user"))?,
                     }));
                 }
                 // A bot's own messages never start anything: no loops between bots.
@@ -294,5 +319,27 @@ mod tests {
         assert_eq!(MentionRequest::parse("<@U0BOT> Thanks!"), MentionRequest::Thanks);
         assert_eq!(MentionRequest::parse("<@U0BOT> rollback orders"), MentionRequest::Unknown("rollback".into()));
         assert_eq!(MentionRequest::parse("<@U0BOT>"), MentionRequest::Unknown(String::new()));
+    }
+
+    #[test]
+    fn the_home_tab_opened_is_read_and_the_messages_tab_ignored() {
+        let body = |tab: &str| {
+            serde_json::json!({"type": "event_callback", "team_id": "T0TEAM", "event_id": "Ev1",
+                "event": {"type": "app_home_opened", "user": "U0ALICE", "channel": "D0DM", "tab": tab,
+                          "view": {"id": "V1", "type": "home", "blocks": []}}})
+            .to_string()
+        };
+        assert_eq!(
+            EventEnvelope::parse(body("home").as_bytes()),
+            Ok(EventEnvelope::HomeOpened(HomeOpened {
+                event_id: "Ev1".into(),
+                team_id: "T0TEAM".into(),
+                user_id: "U0ALICE".into()
+            }))
+        );
+        assert_eq!(
+            EventEnvelope::parse(body("messages").as_bytes()),
+            Ok(EventEnvelope::Ignored { kind: "app_home_opened".into() })
+        );
     }
 }

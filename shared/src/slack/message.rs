@@ -237,6 +237,21 @@ impl Message {
     }
 }
 
+/// Blocks a modal or a Home tab may have (messages: [`MAX_BLOCKS`]).
+pub const MAX_VIEW_BLOCKS: usize = 100;
+
+/// A view (`views.publish` / `views.open`) of `kind` (`home`, `modal`) with `blocks`: empty ones dropped, at
+/// most [`MAX_VIEW_BLOCKS`], the last saying how many were cut when the limit was hit.
+pub fn view_json(kind: &str, blocks: &[Block]) -> Value {
+    let mut out: Vec<Value> = blocks.iter().filter_map(Block::to_json).collect();
+    if out.len() > MAX_VIEW_BLOCKS {
+        let cut = out.len() - (MAX_VIEW_BLOCKS - 1);
+        out.truncate(MAX_VIEW_BLOCKS - 1);
+        out.push(mrkdwn_context(&format!("… {cut} more blocks not shown (Slack allows {MAX_VIEW_BLOCKS})")));
+    }
+    json!({ "type": kind, "blocks": out })
+}
+
 fn mrkdwn_context(text: &str) -> Value {
     json!({ "type": "context", "elements": [mrkdwn(text, MAX_SECTION_CHARS)] })
 }

@@ -57,6 +57,8 @@ pub struct IncidentRecord {
     pub resolved_at: Option<i64>,
     /// The last status update's text.
     pub update: Option<String>,
+    /// When it was given (epoch s).
+    pub update_at: Option<i64>,
     pub summary: Option<String>,
     pub channel_id: Option<String>,
     pub channel_name: Option<String>,
@@ -77,7 +79,7 @@ impl IncidentRecord {
         if self.resolved { IncidentStatus::Resolved } else { IncidentStatus::Open }
     }
 
-    fn from_item(item: &Item) -> Self {
+    pub(super) fn from_item(item: &Item) -> Self {
         let get = |k: &str| get_s(item, k);
         Self {
             number: get_n(item, "number").unwrap_or_default(),
@@ -89,6 +91,7 @@ impl IncidentRecord {
             declared_at: get_n(item, "declared_at").unwrap_or_default(),
             resolved_at: get_n(item, "resolved_at"),
             update: get("update"),
+            update_at: get_n(item, "update_at"),
             summary: get("summary"),
             channel_id: get("channel"),
             channel_name: get("channel_name"),
@@ -158,10 +161,20 @@ pub enum MuteEnd<'a> {
 pub enum IncidentChange {
     Severity(i64),
     Lead(String),
-    Update(String),
-    Channel { id: String, name: String },
+    /// A status update, given at `at` (epoch s).
+    Update {
+        text: String,
+        at: i64,
+    },
+    Channel {
+        id: String,
+        name: String,
+    },
     Pinned(String),
-    Announcement { channel: String, ts: String },
+    Announcement {
+        channel: String,
+        ts: String,
+    },
     Alert(String),
 }
 
@@ -302,6 +315,8 @@ impl StateTable {
             ("alerts".to_owned(), AttributeValue::L(record.alerts.iter().map(s).collect())),
             (TTL_ATTRIBUTE.to_owned(), n(record.declared_at + INCIDENT_RETENTION_S)),
         ]);
+        // Open: in the open index until it resolves (state/open.rs).
+        item.extend(super::open::join_open(&format!("incident#{}", record.number)));
         // A fresh number: nothing is there, unless this very write is being sent again. The open set is
         // joined at the same time (a number in it without a record is skipped by the list).
         let put = self.client.put_item().table_name(&self.table).set_item(Some(item)).send();
@@ -403,7 +418,7 @@ impl StateTable {
             let pairs = match change {
                 IncidentChange::Severity(sev) => vec![set("severity", n(*sev))],
                 IncidentChange::Lead(user) => vec![set("lead", s(user))],
-                IncidentChange::Update(text) => vec![set("update", s(text))],
+                IncidentChange::Update { text, at } => vec![set("update", s(text)), set("update_at", n(*at))],
                 IncidentChange::Channel { id, name } => vec![set("channel", s(id)), set("channel_name", s(name))],
                 IncidentChange::Pinned(ts) => vec![set("pinned_ts", s(ts))],
                 IncidentChange::Announcement { channel, ts } => {
@@ -456,9 +471,11 @@ impl StateTable {
             .return_values(ReturnValue::AllNew);
         update = match summary {
             Some(text) => update
-                .update_expression("SET #status = :resolved, resolved_at = :at, summary = :summary")
+                .update_expression(
+                    "SET #status = :resolved, resolved_at = :at, summary = :summary REMOVE open_in, open_sk",
+                )
                 .expression_attribute_values(":summary", s(text)),
-            None => update.update_expression("SET #status = :resolved, resolved_at = :at"),
+            None => update.update_expression("SET #status = :resolved, resolved_at = :at REMOVE open_in, open_sk"),
         };
         let record = match update.send().await {
             Ok(out) => IncidentRecord::from_item(&out.attributes.unwrap_or_default()),
@@ -578,12 +595,15 @@ impl StateTable {
     pub async fn mute_alert(&self, key: &str, mute: &str, by: &Mute) -> Result<bool, StateError> {
         let update = self
             .lifecycle_update(key)
-            .update_expression("SET mute_id = :id, mute_by = :by, mute_until = :until, mute_ok = :ok")
+            .update_expression(
+                "SET mute_id = :id, mute_by = :by, mute_until = :until, mute_ok = :ok, open_in = :open_in, open_sk = :open_sk",
+            )
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":id", s(mute))
             .expression_attribute_values(":by", s(&by.by))
             .expression_attribute_values(":until", n(by.until))
             .expression_attribute_values(":ok", AttributeValue::Bool(by.until_ok));
+        let update = super::open::open_values(update, &format!("lifecycle#{key}"));
         self.update_if(update, "UpdateItem (mute)").await
     }
 
@@ -591,40 +611,84 @@ impl StateTable {
     /// when its time has come, or that mute until OK now that the alarm is OK). `false`: not so, nothing
     /// written (unmuted before, muted again since, not due).
     pub async fn unmute_alert(&self, key: &str, end: MuteEnd<'_>, now_s: i64) -> Result<bool, StateError> {
-        let mut update = self.lifecycle_update(key).update_expression("REMOVE mute_id, mute_by, mute_until, mute_ok");
-        update = match end {
-            MuteEnd::Now => update.condition_expression("attribute_exists(mute_id)"),
-            MuteEnd::Due(mute) => update
-                .condition_expression("mute_id = :id AND mute_until <= :now")
-                .expression_attribute_values(":id", s(mute))
-                .expression_attribute_values(":now", n(now_s)),
-            MuteEnd::AlarmOk(mute) => update
-                .condition_expression("mute_id = :id AND mute_ok = :true")
-                .expression_attribute_values(":id", s(mute))
-                .expression_attribute_values(":true", AttributeValue::Bool(true)),
+        let (condition, values): (&str, Vec<(&str, AttributeValue)>) = match end {
+            MuteEnd::Now => ("attribute_exists(mute_id)", Vec::new()),
+            MuteEnd::Due(mute) => ("mute_id = :id AND mute_until <= :now", vec![(":id", s(mute)), (":now", n(now_s))]),
+            MuteEnd::AlarmOk(mute) => {
+                ("mute_id = :id AND mute_ok = :true", vec![(":id", s(mute)), (":true", AttributeValue::Bool(true))])
+            }
         };
-        self.update_if(update, "UpdateItem (unmute)").await
+        self.end_quiet(key, "mute_id, mute_by, mute_until, mute_ok", condition, values, "UpdateItem (unmute)").await
+    }
+
+    /// Removes `attributes` (a mute's or a silence's) from lifecycle `key` when `condition` holds, once, and
+    /// takes it off the open index unless it still pages (state/open.rs): the form is guessed (not paging),
+    /// and when the record's `alarm_since` says otherwise, the other form is sent. `false`: `condition`
+    /// does not hold, nothing written.
+    async fn end_quiet(
+        &self,
+        key: &str,
+        attributes: &str,
+        condition: &str,
+        values: Vec<(&str, AttributeValue)>,
+        operation: &'static str,
+    ) -> Result<bool, StateError> {
+        let mut paging = false;
+        for _ in 0..3 {
+            let (remove_open, paging_condition) = match paging {
+                true => ("", "attribute_exists(alarm_since)"),
+                false => (", open_in, open_sk", "attribute_not_exists(alarm_since)"),
+            };
+            let update = self
+                .lifecycle_update(key)
+                .update_expression(format!("REMOVE {attributes}{remove_open}"))
+                .condition_expression(format!("({condition}) AND {paging_condition}"))
+                .return_values_on_condition_check_failure(
+                    aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+                );
+            let update =
+                values.iter().fold(update, |u, (name, value)| u.expression_attribute_values(*name, value.clone()));
+            match update.send().await {
+                Ok(_) => return Ok(true),
+                Err(err) if is_condition_failure(&err) => {
+                    let found = super::update_conflict(&err).unwrap_or_default();
+                    let pages_now = found.contains_key("alarm_since");
+                    if found.is_empty() || pages_now == paging {
+                        return Ok(false); // its own condition failed
+                    }
+                    paging = pages_now;
+                }
+                Err(err) => return Err(state_error(operation)(err)),
+            }
+        }
+        Ok(false)
     }
 
     /// Records silence `silence` of the Alertmanager group of lifecycle `key` (a later one replaces it).
     pub async fn silence_alert(&self, key: &str, silence: &Silence) -> Result<bool, StateError> {
         let update = self
             .lifecycle_update(key)
-            .update_expression("SET silence_id = :id, silence_by = :by, silence_until = :until")
+            .update_expression(
+                "SET silence_id = :id, silence_by = :by, silence_until = :until, open_in = :open_in, open_sk = :open_sk",
+            )
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":id", s(&silence.id))
             .expression_attribute_values(":by", s(&silence.by))
             .expression_attribute_values(":until", n(silence.until));
+        let update = super::open::open_values(update, &format!("lifecycle#{key}"));
         self.update_if(update, "UpdateItem (silence)").await
     }
 
     /// Forgets silence `id` of lifecycle `key` (expired from its message), if it is still the group's.
     pub async fn unsilence_alert(&self, key: &str, id: &str) -> Result<bool, StateError> {
-        let update = self
-            .lifecycle_update(key)
-            .update_expression("REMOVE silence_id, silence_by, silence_until")
-            .condition_expression("silence_id = :id")
-            .expression_attribute_values(":id", s(id));
-        self.update_if(update, "UpdateItem (unsilence)").await
+        let values = vec![(":id", s(id))];
+        self.end_quiet(
+            key,
+            "silence_id, silence_by, silence_until",
+            "silence_id = :id",
+            values,
+            "UpdateItem (unsilence)",
+        )
+        .await
     }
 }

@@ -17,6 +17,8 @@
 //! - in an alarm storm, channels are paced and a storm's alarms join one live digest (`storm.rs`).
 //! - incidents are numbered by a counter, declared once by a claim, changed only while open, and their
 //!   timeline entries written once each (`incidents.rs`).
+//! - what is open (paging, muted or waiting alerts, incidents, approvals, deploys, storms) is in one
+//!   sparse index, joined and left by the very writes above (`open.rs`), for `/status`.
 //!
 //! Attribute names without an underscore are always written through `#aliases` in expressions: many
 //! plain words (`state`, `status`, ...) are reserved in DynamoDB's expression language.
@@ -28,6 +30,7 @@
 
 mod changes;
 mod incidents;
+mod open;
 mod requests;
 mod storm;
 
@@ -38,6 +41,9 @@ pub use changes::{
 pub use incidents::{
     Acknowledgement, Declaration, INCIDENT_RETENTION_S, IncidentChange, IncidentRecord, IncidentStatus, MuteEnd,
     TimelineEntry,
+};
+pub use open::{
+    MAX_PAGES as MAX_INDEX_PAGES, OPEN_INDEX, OPEN_PARTITION, OPEN_SORT, OpenAlert, OpenDeploy, OpenItem, OpenItems,
 };
 pub use requests::{Approval, EXECUTING_LEASE_S, RequestStatus, StoredRequest};
 pub use storm::{ChannelView, DigestMeta, Rate, StoredEntry};
@@ -163,6 +169,33 @@ pub struct LifecycleUpdate {
     pub alarm_since_ms: Option<i64>,
     pub changes: i64,
     pub expires_at: i64,
+    /// In the open index from now on (it pages, or waits for someone: a deployment at READY), or not.
+    pub open: bool,
+    /// Muted or silenced, as the lease found it: then it stays in the open index when it stops paging.
+    pub quiet: bool,
+    /// What `/status` shows of it.
+    pub facts: AlertFacts,
+}
+
+/// How an unlock's conditional write ended.
+enum Unlock {
+    Done,
+    LeaseLost,
+    /// The lease is ours, but a mute or silence came or went since the lock: send the other form.
+    QuietChanged,
+}
+
+/// What `/status` shows of an alert beside its state, written with its lifecycle record.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AlertFacts {
+    pub title: String,
+    pub account: Option<String>,
+    pub account_name: Option<String>,
+    pub region: Option<String>,
+    /// The route's team.
+    pub team: Option<String>,
+    /// The alarm in the AWS console.
+    pub url: Option<String>,
 }
 
 /// A deploy started from a Slack thread, as the callback finds it.
@@ -580,6 +613,8 @@ impl StateTable {
         if let Some(id) = &deploy.pipeline_id {
             item.insert("pipeline_id".to_owned(), s(id));
         }
+        // Not reported back yet: in the open index until its result or its timeout (state/open.rs).
+        item.extend(open::join_open(&format!("deploy#{}#{}", deploy.channel, deploy.thread_ts)));
         self.client
             .put_item()
             .table_name(&self.table)
@@ -604,7 +639,7 @@ impl StateTable {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::deploy_key(channel, thread_ts)))
-            .update_expression("SET #result = :result, finished_at = :now")
+            .update_expression("SET #result = :result, finished_at = :now REMOVE open_in, open_sk")
             .condition_expression("attribute_exists(pk) AND attribute_not_exists(#result) AND #exp >= :now_s")
             .expression_attribute_names("#result", "result")
             .expression_attribute_names("#exp", TTL_ATTRIBUTE)
@@ -647,7 +682,7 @@ impl StateTable {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::deploy_key(channel, thread_ts)))
-            .update_expression("SET timed_out_at = :now")
+            .update_expression("SET timed_out_at = :now REMOVE open_in, open_sk")
             .condition_expression(
                 "mention_ts = :mention AND attribute_not_exists(#result) AND attribute_not_exists(timed_out_at) AND timeout_at <= :now",
             )
@@ -672,10 +707,12 @@ impl StateTable {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::deploy_key(channel, thread_ts)))
-            .update_expression("REMOVE #result, finished_at")
+            .update_expression("SET open_in = :open_in, open_sk = :open_sk REMOVE #result, finished_at")
             .condition_expression("#result = :result")
             .expression_attribute_names("#result", "result")
             .expression_attribute_values(":result", s(result))
+            .expression_attribute_values(":open_in", s(OPEN_INDEX))
+            .expression_attribute_values(":open_sk", s(format!("deploy#{channel}#{thread_ts}")))
             .send()
             .await;
         match updated {
@@ -771,53 +808,130 @@ impl StateTable {
         }))
     }
 
+    /// Gives the lease back after the message got its graph, recording the graph's file for `/status`.
+    pub async fn unlock_lifecycle_with_graph(&self, key: &str, owner: &str, file_id: &str) -> Result<bool, StateError> {
+        let update = self
+            .lifecycle_update(key)
+            .update_expression("SET graph_file = :file REMOVE lease_owner, lease_until")
+            .condition_expression("lease_owner = :owner")
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":file", s(file_id));
+        self.update_if(update, "UpdateItem (lifecycle graph)").await
+    }
+
     /// Gives the lease back, recording `update` when the message was posted or changed. Returns false
     /// when the lease was no longer ours (it ran out and another container took it): nothing was written.
+    ///
+    /// The record joins the open index when the update is open (it pages, or waits at READY); otherwise it
+    /// leaves it, unless it is muted or silenced (state/open.rs): the form is chosen from what the lease
+    /// saw (`update.quiet`), and when a mute came or went since, the condition fails and the other form is
+    /// sent.
     pub async fn unlock_lifecycle(
         &self,
         key: &str,
         owner: &str,
         update: Option<&LifecycleUpdate>,
     ) -> Result<bool, StateError> {
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::lifecycle_key(key)))
-            .condition_expression("lease_owner = :owner")
-            .expression_attribute_values(":owner", s(owner));
-        request = match update {
-            None => request.update_expression("REMOVE lease_owner, lease_until"),
-            Some(u) => {
-                // Leaving the paging state ends its acknowledgement: the next time it fires, it pages.
-                let (set_since, remove_since) = match u.alarm_since_ms {
-                    Some(_) => (", alarm_since = :since", ""),
-                    None => ("", ", alarm_since, ack_by, ack_at"),
-                };
-                let mut r = request
-                    .update_expression(format!(
-                        "SET #channel = :channel, #ts = :ts, #state = :state, changed_at = :changed, #changes = :changes, #exp = :exp{set_since} REMOVE lease_owner, lease_until{remove_since}"
-                    ))
-                    .expression_attribute_names("#channel", "channel")
-                    .expression_attribute_names("#ts", "ts")
-                    .expression_attribute_names("#state", "state")
-                    .expression_attribute_names("#changes", "changes")
-                    .expression_attribute_names("#exp", TTL_ATTRIBUTE)
-                    .expression_attribute_values(":channel", s(&u.thread.channel))
-                    .expression_attribute_values(":ts", s(&u.thread.ts))
-                    .expression_attribute_values(":state", s(&u.state))
-                    .expression_attribute_values(":changed", n(u.changed_at_ms))
-                    .expression_attribute_values(":changes", n(u.changes))
-                    .expression_attribute_values(":exp", n(u.expires_at));
-                if let Some(since) = u.alarm_since_ms {
-                    r = r.expression_attribute_values(":since", n(since));
-                }
-                r
-            }
+        let Some(u) = update else {
+            let release = self
+                .lifecycle_update(key)
+                .condition_expression("lease_owner = :owner")
+                .expression_attribute_values(":owner", s(owner))
+                .update_expression("REMOVE lease_owner, lease_until");
+            return self.update_if(release, "UpdateItem (unlock lifecycle)").await;
         };
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(err) if is_condition_failure(&err) => Ok(false),
+        let mut quiet = u.quiet;
+        for _ in 0..3 {
+            match self.send_unlock(key, owner, u, quiet).await? {
+                Unlock::Done => return Ok(true),
+                Unlock::LeaseLost => return Ok(false),
+                Unlock::QuietChanged => quiet = !quiet,
+            }
+        }
+        // A mute made and ended three times within one unlock: leave the index as the last form had it.
+        Ok(false)
+    }
+
+    async fn send_unlock(
+        &self,
+        key: &str,
+        owner: &str,
+        u: &LifecycleUpdate,
+        quiet: bool,
+    ) -> Result<Unlock, StateError> {
+        // Leaving the paging state ends its acknowledgement: the next time it fires, it pages.
+        let (set_since, remove_since) = match u.alarm_since_ms {
+            Some(_) => (", alarm_since = :since", ""),
+            None => ("", ", alarm_since, ack_by, ack_at"),
+        };
+        // The open index follows the state in this same write; a muted or silenced alert stays in it.
+        let (set_open, remove_open, condition) = match (u.open, quiet) {
+            (true, _) => (", open_in = :open_in, open_sk = :open_sk", "", "lease_owner = :owner"),
+            (false, true) => {
+                ("", "", "lease_owner = :owner AND (attribute_exists(mute_id) OR attribute_exists(silence_id))")
+            }
+            (false, false) => (
+                "",
+                ", open_in, open_sk",
+                "lease_owner = :owner AND attribute_not_exists(mute_id) AND attribute_not_exists(silence_id)",
+            ),
+        };
+        let mut sets = String::new();
+        let mut facts = Vec::new();
+        for (name, value) in [
+            ("title", Some(&u.facts.title).filter(|t| !t.is_empty())),
+            ("account", u.facts.account.as_ref()),
+            ("account_name", u.facts.account_name.as_ref()),
+            ("region", u.facts.region.as_ref()),
+            ("team", u.facts.team.as_ref()),
+            ("url", u.facts.url.as_ref()),
+        ] {
+            if let Some(value) = value {
+                sets.push_str(&format!(", #f_{name} = :f_{name}"));
+                facts.push((name, value));
+            }
+        }
+        // The graph of the state before goes (the new state's own is recorded when it is shown).
+        let mut r = self
+            .lifecycle_update(key)
+            .update_expression(format!(
+                "SET #channel = :channel, #ts = :ts, #state = :state, changed_at = :changed, #changes = :changes, #exp = :exp{set_since}{set_open}{sets} REMOVE lease_owner, lease_until, graph_file{remove_since}{remove_open}"
+            ))
+            .condition_expression(condition)
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_names("#channel", "channel")
+            .expression_attribute_names("#ts", "ts")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#changes", "changes")
+            .expression_attribute_names("#exp", TTL_ATTRIBUTE)
+            .expression_attribute_values(":channel", s(&u.thread.channel))
+            .expression_attribute_values(":ts", s(&u.thread.ts))
+            .expression_attribute_values(":state", s(&u.state))
+            .expression_attribute_values(":changed", n(u.changed_at_ms))
+            .expression_attribute_values(":changes", n(u.changes))
+            .expression_attribute_values(":exp", n(u.expires_at))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if let Some(since) = u.alarm_since_ms {
+            r = r.expression_attribute_values(":since", n(since));
+        }
+        if u.open {
+            r = open::open_values(r, &format!("lifecycle#{key}"));
+        }
+        for (name, value) in facts {
+            r = r
+                .expression_attribute_names(format!("#f_{name}"), name)
+                .expression_attribute_values(format!(":f_{name}"), s(value));
+        }
+        match r.send().await {
+            Ok(_) => Ok(Unlock::Done),
+            Err(err) if is_condition_failure(&err) => {
+                let found = update_conflict(&err).unwrap_or_default();
+                Ok(if get_s(&found, "lease_owner").as_deref() == Some(owner) {
+                    Unlock::QuietChanged
+                } else {
+                    Unlock::LeaseLost
+                })
+            }
             Err(err) => Err(state_error("UpdateItem (unlock lifecycle)")(err)),
         }
     }

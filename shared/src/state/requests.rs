@@ -86,7 +86,7 @@ pub struct StoredRequest {
 }
 
 impl StoredRequest {
-    fn from_item(item: &Item) -> Self {
+    pub(super) fn from_item(item: &Item) -> Self {
         let mut approved_by: Vec<String> =
             item.get("approved_by").and_then(|v| v.as_ss().ok()).cloned().unwrap_or_default();
         approved_by.sort();
@@ -133,6 +133,8 @@ impl StateTable {
             ("open_until".to_owned(), n(open_until)),
             (TTL_ATTRIBUTE.to_owned(), n(expires_at)),
         ]);
+        // Waiting for its approvers: in the open index until it leaves `open` (state/open.rs).
+        item.extend(super::open::join_open(&format!("approval#{id}")));
         let found = self
             .put_once(item, |put| put.condition_expression("attribute_not_exists(pk)"), "PutItem (create request)")
             .await?;
@@ -234,9 +236,12 @@ impl StateTable {
             .expression_attribute_values(":now", n(now_s))
             .expression_attribute_values(":mover", s(&mover))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .update_expression(
-                "SET #status = :to, closed_by = :by, #result = :result, moved_at = :now, mover = :mover",
-            );
+            .update_expression(if from == RequestStatus::Open {
+                // No longer waiting: it leaves the open index in the same write.
+                "SET #status = :to, closed_by = :by, #result = :result, moved_at = :now, mover = :mover REMOVE open_in, open_sk"
+            } else {
+                "SET #status = :to, closed_by = :by, #result = :result, moved_at = :now, mover = :mover"
+            });
         update = match (from, to) {
             (RequestStatus::Open, RequestStatus::Expired) => {
                 update.condition_expression("#status = :from AND open_until <= :now")

@@ -139,7 +139,7 @@ pub struct DigestMeta {
 }
 
 impl DigestMeta {
-    fn from_item(id: &str, item: &Item) -> Self {
+    pub(super) fn from_item(id: &str, item: &Item) -> Self {
         let mut pages = Vec::new();
         while let Some(ts) = get_s(item, &format!("page{}", pages.len())) {
             pages.push(ts);
@@ -537,9 +537,18 @@ impl StateTable {
     }
 
     /// Records the `ts` of message `page` of digest `id`, under `owner`'s lease. False: the lease was lost.
+    /// The first page puts the digest in the open index (state/open.rs) until its storm is over.
     pub async fn record_digest_page(&self, id: &str, owner: &str, page: usize, ts: &str) -> Result<bool, StateError> {
-        self.under_digest_lease(id, owner, "SET #page = :ts", |u| {
-            u.expression_attribute_names("#page", format!("page{page}")).expression_attribute_values(":ts", s(ts))
+        let set = if page == 0 { "SET #page = :ts, open_in = :open_in, open_sk = :open_sk" } else { "SET #page = :ts" };
+        self.under_digest_lease(id, owner, set, |u| {
+            let u =
+                u.expression_attribute_names("#page", format!("page{page}")).expression_attribute_values(":ts", s(ts));
+            if page != 0 {
+                return u;
+            }
+            super::open::join_open(&format!("digest#{id}"))
+                .into_iter()
+                .fold(u, |u, (name, value)| u.expression_attribute_values(format!(":{name}"), value))
         })
         .await
     }
@@ -606,7 +615,7 @@ impl StateTable {
             .expression_attribute_values(":v", n(version));
         update = match over_ms {
             Some(over) => update
-                .update_expression("SET shown = :v, #over = :over REMOVE lease_owner, lease_until")
+                .update_expression("SET shown = :v, #over = :over REMOVE lease_owner, lease_until, open_in, open_sk")
                 .expression_attribute_names("#over", "over")
                 .expression_attribute_values(":over", n(over)),
             None => update.update_expression("SET shown = :v REMOVE lease_owner, lease_until"),

@@ -271,6 +271,9 @@ async fn main() {
                 alarm_since_ms: None,
                 changes: i64::from(n),
                 expires_at: expires,
+                open: false,
+                quiet: false,
+                facts: chatops_shared::state::AlertFacts::default(),
             };
             let (unlock, mark) = tokio::join!(
                 state.unlock_lifecycle("alarm:bench-sequence", &owner, Some(&update)),

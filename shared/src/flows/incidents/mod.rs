@@ -787,7 +787,7 @@ async fn in_channel(
     let who = format!("<@{}>", escape(&caller.user_id));
     let (change, note, kind) = match &ask {
         Ask::Status(text) => (
-            IncidentChange::Update(text.clone()),
+            IncidentChange::Update { text: text.clone(), at: now },
             format!("📣 *Status update* from {who}:\n{}", escape(text)),
             "status",
         ),

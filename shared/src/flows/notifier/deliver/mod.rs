@@ -790,6 +790,7 @@ impl<'d> Run<'d> {
     ) -> Result<bool, ApiError> {
         let n = &plan.incoming.notification;
         let Some(mut extras) = plan.rendered.borrow().clone() else { return Ok(false) };
+        let file_id = graph.file_id.clone();
         extras.graph = Some(graph);
         let owner = format!("{}:graph{}", self.owner, job.index);
         let alarm = n.is_alarm_state();
@@ -826,7 +827,11 @@ impl<'d> Run<'d> {
         let body = n.to_slack_with(&self.deps.defaults, &extras);
         let shown = self.update_with_image(api, token, job, &body, deadline).await;
         if let Some((key, state)) = leased {
-            let _ = state.unlock_lifecycle(&key.key, &owner, None).await;
+            // The record keeps the graph's file: `/status <alarm>` shows the same image.
+            let _ = match &shown {
+                Ok(()) => state.unlock_lifecycle_with_graph(&key.key, &owner, &file_id).await,
+                Err(_) => state.unlock_lifecycle(&key.key, &owner, None).await,
+            };
         }
         shown.map(|()| true)
     }
@@ -892,13 +897,18 @@ impl<'d> Run<'d> {
             changed_at_ms: lifecycle.changed_at_ms,
             alarm_since_ms: lifecycle.alarm_since_ms,
         };
+        // Open (in /status) while it pages, or while a deployment waits at READY for someone's click.
+        let waits = matches!(n, crate::notify::Notification::Deployment(d) if d.state == "READY");
         let record = |thread: Thread, changes: i64, alarm_since_ms: Option<i64>| LifecycleUpdate {
             thread,
             state: n.state().to_owned(),
             changed_at_ms: at,
             alarm_since_ms,
             changes,
-            expires_at: self.expires_at(alarm),
+            expires_at: self.expires_at(alarm || waits),
+            open: alarm_since_ms.is_some() || waits,
+            quiet: lifecycle.muted.is_some() || lifecycle.silenced.is_some(),
+            facts: n.alert_facts(plan.route.team.clone()),
         };
         let first = |posted: Posted, alarm_since: Option<i64>| {
             let update = record(Thread { channel: posted.channel.clone(), ts: posted.ts.clone() }, 1, alarm_since);
