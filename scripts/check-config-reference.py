@@ -73,8 +73,25 @@ def problems(params_template, variables_code, variables_template, markdown):
     return out
 
 
+def manifest_problems(manifest, sources, events_rs):
+    """The slash commands and Events API events the code answers, each in slack/manifest.yaml."""
+    commands = set()
+    for text in sources.values():
+        commands |= set(re.findall(r'pub const COMMAND: &str = "(/[a-z]+)"', text))
+        commands |= set(re.findall(r'&\[\("(/[a-z]+)", ', text))
+    events = set(re.findall(r'event\.kind [!=]= "([a-z_]+)"', events_rs))
+    declared = {c.get("command") for c in manifest.get("features", {}).get("slash_commands", [])}
+    subscribed = set(manifest.get("settings", {}).get("event_subscriptions", {}).get("bot_events", []))
+    out = [f"the code answers {c}, which slack/manifest.yaml does not declare" for c in sorted(commands - declared)]
+    out += [f"the code handles the event {e}, which slack/manifest.yaml does not subscribe to" for e in sorted(events - subscribed)]
+    if "app_home_opened" in events and not manifest.get("features", {}).get("app_home", {}).get("home_tab_enabled"):
+        out.append("the code publishes the App Home, which slack/manifest.yaml does not enable (features.app_home)")
+    return out, commands, events
+
+
 def main():
     from cfnlint.decode import decode
+    import yaml
 
     template, errors = decode(str(ROOT / "template.yaml"))
     if errors:
@@ -100,6 +117,14 @@ def main():
     assert any("NewParameter" in f for f in gone_param), "the check misses a parameter"
 
     found = problems(params, code, set_by_template, markdown)
+    # The Slack app's manifest: every command and event the code answers is declared there.
+    manifest = yaml.safe_load((ROOT / "slack" / "manifest.yaml").read_text())
+    events_rs = (ROOT / "shared" / "src" / "slack" / "events.rs").read_text()
+    manifest_found, commands, events = manifest_problems(manifest, sources, events_rs)
+    assert {"/scale", "/incident", "/status"} <= commands and {"app_mention", "app_home_opened"} <= events, (commands, events)
+    gone = dict(manifest, settings={"event_subscriptions": {"bot_events": []}})
+    assert any("app_home_opened" in f for f in manifest_problems(gone, sources, events_rs)[0]), "the check misses an event"
+    found += manifest_found
     # One version: the workspace's, the Serverless Application Repository's, the changelog's latest release.
     cargo = re.search(r'\[workspace\.package\][^\[]*?\nversion = "([^"]+)"', (ROOT / "Cargo.toml").read_text())
     sar = template.get("Metadata", {}).get("AWS::ServerlessRepo::Application", {}).get("SemanticVersion")
@@ -112,7 +137,7 @@ def main():
         for f in found:
             print(f"  {f}")
         sys.exit(1)
-    print(f"docs/configuration.md: {len(params)} parameters and {len(code | set_by_template)} variables, all listed")
+    print(f"docs/configuration.md: {len(params)} parameters and {len(code | set_by_template)} variables, all listed; slack/manifest.yaml: {len(commands)} commands, {len(events)} events")
 
 
 if __name__ == "__main__":

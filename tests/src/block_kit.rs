@@ -39,7 +39,6 @@ pub fn check(blocks: &[Value], max_blocks: usize, where_: &str) -> Result<(), St
         return Err(format!("no more than {max_blocks} items allowed [json-pointer:/{where_}]"));
     }
     let mut block_ids = BTreeSet::new();
-    let mut action_ids = BTreeSet::new();
     for (i, block) in blocks.iter().enumerate() {
         let at = format!("[json-pointer:/{where_}/{i}]");
         if let Some(id) = block.get("block_id") {
@@ -85,6 +84,8 @@ pub fn check(blocks: &[Value], max_blocks: usize, where_: &str) -> Result<(), St
                 if elements.is_empty() || elements.len() > 25 {
                     return Err(format!("actions must have 1 to 25 elements {at}"));
                 }
+                // Unique within the block (Block Kit: "unique among all other action_ids in the containing block").
+                let mut action_ids = BTreeSet::new();
                 for (j, e) in elements.iter().enumerate() {
                     let at = format!("{at}/elements/{j}");
                     if e["type"] != "button" {

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use crate::aws::scheduler::{Timer, schedule_name};
 use crate::governance::{Decision, Gate, Outcome, Pass};
 use crate::notify::{
-    ACKNOWLEDGE_ACTION, EXPIRE_SILENCE_ACTION, MUTE_ACTION, SILENCE_ACTION, UNMUTE_ACTION, acknowledged_line,
+    ACKNOWLEDGE_ACTION, EXPIRE_SILENCE_ACTION, MUTE_ACTIONS, SILENCE_ACTION, UNMUTE_ACTION, acknowledged_line,
     muted_line, silenced_line,
 };
 use crate::slack::interaction::BlockAction;
@@ -318,7 +318,7 @@ pub async fn mute_click(app: AlertDeps<'_>, click: &BlockAction, gate: &Gate<'_>
     }
     let line = muted_line(&mute);
     let mut outcome = Outcome::ephemeral("", Decision::Done).on(alarm);
-    outcome.message = replaced(click, &[MUTE_ACTION], line, vec![unmute_button(alarm, &button.lifecycle)]);
+    outcome.message = replaced(click, &MUTE_ACTIONS, line, vec![unmute_button(alarm, &button.lifecycle)]);
     outcome
 }
 

@@ -240,7 +240,8 @@ pub fn change_of(caller: &Caller, outcome: &Outcome, now_ms: i64) -> Option<crat
             (Some(before), Some(after)) => ("scale", format!("{resource} {before} → {after}"), None),
             _ => return None,
         },
-        "alarm:mute" => ("mute", format!("{resource} muted"), None),
+        // [Mute 1 h] `alarm:mute`, [Mute 4 h] `alarm:mute-4h`, [Mute until OK] `alarm:mute-ok`.
+        _ if command.starts_with("alarm:mute") => ("mute", format!("{resource} muted"), None),
         _ if command.starts_with("codedeploy:") => {
             let verb = command.trim_start_matches("codedeploy:").replace(['_', '-'], " ");
             ("codedeploy", format!("CodeDeploy {resource}: {verb}"), None)

@@ -408,6 +408,9 @@ pub const ACKNOWLEDGE_ACTION: &str = "alert:ack";
 
 /// The action IDs of [Mute …] and [Unmute]; slack-command's alert flow answers them.
 pub const MUTE_ACTION: &str = "alarm:mute";
+/// The action IDs of [Mute 1 h], [Mute 4 h] and [Mute until OK]: one block's buttons need their own IDs
+/// (Block Kit: unique within the block); each is a mute (policy action `alarm:mute`), the value says how long.
+pub const MUTE_ACTIONS: [&str; 3] = [MUTE_ACTION, "alarm:mute-4h", "alarm:mute-ok"];
 pub const UNMUTE_ACTION: &str = "alarm:unmute";
 /// The action IDs of [Silence 1 h] and [Expire silence] on an Alertmanager group.
 pub const SILENCE_ACTION: &str = "alertmanager:silence";
@@ -533,8 +536,10 @@ impl Notification {
             if actions.muted.is_some() {
                 mutes.push(mute_button("🔔 Unmute", serde_json::json!({"a": alarm, "k": key}), UNMUTE_ACTION));
             } else if paging {
-                for (text, d) in [("🔕 Mute 1 h", "1h"), ("Mute 4 h", "4h"), ("Mute until OK", "ok")] {
-                    mutes.push(mute_button(text, serde_json::json!({"a": alarm, "k": key, "d": d}), MUTE_ACTION));
+                for ((text, d), action) in
+                    [("🔕 Mute 1 h", "1h"), ("Mute 4 h", "4h"), ("Mute until OK", "ok")].into_iter().zip(MUTE_ACTIONS)
+                {
+                    mutes.push(mute_button(text, serde_json::json!({"a": alarm, "k": key, "d": d}), action));
                 }
             }
         }

@@ -605,6 +605,7 @@ impl StateTable {
             ("pipeline_url".to_owned(), s(&deploy.pipeline_url)),
             ("status".to_owned(), s(&deploy.status)),
             ("timeout_at".to_owned(), n(timeout_at)),
+            ("requested_at".to_owned(), n(crate::clock::now_unix())),
             (TTL_ATTRIBUTE.to_owned(), n(expires_at)),
         ]);
         if let Some(ts) = &deploy.reply_ts {

@@ -170,7 +170,8 @@ impl OpenItem {
             "approval" => Self::Approval(rest.to_owned(), Box::new(StoredRequest::from_item(item))),
             "deploy" => Self::Deploy(Box::new(OpenDeploy {
                 record: DeployRecord::from_item(item),
-                started_at: get_s(item, "mention_ts").and_then(|ts| ts.split('.').next()?.parse().ok()),
+                started_at: get_n(item, "requested_at")
+                    .or_else(|| get_s(item, "mention_ts").and_then(|ts| ts.split('.').next()?.parse().ok())),
                 timeout_at: get_n(item, "timeout_at"),
             })),
             "digest" => Self::Storm(Box::new(DigestMeta::from_item(rest, item))),

@@ -665,6 +665,7 @@ async fn main() {
     alert_actions_demo(moto, &alarm_bin, &command_bin).await;
     organisation_demo(moto, &alarm_bin).await;
     context_demo(moto, &alarm_bin, &command_bin).await;
+    status_demo(moto, &alarm_bin, &command_bin).await;
 
     drop(slack);
     printer.abort();
@@ -1217,5 +1218,196 @@ async fn organisation_demo(moto: &Moto, alarm_bin: &std::path::Path) {
     if let Some(line) = process.json_logs().into_iter().rfind(|l| l.get("_aws").is_some()) {
         println!("   the metrics line of the last invocation (CloudWatch Embedded Metric Format):");
         println!("     {}", dim(&line.to_string()));
+    }
+}
+
+/// The texts of a message's or view's blocks, one line each, as a person reads them.
+fn block_lines(blocks: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for block in blocks.as_array().into_iter().flatten() {
+        match block["type"].as_str() {
+            Some("header") => out.push(bold(block["text"]["text"].as_str().unwrap_or_default())),
+            Some("divider") => out.push(dim("────────")),
+            Some("actions") => {
+                let buttons: Vec<String> = block["elements"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|b| format!("[ {} ]", b["text"]["text"].as_str().unwrap_or("")))
+                    .collect();
+                out.push(bold(&buttons.join(" ")));
+            }
+            _ => {
+                let texts = block.pointer("/text/text").into_iter().chain(
+                    block["elements"]
+                        .as_array()
+                        .into_iter()
+                        .chain(block["fields"].as_array())
+                        .flatten()
+                        .map(|e| &e["text"]),
+                );
+                for text in texts.filter_map(Value::as_str) {
+                    out.extend(text.lines().map(mrkdwn));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What is going on right now: after alerts, an acknowledgement, a mute, an incident and an approval
+/// request, `/status`, its help, and the App Home of the approver.
+async fn status_demo(moto: &Moto, alarm_bin: &std::path::Path, command_bin: &std::path::Path) {
+    println!(
+        "\n{} what is going on right now: /status after alerts (one acknowledged, one muted), an incident and an approval waiting; the help; the approver's App Home",
+        bold("18.")
+    );
+    let table = moto.create_state_table().await;
+    let group = moto.create_schedule_group().await;
+    moto.put_alarm("payments-latency").await;
+    moto.create_group("prod-web", 2, 40, 6, Some("enabled")).await;
+    let api = SlackApiStandIn::start(BOT_TOKEN).await;
+    let hooks = SlackStandIn::start().await;
+    let policy = serde_json::json!({"rules": [
+        {"name": "responders", "actions": ["alert:ack", "alarm:mute", "incident:declare", "incident:update", "incident:resolve"], "requesters": ["*"]},
+        {"name": "prod-scale", "actions": ["scale"], "resources": ["prod-*"], "requesters": ["U0DEV"],
+         "approval": {"approvers": ["U0LEAD"], "count": 1}}
+    ]});
+    let routes = serde_json::json!([
+        {"alarm": "payments-*", "channel": "C0PAY", "team": "payments"},
+        {"account": "210987654321", "channel": "C0STAGE", "team": "platform"}
+    ]);
+    let mut alarm_env: Vec<(&str, String)> = moto.env();
+    alarm_env.extend([
+        ("SLACK_BOT_TOKEN", BOT_TOKEN.to_owned()),
+        ("SLACK_API_URL", api.url()),
+        ("STATE_TABLE", table.clone()),
+        ("SLACK_CHANNEL", "C0OPS".to_owned()),
+        ("SLACK_ROUTES", routes.to_string()),
+        ("MUTABLE_ALARMS", "payments-*".to_owned()),
+    ]);
+    let mut command_env: Vec<(&str, String)> = moto.env();
+    command_env.extend([
+        ("SLACK_BOT_TOKEN", BOT_TOKEN.to_owned()),
+        ("SLACK_API_URL", api.url()),
+        ("STATE_TABLE", table.clone()),
+        ("SLACK_SIGNING_SECRET", SIGNING_SECRET.to_owned()),
+        ("CHATOPS_POLICY", policy.to_string()),
+        ("MUTABLE_ALARMS", "payments-*".to_owned()),
+        ("SCHEDULE_GROUP", group),
+        ("SCHEDULER_ROLE_ARN", "arn:aws:iam::123456789012:role/chatops-scheduler".to_owned()),
+        ("SCHEDULE_TARGET_ARN", "arn:aws:lambda:eu-west-1:123456789012:function:chatops-demo-slack-command".to_owned()),
+    ]);
+    println!("   SLACK_ROUTES={routes}");
+    let alarm_runtime = RuntimeApi::start().await;
+    let env: Vec<(&str, &str)> = alarm_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let _alarm_process = FunctionProcess::spawn(alarm_bin, &alarm_runtime, &env);
+    let command_runtime = RuntimeApi::start().await;
+    let env: Vec<(&str, &str)> = command_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let _command_process = FunctionProcess::spawn(command_bin, &command_runtime, &env);
+
+    let now_s = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let at = |minutes_ago: i64| {
+        let t = time::OffsetDateTime::from_unix_timestamp(now_s - minutes_ago * 60)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.000+0000",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        )
+    };
+    for (name, minutes, account, id) in [
+        ("payments-5xx", 25, None, "status-demo-1"),
+        ("payments-latency", 18, None, "status-demo-2"),
+        ("db-cpu", 7, Some("210987654321"), "status-demo-3"),
+    ] {
+        let mut event = sns_alarm(name, "ALARM", "OK", &at(minutes), id, "alarms");
+        if let Some(account) = account {
+            event = chatops_tests::from_account(event, account);
+        }
+        alarm_runtime.invoke(&event).await;
+    }
+    println!(
+        "   {} payments-5xx and payments-latency → #C0PAY (team payments), db-cpu of 210987654321 → #C0STAGE (team platform)",
+        dim("alarm-to-slack:")
+    );
+    let mut n = 0;
+    let mut click = async |channel: &str, name: &str, action: &str, user: &str, duration: Option<&str>| {
+        n += 1;
+        let Some(message) = api.channel(channel).into_iter().find(|m| m.all_text().contains(name)) else { return };
+        let Some(button) = message.button(action) else { return };
+        let mut value = button["value"].clone();
+        if let Some(d) = duration
+            && let Ok(mut v) = serde_json::from_str::<Value>(value.as_str().unwrap_or_default())
+        {
+            v["d"] = Value::String(d.to_owned());
+            value = Value::String(v.to_string());
+        }
+        let payload = serde_json::json!({
+            "type": "block_actions", "team": {"id": "T0DEMO"}, "user": {"id": user, "username": user},
+            "channel": {"id": channel, "name": "payments"},
+            "container": {"type": "message", "message_ts": message.ts, "channel_id": channel},
+            "response_url": hooks.url(&format!("/actions/T0DEMO/status/{n}")),
+            "message": {"ts": message.ts, "text": message.text(), "attachments": message.body["attachments"]},
+            "actions": [{"action_id": action, "block_id": "b", "value": value, "action_ts": format!("3.{n}")}]
+        });
+        command_runtime.invoke(&signed(&interaction_body(&payload))).await;
+    };
+    click("C0PAY", "payments-5xx", "alert:ack", "U0ALICE", None).await;
+    click("C0PAY", "payments-latency", "alarm:mute", "U0BOB", Some("1h")).await;
+    println!(
+        "   {} U0ALICE acknowledges payments-5xx; U0BOB mutes payments-latency for 1 h",
+        dim("POST /slack/interactions")
+    );
+    let command = async |name: &str, text: &str, user: &str| {
+        let body = command_body(name, text, user, "T0DEMO")
+            .replace("trigger_id=1234.5678.abcdef", &format!("trigger_id={name}{text}{user}").replace(' ', "-"));
+        let answer = command_runtime.invoke(&signed(&body)).await.response_json();
+        serde_json::from_str::<Value>(answer["body"].as_str().unwrap_or("null")).unwrap_or(Value::Null)
+    };
+    command("/incident", "declare Checkout errors sev2", "U0ALICE").await;
+    command("/scale", "prod-web 12", "U0DEV").await;
+    println!(
+        "   {} U0ALICE: /incident declare Checkout errors sev2; U0DEV: /scale prod-web 12 (needs U0LEAD's approval)",
+        dim("POST /slack/commands")
+    );
+
+    let status = command("/status", "", "U0CAROL").await;
+    println!("\n   {} {}", bold("U0CAROL: /status"), dim("(only U0CAROL sees it)"));
+    for line in block_lines(&status["blocks"]) {
+        println!("   ┃ {line}");
+    }
+    println!("   {} {}", dim("see it as Slack shows it:"), block_kit_builder_link(&status));
+    let narrowed = command("/status", "platform", "U0CAROL").await;
+    println!("\n   {}", bold("U0CAROL: /status platform"));
+    for line in block_lines(&narrowed["blocks"]).into_iter().take(3) {
+        println!("   ┃ {line}");
+    }
+    let help = command("/status", "help", "U0DEV").await;
+    println!("\n   {}", bold("U0DEV: /status help (what the policy lets U0DEV do)"));
+    for line in block_lines(&help["blocks"]).into_iter().filter(|l| l.contains("(rule ") || l.contains("Not for you")) {
+        println!("   ┃ {line}");
+    }
+
+    let body = serde_json::json!({"type": "event_callback", "team_id": "T0DEMO", "event_id": "EvDEMOHOME", "event_time": now_s,
+        "event": {"type": "app_home_opened", "user": "U0LEAD", "channel": "D0LEAD", "tab": "home", "event_ts": "1.1"}})
+    .to_string();
+    let headers = signed_headers(SIGNING_SECRET, &now(), body.as_bytes());
+    command_runtime.invoke(&event_at(Shape::HttpApi, "/slack/events", "", &headers, &body, false)).await;
+    if let Some(view) = api.home_view("U0LEAD") {
+        println!("\n   {} {}", bold("U0LEAD opens the app's Home tab"), dim("(views.publish)"));
+        for line in block_lines(&view["blocks"]).into_iter().take(14) {
+            println!("   ┃ {line}");
+        }
+        println!("   ┃ {}", dim(&format!("… {} blocks in all", view["blocks"].as_array().map(Vec::len).unwrap_or(0))));
+        println!(
+            "   {} {}",
+            dim("see it as Slack shows it:"),
+            block_kit_builder_link(&serde_json::json!({"blocks": view["blocks"]}))
+        );
     }
 }

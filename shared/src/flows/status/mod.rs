@@ -227,7 +227,8 @@ async fn detail(
         }
     };
     let changes = async {
-        let now_ms = now_s * 1000;
+        // The clock is whole seconds: a change made earlier within this second is still "before now".
+        let now_ms = (now_s + 1) * 1000;
         let window = (alert.since_ms.unwrap_or(now_ms) - CHANGES_LOOKBACK_MS, now_ms);
         let mut scopes = Vec::new();
         if let Some(account) = &alert.account {
