@@ -159,6 +159,58 @@ fn unique_scale(text: &'static str) -> Box<dyn Fn() -> Value> {
     })
 }
 
+/// A `/status` answer listing the seeded alerts.
+fn status_listed(o: &Outcome) -> bool {
+    matches!(o, Outcome::Response(b) if serde_json::from_slice::<Value>(b).ok().is_some_and(|v| v["statusCode"] == 200 && v["body"].as_str().is_some_and(|t| t.contains("firing"))))
+}
+
+/// A `/status` request that is new each time (its own `trigger_id`), so the replay check accepts it.
+fn unique_status() -> Box<dyn Fn() -> Value> {
+    let n = std::sync::atomic::AtomicU64::new(0);
+    Box::new(move || {
+        let trigger = format!("trigger_id=status-{}", n.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+        let body = command_body("/status", "", "U1", "T1").replace("trigger_id=1234.5678.abcdef", &trigger);
+        event(Shape::HttpApi, &signed_headers(SIGNING_SECRET, &now(), body.as_bytes()), body.as_bytes(), false)
+    })
+}
+
+/// A state table with `open` alerts in ALARM, recorded as the notifier records them (its lease, then its
+/// unlock with the state): what `/status` lists.
+async fn open_alerts_table(open: usize) -> String {
+    use chatops_shared::state::{AlertFacts, LifecycleUpdate, StateTable, Thread};
+    let moto = Moto::shared();
+    let table = moto.create_state_table().await;
+    let state = StateTable::new(moto.dynamodb().await, table.clone());
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    for n in 0..open {
+        let key = format!("alarm:arn:aws:cloudwatch:eu-west-1:123456789012:alarm:bench-open-{n:04}");
+        let owner = format!("bench-seed-{n}");
+        let since = now - n as i64 * 60_000;
+        let update = LifecycleUpdate {
+            thread: Thread { channel: format!("C0TEAM{}", n % 3), ts: format!("1700000000.{n:06}") },
+            state: "ALARM".into(),
+            changed_at_ms: since,
+            alarm_since_ms: Some(since),
+            changes: 1,
+            expires_at: now / 1000 + 86_400,
+            open: true,
+            quiet: false,
+            facts: AlertFacts {
+                title: format!("bench-open-{n:04}"),
+                account: Some("123456789012".into()),
+                account_name: Some("prod".into()),
+                region: Some("eu-west-1".into()),
+                team: Some(format!("team{}", n % 3)),
+                url: None,
+            },
+        };
+        let locked = state.lock_lifecycle(&key, "alarm", &owner, now, now + 30_000, now / 1000 + 86_400).await;
+        let unlocked = state.unlock_lifecycle(&key, &owner, Some(&update)).await;
+        assert!(matches!((locked, unlocked), (Ok(Some(_)), Ok(true))), "seeding the open alerts failed against moto");
+    }
+    table
+}
+
 /// `/incident declare` answered with the incident and its channel, every step done.
 fn incident_declared(o: &Outcome) -> bool {
     let Outcome::Response(body) = o else { return false };
@@ -539,6 +591,34 @@ async fn main() {
     };
     incident_sequence().await;
 
+    // /status (#33): two tables, with 50 and with 500 alerts in ALARM. Its round trips: the signing secret
+    // (KMS, at cold start), the replay check's PutItem, then the open index's Query, one after the other.
+    eprintln!("seeding 50 and 500 open alerts…");
+    let status_tables = [open_alerts_table(50).await, open_alerts_table(500).await];
+    let status_counter = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let status_sequence = |table: String, cold: bool, ddb: Option<aws_sdk_dynamodb::Client>| {
+        use chatops_shared::state::StateTable;
+        let n = status_counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let ddb = ddb.unwrap_or_else(|| {
+            aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(&sdk).http_client(fresh_http()).build(),
+            )
+        });
+        let kms = aws_sdk_kms::Client::from_conf(aws_sdk_kms::config::Builder::from(&sdk).http_client(fresh_http()).build());
+        let state = StateTable::new(ddb, table);
+        let blob = decrypt_blob.clone();
+        async move {
+            if cold {
+                decrypt(kms, blob).await;
+            }
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+            let seen = state.first_arrival(&format!("bench-status-{n}"), now, now / 1000 + 600).await;
+            let open = state.open_items(now / 1000).await;
+            assert!(matches!(seen, Ok(true)) && open.is_ok_and(|o| o.items.len() >= 50), "the /status reads failed");
+        }
+    };
+    let status_kept_alive = aws_sdk_dynamodb::Client::new(&sdk);
+
     let with_moto = |extra: Vec<(&'static str, String)>| {
         let mut env = moto.env();
         env.extend(extra);
@@ -698,6 +778,28 @@ async fn main() {
             quiet: None,
         },
         Scenario {
+            name: "slack-command /status, 50 open alerts, KMS secret",
+            binary: command.clone(),
+            env: with_moto(vec![
+                ("KMS_ENCRYPTED_SLACK_SIGNING_SECRET", secret_ct.clone()),
+                ("STATE_TABLE", status_tables[0].clone()),
+            ]),
+            event: unique_status(),
+            check: status_listed,
+            quiet: None,
+        },
+        Scenario {
+            name: "slack-command /status, 500 open alerts, KMS secret",
+            binary: command.clone(),
+            env: with_moto(vec![
+                ("KMS_ENCRYPTED_SLACK_SIGNING_SECRET", secret_ct.clone()),
+                ("STATE_TABLE", status_tables[1].clone()),
+            ]),
+            event: unique_status(),
+            check: status_listed,
+            quiet: None,
+        },
+        Scenario {
             name: "alarm-to-slack, Discord webhook (CHAT_PLATFORM)",
             binary: alarm.clone(),
             env: vec![("SLACK_WEBHOOK_URL", webhook.clone()), ("CHAT_PLATFORM", "discord".into())],
@@ -741,6 +843,7 @@ async fn main() {
     let (mut decrypt_samples, mut describe_samples, mut state_samples) = (Vec::new(), Vec::new(), Vec::new());
     let mut mention_samples = Vec::new();
     let mut incident_samples = Vec::new();
+    let mut status_samples = [Vec::new(), Vec::new()];
     let mut bundle_samples = Vec::new();
     let mut replay_samples = Vec::new();
     eprintln!("measuring {cold_runs} rounds of cold starts…");
@@ -757,11 +860,20 @@ async fn main() {
         replay_samples.push(elapsed_ms(replay_new()).await);
         mention_samples.push(elapsed_ms(mention_sequence()).await);
         incident_samples.push(elapsed_ms(incident_sequence()).await);
+        for (samples, table) in status_samples.iter_mut().zip(&status_tables) {
+            samples.push(elapsed_ms(status_sequence(table.clone(), true, None)).await);
+        }
     }
     for (s, f) in scenarios.iter().zip(figures.iter_mut()) {
         eprintln!("measuring {} ({warm_runs} warm invocations)…", s.name);
         warm(s, f, warm_runs).await;
     }
+    // /status's warm reference, kept alive, on its tables as the warm invocations left them (each accepted
+    // request adds its replay item, and moto's index Query reads the whole table).
+    let status_warm_ms = [
+        round_trip_ms(15, || status_sequence(status_tables[0].clone(), false, Some(status_kept_alive.clone()))).await,
+        round_trip_ms(15, || status_sequence(status_tables[1].clone(), false, Some(status_kept_alive.clone()))).await,
+    ];
     let decrypt_ms = percentile(&decrypt_samples, 50.0);
     let describe_ms = percentile(&describe_samples, 50.0);
     let state_ms = percentile(&state_samples, 50.0);
@@ -769,6 +881,7 @@ async fn main() {
     let incident_ms = percentile(&incident_samples, 50.0);
     let bundle_ms = percentile(&bundle_samples, 50.0);
     let replay_ms = percentile(&replay_samples, 50.0);
+    let status_ms = [percentile(&status_samples[0], 50.0), percentile(&status_samples[1], 50.0)];
     let results: Vec<(&Scenario, Figures)> = scenarios.iter().zip(figures).collect();
     let floor = results[0].1.clone();
     let floor_cold = percentile(&floor.cold_ms, 50.0);
@@ -835,6 +948,36 @@ async fn main() {
             format!(
                 "cold ≤ 3× echo + its round trips (KMS ×2 at once, DynamoDB ×7 in 5 steps, Slack ×6 in 3 steps; {incident_ms:.2} ms)"
             ),
+        ),
+        (
+            "slack-command /status, 50 open alerts, KMS secret",
+            percentile(&results[10].1.cold_ms, 50.0),
+            3.0 * floor_cold + status_ms[0],
+            format!(
+                "cold ≤ 3× echo + its round trips (KMS, then the replay PutItem, then the index Query; {:.2} ms)",
+                status_ms[0]
+            ),
+        ),
+        (
+            "slack-command /status, 50 open alerts, warm p50 (ms)",
+            percentile(&results[10].1.warm_us, 50.0) / 1000.0,
+            2.0 + status_warm_ms[0],
+            format!("warm p50 ≤ 2 ms + its DynamoDB calls, kept alive ({:.2} ms)", status_warm_ms[0]),
+        ),
+        (
+            "slack-command /status, 500 open alerts, KMS secret",
+            percentile(&results[11].1.cold_ms, 50.0),
+            3.0 * floor_cold + status_ms[1],
+            format!(
+                "cold ≤ 3× echo + its round trips (KMS, then the replay PutItem, then the index Query; {:.2} ms)",
+                status_ms[1]
+            ),
+        ),
+        (
+            "slack-command /status, 500 open alerts, warm p50 (ms)",
+            percentile(&results[11].1.warm_us, 50.0) / 1000.0,
+            2.0 + status_warm_ms[1],
+            format!("warm p50 ≤ 2 ms + its DynamoDB calls, kept alive ({:.2} ms)", status_warm_ms[1]),
         ),
         (
             "alarm-to-slack, Discord webhook (CHAT_PLATFORM)",
@@ -988,7 +1131,8 @@ async fn main() {
                 "kms_decrypt_samples": decrypt_samples, "describe_auto_scaling_groups_samples": describe_samples,
                 "dynamodb_state_sequence_samples": state_samples},
             "kept_alive": {"kms_decrypt": decrypt_warm_ms, "describe_auto_scaling_groups": describe_warm_ms,
-                "dynamodb_state_sequence": state_warm_ms},
+                "dynamodb_state_sequence": state_warm_ms, "status_50": status_warm_ms[0], "status_500": status_warm_ms[1]},
+            "status_sequence_ms": {"open_50": status_ms[0], "open_500": status_ms[1]},
         },
         "functions": json_rows,
         "graphs": {"runs": GRAPH_RUNS, "first_post_ms": {"p50": percentile(&graphs.0, 50.0), "p95": percentile(&graphs.0, 95.0), "samples": graphs.0},
