@@ -118,6 +118,10 @@ async fn the_message_is_posted_first_then_shows_the_graph_and_each_state_redraws
     let message = &s.api.channel("C0ALARMS")[0];
     let shown = images(&message.body);
     assert_eq!(shown[0]["slack_file"]["id"], json!(files[1].id), "the newest graph is shown");
+    // Its record keeps the graph shown, for `/status orders-latency` (the same image, no new drawing).
+    let items = Moto::shared().items(&s.table).await;
+    let record = items.iter().find(|i| i["pk"].ends_with(":orders-latency")).expect("the alarm's lifecycle record");
+    assert_eq!(record.get("graph_file"), Some(&files[1].id), "{record:#?}");
     assert!(shown[0]["alt_text"].as_str().unwrap().contains("went to OK"), "{shown:?}");
     assert_eq!(message.color(), Some("#2EB67D"));
     assert!(s.api.calls().iter().all(|c| c.method != "files.upload"), "the retired files.upload is never used");

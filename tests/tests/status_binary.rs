@@ -108,12 +108,18 @@ async fn stack() -> Stack {
 
 /// A slash command as `user`: the answer's body, checked as Block Kit.
 async fn slash(runtime: &RuntimeApi, command: &str, text: &str, user: &str) -> Value {
+    slash_in(runtime, "C0123ABCD", command, text, user).await
+}
+
+/// The same, typed in `channel`.
+async fn slash_in(runtime: &RuntimeApi, channel: &str, command: &str, text: &str, user: &str) -> Value {
     // Each request its own trigger (as Slack's): two identical bodies in one second would be one signature,
     // and the second refused as a replay.
     static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let body = command_body(command, text, user, TEAM)
-        .replace("trigger_id=1234.5678.abcdef", &format!("trigger_id=1234.5678.{n}"));
+        .replace("trigger_id=1234.5678.abcdef", &format!("trigger_id=1234.5678.{n}"))
+        .replace("channel_id=C0123ABCD", &format!("channel_id={channel}"));
     let headers = signed_headers(SECRET, &now_s().to_string(), body.as_bytes());
     let response = runtime.invoke(&event_at(Shape::HttpApi, "/slack/commands", "", &headers, &body, false)).await;
     let response = response.response_json();
@@ -351,6 +357,33 @@ async fn status_lists_a_realistic_mix_most_urgent_first_and_filters_narrow_it() 
     assert!(section(&after, "🔴 *Firing* (2)").contains("payments-5xx"), "{after:#}");
     assert!(!texts(&after).join("\n").contains("db-cpu"), "{after:#}");
 
+    // Each of the rest closes, and leaves the overview: a blue/green deployment waits at READY, then switches;
+    // the pipeline reports back; the approver approves; the incident resolves.
+    let ready = s.notifier.runtime.invoke(&chatops_tests::fixture("codedeploy-ready.json")).await.response_json();
+    assert_eq!(ready, json!({"delivered": 1}), "{}", s.notifier.process.output());
+    let waiting = slash(r, "/status", "", "U0CAROL").await;
+    let ready_line = section(&waiting, "🚦 *Deployments waiting to switch traffic* (1)");
+    assert!(ready_line.contains("d-7QX4Z2K9B") && ready_line.contains("waiting since"), "{waiting:#}");
+    s.notifier.runtime.invoke(&chatops_tests::fixture("codedeploy-success.json")).await;
+    let body = json!({"result": "success", "channel": "C0123ABCD", "thread_ts": ts, "project": "orders"}).to_string();
+    let auth = vec![("authorization".to_owned(), "Bearer status-notify-token".to_owned())];
+    let reported = s.command.runtime.invoke(&event_at(Shape::Rest, "/deploy/notify", "", &auth, &body, false)).await;
+    assert_eq!(reported.response_json()["statusCode"], 200);
+    let request = s.slack.channel("C0123ABCD").into_iter().find(|m| m.button("approval:approve").is_some()).unwrap();
+    let id = request.button("approval:approve").unwrap()["value"].clone();
+    let approved = s.click("C0123ABCD", &request.ts, "approval:approve", &id, "U0LEAD").await;
+    assert!(approved.to_string().contains("Approved"), "{approved}");
+    assert_eq!(s.moto.desired_capacity("prod-web").await, 20, "the approved change ran");
+    let channel = s.slack.channels().into_iter().find(|c| c.name.contains("checkout")).expect("the incident's channel");
+    let resolved = slash_in(r, &channel.id, "/incident", "resolve Rolled back the bad config", "U0ALICE").await;
+    assert!(resolved.to_string().contains("resolved"), "{resolved}");
+    let closed = slash(r, "/status", "", "U0CAROL").await;
+    let all = texts(&closed).join("\n");
+    assert!(
+        all.contains("📋 *Status* · 2 firing (1 acknowledged) · 1 muted or silenced"),
+        "only the alerts are left: {all}"
+    );
+
     // Every /status left an audit line, as a read.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let audits: Vec<Value> = s
@@ -360,7 +393,7 @@ async fn status_lists_a_realistic_mix_most_urgent_first_and_filters_narrow_it() 
         .into_iter()
         .filter(|l| l["fields"]["kind"] == "audit" && l["fields"]["command"] == "/status")
         .collect();
-    assert!(audits.len() >= 9 && audits.iter().all(|a| a["fields"]["decision"] == "info"), "{audits:#?}");
+    assert!(audits.len() >= 11 && audits.iter().all(|a| a["fields"]["decision"] == "info"), "{audits:#?}");
     assert!(!s.command.process.output().contains("BOTSECRET"));
 }
 
@@ -511,4 +544,78 @@ async fn help_says_what_the_policy_lets_each_person_do_and_changes_with_it() {
     assert!(!alice_after.contains("• `deploy` on"), "{alice_after}");
     let dev_after = texts(&slash(&after.runtime, "/status", "help", "U0DEV").await).join("\n");
     assert!(dev_after.contains("• `deploy` on `*`: ✅ yes _(rule `deploys`)_"), "{dev_after}");
+}
+
+/// An alarm storm's alarms are lines of its digest, not messages of their own: `/status` shows the storm as
+/// one line while it lasts (the digest joins the open index with its first message) and not once it is over.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alarm_storm_is_one_line_while_it_lasts() {
+    let s = stack().await;
+    let mut env = s.moto.env();
+    env.extend([
+        ("SLACK_BOT_TOKEN", BOT.to_owned()),
+        ("SLACK_API_URL", s.slack.url()),
+        ("SLACK_CHANNEL", "C0OPS".to_owned()),
+        ("STATE_TABLE", s.table.clone()),
+        ("STORM_THRESHOLD", "2".to_owned()),
+        ("STORM_WINDOW_SECONDS", "10".to_owned()),
+        ("STORM_QUIET_SECONDS", "2".to_owned()),
+    ]);
+    let containers = [Container::start("alarm-to-slack", &env).await, Container::start("alarm-to-slack", &env).await];
+    let storm = async {
+        let sends = (0..8).map(|n| {
+            let runtime = &containers[n % 2].runtime;
+            async move {
+                let event = sns_alarm(&format!("storm-{n}"), "ALARM", "OK", &at(1), &format!("storm-{n}"), "alarms");
+                runtime.invoke(&event).await.response_json()
+            }
+        });
+        let mut answers = Vec::new();
+        for send in sends {
+            answers.push(send.await);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        answers
+    };
+    let watch = async {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(20) {
+            let status = slash(&s.command.runtime, "/status", "", "U0CAROL").await;
+            let line = section(&status, "🌩 *Alarm storms* (1)");
+            if !line.is_empty() {
+                return line;
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+        String::new()
+    };
+    let (answers, line) = tokio::join!(storm, watch);
+    assert!(answers.iter().all(|a| a == &json!({"delivered": 1})), "{answers:?}");
+    assert!(line.contains("<#C0OPS>") && line.contains("the digest"), "seen while it lasted: {line:?}");
+    // Every invocation has ended: the storm was over when its holder left, and the digest left the index.
+    let after = slash(&s.command.runtime, "/status", "", "U0CAROL").await;
+    assert!(section(&after, "🌩").is_empty(), "{after:#}");
+    let firing = section(&after, "🔴 *Firing*");
+    assert!(!firing.contains("storm-7"), "a digest's alarm has no message of its own to list: {firing}");
+}
+
+/// Someone the access list refuses gets no overview, no help and no Home tab.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_access_list_keeps_status_and_the_home_tab_from_strangers() {
+    let s = stack().await;
+    let mut env = s.command_env.clone();
+    env.push(("SLACK_ALLOWED_USERS", "U0DEV,U0LEAD".to_owned()));
+    let guarded = Container::start("slack-command", &env).await;
+    let refused = slash(&guarded.runtime, "/status", "", "U0MALLORY").await;
+    assert!(!refused.to_string().contains("Firing") && !refused.to_string().contains("All clear"), "{refused}");
+    let allowed = slash(&guarded.runtime, "/status", "", "U0DEV").await;
+    assert!(texts(&allowed)[0].contains("All clear"), "{allowed:#}");
+    let body = json!({"type": "event_callback", "team_id": TEAM, "event_id": "EvHOMEMALLORY", "event_time": now_s(),
+        "event": {"type": "app_home_opened", "user": "U0MALLORY", "channel": "D0M", "tab": "home", "event_ts": "1.1"}})
+    .to_string();
+    let headers = signed_headers(SECRET, &now_s().to_string(), body.as_bytes());
+    let answer = guarded.runtime.invoke(&event_at(Shape::HttpApi, "/slack/events", "", &headers, &body, false)).await;
+    assert_eq!(answer.response_json()["statusCode"], 200);
+    assert!(s.slack.home_view("U0MALLORY").is_none(), "nothing published for a stranger");
+    assert!(s.open_home(&guarded.runtime, "U0LEAD").await.to_string().contains("What you can do here"));
 }

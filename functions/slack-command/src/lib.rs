@@ -179,6 +179,7 @@ pub fn deps(
         Services { autoscaling: aws.autoscaling, codedeploy: aws.codedeploy, codedeploy_settings: config.codedeploy };
     Deps {
         deploys,
+        reads: replays.as_ref().map(StateTable::for_reads),
         replays,
         governance,
         bot,

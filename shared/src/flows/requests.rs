@@ -51,6 +51,8 @@ pub struct SlackApp {
     pub deploys: Option<DeployDeps>,
     /// Where accepted requests are recorded so a replay of one is refused; `None` without a state table.
     pub replays: Option<StateTable>,
+    /// The same table for `/status`'s reads of many items (longer timeouts); `None` without a state table.
+    pub reads: Option<StateTable>,
     /// `/incident` and [Declare incident]; `None` without the bot token and the state table.
     pub incidents: Option<IncidentDeps>,
     /// One-time schedules (unmutes, expiries, timeouts); `None` without `SCHEDULE_GROUP` and friends.
@@ -77,6 +79,7 @@ impl SlackApp {
             now_unix: crate::clock::now_unix,
             deploys: None,
             replays: None,
+            reads: None,
             incidents: None,
             scheduler: None,
             alarms: None,
@@ -99,7 +102,7 @@ impl SlackApp {
     /// What `/status`, the App Home and the help use.
     pub fn status_deps(&self) -> super::status::StatusDeps<'_> {
         super::status::StatusDeps {
-            state: self.replays.as_ref(),
+            state: self.reads.as_ref().or(self.replays.as_ref()),
             bot: self.bot.as_deref(),
             governance: &self.governance,
         }

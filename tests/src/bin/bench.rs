@@ -604,7 +604,8 @@ async fn main() {
                 aws_sdk_dynamodb::config::Builder::from(&sdk).http_client(fresh_http()).build(),
             )
         });
-        let kms = aws_sdk_kms::Client::from_conf(aws_sdk_kms::config::Builder::from(&sdk).http_client(fresh_http()).build());
+        let kms =
+            aws_sdk_kms::Client::from_conf(aws_sdk_kms::config::Builder::from(&sdk).http_client(fresh_http()).build());
         let state = StateTable::new(ddb, table);
         let blob = decrypt_blob.clone();
         async move {

@@ -28,8 +28,8 @@ use view::{Links, Overview};
 pub const COMMAND: &str = "/status";
 /// [Share in channel] on a `/status` answer.
 pub const SHARE_ACTION: &str = "status:share";
-/// The index's read may take this long; the answer then says it could not read.
-const READ_BUDGET: Duration = Duration::from_millis(1500);
+/// The index's read may take this long (within the command's own budget); the answer then says it could not.
+const READ_BUDGET: Duration = Duration::from_millis(2200);
 /// One alert's thread and changes may take this long; the detail goes without them after.
 const DETAIL_BUDGET: Duration = Duration::from_millis(900);
 /// How far back `/status <alarm>` shows what changed.
@@ -230,18 +230,19 @@ async fn detail(
         // The clock is whole seconds: a change made earlier within this second is still "before now".
         let now_ms = (now_s + 1) * 1000;
         let window = (alert.since_ms.unwrap_or(now_ms) - CHANGES_LOOKBACK_MS, now_ms);
-        let mut scopes = Vec::new();
-        if let Some(account) = &alert.account {
-            scopes.push(crate::state::change_account_key(account));
-        }
-        if let Some(thread) = &alert.thread {
-            scopes.push(crate::state::change_channel_key(&thread.channel));
-        }
-        let reads = scopes.iter().map(|scope| state.recent_changes(scope, window, 5));
-        let lists = match tokio::time::timeout_at(budget.into(), join_all(reads)).await {
-            Ok(lists) => lists.into_iter().filter_map(Result::ok).collect::<Vec<_>>(),
-            Err(_) => Vec::new(),
+        let account = alert.account.as_deref().map(crate::state::change_account_key);
+        let channel = alert.thread.as_ref().map(|t| crate::state::change_channel_key(&t.channel));
+        let read = |scope: Option<String>| async move {
+            match scope {
+                Some(scope) => state.recent_changes(&scope, window, 5).await.ok(),
+                None => None,
+            }
         };
+        let lists =
+            match tokio::time::timeout_at(budget.into(), async { tokio::join!(read(account), read(channel)) }).await {
+                Ok((a, b)) => [a, b].into_iter().flatten().collect::<Vec<_>>(),
+                Err(_) => Vec::new(),
+            };
         crate::notify::changes::recent_changes_line(&lists, now_ms, 5)
     };
     let (history, changes) = tokio::join!(history, changes);
@@ -253,25 +254,6 @@ async fn detail(
         .push(Block::Context(vec![format!("As of {} · only you see this", crate::notify::slack_date_at(now_s))]));
     message.response_type = Some("ephemeral");
     info(message)
-}
-
-/// Runs the reads side by side (an alert has at most two scopes).
-async fn join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let mut futures: Vec<F> = futures.collect();
-    match futures.len() {
-        0 => Vec::new(),
-        1 => vec![futures.remove(0).await],
-        _ => {
-            let second = futures.remove(1);
-            let first = futures.remove(0);
-            let (a, b) = tokio::join!(first, second);
-            let mut out = vec![a, b];
-            for rest in futures {
-                out.push(rest.await);
-            }
-            out
-        }
-    }
 }
 
 /// The app's own messages of a thread (the alert, then each state change), oldest first, one line each.
