@@ -290,7 +290,7 @@ async fn help_blocks(deps: &StatusDeps<'_>, command: &str, user: &str, deadline:
     let actions = help::actions_of(command);
     let lines = help::permission_lines(deps.governance.rules.as_ref(), user, &groups, &actions);
     let mut blocks = vec![Block::section(help::commands_text(command))];
-    blocks.extend(view::section("🔑 *What you may do* (from `CHATOPS_POLICY`)", &lines, ""));
+    blocks.extend(view::section_all("🔑 *What you may do* (from `CHATOPS_POLICY`)", &lines));
     blocks
 }
 
@@ -305,7 +305,7 @@ pub async fn command_help(
     let mut outcome = usage;
     let groups = deps.governance.groups_of(user, deadline).await;
     let lines = help::permission_lines(deps.governance.rules.as_ref(), user, &groups, &help::actions_of(command));
-    outcome.message.blocks.extend(view::section("🔑 *What you may do* (from `CHATOPS_POLICY`)", &lines, ""));
+    outcome.message.blocks.extend(view::section_all("🔑 *What you may do* (from `CHATOPS_POLICY`)", &lines));
     outcome
 }
 
@@ -335,7 +335,7 @@ pub async fn home(deps: &StatusDeps<'_>, user: &str, now_s: i64, deadline: Insta
             )]));
             let mine = waiting_for(deps.governance, &open, user, &groups, now_s, &links);
             let mine = if mine.is_empty() { vec!["Nothing waits for you.".to_owned()] } else { mine };
-            blocks.extend(view::section("⏳ *Waiting for you*", &mine, ""));
+            blocks.extend(view::section("⏳ *Waiting for you*", &mine, mine.len(), ""));
             blocks.push(Block::Divider);
             blocks.extend(overview.blocks(NARROW_HINT));
         }

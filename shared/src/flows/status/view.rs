@@ -63,17 +63,35 @@ fn ago(now_s: i64, then_s: i64) -> String {
     duration_text(Duration::from_secs((now_s - then_s).max(0) as u64))
 }
 
-/// The overview's parts, each kind's lines most urgent first.
+/// One kind of the overview: its first [`MAX_LINES`] lines, most urgent first (only those are written), and
+/// how many there are.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Kind {
+    pub lines: Vec<String>,
+    pub total: usize,
+}
+
+impl Kind {
+    fn of<T>(items: &[T], line: impl Fn(&T) -> String) -> Self {
+        Self { lines: items.iter().take(MAX_LINES).map(line).collect(), total: items.len() }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+}
+
+/// The overview's parts.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Overview {
-    pub firing: Vec<String>,
+    pub firing: Kind,
     pub acknowledged: usize,
-    pub storms: Vec<String>,
-    pub incidents: Vec<String>,
-    pub approvals: Vec<String>,
-    pub deploys: Vec<String>,
-    pub ready: Vec<String>,
-    pub quiet: Vec<String>,
+    pub storms: Kind,
+    pub incidents: Kind,
+    pub approvals: Kind,
+    pub deploys: Kind,
+    pub ready: Kind,
+    pub quiet: Kind,
     /// The index had more than it could read.
     pub truncated: bool,
 }
@@ -94,8 +112,8 @@ impl Overview {
         let mut parts = Vec::new();
         if !self.firing.is_empty() {
             parts.push(match self.acknowledged {
-                0 => format!("{} firing", self.firing.len()),
-                n => format!("{} firing ({n} acknowledged)", self.firing.len()),
+                0 => format!("{} firing", self.firing.total),
+                n => format!("{} firing ({n} acknowledged)", self.firing.total),
             });
         }
         let mut count = |n: usize, one: &str, many: &str| {
@@ -103,12 +121,12 @@ impl Overview {
                 parts.push(format!("{n} {}", if n == 1 { one } else { many }));
             }
         };
-        count(self.storms.len(), "alarm storm", "alarm storms");
-        count(self.incidents.len(), "open incident", "open incidents");
-        count(self.approvals.len(), "approval waiting", "approvals waiting");
-        count(self.deploys.len(), "deploy in progress", "deploys in progress");
-        count(self.ready.len(), "deployment waiting at READY", "deployments waiting at READY");
-        count(self.quiet.len(), "muted or silenced", "muted or silenced");
+        count(self.storms.total, "alarm storm", "alarm storms");
+        count(self.incidents.total, "open incident", "open incidents");
+        count(self.approvals.total, "approval waiting", "approvals waiting");
+        count(self.deploys.total, "deploy in progress", "deploys in progress");
+        count(self.ready.total, "deployment waiting at READY", "deployments waiting at READY");
+        count(self.quiet.total, "muted or silenced", "muted or silenced");
         if parts.is_empty() {
             return "✅ All clear: nothing firing, no open incident, nothing waiting.".to_owned();
         }
@@ -127,7 +145,7 @@ impl Overview {
             ("🚦 *Deployments waiting to switch traffic*", &self.ready),
             ("🔕 *Muted or silenced*", &self.quiet),
         ] {
-            blocks.extend(section(title, lines, hint));
+            blocks.extend(section(title, &lines.lines, lines.total, hint));
         }
         if self.truncated {
             blocks.push(Block::Context(vec![
@@ -138,18 +156,34 @@ impl Overview {
     }
 }
 
-/// A kind's title and lines as section blocks: at most [`MAX_LINES`] lines, then how many more.
-pub fn section(title: &str, lines: &[String], hint: &str) -> Vec<Block> {
-    if lines.is_empty() {
+/// A kind's title and lines (of `total`) as section blocks: at most [`MAX_LINES`] lines, then how many more.
+pub fn section(title: &str, lines: &[String], total: usize, hint: &str) -> Vec<Block> {
+    section_of(title, lines, total, hint, (MAX_LINES, MAX_LINE_CHARS))
+}
+
+/// Every line whole (help: each action the policy names, however many rules), packed into as many
+/// sections as they need.
+pub fn section_all(title: &str, lines: &[String]) -> Vec<Block> {
+    section_of(title, lines, lines.len(), "", (usize::MAX, MAX_SECTION - 100))
+}
+
+fn section_of(
+    title: &str,
+    lines: &[String],
+    total: usize,
+    hint: &str,
+    (max_lines, max_chars): (usize, usize),
+) -> Vec<Block> {
+    if total == 0 || lines.is_empty() {
         return Vec::new();
     }
     let mut shown: Vec<String> =
-        lines.iter().take(MAX_LINES).map(|l| crate::text::truncate(l, MAX_LINE_CHARS).into_owned()).collect();
-    if lines.len() > MAX_LINES {
-        shown.push(format!("_… and {} more{hint}_", lines.len() - MAX_LINES));
+        lines.iter().take(max_lines).map(|l| crate::text::truncate(l, max_chars).into_owned()).collect();
+    if total > shown.len() {
+        shown.push(format!("_… and {} more{hint}_", total - shown.len()));
     }
     let mut blocks = Vec::new();
-    let mut text = format!("{title} ({})", lines.len());
+    let mut text = format!("{title} ({total})");
     for line in shown {
         if text.chars().count() + 1 + line.chars().count() > MAX_SECTION {
             blocks.push(Block::section(std::mem::take(&mut text)));
@@ -197,21 +231,27 @@ pub fn overview(open: &OpenItems, filter: &Filter, now_s: i64, links: &Links) ->
             _ => {}
         }
     }
-    firing.sort_by_key(|a| (a.acknowledged.is_some(), a.since_ms.unwrap_or(i64::MAX), a.title.clone()));
+    firing.sort_by(|a, b| {
+        (a.acknowledged.is_some(), a.since_ms.unwrap_or(i64::MAX), &a.title).cmp(&(
+            b.acknowledged.is_some(),
+            b.since_ms.unwrap_or(i64::MAX),
+            &b.title,
+        ))
+    });
     out.acknowledged = firing.iter().filter(|a| a.acknowledged.is_some()).count();
-    out.firing = firing.iter().map(|a| alert_line(a, now_s, links)).collect();
+    out.firing = Kind::of(&firing, |a| alert_line(a, now_s, links));
     storms.sort_by_key(|s| s.started_ms);
-    out.storms = storms.iter().map(|s| storm_line(s, now_s, links)).collect();
+    out.storms = Kind::of(&storms, |s| storm_line(s, now_s, links));
     incidents.sort_by_key(|i| (i.severity, i.declared_at));
-    out.incidents = incidents.iter().map(|i| incident_line(i, now_s, links)).collect();
+    out.incidents = Kind::of(&incidents, |i| incident_line(i, now_s, links));
     approvals.sort_by_key(|(_, r, _)| r.open_until);
-    out.approvals = approvals.iter().map(|(id, r, body)| approval_line(id, r, body, now_s, links)).collect();
+    out.approvals = Kind::of(&approvals, |(id, r, body)| approval_line(id, r, body, now_s, links));
     deploys.sort_by_key(|d| d.started_at.unwrap_or(0));
-    out.deploys = deploys.iter().map(|d| deploy_line(d, now_s, links)).collect();
+    out.deploys = Kind::of(&deploys, |d| deploy_line(d, now_s, links));
     ready.sort_by_key(|a| a.changed_at_ms.unwrap_or(0));
-    out.ready = ready.iter().map(|a| ready_line(a, now_s, links)).collect();
+    out.ready = Kind::of(&ready, |a| ready_line(a, now_s, links));
     quiet.sort_by_key(|a| quiet_until(a));
-    out.quiet = quiet.iter().map(|a| quiet_line(a, links)).collect();
+    out.quiet = Kind::of(&quiet, |a| quiet_line(a, links));
     out
 }
 
@@ -408,7 +448,7 @@ pub fn detail(
     }
     match history {
         Ok(lines) if !lines.is_empty() => {
-            blocks.extend(section("🧵 *History* (its thread, newest last)", &lines, ""));
+            blocks.extend(section("🧵 *History* (its thread, newest last)", &lines, lines.len(), ""));
         }
         Ok(_) => {}
         Err(why) => blocks.push(Block::Context(vec![format!("History not read: {}", escape(&why))])),
@@ -458,11 +498,11 @@ mod tests {
         let open = OpenItems { items: (0..500).map(|n| firing(n, n % 7 == 0)).collect(), truncated: false };
         let links = Links::from_domain("acme");
         let view = overview(&open, &Filter::default(), 1_700_001_000, &links);
-        assert_eq!(view.firing.len(), 500);
+        assert_eq!((view.firing.total, view.firing.lines.len()), (500, MAX_LINES), "only the lines shown are written");
         assert_eq!(view.acknowledged, 72);
         // Unacknowledged first, the oldest first among them.
-        assert!(view.firing[0].contains("alarm-0001"), "{}", view.firing[0]);
-        assert!(view.firing[0].contains("<https://acme.slack.com/archives/C0ALERTS/p1700000000000001|"));
+        assert!(view.firing.lines[0].contains("alarm-0001"), "{}", view.firing.lines[0]);
+        assert!(view.firing.lines[0].contains("<https://acme.slack.com/archives/C0ALERTS/p1700000000000001|"));
         let blocks = view.blocks(" (narrow it)");
         assert!(blocks.len() <= 4, "{} blocks", blocks.len());
         let text: String = blocks
@@ -492,6 +532,24 @@ mod tests {
         assert!(view.is_clear());
         assert_eq!(view.summary(), "✅ All clear: nothing firing, no open incident, nothing waiting.");
         assert!(view.blocks("").is_empty());
+    }
+
+    #[test]
+    fn help_lines_are_all_shown_whole_however_many() {
+        let lines: Vec<String> =
+            (0..20).map(|n| format!("• `action-{n}` {}", "on `x`: ✅ yes; otherwise ".repeat(30))).collect();
+        let blocks = section_all("🔑 *What you may do*", &lines);
+        let texts: Vec<&String> = blocks
+            .iter()
+            .map(|b| match b {
+                Block::Section { text, .. } => text,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert!(texts.len() >= 3 && texts.iter().all(|t| t.chars().count() <= 3000), "{}", texts.len());
+        let all: String = texts.iter().map(|t| t.as_str()).collect();
+        assert!(lines.iter().all(|l| all.contains(l.as_str())), "every line, whole");
+        assert!(!all.contains("more"));
     }
 
     #[test]
