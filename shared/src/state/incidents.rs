@@ -316,7 +316,7 @@ impl StateTable {
             (TTL_ATTRIBUTE.to_owned(), n(record.declared_at + INCIDENT_RETENTION_S)),
         ]);
         // Open: in the open index until it resolves (state/open.rs).
-        item.extend(super::open::join_open(&format!("incident#{}", record.number)));
+        item.extend(super::join_open(&format!("incident#{}", record.number)));
         // A fresh number: nothing is there, unless this very write is being sent again. The open set is
         // joined at the same time (a number in it without a record is skipped by the list).
         let put = self.client.put_item().table_name(&self.table).set_item(Some(item)).send();
@@ -603,7 +603,7 @@ impl StateTable {
             .expression_attribute_values(":by", s(&by.by))
             .expression_attribute_values(":until", n(by.until))
             .expression_attribute_values(":ok", AttributeValue::Bool(by.until_ok));
-        let update = super::open::open_values(update, &format!("lifecycle#{key}"));
+        let update = super::open_values(update, &format!("lifecycle#{key}"));
         self.update_if(update, "UpdateItem (mute)").await
     }
 
@@ -675,7 +675,7 @@ impl StateTable {
             .expression_attribute_values(":id", s(&silence.id))
             .expression_attribute_values(":by", s(&silence.by))
             .expression_attribute_values(":until", n(silence.until));
-        let update = super::open::open_values(update, &format!("lifecycle#{key}"));
+        let update = super::open_values(update, &format!("lifecycle#{key}"));
         self.update_if(update, "UpdateItem (silence)").await
     }
 

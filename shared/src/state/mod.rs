@@ -177,6 +177,21 @@ pub struct LifecycleUpdate {
     pub facts: AlertFacts,
 }
 
+/// The attributes joining the open index (`open.rs`), for the item of key `pk` (also the values `:open_in`
+/// and `:open_sk` of an update expression `SET open_in = :open_in, open_sk = :open_sk`). Here, beside the
+/// table's other write helpers, so the items' modules use it without importing the index's reader.
+pub(crate) fn join_open(pk: &str) -> [(String, AttributeValue); 2] {
+    [(OPEN_PARTITION.to_owned(), s(OPEN_INDEX)), (OPEN_SORT.to_owned(), s(pk))]
+}
+
+/// `update` with the values of `SET open_in = :open_in, open_sk = :open_sk` for the item of key `pk`.
+pub(crate) fn open_values(
+    update: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+    pk: &str,
+) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+    join_open(pk).into_iter().fold(update, |u, (name, value)| u.expression_attribute_values(format!(":{name}"), value))
+}
+
 /// How an unlock's conditional write ended.
 enum Unlock {
     Done,
@@ -635,7 +650,7 @@ impl StateTable {
             item.insert("pipeline_id".to_owned(), s(id));
         }
         // Not reported back yet: in the open index until its result or its timeout (state/open.rs).
-        item.extend(open::join_open(&format!("deploy#{}#{}", deploy.channel, deploy.thread_ts)));
+        item.extend(join_open(&format!("deploy#{}#{}", deploy.channel, deploy.thread_ts)));
         self.client
             .put_item()
             .table_name(&self.table)
@@ -936,7 +951,7 @@ impl StateTable {
             r = r.expression_attribute_values(":since", n(since));
         }
         if u.open {
-            r = open::open_values(r, &format!("lifecycle#{key}"));
+            r = open_values(r, &format!("lifecycle#{key}"));
         }
         for (name, value) in facts {
             r = r

@@ -20,8 +20,6 @@
 //! no index rebuild. One index, not one per kind: CloudFormation adds one index per stack update, and
 //! `/status` reads everything in one query. It reads at most [`MAX_PAGES`] pages (1 MB each).
 
-use aws_sdk_dynamodb::types::AttributeValue;
-
 use super::{
     DeployRecord, DigestMeta, IncidentRecord, Item, Mute, Silence, StateError, StateTable, StoredRequest,
     TTL_ATTRIBUTE, Thread, get_n, get_s, s, state_error,
@@ -33,20 +31,6 @@ pub const OPEN_PARTITION: &str = "open_in";
 pub const OPEN_SORT: &str = "open_sk";
 /// How many pages of 1 MB an index query reads at most (thousands of items): beyond, `/status` says so.
 pub const MAX_PAGES: usize = 4;
-
-/// The attributes joining the open index, for the item of key `pk` (also the values `:open_in` and
-/// `:open_sk` of an update expression `SET open_in = :open_in, open_sk = :open_sk`).
-pub(crate) fn join_open(pk: &str) -> [(String, AttributeValue); 2] {
-    [(OPEN_PARTITION.to_owned(), s(OPEN_INDEX)), (OPEN_SORT.to_owned(), s(pk))]
-}
-
-/// `update` with the values of `SET open_in = :open_in, open_sk = :open_sk` for the item of key `pk`.
-pub(crate) fn open_values(
-    update: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
-    pk: &str,
-) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
-    join_open(pk).into_iter().fold(update, |u, (name, value)| u.expression_attribute_values(format!(":{name}"), value))
-}
 
 /// An alert (or a CodeDeploy deployment waiting at `READY`) as its lifecycle record shows it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

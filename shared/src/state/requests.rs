@@ -134,7 +134,7 @@ impl StateTable {
             (TTL_ATTRIBUTE.to_owned(), n(expires_at)),
         ]);
         // Waiting for its approvers: in the open index until it leaves `open` (state/open.rs).
-        item.extend(super::open::join_open(&format!("approval#{id}")));
+        item.extend(super::join_open(&format!("approval#{id}")));
         let found = self
             .put_once(item, |put| put.condition_expression("attribute_not_exists(pk)"), "PutItem (create request)")
             .await?;

@@ -546,7 +546,7 @@ impl StateTable {
             if page != 0 {
                 return u;
             }
-            super::open::join_open(&format!("digest#{id}"))
+            super::join_open(&format!("digest#{id}"))
                 .into_iter()
                 .fold(u, |u, (name, value)| u.expression_attribute_values(format!(":{name}"), value))
         })
