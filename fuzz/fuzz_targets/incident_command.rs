@@ -16,6 +16,10 @@ fuzz_target!(|data: &[u8]| {
         }
         Ok(Ask::Severity(sev)) => assert!((1..=4).contains(&sev)),
         Ok(Ask::Lead(user)) => assert!(user.starts_with(['U', 'W']) && user.bytes().all(|b| b.is_ascii_alphanumeric())),
+        Ok(Ask::Role(role, user)) => {
+            assert!(matches!(role, "comms" | "scribe"), "role {role}");
+            assert!(user.starts_with(['U', 'W']) && user.bytes().all(|b| b.is_ascii_alphanumeric()));
+        }
         Ok(Ask::Status(update)) => assert!(!update.is_empty() && update.chars().count() <= 2000),
         Ok(Ask::Resolve(summary)) => assert!(summary.is_none_or(|s| s.chars().count() <= 2000)),
         Ok(Ask::Show | Ask::Help | Ask::List) => {}

@@ -171,6 +171,8 @@ struct Inner {
     file_ready_after: Duration,
     /// Home tabs published (`views.publish`): user → view.
     views: BTreeMap<String, Value>,
+    /// People `users.info` knows: ID → (display name, real name).
+    users: BTreeMap<String, (String, String)>,
 }
 
 /// Slack's limits as the stand-in enforces them: token buckets that refill at `per_second` up to `burst`.
@@ -247,6 +249,11 @@ impl SlackApiStandIn {
             let _ = axum::serve(listener, app).await;
         });
         standin
+    }
+
+    /// Makes `users.info` know user `id` with a display name (may be empty) and a real name.
+    pub fn set_user(&self, id: &str, display_name: &str, real_name: &str) {
+        self.inner.lock().unwrap().users.insert(id.to_owned(), (display_name.to_owned(), real_name.to_owned()));
     }
 
     /// The Home tab last published for `user` (`views.publish`).
@@ -767,6 +774,17 @@ fn answer(
     if method == "auth.test" {
         let reply = json!({"ok": true, "url": "https://standin.slack.com/", "team": "Stand-in", "team_id": "T0STANDIN",
             "user": "chatops", "user_id": "U0CHATOPS", "bot_id": "B0CHATOPS"});
+        return ("ok".into(), axum::Json(reply).into_response(), None);
+    }
+    if method == "users.info" {
+        // A read method: its argument comes form-encoded. Slack's shape: `user.profile.display_name` etc.
+        let id = body["user"].as_str().unwrap_or_default();
+        let Some((display, real)) = inner.users.get(id).cloned() else {
+            return ("user_not_found".into(), slack_error("user_not_found"), None);
+        };
+        let handle = real.to_lowercase().replace(' ', ".");
+        let reply = json!({"ok": true, "user": {"id": id, "name": handle, "real_name": real,
+            "profile": {"display_name": display, "real_name": real}}});
         return ("ok".into(), axum::Json(reply).into_response(), None);
     }
     if method == "views.publish" {

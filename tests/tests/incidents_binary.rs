@@ -209,6 +209,25 @@ async fn an_incident_from_declaration_to_its_postmortem_draft() {
     let state = s.incident(0, &channel, "U0DAVE", "").await;
     assert!(state.contains("INC-1") && state.contains("SEV1") && state.contains("ephemeral"), "{state}");
 
+    // Roles (#34): comms and scribe, each invited, on the card, the announcement, the topic and the timeline.
+    let comms = s.incident(0, &channel, "U0CAROL", "role comms <@U0DAN|dan>").await;
+    assert!(comms.contains("Role given"), "{comms}");
+    let scribe = s.incident(0, &channel, "U0CAROL", "role scribe <@U0EVE>").await;
+    assert!(scribe.contains("Role given"), "{scribe}");
+    let text = s.slack.message(ANNOUNCE, &announcement_ts).unwrap().all_text();
+    assert!(text.contains("*Comms*\n<@U0DAN>") && text.contains("*Scribe*\n<@U0EVE>"), "{text}");
+    let pinned = s.slack.channel(&channel).into_iter().find(|m| m.pinned).unwrap();
+    assert!(pinned.all_text().contains("*Comms*\n<@U0DAN>"), "{}", pinned.all_text());
+    let info = s.slack.channels().into_iter().find(|c| c.id == channel).unwrap();
+    assert!(info.members.contains(&"U0DAN".to_owned()) && info.members.contains(&"U0EVE".to_owned()));
+    assert!(info.topic.contains("lead <@U0CAROL> · comms <@U0DAN> · scribe <@U0EVE>"), "{}", info.topic);
+    assert!(s.slack.channel(&channel).iter().any(|m| m.text().contains("🎭 <@U0DAN> is now the communications lead")));
+    // The names the post-mortem will use (U0BOB and U0EVE are unknown to users.info: their IDs stay).
+    s.slack.set_user("U0CAROL", "Carol", "Carol Danvers");
+    s.slack.set_user("U0ALICE", "", "Alice Liddell");
+    s.slack.set_user("U0DAN", "Dan", "Dan Brown");
+    s.slack.set_user("U0SRE2", "sre two", "Sam Reed");
+
     // 📌 on two messages; one delivery retried by Slack, and the same message pinned by a second person.
     let graph = s.slack.user_message_as(&channel, "U0SRE1", "p99 latency graph: 4.2 s at 09:41");
     let cause = s.slack.user_message_as(&channel, "U0SRE2", "found it: connection pool exhausted");
@@ -243,6 +262,8 @@ async fn an_incident_from_declaration_to_its_postmortem_draft() {
         ("status: Rolled back release 42", 1),
         ("severity SEV2 → SEV1", 1),
         ("lead → <@U0CAROL>", 1),
+        ("comms → <@U0DAN>", 1),
+        ("scribe → <@U0EVE>", 1),
         ("declared SEV2", 1),
         ("resolved: Pool size raised", 1),
     ] {
@@ -261,14 +282,19 @@ async fn an_incident_from_declaration_to_its_postmortem_draft() {
     for section in [
         "# INC-1: Checkout errors above 5 %",
         "| Severity | SEV1 |",
-        "| Lead | @U0CAROL |",
-        "| Declared by | @U0ALICE |",
+        "| Lead | Carol |",
+        "| Comms | Dan |",
+        "| Scribe | @U0EVE |",
+        "| Declared by | Alice Liddell |",
+        "| lead → Carol |",
+        "| Carol | comms → Dan |",
         "## Summary\n\nPool size raised; release 42 rolled back",
         "## Linked alerts",
         "## Timeline",
         "p99 latency graph: 4.2 s at 09:41 ([message](https://acme.slack.com/archives/",
         "## Participants",
-        "- @U0SRE2",
+        "- sre two (@U0SRE2)",
+        "- @U0BOB\n",
         "## Impact",
         "## Root cause",
         "## Actions",

@@ -163,9 +163,12 @@ pub fn deps(
     let governance =
         Governance::new(config.policy, config.rules, bot.clone(), replays.clone()).with_scheduler(scheduler.clone());
     let incidents = match (&bot, &replays) {
-        (Some(bot), Some(state)) => {
-            Some(IncidentDeps { config: config.incidents, bot: bot.clone(), state: state.clone() })
-        }
+        (Some(bot), Some(state)) => Some(IncidentDeps {
+            config: config.incidents,
+            bot: bot.clone(),
+            state: state.clone(),
+            names: Default::default(),
+        }),
         _ => None,
     };
     let deploys = match (config.deploys, &bot, aws.secrets, aws.dynamodb) {

@@ -11,6 +11,7 @@ pub mod form;
 pub mod interaction;
 pub mod message;
 pub mod signature;
+pub mod users;
 pub mod webhook;
 
 pub use message::{Block, Button, Message, escape, unescape};

@@ -51,6 +51,10 @@ pub struct IncidentRecord {
     pub resolved: bool,
     /// The user ID of the person leading it.
     pub lead: String,
+    /// Who keeps stakeholders informed (`/incident role comms @x`).
+    pub comms: Option<String>,
+    /// Who keeps the timeline and notes (`/incident role scribe @x`).
+    pub scribe: Option<String>,
     pub declared_by: String,
     /// Epoch seconds.
     pub declared_at: i64,
@@ -87,6 +91,8 @@ impl IncidentRecord {
             severity: get_n(item, "severity").unwrap_or(3),
             resolved: get("status").as_deref() == Some(IncidentStatus::Resolved.as_str()),
             lead: get("lead").unwrap_or_default(),
+            comms: get("comms"),
+            scribe: get("scribe"),
             declared_by: get("declared_by").unwrap_or_default(),
             declared_at: get_n(item, "declared_at").unwrap_or_default(),
             resolved_at: get_n(item, "resolved_at"),
@@ -161,6 +167,11 @@ pub enum MuteEnd<'a> {
 pub enum IncidentChange {
     Severity(i64),
     Lead(String),
+    /// A role other than the lead (`comms`, `scribe`) given to a user.
+    Role {
+        role: &'static str,
+        user: String,
+    },
     /// A status update, given at `at` (epoch s).
     Update {
         text: String,
@@ -418,6 +429,7 @@ impl StateTable {
             let pairs = match change {
                 IncidentChange::Severity(sev) => vec![set("severity", n(*sev))],
                 IncidentChange::Lead(user) => vec![set("lead", s(user))],
+                IncidentChange::Role { role, user } => vec![set(role, s(user))],
                 IncidentChange::Update { text, at } => vec![set("update", s(text)), set("update_at", n(*at))],
                 IncidentChange::Channel { id, name } => vec![set("channel", s(id)), set("channel_name", s(name))],
                 IncidentChange::Pinned(ts) => vec![set("pinned_ts", s(ts))],

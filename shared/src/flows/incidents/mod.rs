@@ -45,7 +45,7 @@ const RESERVE: Duration = Duration::from_millis(150);
 
 const NOT_CONFIGURED: &str = ":warning: Incidents are not set up in this workspace's ChatOps stack: they need the bot token (`SLACK_BOT_TOKEN`, or `KMS_ENCRYPTED_SLACK_BOT_TOKEN`, or the stack's secret) and the state table (`STATE_TABLE`). Nothing was done.";
 
-const USAGE: &str = "*`/incident`* — declare and run incidents:\n• `/incident declare <title> [sev1|sev2|sev3|sev4]` (default sev3): a new incident with its own channel\n• `/incident list`: the open incidents\nIn an incident's channel:\n• `/incident`: its state\n• `/incident status <text>`: a status update\n• `/incident sev <1-4>` · `/incident lead @someone`\n• `/incident resolve [summary]`: resolved, with the timeline and a post-mortem draft";
+const USAGE: &str = "*`/incident`* — declare and run incidents:\n• `/incident declare <title> [sev1|sev2|sev3|sev4]` (default sev3): a new incident with its own channel\n• `/incident list`: the open incidents\nIn an incident's channel:\n• `/incident`: its state\n• `/incident status <text>`: a status update\n• `/incident sev <1-4>` · `/incident lead @someone` · `/incident role comms @someone` (roles: lead, comms, scribe)\n• `/incident resolve [summary]`: resolved, with the timeline and a post-mortem draft";
 
 /// Incidents' settings (the names are the contract).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -109,6 +109,8 @@ pub struct IncidentDeps {
     pub config: IncidentConfig,
     pub bot: Arc<Bot>,
     pub state: StateTable,
+    /// People's names for the post-mortem draft (`users.info`, kept per container).
+    pub names: crate::slack::users::UserNames,
 }
 
 /// What `/incident` was asked (public for the fuzz target; [`Ask::parse`] reads it).
@@ -117,10 +119,15 @@ pub enum Ask {
     Show,
     Help,
     List,
-    Declare { title: String, severity: i64 },
+    Declare {
+        title: String,
+        severity: i64,
+    },
     Status(String),
     Severity(i64),
     Lead(String),
+    /// A role other than the lead: `comms` or `scribe`, and who.
+    Role(&'static str, String),
     Resolve(Option<String>),
 }
 
@@ -176,6 +183,16 @@ impl Ask {
             "lead" => parse_user(rest)
                 .map(Self::Lead)
                 .ok_or_else(|| "Name the new lead with an @mention: `/incident lead @alice`".into()),
+            "role" => {
+                let (role, who) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+                let user = parse_user(who);
+                match (role.to_ascii_lowercase().as_str(), user) {
+                    ("lead", Some(user)) => Ok(Self::Lead(user)),
+                    ("comms", Some(user)) => Ok(Self::Role("comms", user)),
+                    ("scribe", Some(user)) => Ok(Self::Role("scribe", user)),
+                    _ => Err("Give a role (`lead`, `comms` or `scribe`) and who, with an @mention: `/incident role comms @bob`".into()),
+                }
+            }
             "resolve" | "resolved" | "close" => {
                 Ok(Self::Resolve((!rest.is_empty()).then(|| crate::text::truncate(rest, 2000).into_owned())))
             }
@@ -187,7 +204,7 @@ impl Ask {
     fn action(&self) -> Option<&'static str> {
         match self {
             Self::Declare { .. } => Some("incident:declare"),
-            Self::Status(_) | Self::Severity(_) | Self::Lead(_) => Some("incident:update"),
+            Self::Status(_) | Self::Severity(_) | Self::Lead(_) | Self::Role(..) => Some("incident:update"),
             Self::Resolve(_) => Some("incident:resolve"),
             Self::Show | Self::Help | Self::List => None,
         }
@@ -801,6 +818,11 @@ async fn in_channel(
             format!("👤 <@{}> now leads {} (named by {who})", escape(user), record.name()),
             "lead",
         ),
+        Ask::Role(role, user) => (
+            IncidentChange::Role { role, user: user.clone() },
+            format!("🎭 <@{}> is now {} for {} (named by {who})", escape(user), role_name(role), record.name()),
+            "role",
+        ),
         _ => return info(USAGE),
     };
     let updated = match deps.state.change_incident(number, std::slice::from_ref(&change)).await {
@@ -818,6 +840,7 @@ async fn in_channel(
         Ask::Status(text) => format!("status: {}", escape(text)),
         Ask::Severity(sev) => format!("severity {} → {}", render::sev(record.severity), render::sev(*sev)),
         Ask::Lead(user) => format!("lead → <@{}>", escape(user)),
+        Ask::Role(role, user) => format!("{role} → <@{}>", escape(user)),
         _ => String::new(),
     };
     entry(deps, &updated, format!("{kind}#{at_ms}#{}", caller.user_id), at_ms, caller, kind, timeline_text).await;
@@ -830,17 +853,20 @@ async fn in_channel(
     };
     let new_lead = async {
         match &ask {
-            Ask::Lead(user) => invite_users(deps, &channel, std::slice::from_ref(user), deadline).await,
+            Ask::Lead(user) | Ask::Role(_, user) => {
+                invite_users(deps, &channel, std::slice::from_ref(user), deadline).await
+            }
             _ => Ok(()),
         }
     };
     let (posted, invited, shown) = tokio::join!(post_note, new_lead, show(deps, &record, now, false, deadline));
     report.slack("update not posted in the channel", posted);
-    report.slack("new lead not invited to the channel", invited);
+    report.slack("not invited to the channel", invited);
     shown.into_report(&mut record, &mut report);
     let done = match &ask {
         Ask::Status(_) => "Status posted",
         Ask::Severity(_) => "Severity changed",
+        Ask::Role(..) => "Role given",
         _ => "Lead changed",
     };
     let text = format!("{done}; {} is up to date.{}", record.name(), report.text());
@@ -904,7 +930,21 @@ async fn upload_postmortem(
     channel: &str,
     deadline: Instant,
 ) -> Result<(), BotError> {
-    let markdown = postmortem(record, timeline);
+    // Names for a document read outside Slack: everyone it names, read at once (the IDs where one fails).
+    let mut people: Vec<String> =
+        [Some(&record.declared_by), Some(&record.lead), record.comms.as_ref(), record.scribe.as_ref()]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .chain(timeline.iter().map(|e| e.author.clone()))
+            .chain(timeline.iter().flat_map(|e| render::mentioned(&e.text)))
+            .filter(|id| !id.is_empty())
+            .collect();
+    people.sort();
+    people.dedup();
+    let names_by = deadline.min(Instant::now() + NAMES_BUDGET);
+    let names = deps.names.names(&deps.bot, &people, names_by).await;
+    let markdown = postmortem(record, timeline, &names);
     let filename = format!("{}-post-mortem.md", record.name());
     let length = markdown.len().to_string();
     let answer =
@@ -1143,6 +1183,18 @@ fn ts_le(a: &str, b: &str) -> bool {
     slack_ts(a) <= slack_ts(b)
 }
 
+/// How long the post-mortem waits for people's names (`users.info`, all at once).
+const NAMES_BUDGET: Duration = Duration::from_millis(700);
+
+/// How a role reads in a sentence.
+fn role_name(role: &str) -> &'static str {
+    match role {
+        "comms" => "the communications lead",
+        "scribe" => "the scribe",
+        _ => "the lead",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1172,6 +1224,11 @@ mod tests {
         assert_eq!(Ask::parse("lead <@U0CAROL|carol>").unwrap(), Ask::Lead("U0CAROL".into()));
         assert_eq!(Ask::parse("lead <@U0CAROL>").unwrap(), Ask::Lead("U0CAROL".into()));
         assert!(Ask::parse("lead carol").unwrap_err().contains("@mention"));
+        assert_eq!(Ask::parse("role comms <@U0DAN|dan>").unwrap(), Ask::Role("comms", "U0DAN".into()));
+        assert_eq!(Ask::parse("role Scribe <@U0EVE>").unwrap(), Ask::Role("scribe", "U0EVE".into()));
+        assert_eq!(Ask::parse("role lead <@U0CAROL>").unwrap(), Ask::Lead("U0CAROL".into()));
+        assert!(Ask::parse("role chef <@U0X>").unwrap_err().contains("`lead`, `comms` or `scribe`"));
+        assert!(Ask::parse("role comms dan").unwrap_err().contains("@mention"));
         assert_eq!(Ask::parse("status Rolled back").unwrap(), Ask::Status("Rolled back".into()));
         assert!(Ask::parse("status").is_err());
         assert_eq!(Ask::parse("resolve").unwrap(), Ask::Resolve(None));

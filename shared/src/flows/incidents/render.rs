@@ -2,6 +2,8 @@
 //! `INCIDENTS_CHANNEL` (the same card, with the channel's link), the channel's topic and name, the
 //! state `/incident` answers with, the timeline, and the post-mortem draft in Markdown.
 
+use std::collections::BTreeMap;
+
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -61,14 +63,26 @@ pub fn duration(record: &IncidentRecord, now: i64) -> String {
 
 /// The channel's topic: severity, status, lead and title.
 pub fn topic(record: &IncidentRecord) -> String {
-    let topic = format!(
-        "{} | {} | lead <@{}> | {}",
-        sev(record.severity),
-        status_word(record),
-        record.lead,
-        escape(&record.title)
-    );
+    let mut roles = format!("lead <@{}>", record.lead);
+    for (role, who) in [("comms", &record.comms), ("scribe", &record.scribe)] {
+        if let Some(who) = who {
+            roles.push_str(&format!(" · {role} <@{who}>"));
+        }
+    }
+    let topic = format!("{} | {} | {roles} | {}", sev(record.severity), status_word(record), escape(&record.title));
+    // Slack's topics hold 250 characters: the title gives way first, then the roles beyond the lead.
+    if topic.chars().count() > 250 && (record.comms.is_some() || record.scribe.is_some()) {
+        let short = IncidentRecord { comms: None, scribe: None, ..record.clone() };
+        let without = topic_of(&short);
+        if without.chars().count() <= 250 {
+            return without;
+        }
+    }
     crate::text::truncate(&topic, 250).into_owned()
+}
+
+fn topic_of(record: &IncidentRecord) -> String {
+    format!("{} | {} | lead <@{}> | {}", sev(record.severity), status_word(record), record.lead, escape(&record.title))
 }
 
 /// The incident's card: the pinned message, and with `channel_link` the announcement.
@@ -81,6 +95,11 @@ pub fn card(record: &IncidentRecord, now: i64, channel_link: bool) -> Message {
         format!("*Lead*\n<@{}>", escape(&record.lead)),
         format!("*Declared*\n{} by <@{}>", slack_date_at(record.declared_at), escape(&record.declared_by)),
     ];
+    for (role, who) in [("Comms", &record.comms), ("Scribe", &record.scribe)] {
+        if let Some(who) = who {
+            fields.push(format!("*{role}*\n<@{}>", escape(who)));
+        }
+    }
     fields.push(match record.resolved_at {
         Some(at) => format!("*Resolved*\n{} after {}", slack_date_at(at), duration(record, now)),
         None => format!("*Duration*\n{} so far", duration(record, now)),
@@ -167,8 +186,24 @@ pub fn timeline_message(record: &IncidentRecord, entries: &[TimelineEntry]) -> M
     message.block(Block::section(chunk))
 }
 
-/// Slack mrkdwn to Markdown for the post-mortem: `<url|text>` links, `<@U…>` mentions, escapes.
-fn markdown(text: &str) -> String {
+/// The user IDs `text` mentions (`<@U…>`, `<@U…|name>`).
+pub fn mentioned(text: &str) -> Vec<String> {
+    text.split("<@")
+        .skip(1)
+        .filter_map(|rest| {
+            let id: String = rest.chars().take_while(char::is_ascii_alphanumeric).collect();
+            (id.len() >= 3 && matches!(id.as_bytes()[0], b'U' | b'W')).then_some(id)
+        })
+        .collect()
+}
+
+/// A person in the post-mortem: their name when it was read, else `@<ID>`.
+fn person(id: &str, names: &BTreeMap<String, String>) -> String {
+    names.get(id).cloned().unwrap_or_else(|| format!("@{id}"))
+}
+
+/// Slack mrkdwn to Markdown for the post-mortem: `<url|text>` links, `<@U…>` mentions (as names), escapes.
+fn markdown(text: &str, names: &BTreeMap<String, String>) -> String {
     let mut out = String::new();
     let mut rest = text;
     while let Some(open) = rest.find('<') {
@@ -180,6 +215,10 @@ fn markdown(text: &str) -> String {
         };
         let inner = &rest[open + 1..open + close];
         out.push_str(&match inner.split_once('|') {
+            Some((target, _)) if target.starts_with('@') && names.contains_key(&target[1..]) => {
+                person(&target[1..], names)
+            }
+            None if inner.starts_with('@') && names.contains_key(&inner[1..]) => person(&inner[1..], names),
             Some((target, label)) if target.starts_with('@') || target.starts_with('#') => label.to_owned(),
             Some((url, label)) => format!("[{label}]({url})"),
             None if inner.starts_with('@') || inner.starts_with('#') => inner.to_owned(),
@@ -192,9 +231,11 @@ fn markdown(text: &str) -> String {
 }
 
 /// The post-mortem draft: what is known filled in, what needs people left as empty sections.
-pub fn postmortem(record: &IncidentRecord, entries: &[TimelineEntry]) -> String {
+pub fn postmortem(record: &IncidentRecord, entries: &[TimelineEntry], names: &BTreeMap<String, String>) -> String {
     let resolved = record.resolved_at.unwrap_or(record.declared_at);
+    let markdown = |text: &str| markdown(text, names);
     let mut participants: Vec<&str> = vec![record.declared_by.as_str(), record.lead.as_str()];
+    participants.extend(record.comms.iter().chain(record.scribe.iter()).map(String::as_str));
     participants.extend(entries.iter().map(|e| e.author.as_str()));
     let mut seen = std::collections::BTreeSet::new();
     participants.retain(|p| !p.is_empty() && seen.insert(*p));
@@ -204,8 +245,13 @@ pub fn postmortem(record: &IncidentRecord, entries: &[TimelineEntry]) -> String 
     );
     md.push_str("| | |\n|---|---|\n");
     md.push_str(&format!("| Severity | {} |\n", sev(record.severity)));
-    md.push_str(&format!("| Lead | @{} |\n", record.lead));
-    md.push_str(&format!("| Declared by | @{} |\n", record.declared_by));
+    md.push_str(&format!("| Lead | {} |\n", person(&record.lead, names)));
+    for (role, who) in [("Comms", &record.comms), ("Scribe", &record.scribe)] {
+        if let Some(who) = who {
+            md.push_str(&format!("| {role} | {} |\n", person(who, names)));
+        }
+    }
+    md.push_str(&format!("| Declared by | {} |\n", person(&record.declared_by, names)));
     md.push_str(&format!("| Start | {} |\n", utc(record.declared_at * 1000)));
     md.push_str(&format!("| Resolved | {} |\n", utc(resolved * 1000)));
     md.push_str(&format!("| Duration | {} |\n", duration(record, resolved)));
@@ -225,16 +271,19 @@ pub fn postmortem(record: &IncidentRecord, entries: &[TimelineEntry]) -> String 
     for e in entries {
         let link = e.link.as_deref().map(|l| format!(" ([message]({l}))")).unwrap_or_default();
         md.push_str(&format!(
-            "| {} | @{} | {}{} |\n",
+            "| {} | {} | {}{} |\n",
             utc(e.at_ms),
-            e.author,
+            person(&e.author, names),
             markdown(&e.text).replace('|', "\\|"),
             link
         ));
     }
     md.push_str("\n## Participants\n\n");
     for p in &participants {
-        md.push_str(&format!("- @{p}\n"));
+        match names.get(*p) {
+            Some(name) => md.push_str(&format!("- {name} (@{p})\n")),
+            None => md.push_str(&format!("- @{p}\n")),
+        }
     }
     md.push_str("\n## Impact\n\n_Who and what was affected, for how long, how badly._\n");
     md.push_str("\n## Root cause\n\n_Why it happened; the contributing factors._\n");
@@ -280,7 +329,7 @@ mod tests {
         let text = format!("{:?}", card(&r, r.declared_at, true).blocks);
         assert!(text.contains("Checkout & payment <card>"), "the header is plain text: {text}");
         assert!(!text.contains("&amp;amp;"), "{text}");
-        assert!(postmortem(&r, &[]).starts_with("# INC-12: Checkout & payment <card>\n"));
+        assert!(postmortem(&r, &[], &BTreeMap::new()).starts_with("# INC-12: Checkout & payment <card>\n"));
     }
 
     #[test]
@@ -323,7 +372,7 @@ mod tests {
                 link: Some("https://acme.slack.com/archives/C0INC/p2".into()),
             },
         ];
-        let md = postmortem(&r, &entries);
+        let md = postmortem(&r, &entries, &BTreeMap::new());
         for section in [
             "# INC-12: Checkout errors above 5 %",
             "| Severity | SEV2 |",
@@ -342,5 +391,46 @@ mod tests {
             assert!(md.contains(section), "missing {section:?} in\n{md}");
         }
         assert!(md.find("declared SEV2") < md.find("error rate"), "{md}");
+    }
+
+    #[test]
+    fn roles_are_on_the_card_the_topic_and_the_postmortem_and_people_by_their_names() {
+        let mut r = record();
+        r.comms = Some("U0DAN".into());
+        r.scribe = Some("U0EVE".into());
+        let text = format!("{:?}", card(&r, r.declared_at + 60, true).blocks);
+        assert!(text.contains("*Comms*\\n<@U0DAN>") && text.contains("*Scribe*\\n<@U0EVE>"), "{text}");
+        assert!(topic(&r).contains("lead <@U0ALICE> · comms <@U0DAN> · scribe <@U0EVE>"), "{}", topic(&r));
+        // A long title: the topic keeps the lead and the title's start within Slack's 250.
+        r.title = "t".repeat(240);
+        assert!(topic(&r).chars().count() <= 250 && topic(&r).contains("lead <@U0ALICE>"), "{}", topic(&r));
+        r.title = "Checkout errors".into();
+        r.resolved = true;
+        r.resolved_at = Some(r.declared_at + 600);
+        let entries = vec![TimelineEntry {
+            id: "role#1".into(),
+            at_ms: r.declared_at * 1000 + 60_000,
+            author: "U0ALICE".into(),
+            kind: "role".into(),
+            text: "comms → <@U0DAN>".into(),
+            link: None,
+        }];
+        let names = BTreeMap::from([
+            ("U0ALICE".to_owned(), "Alice Liddell".to_owned()),
+            ("U0DAN".to_owned(), "Dan".to_owned()),
+        ]);
+        let md = postmortem(&r, &entries, &names);
+        for part in [
+            "| Lead | Alice Liddell |",
+            "| Comms | Dan |",
+            "| Scribe | @U0EVE |",
+            "| Alice Liddell | comms → Dan |",
+            "- Alice Liddell (@U0ALICE)",
+            "- Dan (@U0DAN)",
+            "- @U0EVE",
+        ] {
+            assert!(md.contains(part), "missing {part:?} in\n{md}");
+        }
+        assert_eq!(mentioned("<@U0A> and <@W0B|bob>, not <@x>"), ["U0A", "W0B"]);
     }
 }
