@@ -104,8 +104,13 @@ impl Stack {
 
     /// Clicks [Declare incident] on the alert message `ts` in `channel` as `user`; what replaced it.
     async fn declare_click(&self, container: usize, channel: &str, ts: &str, user: &str) -> Value {
+        self.click(container, channel, ts, "incident:declare", user).await
+    }
+
+    /// Clicks the button `action` on message `ts` in `channel` as `user`; what replaced it.
+    async fn click(&self, container: usize, channel: &str, ts: &str, action: &str, user: &str) -> Value {
         let message = self.slack.message(channel, ts).expect("the alert message");
-        let button = message.button("incident:declare").expect("a [Declare incident] button");
+        let button = message.button(action).unwrap_or_else(|| panic!("no {action} button"));
         let payload = json!({
             "type": "block_actions",
             "team": {"id": TEAM, "domain": "acme"},
@@ -114,7 +119,7 @@ impl Stack {
             "container": {"type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": false},
             "response_url": self.hooks.url(&format!("/actions/{user}")),
             "message": {"type": "message", "ts": ts, "text": message.text(), "attachments": message.body["attachments"]},
-            "actions": [{"type": "button", "action_id": "incident:declare", "block_id": "incident",
+            "actions": [{"type": "button", "action_id": action, "block_id": "incident",
                          "value": button["value"], "action_ts": format!("1700000000.{:06}", unique())}]
         });
         let body = interaction_body(&payload);
@@ -130,6 +135,7 @@ impl Stack {
         let response = self.containers[container].0.invoke(&request).await.response_json();
         assert_eq!(response["statusCode"], 200, "{response}");
         let path = format!("/actions/{user}");
+        let _ = action;
         for _ in 0..300 {
             if let Some(got) = self.hooks.received().iter().skip(before).find(|r| r.path == path) {
                 return got.json();
@@ -532,4 +538,73 @@ async fn refusals_policy_channel_and_configuration() {
     }
     let error = error.expect("an init error");
     assert!(error.to_string().contains("SLACK_BOT_TOKEN"), "{error}");
+}
+
+/// The times that matter (#34): an incident declared from an acknowledged alert starts its timeline when the
+/// alert fired, and its card and post-mortem say how long acknowledging, declaring and resolving took.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_incident_from_an_acknowledged_alert_keeps_the_times_that_matter() {
+    let s = stack(1, &[], &[]).await;
+    s.slack.use_real_clock();
+    let moto = Moto::shared();
+    let mut env = moto.env();
+    env.extend([
+        ("SLACK_BOT_TOKEN", BOT.to_owned()),
+        ("SLACK_API_URL", s.slack.url()),
+        ("SLACK_CHANNEL", ALERTS.to_owned()),
+        ("STATE_TABLE", s.table.clone()),
+    ]);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let runtime = RuntimeApi::start().await;
+    let _notifier = FunctionProcess::spawn(&build_binary("alarm-to-slack", false), &runtime, &env);
+    let now_s = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    let at = |minutes_ago: i64| {
+        let t = time::OffsetDateTime::from_unix_timestamp(now_s - minutes_ago * 60).unwrap();
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.000+0000",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        )
+    };
+    let fired_at = now_s - 30 * 60;
+    runtime.invoke(&sns_alarm("payments-5xx", "ALARM", "OK", &at(30), "t-1", "alarms")).await;
+    let ts = s.slack.channel(ALERTS)[0].ts.clone();
+    // Acknowledged; a repeat of the alarm shows it on the message (and the button keeps when it first fired).
+    let acked = s.click(0, ALERTS, &ts, "alert:ack", "U0ALICE").await;
+    assert!(acked.to_string().contains("Acknowledged by <@U0ALICE>"), "{acked}");
+    runtime.invoke(&sns_alarm("payments-5xx", "ALARM", "OK", &at(20), "t-2", "alarms")).await;
+    let shown = s.slack.message(ALERTS, &ts).unwrap();
+    assert!(shown.all_text().contains("Acknowledged by <@U0ALICE>"), "{}", shown.all_text());
+    let value: Value =
+        serde_json::from_str(shown.button("incident:declare").unwrap()["value"].as_str().unwrap()).unwrap();
+    assert_eq!(value["f"], json!(fired_at), "when it first fired, not the repeat: {value}");
+
+    let declared = s.declare_click(0, ALERTS, &ts, "U0BOB").await;
+    assert!(declared.to_string().contains("INC-1* declared by <@U0BOB>"), "{declared}");
+    let channel = s.slack.channels()[0].id.clone();
+    let card = s.slack.channel(&channel).into_iter().find(|m| m.pinned).unwrap().all_text();
+    assert!(card.contains("*Since the alert fired*") && !card.contains("acknowledged after 0 s"), "{card}");
+    assert!(card.contains("acknowledged after") && card.contains("declared after 30 min"), "{card}");
+
+    let resolved = s.incident(0, &channel, "U0BOB", "resolve Rolled back").await;
+    assert!(resolved.contains("resolved after"), "{resolved}");
+    let timeline = s.slack.channel(&channel).into_iter().find(|m| m.text().starts_with("Timeline of INC-1")).unwrap();
+    let timeline = timeline.all_text();
+    let fired = timeline.find("payments-5xx").unwrap_or(usize::MAX);
+    assert!(fired < timeline.find("<@U0ALICE> 👀 acknowledged the alert").unwrap_or(0), "{timeline}");
+    assert!(timeline.find("acknowledged the alert") < timeline.find("declared SEV2"), "{timeline}");
+    let md = s.slack.files()[0].text();
+    for part in [
+        "| Alert fired |",
+        "| Time to acknowledge |",
+        "| Time to declare | 30 min |",
+        "| Time to resolve | 30 min (from the alert) |",
+        "| — | 🔴 ",
+    ] {
+        assert!(md.contains(part), "{part:?} missing from\n{md}");
+    }
 }

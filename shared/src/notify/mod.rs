@@ -399,6 +399,8 @@ pub struct AlertActions {
     pub silenced: Option<crate::state::Silence>,
     /// [Show logs]: its value ([`logs::LogsButton`] as JSON), when the alarm's logs are known.
     pub logs: Option<String>,
+    /// Since when it pages (epoch ms), as its record says; `None`: since this notification's change.
+    pub since_ms: Option<i64>,
 }
 
 /// The action ID of [Declare incident]; slack-command's incident flow answers it.
@@ -577,7 +579,7 @@ impl Notification {
             buttons.push(Button {
                 text: "🚨 Declare incident".into(),
                 action_id: DECLARE_INCIDENT_ACTION.into(),
-                value: Some(self.declare_value(actions.lifecycle.as_deref())),
+                value: Some(self.declare_value(actions.lifecycle.as_deref(), actions.since_ms)),
                 url: None,
                 style: Some("danger"),
                 confirm: Some((
@@ -597,9 +599,13 @@ impl Notification {
 
     /// The [Declare incident] button's value: the alert's title, the severity and its lifecycle key, as
     /// compact JSON (`{"t": …, "s": 2, "k": …}`, within Slack's 2,000 characters).
-    fn declare_value(&self, lifecycle: Option<&str>) -> String {
+    fn declare_value(&self, lifecycle: Option<&str>, since_ms: Option<i64>) -> String {
         let title: String = self.label().chars().take(150).collect();
         let mut value = serde_json::json!({"t": title, "s": self.incident_severity()});
+        // When it fired: the incident's times (to acknowledge, to declare, to resolve) start there.
+        if let Some(at) = since_ms.or(self.changed_at_ms()).filter(|_| self.is_alarm_state()) {
+            value["f"] = Value::from(at / 1000);
+        }
         if let Some(key) = lifecycle.filter(|k| k.len() <= 1500) {
             value["k"] = Value::String(key.to_owned());
         }

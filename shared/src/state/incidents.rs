@@ -72,6 +72,10 @@ pub struct IncidentRecord {
     pub announcement: Option<(String, String)>,
     /// Alerts linked to the incident (Slack mrkdwn: `<permalink|title>`).
     pub alerts: Vec<String>,
+    /// Declared from an alert: when it fired and when it was acknowledged (epoch s), for the times that
+    /// matter (to acknowledge, to declare, to resolve).
+    pub alert_fired_at: Option<i64>,
+    pub alert_acked_at: Option<i64>,
 }
 
 impl IncidentRecord {
@@ -108,6 +112,8 @@ impl IncidentRecord {
                 .and_then(|v| v.as_l().ok())
                 .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
                 .unwrap_or_default(),
+            alert_fired_at: get_n(item, "alert_fired"),
+            alert_acked_at: get_n(item, "alert_acked"),
         }
     }
 }
@@ -326,6 +332,11 @@ impl StateTable {
             ("alerts".to_owned(), AttributeValue::L(record.alerts.iter().map(s).collect())),
             (TTL_ATTRIBUTE.to_owned(), n(record.declared_at + INCIDENT_RETENTION_S)),
         ]);
+        for (name, at) in [("alert_fired", record.alert_fired_at), ("alert_acked", record.alert_acked_at)] {
+            if let Some(at) = at {
+                item.insert(name.to_owned(), n(at));
+            }
+        }
         // Open: in the open index until it resolves (state/open.rs).
         item.extend(super::join_open(&format!("incident#{}", record.number)));
         // A fresh number: nothing is there, unless this very write is being sent again. The open set is

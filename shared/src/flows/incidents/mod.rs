@@ -308,7 +308,7 @@ pub async fn command(
                 Pass::NeedsApproval(rule) => return proposal(rule, "incident:declare", &resource, &title, command),
             }
             let key = format!("cmd#{}#{}", caller.user_id, title_key(&title));
-            let source = Source { key, window_s: REPEAT_WINDOW_S, alert: None };
+            let source = Source { key, window_s: REPEAT_WINDOW_S, alert: None, fired: None, acked: None };
             declare(deps, caller, &title, severity, source, now_unix, deadline).await.0
         }
         ask => {
@@ -392,6 +392,9 @@ struct Source {
     key: String,
     window_s: i64,
     alert: Option<String>,
+    /// From an alert: when it fired (epoch s), and who acknowledged it when (from its message).
+    fired: Option<i64>,
+    acked: Option<(String, i64)>,
 }
 
 /// Declares an incident (or shows the one this declaration already made). Returns the outcome and the
@@ -498,17 +501,49 @@ async fn declare(
                 declared_by: caller.user_id.clone(),
                 declared_at: now,
                 alerts: source.alert.iter().cloned().collect(),
+                alert_fired_at: source.fired,
+                alert_acked_at: source.acked.as_ref().map(|(_, at)| *at),
                 ..IncidentRecord::default()
             };
             let mut text = format!("declared {} · lead <@{}>", render::sev(severity), escape(&caller.user_id));
             if let Some(alert) = &source.alert {
                 text.push_str(&format!(" · from {alert}"));
             }
-            // The record, the claim's number and the first timeline entry: three items, written at once.
-            let (created, declared, _) = tokio::join!(
+            // The timeline starts when the alert fired, and has its acknowledgement.
+            let alert_entries = async {
+                if let (Some(fired), Some(alert)) = (source.fired, &source.alert) {
+                    let nobody = Caller::default();
+                    entry(
+                        deps,
+                        &record,
+                        "alert-fired".into(),
+                        fired * 1000,
+                        &nobody,
+                        "alert",
+                        format!("🔴 {alert} fired"),
+                    )
+                    .await;
+                }
+                if let Some((by, at)) = &source.acked {
+                    let acker = Caller { user_id: by.clone(), ..Caller::default() };
+                    entry(
+                        deps,
+                        &record,
+                        "alert-acked".into(),
+                        at * 1000,
+                        &acker,
+                        "ack",
+                        "👀 acknowledged the alert".into(),
+                    )
+                    .await;
+                }
+            };
+            // The record, the claim's number and the first timeline entries: written at once.
+            let (created, declared, _, ()) = tokio::join!(
                 deps.state.create_incident(&record),
                 deps.state.declared(&source.key, number),
-                entry(deps, &record, "declared".into(), now * 1000, caller, "declared", text)
+                entry(deps, &record, "declared".into(), now * 1000, caller, "declared", text),
+                alert_entries
             );
             if let Err(err) = created {
                 return (unavailable(&err), None);
@@ -978,6 +1013,9 @@ pub struct DeclareButton {
     pub severity: i64,
     #[serde(rename = "k", default, skip_serializing_if = "Option::is_none")]
     pub lifecycle: Option<String>,
+    /// When the alert fired (epoch s), as its message said.
+    #[serde(rename = "f", default, skip_serializing_if = "Option::is_none")]
+    pub fired: Option<i64>,
 }
 
 /// A click on an alert's [Declare incident]: one incident per alert, the alert's message then showing
@@ -1030,7 +1068,13 @@ pub async fn click(
         Some(key) => format!("alert#{key}"),
         None => format!("alert#{}#{}", click.channel_id, message_ts),
     };
-    let source = Source { key, window_s: ALERT_CLAIM_S, alert: Some(alert) };
+    let source = Source {
+        key,
+        window_s: ALERT_CLAIM_S,
+        alert: Some(alert),
+        fired: button.fired.filter(|at| *at <= now),
+        acked: acknowledged(&click.message_blocks),
+    };
     let (outcome, record) = declare(deps, gate.caller, &button.title, severity, source, now, deadline).await;
     let Some(record) = record else { return outcome };
     let by = if record.declared_by.is_empty() { &gate.caller.user_id } else { &record.declared_by };
@@ -1183,6 +1227,17 @@ fn ts_le(a: &str, b: &str) -> bool {
     slack_ts(a) <= slack_ts(b)
 }
 
+/// Who acknowledged the alert and when, from its message (`👀 Acknowledged by <@U…> at <!date^…^…|…>`, as
+/// `notify::acknowledged_line` writes it).
+fn acknowledged(blocks: &[serde_json::Value]) -> Option<(String, i64)> {
+    let text = serde_json::Value::Array(blocks.to_vec()).to_string();
+    let rest = &text[text.find("Acknowledged by <@")? + "Acknowledged by <@".len()..];
+    let user: String = rest.chars().take_while(char::is_ascii_alphanumeric).collect();
+    let date = &rest[rest.find("<!date^")? + "<!date^".len()..];
+    let at: String = date.chars().take_while(char::is_ascii_digit).collect();
+    Some((user, at.parse().ok()?)).filter(|(user, _)| !user.is_empty())
+}
+
 /// How long the post-mortem waits for people's names (`users.info`, all at once).
 const NAMES_BUDGET: Duration = Duration::from_millis(700);
 
@@ -1229,6 +1284,11 @@ mod tests {
         assert_eq!(Ask::parse("role lead <@U0CAROL>").unwrap(), Ask::Lead("U0CAROL".into()));
         assert!(Ask::parse("role chef <@U0X>").unwrap_err().contains("`lead`, `comms` or `scribe`"));
         assert!(Ask::parse("role comms dan").unwrap_err().contains("@mention"));
+        // Who acknowledged the alert, and when, from its message as the notifier writes it.
+        let line = crate::notify::acknowledged_line("U0ALICE", 1_796_560_000);
+        let blocks = vec![serde_json::json!({"type": "context", "elements": [{"type": "mrkdwn", "text": line}]})];
+        assert_eq!(acknowledged(&blocks), Some(("U0ALICE".to_owned(), 1_796_560_000)));
+        assert_eq!(acknowledged(&[serde_json::json!({"type": "divider"})]), None);
         assert_eq!(Ask::parse("status Rolled back").unwrap(), Ask::Status("Rolled back".into()));
         assert!(Ask::parse("status").is_err());
         assert_eq!(Ask::parse("resolve").unwrap(), Ask::Resolve(None));

@@ -100,6 +100,9 @@ pub fn card(record: &IncidentRecord, now: i64, channel_link: bool) -> Message {
             fields.push(format!("*{role}*\n<@{}>", escape(who)));
         }
     }
+    if let Some(times) = response_times(record) {
+        fields.push(format!("*Since the alert fired*\n{}", times.join(" · ")));
+    }
     fields.push(match record.resolved_at {
         Some(at) => format!("*Resolved*\n{} after {}", slack_date_at(at), duration(record, now)),
         None => format!("*Duration*\n{} so far", duration(record, now)),
@@ -171,7 +174,8 @@ pub fn timeline_message(record: &IncidentRecord, entries: &[TimelineEntry]) -> M
     let mut lines = vec![format!("*Timeline of {}* (UTC)", record.name())];
     for e in entries {
         let link = e.link.as_deref().map(|l| format!(" <{l}|↗>")).unwrap_or_default();
-        lines.push(format!("`{}` <@{}> {}{}", time_only(e.at_ms), escape(&e.author), e.text, link));
+        let who = if e.author.is_empty() { String::new() } else { format!("<@{}> ", escape(&e.author)) };
+        lines.push(format!("`{}` {who}{}{}", time_only(e.at_ms), e.text, link));
     }
     let mut message = Message::new(format!("Timeline of {}", record.name()));
     // A section holds 3,000 characters: long timelines go in several.
@@ -197,9 +201,27 @@ pub fn mentioned(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// A person in the post-mortem: their name when it was read, else `@<ID>`.
+/// A person in the post-mortem: their name when it was read, else `@<ID>` (nobody: `—`).
 fn person(id: &str, names: &BTreeMap<String, String>) -> String {
+    if id.is_empty() {
+        return "—".to_owned();
+    }
     names.get(id).cloned().unwrap_or_else(|| format!("@{id}"))
+}
+
+/// The times that matter, from the alert's firing: acknowledged, declared, resolved (those known).
+pub fn response_times(record: &IncidentRecord) -> Option<Vec<String>> {
+    let fired = record.alert_fired_at?;
+    let after = |at: i64| crate::notify::duration_text(std::time::Duration::from_secs((at - fired).max(0) as u64));
+    let mut times = Vec::new();
+    if let Some(at) = record.alert_acked_at {
+        times.push(format!("acknowledged after {}", after(at)));
+    }
+    times.push(format!("declared after {}", after(record.declared_at)));
+    if let Some(at) = record.resolved_at {
+        times.push(format!("resolved after {}", after(at)));
+    }
+    Some(times)
 }
 
 /// Slack mrkdwn to Markdown for the post-mortem: `<url|text>` links, `<@U…>` mentions (as names), escapes.
@@ -252,6 +274,15 @@ pub fn postmortem(record: &IncidentRecord, entries: &[TimelineEntry], names: &BT
         }
     }
     md.push_str(&format!("| Declared by | {} |\n", person(&record.declared_by, names)));
+    if let Some(fired) = record.alert_fired_at {
+        md.push_str(&format!("| Alert fired | {} |\n", utc(fired * 1000)));
+        let after = |at: i64| duration_text(std::time::Duration::from_secs((at - fired).max(0) as u64));
+        if let Some(acked) = record.alert_acked_at {
+            md.push_str(&format!("| Time to acknowledge | {} |\n", after(acked)));
+        }
+        md.push_str(&format!("| Time to declare | {} |\n", after(record.declared_at)));
+        md.push_str(&format!("| Time to resolve | {} (from the alert) |\n", after(resolved)));
+    }
     md.push_str(&format!("| Start | {} |\n", utc(record.declared_at * 1000)));
     md.push_str(&format!("| Resolved | {} |\n", utc(resolved * 1000)));
     md.push_str(&format!("| Duration | {} |\n", duration(record, resolved)));
@@ -432,5 +463,15 @@ mod tests {
             assert!(md.contains(part), "missing {part:?} in\n{md}");
         }
         assert_eq!(mentioned("<@U0A> and <@W0B|bob>, not <@x>"), ["U0A", "W0B"]);
+        // The times that matter, from the alert's firing; none for an incident declared by command.
+        let mut r = record();
+        assert_eq!(response_times(&r), None);
+        r.alert_fired_at = Some(r.declared_at - 600);
+        r.alert_acked_at = Some(r.declared_at - 420);
+        r.resolved_at = Some(r.declared_at + 3000);
+        assert_eq!(
+            response_times(&r).unwrap(),
+            ["acknowledged after 3 min", "declared after 10 min", "resolved after 1 h"]
+        );
     }
 }

@@ -192,6 +192,7 @@ impl<'d> Run<'d> {
             muted: lifecycle.muted.clone(),
             silenced: lifecycle.silenced.clone(),
             logs: self.logs_value(n),
+            since_ms: lifecycle.alarm_since_ms,
         }
     }
 
@@ -938,7 +939,7 @@ impl<'d> Run<'d> {
         // Acknowledged while it pages: its repeats update the message without paging anyone again.
         let acknowledged = lifecycle.acknowledged.as_ref().filter(|_| alarm && alarm_since.is_some());
         let mention = if acknowledged.is_some() { None } else { plan.route.mention.clone() };
-        let actions = self.lifecycle_actions(n, key, lifecycle, acknowledged);
+        let actions = AlertActions { since_ms: alarm_since, ..self.lifecycle_actions(n, key, lifecycle, acknowledged) };
         let extras = Extras {
             mention: mention.clone(),
             note,
