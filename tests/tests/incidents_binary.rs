@@ -553,11 +553,26 @@ async fn an_incident_from_an_acknowledged_alert_keeps_the_times_that_matter() {
         ("SLACK_API_URL", s.slack.url()),
         ("SLACK_CHANNEL", ALERTS.to_owned()),
         ("STATE_TABLE", s.table.clone()),
+        ("ALARM_LOG_GROUPS", "payments-*=/aws/lambda/payments".to_owned()),
     ]);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let runtime = RuntimeApi::start().await;
     let _notifier = FunctionProcess::spawn(&build_binary("alarm-to-slack", false), &runtime, &env);
     let now_s = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    // A change just before the alarm, as slack-command records a /scale: the alert shows it.
+    let state = chatops_shared::state::StateTable::new(moto.dynamodb().await, &s.table);
+    let change = chatops_shared::state::Change {
+        at_ms: (now_s - 35 * 60) * 1000,
+        id: "scale-before".into(),
+        kind: "scale".into(),
+        what: "payments-web 4 → 2".into(),
+        by: Some("U0DAVE".into()),
+        link: None,
+        account: Some("123456789012".into()),
+        region: Some("eu-west-1".into()),
+        channel: None,
+    };
+    state.record_change(&change, now_s).await.unwrap();
     let at = |minutes_ago: i64| {
         let t = time::OffsetDateTime::from_unix_timestamp(now_s - minutes_ago * 60).unwrap();
         format!(
@@ -589,6 +604,20 @@ async fn an_incident_from_an_acknowledged_alert_keeps_the_times_that_matter() {
     let card = s.slack.channel(&channel).into_iter().find(|m| m.pinned).unwrap().all_text();
     assert!(card.contains("*Since the alert fired*") && !card.contains("acknowledged after 0 s"), "{card}");
     assert!(card.contains("acknowledged after") && card.contains("declared after 30 min"), "{card}");
+
+    // The channel starts with the alert's context: its recent changes and its [Show logs].
+    let context = s
+        .slack
+        .channel(&channel)
+        .into_iter()
+        .find(|m| m.text().starts_with("From the alert"))
+        .expect("the alert's context");
+    assert!(
+        context.all_text().contains("🔧 Recent changes: payments-web 4 → 2 by <@U0DAVE>"),
+        "{}",
+        context.all_text()
+    );
+    assert!(context.button("alert:logs").is_some(), "{:#}", context.body);
 
     let resolved = s.incident(0, &channel, "U0BOB", "resolve Rolled back").await;
     assert!(resolved.contains("resolved after"), "{resolved}");

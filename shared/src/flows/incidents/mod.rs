@@ -308,7 +308,8 @@ pub async fn command(
                 Pass::NeedsApproval(rule) => return proposal(rule, "incident:declare", &resource, &title, command),
             }
             let key = format!("cmd#{}#{}", caller.user_id, title_key(&title));
-            let source = Source { key, window_s: REPEAT_WINDOW_S, alert: None, fired: None, acked: None };
+            let source =
+                Source { key, window_s: REPEAT_WINDOW_S, alert: None, fired: None, acked: None, context: None };
             declare(deps, caller, &title, severity, source, now_unix, deadline).await.0
         }
         ask => {
@@ -395,6 +396,8 @@ struct Source {
     /// From an alert: when it fired (epoch s), and who acknowledged it when (from its message).
     fired: Option<i64>,
     acked: Option<(String, i64)>,
+    /// From an alert: its context (graph, recent changes, [Show logs]), posted in the new channel.
+    context: Option<Message>,
 }
 
 /// Declares an incident (or shows the one this declaration already made). Returns the outcome and the
@@ -558,6 +561,11 @@ async fn declare(
     let mut report = Report::default();
     report.ok(format!("numbered {}", record.name()));
     complete(deps, &mut record, &mut report, now, deadline).await;
+    // The channel starts with what the alert showed: its graph, its recent changes, [Show logs].
+    if let (Some(context), Some(channel)) = (&source.context, &record.channel_id) {
+        let posted = deps.bot.post_message(channel, &context.to_json(), None, deadline).await;
+        report.slack("the alert's context not posted in the channel", posted.map(drop));
+    }
     release(deps, &source.key, &owner).await;
     let where_ = match &record.channel_id {
         Some(channel) => format!(" in <#{}>", escape(channel)),
@@ -1068,7 +1076,9 @@ pub async fn click(
         Some(key) => format!("alert#{key}"),
         None => format!("alert#{}#{}", click.channel_id, message_ts),
     };
+    let context = alert_context(&click.message_blocks, &alert);
     let source = Source {
+        context,
         key,
         window_s: ALERT_CLAIM_S,
         alert: Some(alert),
@@ -1227,6 +1237,51 @@ fn ts_le(a: &str, b: &str) -> bool {
     slack_ts(a) <= slack_ts(b)
 }
 
+/// What the alert's message showed beside the alarm, for the incident's channel: its graph (the same Slack
+/// file), its `🔧 Recent changes` line and its [Show logs] button (a click there posts the lines in that
+/// message's thread). `None` when it showed none of them.
+fn alert_context(blocks: &[serde_json::Value], alert: &str) -> Option<Message> {
+    let mut kept = Vec::new();
+    let mut logs = Vec::new();
+    for block in blocks {
+        match block["type"].as_str() {
+            Some("image") => {
+                let mut image = block.clone();
+                image["block_id"] = serde_json::json!("alert-graph");
+                kept.push(Block::Raw(image));
+            }
+            Some("context")
+                if block["elements"][0]["text"].as_str().is_some_and(|t| t.starts_with("🔧 Recent changes")) =>
+            {
+                let mut line = block.clone();
+                if let Some(object) = line.as_object_mut() {
+                    object.remove("block_id");
+                }
+                kept.push(Block::Raw(line));
+            }
+            Some("actions") => logs.extend(
+                block["elements"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|e| e["action_id"] == crate::notify::LOGS_ACTION)
+                    .cloned(),
+            ),
+            _ => {}
+        }
+    }
+    if !logs.is_empty() {
+        kept.push(Block::Raw(serde_json::json!({"type": "actions", "block_id": "alert-logs", "elements": logs})));
+    }
+    if kept.is_empty() {
+        return None;
+    }
+    let mut message =
+        Message::new(format!("From the alert {alert}")).block(Block::section(format!("🔗 *From the alert* {alert}")));
+    message.blocks.extend(kept);
+    Some(message)
+}
+
 /// Who acknowledged the alert and when, from its message (`👀 Acknowledged by <@U…> at <!date^…^…|…>`, as
 /// `notify::acknowledged_line` writes it).
 fn acknowledged(blocks: &[serde_json::Value]) -> Option<(String, i64)> {
@@ -1289,6 +1344,26 @@ mod tests {
         let blocks = vec![serde_json::json!({"type": "context", "elements": [{"type": "mrkdwn", "text": line}]})];
         assert_eq!(acknowledged(&blocks), Some(("U0ALICE".to_owned(), 1_796_560_000)));
         assert_eq!(acknowledged(&[serde_json::json!({"type": "divider"})]), None);
+        // The alert's context for the incident's channel: its graph, its changes line, its [Show logs].
+        let alert_blocks = vec![
+            serde_json::json!({"type": "section", "text": {"type": "mrkdwn", "text": "ALARM"}}),
+            serde_json::json!({"type": "image", "block_id": "graph", "slack_file": {"id": "F0GRAPH01"}, "alt_text": "graph"}),
+            serde_json::json!({"type": "context", "block_id": "c1", "elements": [{"type": "mrkdwn", "text": "🔧 Recent changes: web 2 → 3"}]}),
+            serde_json::json!({"type": "context", "elements": [{"type": "mrkdwn", "text": "other"}]}),
+            serde_json::json!({"type": "actions", "elements": [
+                {"type": "button", "action_id": "alert:ack", "text": {"type": "plain_text", "text": "Ack"}},
+                {"type": "button", "action_id": "alert:logs", "value": "{}", "text": {"type": "plain_text", "text": "Show logs"}}]}),
+        ];
+        let context = alert_context(&alert_blocks, "<https://x|api-5xx>").expect("a context").to_json().to_string();
+        assert!(
+            context.contains("F0GRAPH01") && context.contains("alert-graph") && context.contains("🔧 Recent changes"),
+            "{context}"
+        );
+        assert!(
+            context.contains("alert:logs") && !context.contains("alert:ack") && !context.contains("\"other\""),
+            "{context}"
+        );
+        assert!(alert_context(&alert_blocks[..1], "x").is_none());
         assert_eq!(Ask::parse("status Rolled back").unwrap(), Ask::Status("Rolled back".into()));
         assert!(Ask::parse("status").is_err());
         assert_eq!(Ask::parse("resolve").unwrap(), Ask::Resolve(None));
