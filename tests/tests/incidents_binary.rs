@@ -637,3 +637,64 @@ async fn an_incident_from_an_acknowledged_alert_keeps_the_times_that_matter() {
         assert!(md.contains(part), "{part:?} missing from\n{md}");
     }
 }
+
+/// Update reminders (#34): each update schedules the next reminder by severity (one schedule per incident,
+/// moved by each update); a reminder nudges the lead and comms only when due and only without a newer
+/// update, once however often it is delivered, then schedules the long-quiet one; resolving removes it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_incident_is_reminded_to_update_only_when_due_and_quiet_and_not_after_it_resolves() {
+    let moto = Moto::shared();
+    let group = moto.create_schedule_group().await;
+    let s = stack(
+        1,
+        &[
+            ("SCHEDULE_GROUP", &group),
+            ("SCHEDULER_ROLE_ARN", "arn:aws:iam::123456789012:role/chatops-scheduler"),
+            ("SCHEDULE_TARGET_ARN", "arn:aws:lambda:eu-west-1:123456789012:function:chatops-slack-command"),
+            ("INCIDENT_REMINDERS", "sev2=2s,stale=1h"),
+        ],
+        &[],
+    )
+    .await;
+    let fire = async |input: &Value| s.containers[0].0.invoke(input).await.response_json();
+    let only = async || {
+        let schedules = moto.schedules(&group).await;
+        assert_eq!(schedules.len(), 1, "one schedule per incident: {schedules:#?}");
+        schedules.into_iter().next().unwrap()
+    };
+    let answer = s.incident(0, OPS, "U0ALICE", "declare Checkout errors sev2").await;
+    let channel = channel_in(&answer);
+    let (name, _, declared) = only().await;
+    assert_eq!(declared["chatops_timer"]["kind"], "incident_reminder", "{declared}");
+    assert_eq!(fire(&declared).await["acted"], false, "not due yet");
+    s.incident(0, &channel, "U0CAROL", "role comms <@U0DAN>").await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // An update moves it: the one made at the declaration changes nothing any more.
+    s.incident(0, &channel, "U0ALICE", "status Rolled back, watching").await;
+    let (moved, _, updated) = only().await;
+    assert_eq!(moved, name, "the same schedule, moved");
+    assert_ne!(updated, declared);
+    let stale = fire(&declared).await;
+    assert_eq!(stale["acted"], false, "{stale}");
+    assert!(stale["detail"].as_str().unwrap().contains("newer update"), "{stale}");
+    // Quiet for its time: the lead and comms are nudged, once however often it is delivered.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(fire(&updated).await["acted"], true);
+    assert_eq!(fire(&updated).await["acted"], false, "once");
+    let nudges: Vec<String> =
+        s.slack.channel(&channel).into_iter().map(|m| m.text().to_owned()).filter(|t| t.starts_with("⏰")).collect();
+    assert_eq!(nudges.len(), 1, "{nudges:?}");
+    assert!(
+        nudges[0].contains("<@U0ALICE> <@U0DAN>")
+            && nudges[0].contains("INC-1")
+            && nudges[0].contains("due a status update"),
+        "{nudges:?}"
+    );
+    // Then the long-quiet reminder is what is scheduled; resolving removes it.
+    let (_, _, quiet) = only().await;
+    assert_eq!(quiet["chatops_timer"]["stale"], true, "{quiet}");
+    s.incident(0, &channel, "U0ALICE", "resolve fixed").await;
+    assert!(moto.schedules(&group).await.is_empty(), "no reminder after it resolved");
+    let after = fire(&updated).await;
+    assert_eq!(after["acted"], false, "{after}");
+}

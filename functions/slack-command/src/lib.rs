@@ -168,6 +168,7 @@ pub fn deps(
             bot: bot.clone(),
             state: state.clone(),
             names: Default::default(),
+            scheduler: scheduler.clone(),
         }),
         _ => None,
     };

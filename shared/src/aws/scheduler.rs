@@ -74,6 +74,9 @@ pub enum Timer {
         channel: String,
         ts: String,
     },
+    /// An incident is due a status update (`INCIDENT_REMINDERS`): a nudge in its channel, if it is still
+    /// open and its last update is still the one at `since` (epoch s); `stale`: the long-quiet reminder.
+    IncidentReminder { number: i64, since: i64, due: i64, stale: bool },
 }
 
 impl Timer {
@@ -82,6 +85,7 @@ impl Timer {
             Self::ApprovalExpiry { .. } => "approval_expiry",
             Self::DeployTimeout { .. } => "deploy_timeout",
             Self::Unmute { .. } => "unmute",
+            Self::IncidentReminder { .. } => "incident_reminder",
         }
     }
 

@@ -30,6 +30,10 @@ pub async fn fire(app: &SlackApp, timer: &Timer, now: i64, deadline: Instant) ->
                 .map(|()| "no result: said so in the thread".to_owned())
         }
         Timer::Unmute { .. } => Box::pin(super::alerts::unmute_when_due(app.alert_deps(), timer, now, deadline)).await,
+        Timer::IncidentReminder { number, since, due, stale } => {
+            Box::pin(super::incidents::remind(app.incidents.as_ref(), *number, (*since, *due, *stale), now, deadline))
+                .await
+        }
     };
     match done {
         Ok(what) => {
@@ -53,6 +57,7 @@ mod tests {
             (include_str!("../../../events/timer-approval-expiry.json"), "approval_expiry"),
             (include_str!("../../../events/timer-deploy-timeout.json"), "deploy_timeout"),
             (include_str!("../../../events/timer-unmute.json"), "unmute"),
+            (include_str!("../../../events/timer-incident-reminder.json"), "incident_reminder"),
         ] {
             let event: Value = serde_json::from_str(text).unwrap();
             let timer = timer_from_event(&event).expect("a timer").expect("one this version knows");

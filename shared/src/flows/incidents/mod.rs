@@ -35,6 +35,74 @@ pub const COMMAND: &str = "/incident";
 pub const DECLARE_ACTION: &str = "incident:declare";
 pub const INCIDENTS_CHANNEL_VAR: &str = "INCIDENTS_CHANNEL";
 pub const INCIDENT_RESPONDERS_VAR: &str = "INCIDENT_RESPONDERS";
+/// How long an incident may go without a status update, per severity, and the long quiet after which it is
+/// asked whether it is over: `sev1=15m,sev2=30m,sev3=2h,sev4=off,stale=24h` (the default).
+pub const INCIDENT_REMINDERS_VAR: &str = "INCIDENT_REMINDERS";
+const DEFAULT_REMINDERS: &str = "sev1=15m,sev2=30m,sev3=2h,sev4=off,stale=24h";
+
+/// When an incident is due a status update (`INCIDENT_REMINDERS`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reminders {
+    /// Seconds after an update, for SEV1..SEV4; `None`: no reminder at that severity.
+    pub every: [Option<i64>; 4],
+    /// Seconds of quiet after which it is asked whether it is over; `None`: never.
+    pub stale: Option<i64>,
+}
+
+impl Default for Reminders {
+    fn default() -> Self {
+        Self::parse(DEFAULT_REMINDERS).unwrap_or(Self { every: [None; 4], stale: None })
+    }
+}
+
+impl Reminders {
+    /// `sev1=15m,sev2=30m,sev3=2h,sev4=off,stale=24h`: seconds (`s`), minutes (`m`) or hours (`h`), or `off`;
+    /// a key left out keeps its default.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut out = Self { every: [Some(900), Some(1800), Some(7200), None], stale: Some(86_400) };
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (key, value) = part.split_once('=').ok_or_else(|| format!("`{part}` is not key=duration"))?;
+            let value = value.trim();
+            let seconds = if value.eq_ignore_ascii_case("off") {
+                None
+            } else {
+                let (number, unit) = value.split_at(value.len().saturating_sub(1));
+                let n: i64 =
+                    number.trim().parse().map_err(|_| format!("`{value}` is not a duration (15m, 2h, 30s, off)"))?;
+                let scale = match unit {
+                    "s" => 1,
+                    "m" => 60,
+                    "h" => 3600,
+                    _ => return Err(format!("`{value}` is not a duration (15m, 2h, 30s, off)")),
+                };
+                Some(
+                    n.checked_mul(scale)
+                        .filter(|s| *s > 0)
+                        .ok_or_else(|| format!("`{value}` is not a positive duration"))?,
+                )
+            };
+            match key.trim().to_ascii_lowercase().as_str() {
+                "sev1" => out.every[0] = seconds,
+                "sev2" => out.every[1] = seconds,
+                "sev3" => out.every[2] = seconds,
+                "sev4" => out.every[3] = seconds,
+                "stale" => out.stale = seconds,
+                other => return Err(format!("`{other}` is not sev1..sev4 or stale")),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The next reminder after an update at `since` for `severity`: (when, whether it is the stale one).
+    pub fn next(&self, severity: i64, since: i64) -> Option<(i64, bool)> {
+        let index = (severity.clamp(1, 4) - 1) as usize;
+        match (self.every[index], self.stale) {
+            (Some(every), _) => Some((since + every, false)),
+            (None, Some(stale)) => Some((since + stale, true)),
+            (None, None) => None,
+        }
+    }
+}
 
 /// A repeated `/incident declare` of the same title by the same person within this long is the same incident.
 const REPEAT_WINDOW_S: i64 = 60;
@@ -54,6 +122,8 @@ pub struct IncidentConfig {
     pub channel: Option<String>,
     /// `INCIDENT_RESPONDERS`: users (`U…`, `W…`) and user groups (`S…`) invited to every incident's channel.
     pub responders: Vec<String>,
+    /// `INCIDENT_REMINDERS`: when an incident is due a status update (with the schedules).
+    pub reminders: Reminders,
 }
 
 impl IncidentConfig {
@@ -100,7 +170,12 @@ impl IncidentConfig {
                 hint: "INCIDENTS_CHANNEL / INCIDENT_RESPONDERS are set: incidents are numbered and kept in the state table",
             });
         }
-        Ok(Self { channel, responders })
+        let reminders = match crate::config::non_empty(lookup, INCIDENT_REMINDERS_VAR) {
+            Some(text) => Reminders::parse(&text)
+                .map_err(|problem| ConfigError::Invalid { var: INCIDENT_REMINDERS_VAR, problem })?,
+            None => Reminders::default(),
+        };
+        Ok(Self { channel, responders, reminders })
     }
 }
 
@@ -111,6 +186,8 @@ pub struct IncidentDeps {
     pub state: StateTable,
     /// People's names for the post-mortem draft (`users.info`, kept per container).
     pub names: crate::slack::users::UserNames,
+    /// Update reminders' schedules; `None`: no reminders.
+    pub scheduler: Option<Arc<crate::aws::scheduler::Scheduler>>,
 }
 
 /// What `/incident` was asked (public for the fuzz target; [`Ask::parse`] reads it).
@@ -561,6 +638,7 @@ async fn declare(
     let mut report = Report::default();
     report.ok(format!("numbered {}", record.name()));
     complete(deps, &mut record, &mut report, now, deadline).await;
+    schedule_reminder(deps, &record).await;
     // The channel starts with what the alert showed: its graph, its recent changes, [Show logs].
     if let (Some(context), Some(channel)) = (&source.context, &record.channel_id) {
         let posted = deps.bot.post_message(channel, &context.to_json(), None, deadline).await;
@@ -812,6 +890,90 @@ async fn entry(
     }
 }
 
+/// The schedule of incident `number`'s next reminder (one per incident: moved by each update).
+fn reminder_schedule(number: i64) -> String {
+    crate::aws::scheduler::schedule_name("incident-reminder", &number.to_string())
+}
+
+/// Schedules incident `record`'s next reminder from its last update (or its declaration), per its severity
+/// (`INCIDENT_REMINDERS`); none at a severity that has none and no stale reminder. Never fails the command.
+async fn schedule_reminder(deps: &IncidentDeps, record: &IncidentRecord) {
+    let Some(scheduler) = &deps.scheduler else { return };
+    let since = record.update_at.unwrap_or(record.declared_at);
+    let name = reminder_schedule(record.number);
+    let scheduled = match deps.config.reminders.next(record.severity, since) {
+        Some((due, stale)) => {
+            let timer = crate::aws::scheduler::Timer::IncidentReminder { number: record.number, since, due, stale };
+            scheduler.at(&name, due, &timer).await
+        }
+        None => scheduler.cancel(&name).await.map(drop),
+    };
+    if let Err(err) = scheduled {
+        tracing::warn!(error = %err, incident = record.number, "update reminder not scheduled");
+    }
+}
+
+/// A reminder's time has come: if the incident is still open and had no update since `since`, its channel
+/// is nudged (the lead and comms mentioned), once however often the scheduler delivers it (a timeline
+/// entry by the reminder's own ID), and the long-quiet reminder is scheduled after an update reminder.
+pub async fn remind(
+    deps: Option<&IncidentDeps>,
+    number: i64,
+    (since, due, stale): (i64, i64, bool),
+    now: i64,
+    deadline: Instant,
+) -> Result<String, String> {
+    let deps = deps.ok_or("incidents are not configured")?;
+    if now < due {
+        return Err(format!("not due before {due}"));
+    }
+    let record = deps.state.get_incident(number).await.map_err(|e| e.to_string())?.ok_or("no such incident")?;
+    if record.resolved {
+        return Err(format!("{} is resolved", record.name()));
+    }
+    if record.update_at.unwrap_or(record.declared_at) != since {
+        return Err("a newer update came since: its own reminder is scheduled".into());
+    }
+    let channel = record.channel_id.clone().ok_or("the incident has no channel")?;
+    let quiet = crate::notify::duration_text(Duration::from_secs((now - since).max(0) as u64));
+    let mut who = format!("<@{}>", escape(&record.lead));
+    if let Some(comms) = record.comms.as_ref().filter(|c| **c != record.lead) {
+        who.push_str(&format!(" <@{}>", escape(comms)));
+    }
+    let (text, line) = if stale {
+        (
+            format!(
+                "💤 {who}: *{}* has had no update for {quiet}. Is it still going? `/incident status <what is happening>`, or `/incident resolve` if it is over.",
+                record.name()
+            ),
+            format!("💤 no update for {quiet}: asked whether it is over"),
+        )
+    } else {
+        (
+            format!(
+                "⏰ {who}: *{}* ({}) is due a status update, the last was {quiet} ago: `/incident status <what is happening>`.",
+                record.name(),
+                render::sev(record.severity)
+            ),
+            format!("⏰ reminded: no update for {quiet}"),
+        )
+    };
+    let id = format!("reminder#{since}#{}", if stale { "stale" } else { "update" });
+    if !entry(deps, &record, id, now * 1000, &Caller::default(), "reminder", line).await {
+        return Err("reminded before (or the timeline is unavailable)".into());
+    }
+    let body = Message::new(text.clone()).block(Block::section(text)).to_json();
+    deps.bot.post_message(&channel, &body, None, deadline).await.map_err(|e| e.to_string())?;
+    if !stale && let (Some(scheduler), Some(quiet_after)) = (&deps.scheduler, deps.config.reminders.stale) {
+        let due = since + quiet_after;
+        let timer = crate::aws::scheduler::Timer::IncidentReminder { number, since, due, stale: true };
+        if let Err(err) = scheduler.at(&reminder_schedule(number), due.max(now + 60), &timer).await {
+            tracing::warn!(error = %err, incident = number, "long-quiet reminder not scheduled");
+        }
+    }
+    Ok(format!("{} nudged in its channel", record.name()))
+}
+
 /// The commands that act in an incident's channel.
 async fn in_channel(
     deps: &IncidentDeps,
@@ -887,6 +1049,10 @@ async fn in_channel(
         _ => String::new(),
     };
     entry(deps, &updated, format!("{kind}#{at_ms}#{}", caller.user_id), at_ms, caller, kind, timeline_text).await;
+    // An update (or a new severity) moves the next reminder.
+    if matches!(ask, Ask::Status(_) | Ask::Severity(_)) {
+        schedule_reminder(deps, &updated).await;
+    }
     let mut report = Report::default();
     let mut record = updated;
     let channel = record.channel_id.clone().unwrap_or_default();
@@ -948,7 +1114,16 @@ async fn resolve(
         deps.bot.post_message(&channel, &body, None, deadline).await
     };
     let upload = upload_postmortem(deps, &record, &timeline, &channel, deadline);
-    let (posted, uploaded, shown) = tokio::join!(post_timeline, upload, show(deps, &record, now, false, deadline));
+    // Resolved: no more reminders.
+    let unscheduled = async {
+        if let Some(scheduler) = &deps.scheduler
+            && let Err(err) = scheduler.cancel(&reminder_schedule(record.number)).await
+        {
+            tracing::warn!(error = %err, incident = record.number, "reminder not cancelled: it will find the incident resolved");
+        }
+    };
+    let (posted, uploaded, shown, ()) =
+        tokio::join!(post_timeline, upload, show(deps, &record, now, false, deadline), unscheduled);
     report.slack("timeline not posted", posted);
     report.slack("post-mortem draft not uploaded", uploaded);
     shown.into_report(&mut record, &mut report);
@@ -1364,6 +1539,17 @@ mod tests {
             "{context}"
         );
         assert!(alert_context(&alert_blocks[..1], "x").is_none());
+        // INCIDENT_REMINDERS: durations per severity and the long quiet; a key left out keeps its default.
+        let r = Reminders::default();
+        assert_eq!((r.every, r.stale), ([Some(900), Some(1800), Some(7200), None], Some(86_400)));
+        assert_eq!(r.next(2, 1000), Some((2800, false)));
+        assert_eq!(r.next(4, 1000), Some((87_400, true)), "SEV4: only the long-quiet question");
+        let custom = Reminders::parse("sev1=10m, sev4=8h, stale=off").unwrap();
+        assert_eq!((custom.every, custom.stale), ([Some(600), Some(1800), Some(7200), Some(28_800)], None));
+        assert_eq!(Reminders::parse("sev3=off,stale=off").unwrap().next(3, 0), None);
+        for bad in ["sev5=1m", "sev1=10", "sev1=-5m", "sev1", "sev2=0s"] {
+            assert!(Reminders::parse(bad).is_err(), "{bad}");
+        }
         assert_eq!(Ask::parse("status Rolled back").unwrap(), Ask::Status("Rolled back".into()));
         assert!(Ask::parse("status").is_err());
         assert_eq!(Ask::parse("resolve").unwrap(), Ask::Resolve(None));
