@@ -132,7 +132,7 @@ pub fn commands_text(command: &str) -> String {
     let scale = "*`/scale`*: Auto Scaling groups\n• `/scale`: the groups you may scale · `/scale web` shows one\n\
         • `/scale web 6` · `/scale web +2 -- Black Friday` (after `--`, the reason approvers see)";
     let incident = "*`/incident`*: incidents\n• `/incident declare Checkout errors sev2` · `/incident list`\n\
-        • in its channel: `/incident status <text>` · `sev 1` · `lead @someone` · `resolve [summary]`";
+        • in its channel: `/incident status <text>` · `sev 1` · `lead @someone` · `role comms @someone` · `resolve [summary]`";
     let alerts = "*On an alert*: [Acknowledge] · [Declare incident] · [Mute …] · [Silence 1 h] · [Show logs]\n\
         *Deploys*: `@chatops deploy <project>` in a team's channel (if deploys are set up)";
     match command {
