@@ -148,7 +148,6 @@ pub async fn handle_form(
         Ok(command) => command,
         Err(err) => return text_response(400, &err.to_string()),
     };
-    let asks_help = matches!(command.text.trim().to_lowercase().as_str(), "help" | "-h" | "--help");
     if command.command == super::status::COMMAND {
         // A read: the access list and the audit line; what it shows is everyone's (no policy action).
         let caller = Caller::from(&command);
@@ -170,20 +169,8 @@ pub async fn handle_form(
             .guard(&caller, Entry::Change, at, async |gate| {
                 let outcome =
                     Box::pin(incidents::command(app.incidents.as_ref(), &command, gate, at.now_unix, deadline)).await;
-                match asks_help {
-                    // The usage, then what the policy lets this person do.
-                    true => {
-                        super::status::command_help(
-                            &app.status_deps(),
-                            outcome,
-                            &command.command,
-                            &caller.user_id,
-                            deadline,
-                        )
-                        .await
-                    }
-                    false => outcome,
-                }
+                // `help`: the usage, then what the policy lets this person do.
+                super::status::command_help(&app.status_deps(), outcome, &command, deadline).await
             })
             .await;
         return json_response(200, &outcome.message.to_json());
@@ -196,19 +183,7 @@ pub async fn handle_form(
         .governance
         .guard(&caller, Entry::Change, app.at(started, deadline), async |gate| {
             let outcome = dispatch(&app.services, &command, gate, deadline).await;
-            match asks_help {
-                true => {
-                    super::status::command_help(
-                        &app.status_deps(),
-                        outcome,
-                        &command.command,
-                        &caller.user_id,
-                        deadline,
-                    )
-                    .await
-                }
-                false => outcome,
-            }
+            super::status::command_help(&app.status_deps(), outcome, &command, deadline).await
         })
         .await;
     json_response(200, &outcome.message.to_json())

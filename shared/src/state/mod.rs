@@ -49,6 +49,7 @@ pub use requests::{Approval, EXECUTING_LEASE_S, RequestStatus, StoredRequest};
 pub use storm::{ChannelView, DigestMeta, Rate, StoredEntry};
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
@@ -319,41 +320,30 @@ impl StateTable {
     /// The same table through a client that waits longer and retries more: for work that must finish
     /// rather than fail fast (showing a storm digest, when DynamoDB is busy with the storm itself).
     pub fn patient(&self) -> Self {
-        let config = self
-            .client
-            .config()
-            .to_builder()
-            .timeout_config(
-                aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
-                    .connect_timeout(std::time::Duration::from_millis(500))
-                    .read_timeout(std::time::Duration::from_secs(2))
-                    .operation_attempt_timeout(std::time::Duration::from_secs(2))
-                    .operation_timeout(std::time::Duration::from_secs(6))
-                    .build(),
-            )
-            .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::standard().with_max_attempts(3))
-            .build();
-        Self { client: aws_sdk_dynamodb::Client::from_conf(config), table: self.table.clone() }
+        self.with_timeouts(Duration::from_secs(6), Some(3))
     }
 
     /// The same table through a client for a person's read of many items (`/status`: the open index, up to
     /// 1 MB a page): one attempt may take 2 s (the notifier's 700 ms fit single items), all of them 2.2 s,
     /// within a command's 2.5 s.
     pub fn for_reads(&self) -> Self {
-        let config = self
-            .client
-            .config()
-            .to_builder()
-            .timeout_config(
-                aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
-                    .connect_timeout(std::time::Duration::from_millis(500))
-                    .read_timeout(std::time::Duration::from_secs(2))
-                    .operation_attempt_timeout(std::time::Duration::from_secs(2))
-                    .operation_timeout(std::time::Duration::from_millis(2200))
-                    .build(),
-            )
+        self.with_timeouts(Duration::from_millis(2200), None)
+    }
+
+    /// This client with 2 s an attempt (connecting 500 ms), `total` in all, and `attempts` (`None`: as it was).
+    fn with_timeouts(&self, total: Duration, attempts: Option<u32>) -> Self {
+        use aws_sdk_dynamodb::config::{retry::RetryConfig, timeout::TimeoutConfig};
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(Duration::from_millis(500))
+            .read_timeout(Duration::from_secs(2))
+            .operation_attempt_timeout(Duration::from_secs(2))
+            .operation_timeout(total)
             .build();
-        Self { client: aws_sdk_dynamodb::Client::from_conf(config), table: self.table.clone() }
+        let mut config = self.client.config().to_builder().timeout_config(timeouts);
+        if let Some(attempts) = attempts {
+            config = config.retry_config(RetryConfig::standard().with_max_attempts(attempts));
+        }
+        Self { client: aws_sdk_dynamodb::Client::from_conf(config.build()), table: self.table.clone() }
     }
 
     fn key(pk: String, sk: &str) -> Item {

@@ -107,7 +107,7 @@ async fn read_open(state: &StateTable, now_s: i64, deadline: Instant) -> Result<
 pub async fn command(deps: &StatusDeps<'_>, command: &SlashCommand, now_s: i64, deadline: Instant) -> Outcome {
     remember_domain(&command.team_domain);
     let text = command.text.trim();
-    if matches!(text.to_lowercase().as_str(), "help" | "-h" | "--help") {
+    if asks_help(text) {
         return help(deps, COMMAND, &command.user_id, deadline).await;
     }
     let Some(state) = deps.state else {
@@ -294,17 +294,27 @@ async fn help_blocks(deps: &StatusDeps<'_>, command: &str, user: &str, deadline:
     blocks
 }
 
-/// `/scale help` and `/incident help`: the command's own usage, then what the policy lets the asker do.
+/// Whether a command's text asks for its help.
+pub fn asks_help(text: &str) -> bool {
+    matches!(text.trim().to_lowercase().as_str(), "help" | "-h" | "--help")
+}
+
+/// `/scale help` and `/incident help`: the command's own usage (`outcome`), then what the policy lets the
+/// asker do. Any other text: `outcome` as it is.
 pub async fn command_help(
     deps: &StatusDeps<'_>,
-    usage: Outcome,
-    command: &str,
-    user: &str,
+    outcome: Outcome,
+    command: &SlashCommand,
     deadline: Instant,
 ) -> Outcome {
-    let mut outcome = usage;
+    if !asks_help(&command.text) {
+        return outcome;
+    }
+    let mut outcome = outcome;
+    let user = command.user_id.as_str();
     let groups = deps.governance.groups_of(user, deadline).await;
-    let lines = help::permission_lines(deps.governance.rules.as_ref(), user, &groups, &help::actions_of(command));
+    let actions = help::actions_of(&command.command);
+    let lines = help::permission_lines(deps.governance.rules.as_ref(), user, &groups, &actions);
     outcome.message.blocks.extend(view::section_all("🔑 *What you may do* (from `CHATOPS_POLICY`)", &lines));
     outcome
 }
