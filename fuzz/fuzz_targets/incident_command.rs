@@ -9,8 +9,11 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     match Ask::parse(&text) {
-        Ok(Ask::Declare { title, severity }) => {
+        Ok(Ask::Declare { title, severity, private, invite }) => {
             assert!(!title.trim().is_empty(), "a declaration has a title");
+            assert!(private || invite.is_empty(), "only a private declaration invites by mention");
+            assert!(invite.iter().all(|u| u.starts_with(['U', 'W']) && u.bytes().all(|b| b.is_ascii_alphanumeric())));
+            assert!(!title.split_whitespace().any(|w| w.eq_ignore_ascii_case("--private")), "the flag is not in the title");
             assert!(title.chars().count() <= 150, "{} characters", title.chars().count());
             assert!((1..=4).contains(&severity), "severity {severity}");
         }
@@ -22,7 +25,8 @@ fuzz_target!(|data: &[u8]| {
         }
         Ok(Ask::Status(update)) => assert!(!update.is_empty() && update.chars().count() <= 2000),
         Ok(Ask::Resolve(summary)) => assert!(summary.is_none_or(|s| s.chars().count() <= 2000)),
-        Ok(Ask::Show | Ask::Help | Ask::List) => {}
+        Ok(Ask::FollowUp(text)) => assert!(!text.is_empty() && text.chars().count() <= 500),
+        Ok(Ask::Show | Ask::Help | Ask::List | Ask::FollowUps | Ask::FileFollowUps) => {}
         Err(problem) => assert!(!problem.is_empty(), "a refusal says why"),
     }
 });

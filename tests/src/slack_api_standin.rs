@@ -109,6 +109,8 @@ pub struct ChannelInfo {
     pub name: String,
     pub topic: String,
     pub members: Vec<String>,
+    /// Made with `is_private: true`.
+    pub private: bool,
 }
 
 /// A file uploaded in Slack's two steps.
@@ -517,8 +519,24 @@ fn answer_incident_methods(inner: &mut Inner, method: &str, body: &Value) -> Opt
             if inner.channels.iter().any(|c| c.name == name) {
                 return fail("name_taken");
             }
+            let private = body["is_private"] == json!(true) || body["is_private"] == json!("true");
             let id = new_channel(inner, name);
-            Some(("ok".into(), ok(json!({"channel": {"id": id, "name": name, "is_channel": true}}))))
+            if let Some(created) = inner.channels.last_mut() {
+                created.private = private;
+            }
+            let channel =
+                json!({"id": id, "name": name, "is_channel": !private, "is_group": private, "is_private": private});
+            Some(("ok".into(), ok(json!({ "channel": channel }))))
+        }
+        "conversations.members" => {
+            // Pages of `limit` (Slack: at most 1,000), the cursor being the next index.
+            let Some(at) = known(inner) else { return fail("channel_not_found") };
+            let limit: usize = body["limit"].as_str().and_then(|l| l.parse().ok()).unwrap_or(100).clamp(1, 1000);
+            let start: usize = body["cursor"].as_str().and_then(|c| c.parse().ok()).unwrap_or(0);
+            let members = &inner.channels[at].members;
+            let page: Vec<&String> = members.iter().skip(start).take(limit).collect();
+            let next = if start + limit < members.len() { (start + limit).to_string() } else { String::new() };
+            Some(("ok".into(), ok(json!({"members": page, "response_metadata": {"next_cursor": next}}))))
         }
         "conversations.invite" => {
             let Some(at) = known(inner) else { return fail("channel_not_found") };

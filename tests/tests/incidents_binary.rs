@@ -70,7 +70,54 @@ fn unique() -> u64 {
 impl Stack {
     /// `/incident <text>` by `user` in `channel`; the answer's text.
     async fn incident(&self, container: usize, channel: &str, user: &str, text: &str) -> String {
-        let body = command_body("/incident", text, user, TEAM)
+        self.command(container, "/incident", channel, user, text).await
+    }
+
+    /// [Share in channel] on a `/status` answer, by `user`; what is posted.
+    async fn share(&self, user: &str) -> Value {
+        let path = format!("/share/{}", unique());
+        let payload = json!({
+            "type": "block_actions", "team": {"id": TEAM, "domain": "acme"}, "user": {"id": user, "username": user},
+            "channel": {"id": OPS, "name": "ops"},
+            "container": {"type": "message", "message_ts": "1700000999.000001", "channel_id": OPS, "is_ephemeral": true},
+            "response_url": self.hooks.url(&path),
+            "actions": [{"type": "button", "action_id": "status:share", "block_id": "status-share", "value": "",
+                         "action_ts": format!("1.{}", unique())}]
+        });
+        let body = interaction_body(&payload);
+        let headers = signed_headers(SECRET, &now(), body.as_bytes());
+        let response = self.containers[0]
+            .0
+            .invoke(&event_at(Shape::HttpApi, "/slack/interactions", "", &headers, &body, false))
+            .await;
+        assert_eq!(response.response_json()["statusCode"], 200);
+        for _ in 0..300 {
+            if let Some(got) = self.hooks.received().into_iter().find(|r| r.path == path) {
+                return got.json();
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("no shared status: {}", self.containers[0].1.output());
+    }
+
+    /// Opens the App Home as `user`; the view published.
+    async fn home(&self, user: &str) -> Value {
+        let body = json!({"type": "event_callback", "team_id": TEAM, "api_app_id": "A0CHATOPS",
+            "event_id": format!("EvHOME{user}{}", unique()), "event_time": 1_795_167_667,
+            "event": {"type": "app_home_opened", "user": user, "channel": "D0HOME", "tab": "home",
+                      "event_ts": "1700000000.000100"}})
+        .to_string();
+        let mut headers = signed_headers(SECRET, &now(), body.as_bytes());
+        headers[2].1 = "application/json".into();
+        let response =
+            self.containers[0].0.invoke(&event_at(Shape::HttpApi, "/slack/events", "", &headers, &body, false)).await;
+        assert_eq!(response.response_json()["statusCode"], 200);
+        self.slack.home_view(user).unwrap_or_else(|| panic!("no view published for {user}"))
+    }
+
+    /// `<command> <text>` by `user` in `channel`; the answer's text.
+    async fn command(&self, container: usize, command: &str, channel: &str, user: &str, text: &str) -> String {
+        let body = command_body(command, text, user, TEAM)
             .replace("trigger_id=1234.5678.abcdef", &format!("trigger_id={}", unique()))
             .replace("channel_id=C0123ABCD", &format!("channel_id={channel}"));
         let request = event(Shape::HttpApi, &signed_headers(SECRET, &now(), body.as_bytes()), body.as_bytes(), false);
@@ -697,4 +744,221 @@ async fn an_incident_is_reminded_to_update_only_when_due_and_quiet_and_not_after
     assert!(moto.schedules(&group).await.is_empty(), "no reminder after it resolved");
     let after = fire(&updated).await;
     assert_eq!(after["acted"], false, "{after}");
+}
+
+/// An answer as one string (blocks and all).
+fn shown(answer: &Value) -> String {
+    answer.to_string()
+}
+
+/// An answer's `text` (what its blocks show once).
+fn text_of(answer: &str) -> String {
+    serde_json::from_str::<Value>(answer).unwrap()["text"].as_str().unwrap_or_default().to_owned()
+}
+
+/// Private incidents (#34): a private channel with only the people named, an announcement without details,
+/// and nothing of it for anyone else: `/incident list`, `/status`, [Share in channel], the App Home. From an
+/// alert's [🔒 Private incident] too, whose message then names no channel.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_private_incident_is_seen_only_by_its_members() {
+    // Anyone declares; only U0ALICE may declare privately.
+    let policy = json!({"rules": [
+        {"name": "everyone", "actions": ["incident:declare", "incident:update", "incident:resolve"], "resources": ["*"], "requesters": ["*"]},
+        {"name": "security", "actions": ["incident:private"], "resources": ["*"], "requesters": ["U0ALICE"]}
+    ]})
+    .to_string();
+    let s = stack(1, &[("CHATOPS_POLICY", &policy)], &[]).await;
+    let refused = s.incident(0, OPS, "U0BOB", "declare --private Something sev2").await;
+    assert!(refused.contains("incident:private") && !refused.contains("INC-"), "{refused}");
+    assert!(s.slack.channels().is_empty(), "nothing made for a refused private declaration");
+
+    let answer = s.incident(0, OPS, "U0ALICE", "declare --private Leaked deploy key sev1 <@U0CAROL|carol>").await;
+    assert!(answer.contains("INC-1"), "{answer}");
+    let create = s.slack.accepted("conversations.create");
+    assert_eq!(create.last().unwrap().body["is_private"], true, "a private channel");
+    let channel = s.slack.channels().into_iter().find(|c| c.private).expect("the private channel");
+    assert_eq!(channel.name, "inc-1-private", "its name says nothing of it");
+    let mut members = channel.members.clone();
+    members.sort();
+    assert_eq!(members, ["U0ALICE", "U0CAROL"], "only the declarer and the people named; no standing responders");
+    let announcement = s.slack.channel(ANNOUNCE)[0].all_text();
+    assert!(announcement.contains("INC-1") && announcement.contains("SEV1") && announcement.contains("private"));
+    for secret in ["Leaked deploy", "U0ALICE", "U0CAROL", &channel.id] {
+        assert!(!announcement.contains(secret), "the announcement names no {secret}: {announcement}");
+    }
+    // The timeline and the card inside the channel have it all.
+    let card = s.slack.channel(&channel.id).iter().map(|m| m.all_text()).collect::<String>();
+    assert!(card.contains("Leaked deploy key"), "{card}");
+
+    // A public one beside it.
+    let public = s.incident(0, OPS, "U0BOB", "declare Checkout slow sev3").await;
+    assert!(public.contains("INC-2"), "{public}");
+
+    // `/incident list`, `/status`, the App Home: U0BOB (not a member) sees INC-2 only; U0CAROL (a member by
+    // the channel's members, neither lead nor declarer) sees both.
+    let bob_list = s.incident(0, OPS, "U0BOB", "list").await;
+    assert!(
+        bob_list.contains("INC-2") && !bob_list.contains("INC-1") && !bob_list.contains("Leaked deploy"),
+        "{bob_list}"
+    );
+    let carol_list = s.incident(0, OPS, "U0CAROL", "list").await;
+    assert!(carol_list.contains("INC-1") && carol_list.contains("Leaked deploy"), "{carol_list}");
+    let bob_status = s.command(0, "/status", OPS, "U0BOB", "").await;
+    assert!(
+        bob_status.contains("INC-2") && !bob_status.contains("INC-1") && !bob_status.contains("Leaked deploy"),
+        "{bob_status}"
+    );
+    let carol_status = s.command(0, "/status", OPS, "U0CAROL", "").await;
+    assert!(carol_status.contains("INC-1") && carol_status.contains("Leaked deploy"), "{carol_status}");
+    assert!(s.slack.calls().iter().any(|c| c.method == "conversations.members"), "membership read from Slack");
+    // Shared in a channel, even by a member: without it.
+    let shared = shown(&s.share("U0CAROL").await);
+    assert!(shared.contains("INC-2") && !shared.contains("INC-1") && !shared.contains("Leaked deploy"), "{shared}");
+    let bob_home = shown(&s.home("U0BOB").await);
+    assert!(bob_home.contains("INC-2") && !bob_home.contains("Leaked deploy"), "{bob_home}");
+    let alice_home = shown(&s.home("U0ALICE").await);
+    assert!(alice_home.contains("You lead *INC-1*") && alice_home.contains("Leaked deploy"), "{alice_home}");
+    // Slack refusing the members read hides it (never shown by mistake).
+    s.slack.outage(Some("conversations.members"), Some(ApiReply::Error("channel_not_found")));
+    let refused_read = s.command(0, "/status", OPS, "U0CAROL", "").await;
+    assert!(!refused_read.contains("Leaked deploy") && refused_read.contains("INC-2"), "{refused_read}");
+    s.slack.outage(Some("conversations.members"), None);
+
+    // Resolved: the announcement says so and still nothing else; the draft is in the private channel only.
+    let resolved = s.incident(0, &channel.id, "U0ALICE", "resolve Key rotated").await;
+    assert!(resolved.contains("resolved after"), "{resolved}");
+    let announcement = s.slack.channel(ANNOUNCE)[0].all_text();
+    assert!(
+        announcement.contains("resolved")
+            && !announcement.contains("Key rotated")
+            && !announcement.contains("Leaked deploy"),
+        "{announcement}"
+    );
+    let completes = s.slack.accepted("files.completeUploadExternal");
+    assert!(completes.iter().all(|c| c.body["channel_id"] == channel.id.as_str()), "{completes:?}");
+
+    // From an alert: [🔒 Private incident] beside [Declare incident].
+    let moto = Moto::shared();
+    let mut env = moto.env();
+    env.extend([
+        ("SLACK_BOT_TOKEN", BOT.to_owned()),
+        ("SLACK_API_URL", s.slack.url()),
+        ("SLACK_CHANNEL", ALERTS.to_owned()),
+        ("STATE_TABLE", s.table.clone()),
+    ]);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let runtime = RuntimeApi::start().await;
+    let _notifier = FunctionProcess::spawn(&build_binary("alarm-to-slack", false), &runtime, &env);
+    runtime
+        .invoke(&sns_alarm("iam-root-login", "ALARM", "OK", "2026-11-20T09:01:00.000+0000", "m-root", "alarms"))
+        .await;
+    let ts = s.slack.channel(ALERTS)[0].ts.clone();
+    let replaced = s.click(0, ALERTS, &ts, "incident:declare-private", "U0ALICE").await;
+    let text = replaced.to_string();
+    assert!(text.contains("🔒 *INC-3* (a private incident) declared by <@U0ALICE>"), "{text}");
+    assert!(!text.contains("<#C0NEW") && !text.contains("incident:declare"), "no channel, no buttons: {text}");
+    let private = s.slack.channels().into_iter().filter(|c| c.private).count();
+    assert_eq!(private, 2, "a second private channel");
+    let audit = s.audit();
+    assert!(audit.iter().any(|f| f["decision"] == "refused" && f["reason"].as_str().is_some_and(|r| r.contains("incident:private"))), "{audit:?}");
+}
+
+/// Follow-ups (#34): recorded by command and by 📝 (once however often Slack delivers it), on the card and
+/// in the post-mortem; filed as issues in the channel's tracker, each once, with a resolve and a
+/// `followups file` racing in two processes and the tracker refusing one, which a retry files; a channel
+/// without its own tracker uses the team's (`*`, GitLab here).
+#[tokio::test(flavor = "multi_thread")]
+async fn follow_ups_are_filed_once_each_and_a_refused_one_by_a_retry() {
+    let ci = chatops_tests::ci_standin::CiStandIn::start("glptt-trigger", "github_pat_deploy").await;
+    ci.accept_issue_tokens("github_pat_issues", "glpat-issues");
+    let mapping = json!({TEAM: {
+        OPS: {"issues": {"provider": "github", "repository": "acme/ops", "token": "github_pat_issues"}},
+        "*": {"issues": {"provider": "gitlab", "project_id": "sre/incidents", "token": "glpat-issues", "labels": ["incident", "follow-up"]}}
+    }});
+    let arn = Moto::shared().create_secret(&mapping.to_string()).await;
+    let url = ci.url();
+    let s = stack(2, &[("DEPLOY_TARGETS_SECRET_ARN", &arn), ("GITHUB_API_URL", &url), ("GITLAB_URL", &url)], &[]).await;
+    let answer = s.incident(0, OPS, "U0ALICE", "declare Queue backlog sev2").await;
+    let channel = channel_in(&answer);
+    let one = s.incident(0, &channel, "U0ALICE", "followup Alarm on the queue's age").await;
+    assert!(one.contains("Follow-up recorded on INC-1 (1 in all)") && one.contains("when INC-1 resolves"), "{one}");
+    s.incident(1, &channel, "U0BOB", "followup Load-test the consumer").await;
+    // 📝 on someone's message: a follow-up by its author, once however often Slack delivers the event.
+    let said = s.slack.user_message_as(&channel, "U0CAROL", "Document the &lt;runbook&gt; for backlogs");
+    s.react("Ev1", "U0BOB", &channel, &said, "memo", None).await;
+    s.react("Ev1", "U0BOB", &channel, &said, "memo", Some(1)).await;
+    s.react("Ev2", "U0DAN", &channel, &said, "memo", None).await;
+    let listed = text_of(&s.incident(0, &channel, "U0ALICE", "followups").await);
+    assert_eq!(listed.matches("📝").count(), 3, "{listed}");
+    assert!(listed.contains("Document the &lt;runbook&gt; for backlogs (<@U0CAROL>) · not filed yet"), "{listed}");
+    let card = s.slack.message(&channel, &s.slack.channel(&channel).iter().find(|m| m.pinned).unwrap().ts).unwrap();
+    assert!(card.all_text().contains("*Follow-ups* (3)"), "{}", card.all_text());
+
+    // The tracker refuses one issue; a resolve and a `followups file` race in two processes.
+    ci.refuse_issues_titled(Some("Load-test"));
+    let (resolved, filed) = tokio::join!(
+        s.incident(0, &channel, "U0ALICE", "resolve Consumer restarted"),
+        s.incident(1, &channel, "U0BOB", "followups file")
+    );
+    let issues = ci.issues();
+    assert_eq!(issues.len(), 2, "two filed, one refused: {issues:?}");
+    let titles: std::collections::BTreeSet<String> = issues.iter().map(|c| c.fields["title"].clone()).collect();
+    assert_eq!(titles.len(), 2, "none twice: {titles:?}");
+    let both = format!("{resolved}\n{filed}");
+    assert!(both.contains("❌ Load-test the consumer: github refused it (HTTP 422"), "the failure is said: {both}");
+    assert!(!titles.iter().any(|t| t.contains("Load-test")), "{titles:?}");
+    assert!(both.contains("`/incident followups file` tries the ones not filed again"), "{both}");
+    assert!(resolved.contains("in_channel"), "said in the channel: {resolved}");
+    for issue in &issues {
+        assert_eq!(issue.target, "acme/ops");
+        assert_eq!(issue.authorization.as_deref(), Some("Bearer github_pat_issues"));
+        assert!(issue.fields["title"].starts_with("[INC-1] "), "{issue:?}");
+        let body = &issue.fields["body"];
+        assert!(
+            body.contains("**INC-1** (SEV2): Queue backlog")
+                && body.contains(&format!("app_redirect?channel={channel}&team={TEAM}")),
+            "{body}"
+        );
+        assert_eq!(issue.fields["labels"], "incident-follow-up");
+    }
+    // The retry, twice at once, the tracker taking it now: the refused one filed once.
+    ci.refuse_issues_titled(None);
+    let (a, b) = tokio::join!(
+        s.incident(0, &channel, "U0ALICE", "followups file"),
+        s.incident(1, &channel, "U0BOB", "followups file")
+    );
+    let issues = ci.issues();
+    assert_eq!(issues.len(), 3, "{a}\n{b}\n{issues:?}");
+    let titles: std::collections::BTreeSet<String> = issues.iter().map(|c| c.fields["title"].clone()).collect();
+    assert_eq!(titles.len(), 3, "each once: {titles:?}");
+    assert!(
+        titles.contains("[INC-1] Document the <runbook> for backlogs"),
+        "typed text, not Slack's escapes: {titles:?}"
+    );
+    let listed = text_of(&s.incident(0, &channel, "U0ALICE", "followups").await);
+    assert_eq!(listed.matches("|issue>").count(), 3, "{listed}");
+    // The post-mortem lists the follow-ups with the issues filed by then.
+    let draft = s.slack.files().into_iter().find(|f| f.filename == "INC-1-post-mortem.md").expect("the draft").text();
+    assert!(draft.contains("## Follow-ups"), "{draft}");
+    for text in ["Alarm on the queue's age", "Load-test the consumer", "Document the <runbook> for backlogs"] {
+        assert!(draft.contains(text), "{text} in {draft}");
+    }
+    assert_eq!(draft.matches("\n- [x] ").count() + draft.matches("\n- [ ] ").count(), 3, "{draft}");
+    assert!(draft.contains("- [ ] Load-test the consumer (@U0BOB"), "not filed when the draft was written: {draft}");
+
+    // A channel without its own tracker: the team's, on GitLab, with its labels and access token.
+    let other = s.incident(0, ALERTS, "U0ALICE", "declare Disk full sev4").await;
+    let other_channel = channel_in(&other);
+    s.incident(0, &other_channel, "U0ALICE", "followup Grow the volume").await;
+    let done = s.incident(0, &other_channel, "U0ALICE", "resolve").await;
+    assert!(done.contains("https://gitlab.example.com/acme/"), "{done}");
+    let gitlab: Vec<_> = ci.issues().into_iter().filter(|c| c.provider == "gitlab-issue").collect();
+    assert_eq!(gitlab.len(), 1);
+    assert_eq!(
+        (gitlab[0].target.as_str(), gitlab[0].authorization.as_deref()),
+        ("sre/incidents", Some("glpat-issues"))
+    );
+    assert_eq!(gitlab[0].fields["labels"], "incident,follow-up");
+    let audit = s.audit();
+    assert!(audit.iter().any(|f| f["text"] == "followups file" && f["decision"] == "done"), "{audit:?}");
 }

@@ -16,7 +16,7 @@ use chatops_shared::commands::Services;
 use chatops_shared::config::{ConfigError, SecretSource};
 use chatops_shared::flows::alerts::AlarmMuting;
 use chatops_shared::flows::deploys::{self, DeployConfig, DeployDeps};
-use chatops_shared::flows::incidents::{IncidentConfig, IncidentDeps};
+use chatops_shared::flows::incidents::{IncidentConfig, IncidentDeps, Trackers};
 use chatops_shared::flows::requests::{first_arrival, handle_events, handle_form};
 use chatops_shared::flows::timers::{fire, timer_from_event};
 use chatops_shared::governance::{AccessPolicy, Governance, Policy};
@@ -162,6 +162,13 @@ pub fn deps(
     };
     let governance =
         Governance::new(config.policy, config.rules, bot.clone(), replays.clone()).with_scheduler(scheduler.clone());
+    let deploys = match (config.deploys, &bot, aws.secrets, aws.dynamodb) {
+        (Some(deploys), Some(bot), Some(secrets), Some(dynamodb)) => Some(DeployDeps {
+            scheduler: scheduler.clone(),
+            ..DeployDeps::new(deploys, bot.clone(), secret, function_name.as_deref(), secrets, dynamodb, http.clone())
+        }),
+        _ => None,
+    };
     let incidents = match (&bot, &replays) {
         (Some(bot), Some(state)) => Some(IncidentDeps {
             config: config.incidents,
@@ -169,13 +176,8 @@ pub fn deps(
             state: state.clone(),
             names: Default::default(),
             scheduler: scheduler.clone(),
-        }),
-        _ => None,
-    };
-    let deploys = match (config.deploys, &bot, aws.secrets, aws.dynamodb) {
-        (Some(deploys), Some(bot), Some(secrets), Some(dynamodb)) => Some(DeployDeps {
-            scheduler: scheduler.clone(),
-            ..DeployDeps::new(deploys, bot.clone(), secret, function_name.as_deref(), secrets, dynamodb, http.clone())
+            // Follow-ups go to the trackers of the deploy mapping (its `issues` entries), read once for both.
+            trackers: deploys.as_ref().map(|d| Trackers { targets: d.targets.clone(), pipelines: d.pipelines.clone() }),
         }),
         _ => None,
     };

@@ -22,7 +22,7 @@ pub struct GitLabTarget {
 }
 
 /// The path segment GitLab wants for a project: the ID, or the path with `/` encoded.
-fn project_segment(project_id: &str) -> String {
+pub(super) fn project_segment(project_id: &str) -> String {
     project_id.replace('%', "%25").replace('/', "%2F")
 }
 

@@ -11,6 +11,7 @@
 
 pub mod github;
 pub mod gitlab;
+pub mod issues;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -54,7 +55,12 @@ impl Target {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DeployTargets {
     teams: BTreeMap<String, BTreeMap<String, BTreeMap<String, Target>>>,
+    /// The `issues` entries: team → channel (or `*`, the team's default) → where follow-ups are filed.
+    trackers: BTreeMap<String, BTreeMap<String, issues::Tracker>>,
 }
+
+/// The project name under a channel that is its issue tracker, not a deploy target.
+pub const ISSUES_ENTRY: &str = "issues";
 
 /// The mapping does not parse. Names the entry, never a token.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -92,12 +98,20 @@ impl DeployTargets {
             err("the secret".into(), format!("must be JSON {{team: {{channel: {{project: target}}}}}} ({e})"))
         })?;
         let mut teams = BTreeMap::new();
+        let mut trackers: BTreeMap<String, BTreeMap<String, issues::Tracker>> = BTreeMap::new();
         for (team, channels) in raw {
             let mut out_channels = BTreeMap::new();
             for (channel, projects) in channels {
                 let mut out_projects = BTreeMap::new();
                 for (project, value) in projects {
                     let at = format!("{team} / {channel} / {project}");
+                    if project == ISSUES_ENTRY {
+                        let raw: issues::RawTracker =
+                            serde_json::from_value(value).map_err(|e| err(at.clone(), e.to_string()))?;
+                        let tracker = issues::Tracker::parse(raw).map_err(|p| err(at, p))?;
+                        trackers.entry(team.clone()).or_default().insert(channel.clone(), tracker);
+                        continue;
+                    }
                     let raw: RawTarget = serde_json::from_value(value).map_err(|e| err(at.clone(), e.to_string()))?;
                     out_projects.insert(project, Self::target(raw).map_err(|p| err(at, p))?);
                 }
@@ -105,7 +119,7 @@ impl DeployTargets {
             }
             teams.insert(team, out_channels);
         }
-        Ok(Self { teams })
+        Ok(Self { teams, trackers })
     }
 
     fn target(raw: RawTarget) -> Result<Target, String> {
@@ -154,6 +168,13 @@ impl DeployTargets {
             .and_then(|c| c.get(channel))
             .map(|p| p.keys().map(String::as_str).collect())
             .unwrap_or_default()
+    }
+
+    /// Where follow-ups of incidents declared in `channel` of `team` are filed: the channel's `issues`
+    /// entry, else the team's (`"*"`).
+    pub fn tracker(&self, team: &str, channel: &str) -> Option<&issues::Tracker> {
+        let trackers = self.trackers.get(team)?;
+        trackers.get(channel).or_else(|| trackers.get("*"))
     }
 
     /// The target of `project` for `channel`; the name matched as typed, then ignoring case.
@@ -311,6 +332,25 @@ mod tests {
         assert_eq!((name, target.provider(), target.git_ref()), ("orders", "gitlab", "main"));
         assert!(targets.find("T0TEAM", "C0OPS", "payments").is_none());
         assert!(!format!("{targets:?}").contains("secret"), "tokens must not print");
+    }
+
+    #[test]
+    fn a_channels_issues_entry_is_its_tracker_not_a_project_and_the_teams_star_is_the_default() {
+        let mapping = r#"{"T0TEAM": {
+            "C0OPS": {"orders": {"provider": "gitlab", "project_id": "42", "ref": "main", "token": "glptt-secret"},
+                      "issues": {"provider": "github", "repository": "acme/ops", "token": "github_pat_issues"}},
+            "*": {"issues": {"provider": "gitlab", "project_id": "sre/incidents", "token": "glpat-secret"}}
+        }}"#;
+        let targets = DeployTargets::parse(mapping).unwrap();
+        assert_eq!(targets.projects("T0TEAM", "C0OPS"), ["orders"], "`issues` is not deployable");
+        assert!(targets.find("T0TEAM", "C0OPS", "issues").is_none());
+        assert_eq!(targets.tracker("T0TEAM", "C0OPS").map(|t| t.provider()), Some("github"));
+        assert_eq!(targets.tracker("T0TEAM", "C0ELSE").map(|t| t.provider()), Some("gitlab"), "the team's default");
+        assert!(targets.tracker("T0OTHER", "C0OPS").is_none());
+        assert!(DeployTargets::parse(MAPPING).unwrap().tracker("T0TEAM", "C0OPS").is_none());
+        let bad = r#"{"T0": {"C0": {"issues": {"provider": "github", "repository": "acme/ops", "token": "t", "workflow": "x"}}}}"#;
+        let err = DeployTargets::parse(bad).unwrap_err();
+        assert!(err.at == "T0 / C0 / issues" && err.problem.contains("workflow"), "{err}");
     }
 
     #[test]

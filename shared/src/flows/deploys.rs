@@ -101,7 +101,8 @@ impl DeployConfig {
 
 /// What deploys use, built once per container.
 pub struct DeployDeps {
-    pub targets: CachedSecretJson<DeployTargets>,
+    /// Shared with incidents' follow-ups (the `issues` entries).
+    pub targets: Arc<CachedSecretJson<DeployTargets>>,
     /// The bot (Web API and token), shared with the policy's approvals (one decryption per container).
     pub bot: Arc<Bot>,
     pub notify_token: Option<CachedSecret>,
@@ -140,7 +141,7 @@ impl DeployDeps {
         Self {
             timeout: config.timeout,
             scheduler: None,
-            targets: CachedSecretJson::new(secrets, config.targets_arn, TARGETS_TTL, parse),
+            targets: Arc::new(CachedSecretJson::new(secrets, config.targets_arn, TARGETS_TTL, parse)),
             bot,
             notify_token: config.notify_token.map(secret),
             pipelines: Pipelines::new(http, config.gitlab_url.as_deref(), config.github_api_url.as_deref()),

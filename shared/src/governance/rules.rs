@@ -26,6 +26,8 @@ pub const ACTIONS: &[&str] = &[
     "incident:declare",
     "incident:update",
     "incident:resolve",
+    "incident:private",
+    "incident:followups",
     "alert:ack",
     "alert:logs",
     "alarm:mute",
@@ -402,7 +404,15 @@ impl Policy {
             }
         }
         let names: Vec<&str> = covering.iter().map(|r| r.name.as_str()).collect();
-        Verdict::Refused { reason: format!("policy: not a requester or channel of rule {}", names.join(", ")), message }
+        Verdict::Refused {
+            reason: format!(
+                "policy: not a requester or channel of rule {} for {} on {}",
+                names.join(", "),
+                ask.action,
+                ask.resource
+            ),
+            message,
+        }
     }
 }
 

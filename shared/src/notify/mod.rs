@@ -405,6 +405,8 @@ pub struct AlertActions {
 
 /// The action ID of [Declare incident]; slack-command's incident flow answers it.
 pub const DECLARE_INCIDENT_ACTION: &str = "incident:declare";
+/// The action ID of [🔒 Private incident] beside it.
+pub const DECLARE_PRIVATE_INCIDENT_ACTION: &str = "incident:declare-private";
 /// The action ID of [Acknowledge]; slack-command's alert flow answers it.
 pub const ACKNOWLEDGE_ACTION: &str = "alert:ack";
 
@@ -586,6 +588,20 @@ impl Notification {
                     "Declare an incident?".into(),
                     "This opens an incident channel, invites the responders and announces it.".into(),
                     "Declare".into(),
+                    "Cancel".into(),
+                )),
+            });
+            // The same, private: a private channel with only the declarer, an announcement without details.
+            buttons.push(Button {
+                text: "🔒 Private incident".into(),
+                action_id: DECLARE_PRIVATE_INCIDENT_ACTION.into(),
+                value: Some(self.declare_value(actions.lifecycle.as_deref(), actions.since_ms)),
+                url: None,
+                style: None,
+                confirm: Some((
+                    "Declare a private incident?".into(),
+                    "This opens a private channel with only you in it (invite who you need), and announces only its number and severity.".into(),
+                    "Declare privately".into(),
                     "Cancel".into(),
                 )),
             });

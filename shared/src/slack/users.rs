@@ -13,21 +13,22 @@ use serde_json::Value;
 
 use super::bot::Bot;
 
-type Read<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = (String, Option<Value>)> + 'a>>;
-type Reads<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Vec<(String, Option<Value>)>> + 'a>>;
+/// A future to run beside others.
+pub type Task<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>>;
+type Read<'a> = Task<'a, (String, Option<Value>)>;
 
-/// Runs `reads` side by side (two halves joined, each the same way) and returns their outputs.
-fn join_all(mut reads: Vec<Read<'_>>) -> Reads<'_> {
+/// Runs `tasks` side by side (two halves joined, each the same way) and returns their outputs in order.
+pub fn join_all<'a, T: 'a>(mut tasks: Vec<Task<'a, T>>) -> Task<'a, Vec<T>> {
     Box::pin(async move {
-        match reads.len() {
+        match tasks.len() {
             0 => Vec::new(),
-            1 => match reads.pop() {
-                Some(read) => vec![read.await],
+            1 => match tasks.pop() {
+                Some(task) => vec![task.await],
                 None => Vec::new(),
             },
             n => {
-                let right = reads.split_off(n / 2);
-                let (mut left, right) = tokio::join!(join_all(reads), join_all(right));
+                let right = tasks.split_off(n / 2);
+                let (mut left, right) = tokio::join!(join_all(tasks), join_all(right));
                 left.extend(right);
                 left
             }

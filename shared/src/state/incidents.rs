@@ -76,6 +76,14 @@ pub struct IncidentRecord {
     /// matter (to acknowledge, to declare, to resolve).
     pub alert_fired_at: Option<i64>,
     pub alert_acked_at: Option<i64>,
+    /// A private incident: its channel is private, and it is shown only to its channel's members.
+    pub private: bool,
+    /// Where it was declared (the alert's channel for [Declare incident]) and in which workspace: whose
+    /// issue tracker its follow-ups go to.
+    pub origin_channel: Option<String>,
+    pub team: Option<String>,
+    /// Its follow-ups' texts, in the order they were recorded (`followup#<id>` items keep each one's issue).
+    pub followups: Vec<String>,
 }
 
 impl IncidentRecord {
@@ -114,6 +122,14 @@ impl IncidentRecord {
                 .unwrap_or_default(),
             alert_fired_at: get_n(item, "alert_fired"),
             alert_acked_at: get_n(item, "alert_acked"),
+            private: item.get("private").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+            origin_channel: get("origin_channel"),
+            team: get("team"),
+            followups: item
+                .get("followups")
+                .and_then(|v| v.as_l().ok())
+                .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
+                .unwrap_or_default(),
         }
     }
 }
@@ -193,6 +209,8 @@ pub enum IncidentChange {
         ts: String,
     },
     Alert(String),
+    /// A follow-up's text, appended to the list the card shows.
+    FollowUp(String),
 }
 
 impl StateTable {
@@ -337,6 +355,14 @@ impl StateTable {
                 item.insert(name.to_owned(), n(at));
             }
         }
+        if record.private {
+            item.insert("private".to_owned(), AttributeValue::Bool(true));
+        }
+        for (name, value) in [("origin_channel", &record.origin_channel), ("team", &record.team)] {
+            if let Some(value) = value.as_ref().filter(|v| !v.is_empty()) {
+                item.insert(name.to_owned(), s(value));
+            }
+        }
         // Open: in the open index until it resolves (state/open.rs).
         item.extend(super::join_open(&format!("incident#{}", record.number)));
         // A fresh number: nothing is there, unless this very write is being sent again. The open set is
@@ -447,11 +473,12 @@ impl StateTable {
                 IncidentChange::Announcement { channel, ts } => {
                     vec![set("announce_channel", s(channel)), set("announce_ts", s(ts))]
                 }
-                IncidentChange::Alert(line) => {
-                    let name = format!("#a{i}alerts");
-                    sets.push(format!("{name} = list_append(if_not_exists({name}, :empty), :v{i}alerts)"));
+                IncidentChange::Alert(line) | IncidentChange::FollowUp(line) => {
+                    let list = if matches!(change, IncidentChange::Alert(_)) { "alerts" } else { "followups" };
+                    let name = format!("#a{i}{list}");
+                    sets.push(format!("{name} = list_append(if_not_exists({name}, :empty), :v{i}{list})"));
                     update = update.expression_attribute_values(":empty", AttributeValue::L(Vec::new()));
-                    vec![(name, "alerts".to_owned(), format!(":v{i}alerts"), AttributeValue::L(vec![s(line)]))]
+                    vec![(name, list.to_owned(), format!(":v{i}{list}"), AttributeValue::L(vec![s(line)]))]
                 }
             };
             for (alias, attribute, placeholder, value) in pairs {

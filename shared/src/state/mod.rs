@@ -29,6 +29,7 @@
 //! Adapter floor: imports the base floor only.
 
 mod changes;
+mod followups;
 mod incidents;
 mod open;
 mod requests;
@@ -38,6 +39,7 @@ pub use changes::{
     CHANGE_KEEP_DAYS, Change, LATEST as LATEST_CHANGES, account_key as change_account_key,
     channel_key as change_channel_key,
 };
+pub use followups::FollowUp;
 pub use incidents::{
     Acknowledgement, Declaration, INCIDENT_RETENTION_S, IncidentChange, IncidentRecord, IncidentStatus, MuteEnd,
     TimelineEntry,

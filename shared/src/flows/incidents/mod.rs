@@ -24,7 +24,7 @@ use crate::slack::form::SlashCommand;
 use crate::slack::interaction::BlockAction;
 use crate::slack::{Block, Message, escape};
 use crate::state::{
-    Declaration, INCIDENT_RETENTION_S, IncidentChange, IncidentRecord, StateError, StateTable, TimelineEntry,
+    Declaration, FollowUp, INCIDENT_RETENTION_S, IncidentChange, IncidentRecord, StateError, StateTable, TimelineEntry,
 };
 
 pub use render::{channel_name, postmortem};
@@ -33,6 +33,12 @@ pub use render::{channel_name, postmortem};
 pub const COMMAND: &str = "/incident";
 /// The action ID of an alert's [Declare incident] button.
 pub const DECLARE_ACTION: &str = "incident:declare";
+/// The action ID of an alert's [🔒 Private incident] button (the same value as [Declare incident]).
+pub const DECLARE_PRIVATE_ACTION: &str = "incident:declare-private";
+/// The policy action a private incident needs besides `incident:declare`.
+pub const PRIVATE_ACTION: &str = "incident:private";
+/// The policy action that files follow-ups as issues.
+pub const FOLLOWUPS_ACTION: &str = "incident:followups";
 pub const INCIDENTS_CHANNEL_VAR: &str = "INCIDENTS_CHANNEL";
 pub const INCIDENT_RESPONDERS_VAR: &str = "INCIDENT_RESPONDERS";
 /// How long an incident may go without a status update, per severity, and the long quiet after which it is
@@ -113,7 +119,7 @@ const RESERVE: Duration = Duration::from_millis(150);
 
 const NOT_CONFIGURED: &str = ":warning: Incidents are not set up in this workspace's ChatOps stack: they need the bot token (`SLACK_BOT_TOKEN`, or `KMS_ENCRYPTED_SLACK_BOT_TOKEN`, or the stack's secret) and the state table (`STATE_TABLE`). Nothing was done.";
 
-const USAGE: &str = "*`/incident`* — declare and run incidents:\n• `/incident declare <title> [sev1|sev2|sev3|sev4]` (default sev3): a new incident with its own channel\n• `/incident list`: the open incidents\nIn an incident's channel:\n• `/incident`: its state\n• `/incident status <text>`: a status update\n• `/incident sev <1-4>` · `/incident lead @someone` · `/incident role comms @someone` (roles: lead, comms, scribe)\n• `/incident resolve [summary]`: resolved, with the timeline and a post-mortem draft";
+const USAGE: &str = "*`/incident`* — declare and run incidents:\n• `/incident declare <title> [sev1|sev2|sev3|sev4]` (default sev3): a new incident with its own channel\n• `/incident declare --private <title> [@someone …]`: a private channel with only you (and those named); announced without details\n• `/incident list`: the open incidents\nIn an incident's channel:\n• `/incident`: its state\n• `/incident status <text>`: a status update\n• `/incident sev <1-4>` · `/incident lead @someone` · `/incident role comms @someone` (roles: lead, comms, scribe)\n• `/incident followup <text>` (or 📝 on a message): an action item · `/incident followups [file]`: list them, or file them as issues\n• `/incident resolve [summary]`: resolved, with the timeline, a post-mortem draft and the follow-ups filed";
 
 /// Incidents' settings (the names are the contract).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -188,6 +194,14 @@ pub struct IncidentDeps {
     pub names: crate::slack::users::UserNames,
     /// Update reminders' schedules; `None`: no reminders.
     pub scheduler: Option<Arc<crate::aws::scheduler::Scheduler>>,
+    /// Where follow-ups are filed (the deploy mapping's `issues` entries); `None`: deploys not configured.
+    pub trackers: Option<Trackers>,
+}
+
+/// The issue trackers of follow-ups: the deploy mapping (shared with deploys) and the HTTP client.
+pub struct Trackers {
+    pub targets: Arc<crate::aws::secrets::CachedSecretJson<crate::deploy::DeployTargets>>,
+    pub pipelines: crate::deploy::Pipelines,
 }
 
 /// What `/incident` was asked (public for the fuzz target; [`Ask::parse`] reads it).
@@ -199,6 +213,10 @@ pub enum Ask {
     Declare {
         title: String,
         severity: i64,
+        /// `--private`: a private channel, shown only to its members.
+        private: bool,
+        /// People to invite besides the declarer (the mentions of a private declaration).
+        invite: Vec<String>,
     },
     Status(String),
     Severity(i64),
@@ -206,6 +224,12 @@ pub enum Ask {
     /// A role other than the lead: `comms` or `scribe`, and who.
     Role(&'static str, String),
     Resolve(Option<String>),
+    /// `/incident followup <text>`: an action item.
+    FollowUp(String),
+    /// `/incident followups`: the follow-ups and their issues.
+    FollowUps,
+    /// `/incident followups file`: files the open ones as issues.
+    FileFollowUps,
 }
 
 fn parse_severity(word: &str) -> Option<i64> {
@@ -236,6 +260,30 @@ impl Ask {
             "help" => Ok(Self::Help),
             "list" => Ok(Self::List),
             "declare" | "new" | "open" => {
+                let words: Vec<&str> = rest.split_whitespace().collect();
+                let private = words.iter().any(|w| w.eq_ignore_ascii_case("--private"));
+                let mut invite = Vec::new();
+                let rest = if private {
+                    // A private declaration's mentions are the people to invite, not part of its title.
+                    let kept: Vec<&str> = words
+                        .iter()
+                        .filter(|w| !w.eq_ignore_ascii_case("--private"))
+                        .filter(|w| match w.starts_with("<@").then(|| parse_user(w)).flatten() {
+                            Some(user) => {
+                                if !invite.contains(&user) {
+                                    invite.push(user);
+                                }
+                                false
+                            }
+                            None => true,
+                        })
+                        .copied()
+                        .collect();
+                    kept.join(" ")
+                } else {
+                    rest.to_owned()
+                };
+                let rest = rest.as_str();
                 let (title, severity) = match rest.rsplit_once(char::is_whitespace) {
                     Some((title, last))
                         if parse_severity(last).is_some() && last.to_ascii_lowercase().starts_with("sev") =>
@@ -248,7 +296,8 @@ impl Ask {
                 if title.is_empty() {
                     return Err("Give the incident a title: `/incident declare Checkout errors above 5 % sev2`".into());
                 }
-                Ok(Self::Declare { title: crate::text::truncate(title, 150).into_owned(), severity })
+                invite.truncate(30);
+                Ok(Self::Declare { title: crate::text::truncate(title, 150).into_owned(), severity, private, invite })
             }
             "status" | "update" => match rest {
                 "" => Err("Say what the status is: `/incident status Rolled back, error rate falling`".into()),
@@ -270,6 +319,18 @@ impl Ask {
                     _ => Err("Give a role (`lead`, `comms` or `scribe`) and who, with an @mention: `/incident role comms @bob`".into()),
                 }
             }
+            "followup" | "follow-up" | "action" => match rest {
+                "" => Err("Say what is to be done: `/incident followup Add an alarm on the queue's age`".into()),
+                text => Ok(Self::FollowUp(crate::text::truncate(text, 500).into_owned())),
+            },
+            "followups" | "follow-ups" | "actions" => match rest.to_ascii_lowercase().as_str() {
+                "" | "list" => Ok(Self::FollowUps),
+                "file" => Ok(Self::FileFollowUps),
+                _ => {
+                    Err("`/incident followups` lists them; `/incident followups file` files the open ones as issues"
+                        .into())
+                }
+            },
             "resolve" | "resolved" | "close" => {
                 Ok(Self::Resolve((!rest.is_empty()).then(|| crate::text::truncate(rest, 2000).into_owned())))
             }
@@ -281,9 +342,12 @@ impl Ask {
     fn action(&self) -> Option<&'static str> {
         match self {
             Self::Declare { .. } => Some("incident:declare"),
-            Self::Status(_) | Self::Severity(_) | Self::Lead(_) | Self::Role(..) => Some("incident:update"),
+            Self::Status(_) | Self::Severity(_) | Self::Lead(_) | Self::Role(..) | Self::FollowUp(_) => {
+                Some("incident:update")
+            }
             Self::Resolve(_) => Some("incident:resolve"),
-            Self::Show | Self::Help | Self::List => None,
+            Self::FileFollowUps => Some("incident:followups"),
+            Self::Show | Self::Help | Self::List | Self::FollowUps => None,
         }
     }
 }
@@ -376,17 +440,34 @@ pub async fn command(
     let caller = gate.caller;
     match ask {
         Ask::Help => info(USAGE),
-        Ask::List => list(deps, now_unix).await,
-        Ask::Declare { title, severity } => {
+        Ask::List => list(deps, &caller.user_id, now_unix, deadline).await,
+        Ask::Declare { title, severity, private, invite } => {
             let resource = render::sev(severity).to_lowercase();
-            match gate.check("incident:declare", &resource, None) {
-                Pass::Go => {}
-                Pass::Refused(outcome) => return *outcome,
-                Pass::NeedsApproval(rule) => return proposal(rule, "incident:declare", &resource, &title, command),
+            // A private incident needs `incident:private` as well; its request for approval names no title.
+            let actions: &[&str] = if private { &["incident:declare", PRIVATE_ACTION] } else { &["incident:declare"] };
+            for action in actions {
+                match gate.check(action, &resource, None) {
+                    Pass::Go => {}
+                    Pass::Refused(outcome) => return *outcome,
+                    Pass::NeedsApproval(rule) => {
+                        let what =
+                            if private { format!("a private {} incident", render::sev(severity)) } else { title };
+                        return proposal(rule, action, &resource, &what, command);
+                    }
+                }
             }
             let key = format!("cmd#{}#{}", caller.user_id, title_key(&title));
-            let source =
-                Source { key, window_s: REPEAT_WINDOW_S, alert: None, fired: None, acked: None, context: None };
+            let source = Source {
+                key,
+                window_s: REPEAT_WINDOW_S,
+                alert: None,
+                fired: None,
+                acked: None,
+                context: None,
+                private,
+                invite,
+                origin: (command.team_id.clone(), command.channel_id.clone()),
+            };
             declare(deps, caller, &title, severity, source, now_unix, deadline).await.0
         }
         ask => {
@@ -401,6 +482,8 @@ pub async fn command(
                 Err(err) => return unavailable(&err),
             };
             let resource = format!("INC-{number}");
+            // Filing follow-ups on resolve needs `incident:followups` too: without it they are kept, not filed.
+            let may_file = matches!(gate.check("incident:followups", &resource, None), Pass::Go);
             if let Some(action) = ask.action() {
                 match gate.check(action, &resource, None) {
                     Pass::Go => {}
@@ -410,7 +493,7 @@ pub async fn command(
                     }
                 }
             }
-            in_channel(deps, caller, number, ask, now_unix, deadline).await.on(&resource)
+            in_channel(deps, caller, number, ask, may_file, now_unix, deadline).await.on(&resource)
         }
     }
 }
@@ -448,7 +531,7 @@ fn title_key(title: &str) -> String {
     hex::encode(&sha2::Sha256::digest(words.join(" ").as_bytes())[..12])
 }
 
-async fn list(deps: &IncidentDeps, now: i64) -> Outcome {
+async fn list(deps: &IncidentDeps, user: &str, now: i64, deadline: Instant) -> Outcome {
     let numbers = match deps.state.open_incidents().await {
         Ok(numbers) => numbers,
         Err(err) => return unavailable(&err),
@@ -462,7 +545,66 @@ async fn list(deps: &IncidentDeps, now: i64) -> Outcome {
         }
     }
     records.reverse();
+    // A private incident is listed to its members only.
+    let hidden = hidden_from(Some(&deps.bot), records.iter(), Some(user), deadline).await;
+    records.retain(|r| !hidden.contains(&r.number));
     info(render::list(&records, now))
+}
+
+/// How long reading private channels' members may take before they count as not visible.
+const MEMBERS_BUDGET: Duration = Duration::from_millis(800);
+
+/// The numbers of the private incidents among `records` that `user` may not see: those whose channel
+/// they are not a member of (`conversations.members`, read side by side). The lead, the declarer and the
+/// roles see theirs without a call. Anything unreadable is hidden (no bot, a Slack error, no time);
+/// `user` `None` (a message for everyone in a channel) hides them all.
+pub async fn hidden_from<'a>(
+    bot: Option<&Bot>,
+    records: impl Iterator<Item = &'a IncidentRecord>,
+    user: Option<&str>,
+    deadline: Instant,
+) -> std::collections::BTreeSet<i64> {
+    let private: Vec<&IncidentRecord> = records.filter(|r| r.private).collect();
+    let (Some(user), Some(bot)) = (user, bot) else { return private.iter().map(|r| r.number).collect() };
+    let by = deadline.min(Instant::now() + MEMBERS_BUDGET);
+    let checks = private.iter().map(|record| -> crate::slack::users::Task<'_, Option<i64>> {
+        Box::pin(async move {
+        let named = [Some(&record.lead), Some(&record.declared_by), record.comms.as_ref(), record.scribe.as_ref()];
+        if named.into_iter().flatten().any(|p| p == user) {
+            return None;
+        }
+        let Some(channel) = &record.channel_id else { return Some(record.number) };
+        match tokio::time::timeout_at(by.into(), members(bot, channel, by)).await {
+            Ok(Ok(members)) if members.iter().any(|m| m == user) => None,
+            Ok(Ok(_)) => Some(record.number),
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, incident = record.number, "private incident's members unreadable: hidden");
+                Some(record.number)
+            }
+            Err(_) => Some(record.number),
+        }
+        })
+    });
+    crate::slack::users::join_all(checks.collect()).await.into_iter().flatten().collect()
+}
+
+/// The members of `channel` (up to 3 pages of 1,000).
+async fn members(bot: &Bot, channel: &str, deadline: Instant) -> Result<Vec<String>, BotError> {
+    let mut out = Vec::new();
+    let mut cursor = String::new();
+    for _ in 0..3 {
+        let mut args = vec![("channel", channel), ("limit", "1000")];
+        if !cursor.is_empty() {
+            args.push(("cursor", cursor.as_str()));
+        }
+        let page = bot.read("conversations.members", &args, deadline).await?;
+        out.extend(page["members"].as_array().into_iter().flatten().filter_map(|m| m.as_str().map(str::to_owned)));
+        cursor = page.pointer("/response_metadata/next_cursor").and_then(Value::as_str).unwrap_or_default().to_owned();
+        if cursor.is_empty() {
+            break;
+        }
+    }
+    Ok(out)
 }
 
 /// Where a declaration comes from: its claim's key and how long it holds, and the alert it links.
@@ -475,6 +617,11 @@ struct Source {
     acked: Option<(String, i64)>,
     /// From an alert: its context (graph, recent changes, [Show logs]), posted in the new channel.
     context: Option<Message>,
+    /// A private incident, and who to invite besides the declarer.
+    private: bool,
+    invite: Vec<String>,
+    /// The workspace and channel it was declared from (whose tracker takes its follow-ups).
+    origin: (String, String),
 }
 
 /// Declares an incident (or shows the one this declaration already made). Returns the outcome and the
@@ -583,9 +730,13 @@ async fn declare(
                 alerts: source.alert.iter().cloned().collect(),
                 alert_fired_at: source.fired,
                 alert_acked_at: source.acked.as_ref().map(|(_, at)| *at),
+                private: source.private,
+                team: Some(source.origin.0.clone()),
+                origin_channel: Some(source.origin.1.clone()),
                 ..IncidentRecord::default()
             };
-            let mut text = format!("declared {} · lead <@{}>", render::sev(severity), escape(&caller.user_id));
+            let private = if source.private { "🔒 private " } else { "" };
+            let mut text = format!("declared {private}{} · lead <@{}>", render::sev(severity), escape(&caller.user_id));
             if let Some(alert) = &source.alert {
                 text.push_str(&format!(" · from {alert}"));
             }
@@ -639,6 +790,13 @@ async fn declare(
     report.ok(format!("numbered {}", record.name()));
     complete(deps, &mut record, &mut report, now, deadline).await;
     schedule_reminder(deps, &record).await;
+    // A private declaration's mentions: invited to its channel.
+    if let (false, Some(channel)) = (source.invite.is_empty(), &record.channel_id) {
+        match invite_users(deps, channel, &source.invite, deadline).await {
+            Ok(()) => report.ok(format!("invited {} more", source.invite.len())),
+            Err(err) => report.failed("the people named not invited", advice(&err)),
+        }
+    }
     // The channel starts with what the alert showed: its graph, its recent changes, [Show logs].
     if let (Some(context), Some(channel)) = (&source.context, &record.channel_id) {
         let posted = deps.bot.post_message(channel, &context.to_json(), None, deadline).await;
@@ -715,9 +873,11 @@ async fn create_channel(
     deadline: Instant,
 ) -> Option<(String, String)> {
     for attempt in 1..=4 {
-        let name = channel_name(record.number, &record.title, attempt);
-        let created =
-            deps.bot.call("conversations.create", &json!({"name": name, "is_private": false}), deadline).await;
+        // A private incident's channel name says nothing of it: channel names show in places titles must not.
+        let title = if record.private { "private" } else { record.title.as_str() };
+        let name = channel_name(record.number, title, attempt);
+        let body = json!({"name": name, "is_private": record.private});
+        let created = deps.bot.call("conversations.create", &body, deadline).await;
         match created {
             Ok(answer) => {
                 let id = answer["channel"]["id"].as_str().unwrap_or_default().to_owned();
@@ -743,7 +903,9 @@ async fn invite(
     deadline: Instant,
 ) -> Result<usize, BotError> {
     let mut users = vec![record.declared_by.clone(), record.lead.clone()];
-    for responder in &deps.config.responders {
+    // A private incident's channel has only the people named: no standing responders.
+    let responders: &[String] = if record.private { &[] } else { &deps.config.responders };
+    for responder in responders {
         if responder.starts_with('S') {
             users.extend(deps.bot.usergroup_members(responder, deadline).await?);
         } else {
@@ -843,7 +1005,7 @@ async fn show(deps: &IncidentDeps, record: &IncidentRecord, now: i64, pin: bool,
         }
     };
     let announced = async {
-        let body = render::card(record, now, true).to_json();
+        let body = render::announcement(record, now).to_json();
         match (&record.announcement, &deps.config.channel) {
             (Some((channel, ts)), _) => deps.bot.update(channel, ts, &body, deadline).await.map(|_| None),
             (None, Some(channel)) => {
@@ -980,6 +1142,7 @@ async fn in_channel(
     caller: &Caller,
     number: i64,
     ask: Ask,
+    may_file: bool,
     now: i64,
     deadline: Instant,
 ) -> Outcome {
@@ -988,10 +1151,40 @@ async fn in_channel(
         Ok(None) => return refused(format!("INC-{number} is no longer on record."), "no such incident"),
         Err(err) => return unavailable(&err),
     };
-    if let Ask::Show = ask {
-        let mut outcome = info("");
-        outcome.message = render::state_answer(&record, now);
-        return outcome;
+    // Follow-ups are recorded and filed before and after the incident resolves.
+    match ask {
+        Ask::Show => {
+            let mut outcome = info("");
+            outcome.message = render::state_answer(&record, now);
+            return outcome;
+        }
+        Ask::FollowUp(text) => {
+            let at_ms = now * 1000 + i64::from(crate::clock::subsec_nanos() / 1_000_000);
+            let followup = FollowUp {
+                id: format!("cmd#{at_ms}#{}", caller.user_id),
+                at_ms,
+                author: caller.user_id.clone(),
+                text,
+                ..FollowUp::default()
+            };
+            return follow_up(deps, record, followup, true, now, deadline).await;
+        }
+        Ask::FollowUps => match deps.state.followups(number).await {
+            Ok(followups) => return info(render::followups_text(&record, &followups)),
+            Err(err) => return unavailable(&err),
+        },
+        Ask::FileFollowUps => {
+            let filing = file_followups(deps, &record, deadline).await;
+            let decision = match (&filing.failed.is_empty(), filing.problem.as_ref()) {
+                (_, Some(problem)) => Decision::Failed(problem.clone()),
+                (false, None) => Decision::Failed(format!("{} follow-up(s) not filed", filing.failed.len())),
+                (true, None) => Decision::Done,
+            };
+            let mut outcome = Outcome::ephemeral(filing.text(&record), decision);
+            outcome.message.response_type = Some("in_channel");
+            return outcome;
+        }
+        _ => {}
     }
     if record.resolved {
         return refused(
@@ -1004,7 +1197,7 @@ async fn in_channel(
         );
     }
     if let Ask::Resolve(summary) = ask {
-        return resolve(deps, caller, record, summary, now, deadline).await;
+        return resolve(deps, caller, record, summary, may_file, now, deadline).await;
     }
     let who = format!("<@{}>", escape(&caller.user_id));
     let (change, note, kind) = match &ask {
@@ -1087,6 +1280,7 @@ async fn resolve(
     caller: &Caller,
     record: IncidentRecord,
     summary: Option<String>,
+    may_file: bool,
     now: i64,
     deadline: Instant,
 ) -> Outcome {
@@ -1113,7 +1307,21 @@ async fn resolve(
         let body = render::timeline_message(&record, &timeline).to_json();
         deps.bot.post_message(&channel, &body, None, deadline).await
     };
-    let upload = upload_postmortem(deps, &record, &timeline, &channel, deadline);
+    // Its follow-ups filed as issues (when a tracker is configured and the policy lets this person), then
+    // the post-mortem with their links.
+    let file_by = deadline.checked_sub(POSTMORTEM_RESERVE).unwrap_or(deadline);
+    let upload = async {
+        let filing = match may_file && !record.followups.is_empty() && deps.trackers.is_some() {
+            true => Some(file_followups(deps, &record, file_by).await),
+            false => None,
+        };
+        let followups = match filing.as_ref() {
+            Some(filing) => filing.followups.clone(),
+            None if record.followups.is_empty() => Vec::new(),
+            None => deps.state.followups(record.number).await.unwrap_or_default(),
+        };
+        (upload_postmortem(deps, &record, &timeline, &followups, &channel, deadline).await, filing)
+    };
     // Resolved: no more reminders.
     let unscheduled = async {
         if let Some(scheduler) = &deps.scheduler
@@ -1122,13 +1330,23 @@ async fn resolve(
             tracing::warn!(error = %err, incident = record.number, "reminder not cancelled: it will find the incident resolved");
         }
     };
-    let (posted, uploaded, shown, ()) =
+    let (posted, (uploaded, filing), shown, ()) =
         tokio::join!(post_timeline, upload, show(deps, &record, now, false, deadline), unscheduled);
     report.slack("timeline not posted", posted);
     report.slack("post-mortem draft not uploaded", uploaded);
     shown.into_report(&mut record, &mut report);
+    let filed = match (&filing, record.followups.len()) {
+        (Some(filing), _) => format!("\n{}", filing.text(&record)),
+        (None, 0) => String::new(),
+        (None, n) if !may_file => format!(
+            "\n📝 {n} follow-up(s) kept, not filed: the policy does not let you file them (`{FOLLOWUPS_ACTION}`); someone it lets can run `/incident followups file`."
+        ),
+        (None, n) => format!(
+            "\n📝 {n} follow-up(s) kept: no issue tracker is configured for this channel (an `issues` entry in the deploy mapping); `/incident followups` lists them."
+        ),
+    };
     let text = format!(
-        "✅ *{}* resolved after {}. The timeline and a post-mortem draft are in <#{}>.{}",
+        "✅ *{}* resolved after {}. The timeline and a post-mortem draft are in <#{}>.{filed}{}",
         record.name(),
         render::duration(&record, now),
         escape(&channel),
@@ -1139,12 +1357,230 @@ async fn resolve(
     outcome
 }
 
+/// Time kept after filing follow-ups for the post-mortem's upload (three Slack calls).
+const POSTMORTEM_RESERVE: Duration = Duration::from_millis(900);
+/// At most this many follow-ups are filed at once.
+const FILE_AT_ONCE: usize = 20;
+
+/// Records `followup` on `record` (once per ID), on its timeline while it is open, on its card; `say`:
+/// tell the channel (a command; a 📝 is its own sign).
+async fn follow_up(
+    deps: &IncidentDeps,
+    record: IncidentRecord,
+    followup: FollowUp,
+    say: bool,
+    now: i64,
+    deadline: Instant,
+) -> Outcome {
+    let expires = record.declared_at + INCIDENT_RETENTION_S;
+    match deps.state.add_followup(record.number, &followup, expires).await {
+        Ok(true) => {}
+        Ok(false) => return info(format!("That follow-up is on {} already.", record.name())).on(&record.name()),
+        Err(err) => return unavailable(&err),
+    }
+    let line = format!("📝 follow-up: {}", escape(&followup.text));
+    let author = Caller { user_id: followup.author.clone(), ..Caller::default() };
+    let timeline = async {
+        if !record.resolved {
+            entry(deps, &record, format!("followup#{}", followup.id), followup.at_ms, &author, "followup", line).await;
+        }
+    };
+    let note = async {
+        let Some(channel) = record.channel_id.as_ref().filter(|_| say) else { return Ok(()) };
+        let text = format!("📝 Follow-up recorded by <@{}>: {}", escape(&followup.author), escape(&followup.text));
+        let body = Message::new(text.clone()).block(Block::section(text)).to_json();
+        deps.bot.post_message(channel, &body, None, deadline).await.map(drop)
+    };
+    let (updated, (), posted) = tokio::join!(deps.state.get_incident(record.number), timeline, note);
+    let mut report = Report::default();
+    report.slack("not posted in the channel", posted);
+    let mut record = match updated {
+        Ok(Some(updated)) => updated,
+        _ => record,
+    };
+    show(deps, &record, now, false, deadline).await.into_report(&mut record, &mut report);
+    let next = match (&deps.trackers, record.resolved) {
+        (None, _) => "It is on the card and will be in the post-mortem draft.".to_owned(),
+        (Some(_), false) => {
+            format!("It is filed as an issue when {} resolves, or now with `/incident followups file`.", record.name())
+        }
+        (Some(_), true) => "`/incident followups file` files it as an issue.".to_owned(),
+    };
+    let text = format!(
+        "📝 Follow-up recorded on {} ({} in all). {next}{}",
+        record.name(),
+        record.followups.len(),
+        report.text()
+    );
+    Outcome::ephemeral(text, Decision::Done).on(&record.name())
+}
+
+/// What filing follow-ups did.
+#[derive(Default)]
+struct Filing {
+    /// (text, issue page) filed now.
+    filed: Vec<(String, String)>,
+    /// (text, why) not filed now.
+    failed: Vec<(String, String)>,
+    /// Filed before, and being filed by someone else right now.
+    already: usize,
+    busy: usize,
+    /// Why nothing could be filed at all.
+    problem: Option<String>,
+    /// The follow-ups as they now stand.
+    followups: Vec<FollowUp>,
+}
+
+impl Filing {
+    /// For the channel: what was filed, what was not and what to do about it.
+    fn text(&self, record: &IncidentRecord) -> String {
+        if let Some(problem) = &self.problem {
+            return format!("📝 {}'s follow-ups were not filed: {problem}", record.name());
+        }
+        let mut text = format!("📝 *Follow-ups of {}*:", record.name());
+        if self.filed.is_empty() && self.failed.is_empty() {
+            text.push_str(" nothing new to file");
+        }
+        for (what, url) in &self.filed {
+            text.push_str(&format!("\n✅ <{url}|issue> {}", escape(&crate::text::truncate(what, 150))));
+        }
+        for (what, why) in &self.failed {
+            text.push_str(&format!("\n❌ {}: {}", escape(&crate::text::truncate(what, 150)), escape(why)));
+        }
+        if self.already > 0 {
+            text.push_str(&format!("\n{} filed before", self.already));
+        }
+        if self.busy > 0 {
+            text.push_str(&format!("\n{} being filed by someone else right now", self.busy));
+        }
+        if !self.failed.is_empty() {
+            text.push_str("\n`/incident followups file` tries the ones not filed again.");
+        }
+        text
+    }
+}
+
+/// Files `record`'s open follow-ups as issues in its tracker, each once however many people ask at once
+/// (a lease on each, [`StateTable::claim_followup`]), side by side; a refusal is said and kept on the
+/// follow-up, so a retry files what is left.
+async fn file_followups(deps: &IncidentDeps, record: &IncidentRecord, deadline: Instant) -> Filing {
+    let mut filing = Filing::default();
+    let Some(trackers) = &deps.trackers else {
+        filing.problem = Some(
+            "no issue tracker is configured (the deploy mapping `DEPLOY_TARGETS_SECRET_ARN`, with an `issues` entry)"
+                .into(),
+        );
+        return filing;
+    };
+    let (team, origin) = (record.team.clone().unwrap_or_default(), record.origin_channel.clone().unwrap_or_default());
+    let (targets, followups) = tokio::join!(trackers.targets.get(), deps.state.followups(record.number));
+    let targets = match targets {
+        Ok(targets) => targets,
+        Err(err) => {
+            tracing::error!(error = %err, "deploy mapping unavailable: follow-ups not filed");
+            filing.problem = Some(
+                "the deploy mapping could not be read right now; an admin can find why in the function's log".into(),
+            );
+            return filing;
+        }
+    };
+    let Some(tracker) = targets.tracker(&team, &origin) else {
+        filing.problem = Some(format!(
+            "no issue tracker for <#{}>: add an `issues` entry under that channel (or `*`) in the deploy mapping",
+            escape(&origin)
+        ));
+        return filing;
+    };
+    let mut followups = match followups {
+        Ok(followups) => followups,
+        Err(err) => {
+            filing.problem = Some(format!("the follow-ups could not be read ({err})"));
+            return filing;
+        }
+    };
+    filing.already = followups.iter().filter(|f| f.issue.is_some()).count();
+    let owner = crate::state::unique_owner("file");
+    let until = crate::clock::now_ms() + deadline.saturating_duration_since(Instant::now()).as_millis() as i64 + 250;
+    let channel_link = match (&record.channel_id, &record.team) {
+        (Some(channel), Some(team)) => format!("https://slack.com/app_redirect?channel={channel}&team={team}"),
+        (Some(channel), None) => format!("https://slack.com/app_redirect?channel={channel}"),
+        _ => String::new(),
+    };
+    let open: Vec<&FollowUp> = followups.iter().filter(|f| f.issue.is_none()).take(FILE_AT_ONCE).collect();
+    let tasks = open.iter().map(|f| -> crate::slack::users::Task<'_, (String, Result<String, String>)> {
+        let (owner, channel_link) = (&owner, &channel_link);
+        Box::pin(async move {
+            match deps.state.claim_followup(record.number, &f.id, owner, crate::clock::now_ms(), until).await {
+                Ok(true) => {}
+                Ok(false) => return (f.id.clone(), Err(String::new())),
+                Err(err) => return (f.id.clone(), Err(format!("the state table is unavailable ({err})"))),
+            }
+            let about = if record.private {
+                format!("**{}** ({}, a private incident)", record.name(), render::sev(record.severity))
+            } else {
+                format!("**{}** ({}): {}", record.name(), render::sev(record.severity), record.title)
+            };
+            let mut body = format!("Follow-up of {about}.\n\n{}\n\nRecorded by Slack user `{}` on {}.", f.text, f.author, render::utc(f.at_ms));
+            if !channel_link.is_empty() {
+                body.push_str(&format!("\n\nIncident channel: {channel_link}"));
+            }
+            let issue = crate::deploy::issues::NewIssue {
+                title: format!("[{}] {}", record.name(), crate::text::truncate(&f.text.replace('\n', " "), 200)),
+                body,
+            };
+            let result = match trackers.pipelines.file_issue(tracker, &issue, deadline).await {
+                Ok(url) => {
+                    if let Err(err) = deps.state.followup_filed(record.number, &f.id, &url).await {
+                        tracing::error!(error = %err, incident = record.number, "follow-up filed but not recorded: a retry may file it again");
+                    }
+                    Ok(url)
+                }
+                Err(err) => {
+                    let why = match &err {
+                        crate::deploy::TriggerError::NotStarted { provider, detail, .. } => {
+                            format!("{provider} refused it ({detail})")
+                        }
+                        crate::deploy::TriggerError::Unknown { provider, detail, check } => {
+                            format!("{provider} did not answer in time ({detail}): it may have been filed, look at {check} before trying again")
+                        }
+                    };
+                    tracing::warn!(error = %err, incident = record.number, "follow-up not filed");
+                    if let Err(err) = deps.state.followup_failed(record.number, &f.id, owner, &why).await {
+                        tracing::warn!(error = %err, "follow-up's failure not recorded: it can be filed once its lease runs out");
+                    }
+                    Err(why)
+                }
+            };
+            (f.id.clone(), result)
+        })
+    });
+    let results = crate::slack::users::join_all(tasks.collect()).await;
+    for (id, result) in results {
+        let Some(f) = followups.iter_mut().find(|f| f.id == id) else { continue };
+        match result {
+            Ok(url) => {
+                filing.filed.push((f.text.clone(), url.clone()));
+                f.issue = Some(url);
+                f.error = None;
+            }
+            Err(why) if why.is_empty() => filing.busy += 1,
+            Err(why) => {
+                filing.failed.push((f.text.clone(), why.clone()));
+                f.error = Some(why);
+            }
+        }
+    }
+    filing.followups = followups;
+    filing
+}
+
 /// The post-mortem draft as a Markdown file in the channel: `files.getUploadURLExternal`, the bytes,
 /// then `files.completeUploadExternal`.
 async fn upload_postmortem(
     deps: &IncidentDeps,
     record: &IncidentRecord,
     timeline: &[TimelineEntry],
+    followups: &[FollowUp],
     channel: &str,
     deadline: Instant,
 ) -> Result<(), BotError> {
@@ -1156,13 +1592,14 @@ async fn upload_postmortem(
             .cloned()
             .chain(timeline.iter().map(|e| e.author.clone()))
             .chain(timeline.iter().flat_map(|e| render::mentioned(&e.text)))
+            .chain(followups.iter().map(|f| f.author.clone()))
             .filter(|id| !id.is_empty())
             .collect();
     people.sort();
     people.dedup();
     let names_by = deadline.min(Instant::now() + NAMES_BUDGET);
     let names = deps.names.names(&deps.bot, &people, names_by).await;
-    let markdown = postmortem(record, timeline, &names);
+    let markdown = postmortem(record, timeline, followups, &names);
     let filename = format!("{}-post-mortem.md", record.name());
     let length = markdown.len().to_string();
     let answer =
@@ -1218,17 +1655,22 @@ pub async fn click(
     };
     let severity = button.severity.clamp(1, 4);
     let resource = render::sev(severity).to_lowercase();
-    match gate.check("incident:declare", &resource, None) {
-        Pass::Go => {}
-        Pass::Refused(outcome) => return *outcome,
-        Pass::NeedsApproval(rule) => {
-            return Outcome::pending(Proposal {
-                rule,
-                action: "incident:declare".into(),
-                resource,
-                summary: format!("declare an incident for the alert *{}*", escape(&button.title)),
-                rerun: Rerun::Button { action_id: click.action_id.clone(), value: click.value.clone() },
-            });
+    let private = click.action_id == DECLARE_PRIVATE_ACTION;
+    let actions: &[&str] = if private { &["incident:declare", PRIVATE_ACTION] } else { &["incident:declare"] };
+    for action in actions {
+        match gate.check(action, &resource, None) {
+            Pass::Go => {}
+            Pass::Refused(outcome) => return *outcome,
+            Pass::NeedsApproval(rule) => {
+                let kind = if private { "a private incident" } else { "an incident" };
+                return Outcome::pending(Proposal {
+                    rule,
+                    action: (*action).into(),
+                    resource,
+                    summary: format!("declare {kind} for the alert *{}*", escape(&button.title)),
+                    rerun: Rerun::Button { action_id: click.action_id.clone(), value: click.value.clone() },
+                });
+            }
         }
     }
     let message_ts = click.message_ts.clone().unwrap_or_default();
@@ -1259,12 +1701,18 @@ pub async fn click(
         alert: Some(alert),
         fired: button.fired.filter(|at| *at <= now),
         acked: acknowledged(&click.message_blocks),
+        private,
+        invite: Vec::new(),
+        origin: (click.team_id.clone(), click.channel_id.clone()),
     };
     let (outcome, record) = declare(deps, gate.caller, &button.title, severity, source, now, deadline).await;
     let Some(record) = record else { return outcome };
     let by = if record.declared_by.is_empty() { &gate.caller.user_id } else { &record.declared_by };
-    let mut line = format!("🚨 *{}* declared by <@{}>", record.name(), escape(by));
-    if let Some(channel) = &record.channel_id {
+    let mut line = match record.private {
+        true => format!("🔒 *{}* (a private incident) declared by <@{}>", record.name(), escape(by)),
+        false => format!("🚨 *{}* declared by <@{}>", record.name(), escape(by)),
+    };
+    if let Some(channel) = record.channel_id.as_ref().filter(|_| !record.private) {
         line.push_str(&format!(" → <#{}>", escape(channel)));
     }
     if let Some(key) = &button.lifecycle
@@ -1273,7 +1721,8 @@ pub async fn click(
         tracing::warn!(error = %err, "the alert's record does not keep the incident: its next update may drop the line");
     }
     // The alert's message, the button replaced by the line; what was not done, under it.
-    let mut blocks: Vec<Block> = click.blocks_without(DECLARE_ACTION).into_iter().map(Block::Raw).collect();
+    let without = BlockAction { message_blocks: click.blocks_without(DECLARE_ACTION), ..click.clone() };
+    let mut blocks: Vec<Block> = without.blocks_without(DECLARE_PRIVATE_ACTION).into_iter().map(Block::Raw).collect();
     blocks.push(Block::Context(vec![line]));
     if let Decision::Failed(why) = &outcome.decision {
         blocks.push(Block::Context(vec![format!("⚠️ Not everything was done: {}", escape(why))]));
@@ -1294,9 +1743,12 @@ pub async fn click(
 /// nothing (its post-mortem is written): refused quietly, in the audit line only. Anything else is ignored.
 pub async fn reaction(deps: Option<&IncidentDeps>, reaction: &Reaction, deadline: Instant) -> Option<Outcome> {
     let deps = deps?;
-    if reaction.reaction != "pushpin" {
-        return None;
-    }
+    // 📌 puts a message on the timeline; 📝 makes it a follow-up.
+    let memo = match reaction.reaction.as_str() {
+        "pushpin" => false,
+        "memo" => true,
+        _ => return None,
+    };
     let number = match deps.state.incident_of_channel(&reaction.channel_id).await {
         Ok(number) => number?,
         Err(err) => {
@@ -1312,17 +1764,17 @@ pub async fn reaction(deps: Option<&IncidentDeps>, reaction: &Reaction, deadline
         pinned_message(deps, channel, ts, deadline),
         deps.bot.read("chat.getPermalink", &permalink_args, deadline)
     );
-    match record {
-        Ok(Some(record)) if record.resolved => {
+    let record = match record {
+        Ok(Some(record)) if record.resolved && !memo => {
             return Some(refused("", "incident resolved: 📌 not added to its timeline").on(&resource));
         }
-        Ok(Some(_)) => {}
+        Ok(Some(record)) => record,
         Ok(None) => return Some(refused("", "no such incident").on(&resource)),
         Err(err) => {
             tracing::warn!(error = %err, "state table unavailable: pinned message not put on the timeline");
             return Some(Outcome::ephemeral("", Decision::Failed(err.to_string())).on(&resource));
         }
-    }
+    };
     let message = message.unwrap_or_else(|err| {
         tracing::warn!(error = %err, "pinned message unreadable: put on the timeline by its link only");
         Value::Null
@@ -1340,6 +1792,22 @@ pub async fn reaction(deps: Option<&IncidentDeps>, reaction: &Reaction, deadline
         .to_owned();
     let (secs, micros) = slack_ts(ts);
     let at_ms = (secs * 1000 + micros / 1000) as i64;
+    if memo {
+        // The message's text as typed (Slack's escapes read back), as a follow-up by its author.
+        let text = crate::slack::unescape(message["text"].as_str().unwrap_or_default()).trim().to_owned();
+        if text.is_empty() {
+            return Some(refused("", "📝 on a message without text").on(&resource));
+        }
+        let followup = FollowUp {
+            id: format!("memo#{ts}"),
+            at_ms: crate::clock::now_ms(),
+            author,
+            text: crate::text::truncate(&text, 500).into_owned(),
+            ..FollowUp::default()
+        };
+        let outcome = follow_up(deps, record, followup, false, crate::clock::now_unix(), deadline).await;
+        return Some(Outcome::ephemeral("", outcome.decision).on(&resource));
+    }
     let entry = TimelineEntry {
         id: format!("pin#{ts}"),
         at_ms,
@@ -1490,17 +1958,40 @@ mod tests {
         assert_eq!(Ask::parse("list").unwrap(), Ask::List);
         assert_eq!(
             Ask::parse("declare Checkout errors above 5 % sev1").unwrap(),
-            Ask::Declare { title: "Checkout errors above 5 %".into(), severity: 1 }
+            Ask::Declare { title: "Checkout errors above 5 %".into(), severity: 1, private: false, invite: vec![] }
         );
         assert_eq!(
             Ask::parse("declare Payments down").unwrap(),
-            Ask::Declare { title: "Payments down".into(), severity: 3 }
+            Ask::Declare { title: "Payments down".into(), severity: 3, private: false, invite: vec![] }
         );
         assert_eq!(
             Ask::parse("declare Node 7 is slow 2").unwrap(),
-            Ask::Declare { title: "Node 7 is slow 2".into(), severity: 3 },
+            Ask::Declare { title: "Node 7 is slow 2".into(), severity: 3, private: false, invite: vec![] },
             "a trailing number is part of the title"
         );
+        // Private: the flag anywhere, its mentions invited and out of the title; a public title keeps them.
+        assert_eq!(
+            Ask::parse("declare --private Leaked key <@U0BOB|bob> <@U0CAROL> sev1 <@U0BOB>").unwrap(),
+            Ask::Declare {
+                title: "Leaked key".into(),
+                severity: 1,
+                private: true,
+                invite: vec!["U0BOB".into(), "U0CAROL".into()]
+            }
+        );
+        assert_eq!(
+            Ask::parse("declare Slow since <@U0BOB>'s deploy").unwrap(),
+            Ask::Declare { title: "Slow since <@U0BOB>'s deploy".into(), severity: 3, private: false, invite: vec![] }
+        );
+        assert!(Ask::parse("declare --private <@U0BOB>").unwrap_err().contains("title"));
+        assert_eq!(Ask::parse("followup Add an alarm").unwrap(), Ask::FollowUp("Add an alarm".into()));
+        assert!(Ask::parse("followup").is_err());
+        assert_eq!(Ask::parse("followups").unwrap(), Ask::FollowUps);
+        assert_eq!(Ask::parse("follow-ups FILE").unwrap(), Ask::FileFollowUps);
+        assert!(Ask::parse("followups burn").is_err());
+        assert_eq!(Ask::FileFollowUps.action(), Some(FOLLOWUPS_ACTION));
+        assert_eq!(Ask::FollowUp("x".into()).action(), Some("incident:update"));
+        assert_eq!(Ask::FollowUps.action(), None);
         assert!(Ask::parse("declare").unwrap_err().contains("title"));
         assert!(Ask::parse("declare sev2").unwrap_err().contains("title"));
         assert_eq!(Ask::parse("sev 2").unwrap(), Ask::Severity(2));
@@ -1557,7 +2048,12 @@ mod tests {
         assert!(Ask::parse("explode").unwrap_err().contains("/incident declare"));
         assert_eq!(
             Ask::parse("declare Checkout &amp; payment gateway &lt;card&gt; sev2").unwrap(),
-            Ask::Declare { title: "Checkout & payment gateway <card>".into(), severity: 2 },
+            Ask::Declare {
+                title: "Checkout & payment gateway <card>".into(),
+                severity: 2,
+                private: false,
+                invite: vec![]
+            },
             "Slack's entities are read back to what was typed"
         );
         assert_eq!(Ask::parse("status a &lt; b").unwrap(), Ask::Status("a < b".into()));

@@ -11,7 +11,7 @@ use time::macros::format_description;
 
 use crate::notify::{duration_text, slack_date_at};
 use crate::slack::{Block, Message, escape};
-use crate::state::{IncidentRecord, TimelineEntry};
+use crate::state::{FollowUp, IncidentRecord, TimelineEntry};
 
 /// Slack's longest channel name.
 const MAX_CHANNEL_NAME: usize = 80;
@@ -120,9 +120,43 @@ pub fn card(record: &IncidentRecord, now: i64, channel_link: bool) -> Message {
     if let Some(summary) = &record.summary {
         message = message.block(Block::section(format!("*Summary*\n{}", escape(summary))));
     }
+    if !record.followups.is_empty() {
+        let mut text = format!("*Follow-ups* ({})", record.followups.len());
+        for f in record.followups.iter().take(CARD_FOLLOWUPS) {
+            text.push_str(&format!("\n📝 {}", escape(&crate::text::truncate(f, 200))));
+        }
+        if record.followups.len() > CARD_FOLLOWUPS {
+            text.push_str(&format!("\n… and {} more: `/incident followups`", record.followups.len() - CARD_FOLLOWUPS));
+        }
+        message = message.block(Block::section(text));
+    }
     if !record.alerts.is_empty() {
         message = message.block(Block::Context(vec![format!("Alerts: {}", record.alerts.join(", "))]));
     }
+    message.color = Some(color(record).to_owned());
+    message
+}
+
+/// How many follow-ups the card lists before "and N more".
+const CARD_FOLLOWUPS: usize = 5;
+
+/// The announcement in `INCIDENTS_CHANNEL`: the card with its channel's link; for a private incident only
+/// its number, severity, that it is private and whether it is resolved: no title, people or channel.
+pub fn announcement(record: &IncidentRecord, now: i64) -> Message {
+    if !record.private {
+        return card(record, now, true);
+    }
+    let (emoji, state) = match record.resolved_at {
+        Some(at) => ("✅", format!("resolved {}", slack_date_at(at))),
+        None => ("🔒", format!("declared {}", slack_date_at(record.declared_at))),
+    };
+    let line = format!(
+        "{emoji} *{}* · {} · private incident · {state}. Its details are shared with its members only.",
+        record.name(),
+        sev(record.severity)
+    );
+    let mut message = Message::new(format!("{} {}: private incident", record.name(), sev(record.severity)))
+        .block(Block::section(line));
     message.color = Some(color(record).to_owned());
     message
 }
@@ -155,7 +189,8 @@ pub fn list(records: &[IncidentRecord], now: i64) -> String {
     text
 }
 
-fn utc(at_ms: i64) -> String {
+/// `2025-11-26 09:40 UTC`.
+pub fn utc(at_ms: i64) -> String {
     OffsetDateTime::from_unix_timestamp(at_ms.div_euclid(1000))
         .ok()
         .and_then(|t| t.format(format_description!("[year]-[month]-[day] [hour]:[minute] UTC")).ok())
@@ -253,7 +288,12 @@ fn markdown(text: &str, names: &BTreeMap<String, String>) -> String {
 }
 
 /// The post-mortem draft: what is known filled in, what needs people left as empty sections.
-pub fn postmortem(record: &IncidentRecord, entries: &[TimelineEntry], names: &BTreeMap<String, String>) -> String {
+pub fn postmortem(
+    record: &IncidentRecord,
+    entries: &[TimelineEntry],
+    followups: &[FollowUp],
+    names: &BTreeMap<String, String>,
+) -> String {
     let resolved = record.resolved_at.unwrap_or(record.declared_at);
     let markdown = |text: &str| markdown(text, names);
     let mut participants: Vec<&str> = vec![record.declared_by.as_str(), record.lead.as_str()];
@@ -318,8 +358,52 @@ pub fn postmortem(record: &IncidentRecord, entries: &[TimelineEntry], names: &BT
     }
     md.push_str("\n## Impact\n\n_Who and what was affected, for how long, how badly._\n");
     md.push_str("\n## Root cause\n\n_Why it happened; the contributing factors._\n");
+    md.push_str("\n## Follow-ups\n\n");
+    if followups.is_empty() {
+        md.push_str("_None recorded (`/incident followup <text>`, or 📝 on a message)._\n");
+    }
+    for f in followups {
+        let issue = match (&f.issue, &f.error) {
+            (Some(url), _) => format!(" ([issue]({url}))"),
+            (None, Some(_)) => " (not filed: the tracker refused it)".to_owned(),
+            (None, None) => String::new(),
+        };
+        md.push_str(&format!(
+            "- [{}] {} ({}, {}){issue}\n",
+            if f.issue.is_some() { "x" } else { " " },
+            f.text.replace('\n', " "),
+            person(&f.author, names),
+            utc(f.at_ms)
+        ));
+    }
     md.push_str("\n## Actions\n\n| Action | Owner | Due |\n|---|---|---|\n| | | |\n");
     md
+}
+
+/// `/incident followups`: each follow-up with its issue, or why it is not filed.
+pub fn followups_text(record: &IncidentRecord, followups: &[FollowUp]) -> String {
+    if followups.is_empty() {
+        return format!(
+            "{} has no follow-ups yet: `/incident followup <what is to be done>`, or a 📝 on a message in its channel.",
+            record.name()
+        );
+    }
+    let mut text = format!("*Follow-ups of {}* ({})", record.name(), followups.len());
+    for (shown, f) in followups.iter().enumerate() {
+        let state = match (&f.issue, &f.error) {
+            (Some(url), _) => format!(" · <{url}|issue>"),
+            (None, Some(why)) => format!(" · ❌ not filed: {}", escape(&crate::text::truncate(why, 200))),
+            (None, None) => " · not filed yet".to_owned(),
+        };
+        let line = format!("\n📝 {} (<@{}>){state}", escape(&crate::text::truncate(&f.text, 300)), escape(&f.author));
+        // One section holds 3,000 characters: whole lines only.
+        if text.len() + line.len() > 2_800 {
+            text.push_str(&format!("\n… and {} more", followups.len() - shown));
+            break;
+        }
+        text.push_str(&line);
+    }
+    text
 }
 
 #[cfg(test)]
@@ -360,7 +444,74 @@ mod tests {
         let text = format!("{:?}", card(&r, r.declared_at, true).blocks);
         assert!(text.contains("Checkout & payment <card>"), "the header is plain text: {text}");
         assert!(!text.contains("&amp;amp;"), "{text}");
-        assert!(postmortem(&r, &[], &BTreeMap::new()).starts_with("# INC-12: Checkout & payment <card>\n"));
+        assert!(postmortem(&r, &[], &[], &BTreeMap::new()).starts_with("# INC-12: Checkout & payment <card>\n"));
+    }
+
+    #[test]
+    fn a_private_incidents_announcement_says_only_its_number_severity_and_state() {
+        let mut r = record();
+        r.private = true;
+        r.followups = vec!["Rotate the key".into()];
+        let text = announcement(&r, r.declared_at + 60).to_json().to_string();
+        assert!(text.contains("INC-12") && text.contains("SEV2") && text.contains("private incident"), "{text}");
+        for secret in ["Checkout", "U0ALICE", "U0BOB", "C0INC", "Rotate"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        r.resolved = true;
+        r.resolved_at = Some(r.declared_at + 600);
+        assert!(announcement(&r, r.declared_at + 700).to_json().to_string().contains("resolved"));
+        // Its card, inside its channel, has everything; a public announcement is the card.
+        assert!(format!("{:?}", card(&r, r.declared_at, false).blocks).contains("Rotate the key"));
+        r.private = false;
+        assert_eq!(announcement(&r, 1).to_json(), card(&r, 1, true).to_json());
+    }
+
+    #[test]
+    fn follow_ups_are_on_the_card_and_in_the_postmortem_with_their_issues() {
+        let mut r = record();
+        r.followups = (1..=7).map(|n| format!("Action {n}")).collect();
+        let text = format!("{:?}", card(&r, r.declared_at, false).blocks);
+        assert!(text.contains("*Follow-ups* (7)") && text.contains("Action 5") && !text.contains("Action 6"), "{text}");
+        assert!(text.contains("… and 2 more"), "{text}");
+        let followups = vec![
+            FollowUp {
+                id: "a".into(),
+                at_ms: r.declared_at * 1000,
+                author: "U0ALICE".into(),
+                text: "Alarm on age".into(),
+                issue: Some("https://github.com/acme/ops/issues/7".into()),
+                error: None,
+            },
+            FollowUp {
+                id: "b".into(),
+                author: "U0BOB".into(),
+                text: "Load test".into(),
+                error: Some("422".into()),
+                ..FollowUp::default()
+            },
+        ];
+        let names = BTreeMap::from([("U0ALICE".to_owned(), "Alice".to_owned())]);
+        let md = postmortem(&r, &[], &followups, &names);
+        assert!(
+            md.contains(
+                "- [x] Alarm on age (Alice, 2025-11-26 09:40 UTC) ([issue](https://github.com/acme/ops/issues/7))"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("- [ ] Load test (@U0BOB, 1970-01-01 00:00 UTC) (not filed: the tracker refused it)"),
+            "{md}"
+        );
+        let listed = followups_text(&r, &followups);
+        assert!(
+            listed.contains("<https://github.com/acme/ops/issues/7|issue>") && listed.contains("❌ not filed: 422"),
+            "{listed}"
+        );
+        // Many long ones: whole lines within one section's 3,000 characters.
+        let many: Vec<FollowUp> =
+            (0..40).map(|n| FollowUp { id: n.to_string(), text: "x".repeat(290), ..FollowUp::default() }).collect();
+        let listed = followups_text(&r, &many);
+        assert!(listed.len() <= 3000 && listed.contains("more"), "{}", listed.len());
     }
 
     #[test]
@@ -403,7 +554,7 @@ mod tests {
                 link: Some("https://acme.slack.com/archives/C0INC/p2".into()),
             },
         ];
-        let md = postmortem(&r, &entries, &BTreeMap::new());
+        let md = postmortem(&r, &entries, &[], &BTreeMap::new());
         for section in [
             "# INC-12: Checkout errors above 5 %",
             "| Severity | SEV2 |",
@@ -450,7 +601,7 @@ mod tests {
             ("U0ALICE".to_owned(), "Alice Liddell".to_owned()),
             ("U0DAN".to_owned(), "Dan".to_owned()),
         ]);
-        let md = postmortem(&r, &entries, &names);
+        let md = postmortem(&r, &entries, &[], &names);
         for part in [
             "| Lead | Alice Liddell |",
             "| Comms | Dan |",

@@ -131,9 +131,9 @@ pub fn commands_text(command: &str) -> String {
         • `/status help`: this help";
     let scale = "*`/scale`*: Auto Scaling groups\n• `/scale`: the groups you may scale · `/scale web` shows one\n\
         • `/scale web 6` · `/scale web +2 -- Black Friday` (after `--`, the reason approvers see)";
-    let incident = "*`/incident`*: incidents\n• `/incident declare Checkout errors sev2` · `/incident list`\n\
-        • in its channel: `/incident status <text>` · `sev 1` · `lead @someone` · `role comms @someone` · `resolve [summary]`";
-    let alerts = "*On an alert*: [Acknowledge] · [Declare incident] · [Mute …] · [Silence 1 h] · [Show logs]\n\
+    let incident = "*`/incident`*: incidents\n• `/incident declare Checkout errors sev2` · `/incident declare --private Leaked key sev1 @bob` · `/incident list`\n\
+        • in its channel: `/incident status <text>` · `sev 1` · `lead @someone` · `role comms @someone` · `followup <text>` (or 📝) · `followups [file]` · `resolve [summary]`";
+    let alerts = "*On an alert*: [Acknowledge] · [Declare incident] · [🔒 Private incident] · [Mute …] · [Silence 1 h] · [Show logs]\n\
         *Deploys*: `@chatops deploy <project>` in a team's channel (if deploys are set up)";
     match command {
         "/scale" => scale.to_owned(),
@@ -195,7 +195,10 @@ mod tests {
         assert!(!dev_after.contains("otherwise on `*`"), "{dev_after}");
         assert!(dev_after.contains("`alert:ack`") && dev_after.contains("Not for you"), "{dev_after}");
         assert_eq!(actions_of("/scale"), ["scale"]);
-        assert_eq!(actions_of("/incident"), ["incident:declare", "incident:update", "incident:resolve"]);
+        assert_eq!(
+            actions_of("/incident"),
+            ["incident:declare", "incident:update", "incident:resolve", "incident:private", "incident:followups"]
+        );
     }
 
     proptest! {

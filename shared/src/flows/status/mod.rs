@@ -103,6 +103,19 @@ async fn read_open(state: &StateTable, now_s: i64, deadline: Instant) -> Result<
     }
 }
 
+/// Takes the private incidents `user` is not a member of out of `open` (`None`, a message for a whole
+/// channel: all of them).
+async fn hide_private(open: &mut OpenItems, bot: Option<&Bot>, user: Option<&str>, deadline: Instant) {
+    let records = open.items.iter().filter_map(|i| match i {
+        OpenItem::Incident(record) => Some(record.as_ref()),
+        _ => None,
+    });
+    let hidden = crate::flows::incidents::hidden_from(bot, records, user, deadline).await;
+    if !hidden.is_empty() {
+        open.items.retain(|i| !matches!(i, OpenItem::Incident(r) if hidden.contains(&r.number)));
+    }
+}
+
 /// `/status [help | filter | alarm name]`.
 pub async fn command(deps: &StatusDeps<'_>, command: &SlashCommand, now_s: i64, deadline: Instant) -> Outcome {
     remember_domain(&command.team_domain);
@@ -116,7 +129,7 @@ pub async fn command(deps: &StatusDeps<'_>, command: &SlashCommand, now_s: i64, 
             Decision::Refused("no state table".into()),
         );
     };
-    let open = match read_open(state, now_s, deadline).await {
+    let mut open = match read_open(state, now_s, deadline).await {
         Ok(open) => open,
         Err(why) => {
             tracing::error!(error = %why, "/status could not read the open items");
@@ -127,7 +140,8 @@ pub async fn command(deps: &StatusDeps<'_>, command: &SlashCommand, now_s: i64, 
         }
     };
     let filter = Filter::parse(text);
-    let links = links(deps.bot, deadline).await;
+    let (links, ()) =
+        tokio::join!(links(deps.bot, deadline), hide_private(&mut open, deps.bot, Some(&command.user_id), deadline));
     // One alert asked for by its name: its detail.
     if let Some(word) = filter.single_word() {
         let named: Vec<&OpenAlert> = open
@@ -187,7 +201,7 @@ pub async fn share(deps: &StatusDeps<'_>, click: &BlockAction, now_s: i64, deadl
     let Some(state) = deps.state else {
         return ephemeral("There is no state table to read.", Decision::Refused("no state table".into()));
     };
-    let open = match read_open(state, now_s, deadline).await {
+    let mut open = match read_open(state, now_s, deadline).await {
         Ok(open) => open,
         Err(why) => {
             return ephemeral(
@@ -197,6 +211,8 @@ pub async fn share(deps: &StatusDeps<'_>, click: &BlockAction, now_s: i64, deadl
         }
     };
     let filter = Filter::parse(&crate::slack::message::escape(&click.value));
+    // Shared with the whole channel: no private incident, whoever shares.
+    hide_private(&mut open, deps.bot, None, deadline).await;
     let links = links(deps.bot, deadline).await;
     let overview = view::overview(&open, &filter, now_s, &links);
     info(status_message(&overview, &filter, now_s, Some(&click.user_id)))
@@ -326,7 +342,13 @@ pub async fn home(deps: &StatusDeps<'_>, user: &str, now_s: i64, deadline: Insta
     let (open, groups, links, help) = tokio::join!(
         async {
             match deps.state {
-                Some(state) => Some(read_open(state, now_s, deadline).await),
+                Some(state) => {
+                    let mut open = read_open(state, now_s, deadline).await;
+                    if let Ok(open) = open.as_mut() {
+                        hide_private(open, Some(bot), Some(user), deadline).await;
+                    }
+                    Some(open)
+                }
                 None => None,
             }
         },
