@@ -937,6 +937,18 @@ async fn follow_ups_are_filed_once_each_and_a_refused_one_by_a_retry() {
     );
     let listed = text_of(&s.incident(0, &channel, "U0ALICE", "followups").await);
     assert_eq!(listed.matches("|issue>").count(), 3, "{listed}");
+    // After the resolve, a 📝 still records one (follow-ups come out of the review), and it is filed on ask.
+    let later = s.slack.user_message_as(&channel, "U0DAN", "Page the on-call earlier");
+    s.react("Ev3", "U0ALICE", &channel, &later, "memo", None).await;
+    let filed_later = s.incident(1, &channel, "U0ALICE", "followups file").await;
+    assert!(
+        filed_later.contains("Page the on-call earlier") && filed_later.contains("3 filed before"),
+        "{filed_later}"
+    );
+    assert_eq!(ci.issues().len(), 4);
+    // A 📌 after the resolve adds nothing to the timeline the post-mortem was written from.
+    s.react("Ev4", "U0ALICE", &channel, &later, "pushpin", None).await;
+    assert!(s.audit().iter().any(|f| f["reason"] == "incident resolved: 📌 not added to its timeline"));
     // The post-mortem lists the follow-ups with the issues filed by then.
     let draft = s.slack.files().into_iter().find(|f| f.filename == "INC-1-post-mortem.md").expect("the draft").text();
     assert!(draft.contains("## Follow-ups"), "{draft}");

@@ -26,18 +26,24 @@ pub struct GitHubTarget {
     pub web_url: Option<String>,
 }
 
+/// `repository`'s page: `web_url` when given, else from the API's URL (github.com, or GitHub Enterprise
+/// Server's `https://host/api/v3`).
+pub(super) fn repository_page(api_url: &str, repository: &str, web_url: Option<&str>) -> String {
+    match web_url {
+        Some(web) => web.trim_end_matches('/').to_owned(),
+        None => {
+            let host = match api_url.strip_suffix("/api/v3") {
+                Some(ghes) => ghes.to_owned(),
+                None => api_url.replace("://api.github.com", "://github.com"),
+            };
+            format!("{host}/{repository}")
+        }
+    }
+}
+
 impl GitHubTarget {
     pub fn runs_page(&self, api_url: &str) -> String {
-        let web = match &self.web_url {
-            Some(web) => web.trim_end_matches('/').to_owned(),
-            None => {
-                let host = match api_url.strip_suffix("/api/v3") {
-                    Some(ghes) => ghes.to_owned(),
-                    None => api_url.replace("://api.github.com", "://github.com"),
-                };
-                format!("{host}/{}", self.repository)
-            }
-        };
+        let web = repository_page(api_url, &self.repository, self.web_url.as_deref());
         format!("{web}/actions/workflows/{}", self.workflow)
     }
 

@@ -102,16 +102,7 @@ impl Pipelines {
     pub fn issues_page(&self, tracker: &Tracker) -> String {
         match tracker {
             Tracker::GitHub { repository, web_url, .. } => {
-                let web = match web_url {
-                    Some(web) => web.trim_end_matches('/').to_owned(),
-                    None => {
-                        let host = match self.github_api_url.strip_suffix("/api/v3") {
-                            Some(ghes) => ghes.to_owned(),
-                            None => self.github_api_url.replace("://api.github.com", "://github.com"),
-                        };
-                        format!("{host}/{repository}")
-                    }
-                };
+                let web = super::github::repository_page(&self.github_api_url, repository, web_url.as_deref());
                 format!("{web}/issues")
             }
             Tracker::GitLab { project_id, url, web_url, .. } => {
@@ -194,6 +185,8 @@ mod tests {
         }
         let pipelines = Pipelines::new(crate::http::http_client().unwrap(), None, None);
         assert_eq!(pipelines.issues_page(&github), "https://github.com/acme/ops/issues");
+        let ghes = Pipelines::new(crate::http::http_client().unwrap(), None, Some("https://ghe.example.com/api/v3"));
+        assert_eq!(ghes.issues_page(&github), "https://ghe.example.com/acme/ops/issues");
         assert_eq!(pipelines.issues_page(&gitlab), "https://gitlab.com/projects/42");
     }
 }

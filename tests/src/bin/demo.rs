@@ -666,6 +666,7 @@ async fn main() {
     organisation_demo(moto, &alarm_bin).await;
     context_demo(moto, &alarm_bin, &command_bin).await;
     status_demo(moto, &alarm_bin, &command_bin).await;
+    private_incident_demo(moto, &command_bin).await;
 
     drop(slack);
     printer.abort();
@@ -1409,5 +1410,123 @@ async fn status_demo(moto: &Moto, alarm_bin: &std::path::Path, command_bin: &std
             dim("see it as Slack shows it:"),
             block_kit_builder_link(&serde_json::json!({"blocks": view["blocks"]}))
         );
+    }
+}
+
+/// A private incident and its follow-ups: a private channel with only the people named, the announcement
+/// without details, `/incident list` for a member and for someone else, a follow-up by command and one by
+/// 📝, and the resolve filing them as GitHub issues (the CI stand-in), the post-mortem listing them.
+async fn private_incident_demo(moto: &Moto, command_bin: &std::path::Path) {
+    println!(
+        "\n{} a private incident and its follow-ups: a private channel, an announcement without details, /incident list for a member and a non-member, follow-ups by command and by 📝, filed as GitHub issues on resolve",
+        bold("19.")
+    );
+    let table = moto.create_state_table().await;
+    let api = SlackApiStandIn::start(BOT_TOKEN).await;
+    let ci = chatops_tests::ci_standin::CiStandIn::start(GITLAB_TRIGGER, "unused").await;
+    ci.accept_issue_tokens("github_pat_demo_issues", "unused");
+    // The deploy mapping's `issues` entry for the channel the command comes from (C0123ABCD).
+    let mapping = serde_json::json!({"T0DEMO": {"C0123ABCD": {"issues":
+        {"provider": "github", "repository": "acme/security", "token": "github_pat_demo_issues", "labels": ["incident", "security"]}}}});
+    let arn = moto.create_secret(&mapping.to_string()).await;
+    let mut env: Vec<(&str, String)> = moto.env();
+    env.extend([
+        ("SLACK_BOT_TOKEN", BOT_TOKEN.to_owned()),
+        ("SLACK_API_URL", api.url()),
+        ("STATE_TABLE", table),
+        ("SLACK_SIGNING_SECRET", SIGNING_SECRET.to_owned()),
+        ("INCIDENTS_CHANNEL", "C0INCIDENTS".to_owned()),
+        ("INCIDENT_RESPONDERS", "U0SRE1".to_owned()),
+        ("DEPLOY_TARGETS_SECRET_ARN", arn),
+        ("GITHUB_API_URL", ci.url()),
+    ]);
+    let runtime = RuntimeApi::start().await;
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let process = FunctionProcess::spawn(command_bin, &runtime, &env);
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let say = |user: &str, channel: &str, text: &str| {
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let body = command_body("/incident", text, user, "T0DEMO")
+            .replace("channel_id=C0123ABCD", &format!("channel_id={channel}"))
+            .replace("trigger_id=1234.5678.abcdef", &format!("trigger_id=private-{n}"));
+        signed(&body)
+    };
+    let run = async |label: &str, request: Value| {
+        let inv = runtime.invoke(&request).await;
+        let body: Value =
+            serde_json::from_str(inv.response_json()["body"].as_str().unwrap_or("")).unwrap_or(Value::Null);
+        println!("\n   {} {}", bold(label), dim(&format!("→ HTTP {}", inv.response_json()["statusCode"])));
+        if let Some(text) = body["text"].as_str() {
+            for line in mrkdwn(text).lines() {
+                println!("   {line}");
+            }
+        }
+    };
+    run(
+        "U0ALICE: /incident declare --private Leaked deploy key sev1 @carol",
+        say("U0ALICE", "C0123ABCD", "declare --private Leaked deploy key sev1 <@U0CAROL|carol>"),
+    )
+    .await;
+    let Some(channel) = api.channels().into_iter().find(|c| c.private) else {
+        println!("   no private channel was made: {}", process.output());
+        return;
+    };
+    println!(
+        "   {} #{} (private), members {} (not the standing responder U0SRE1)",
+        dim("the channel:"),
+        channel.name,
+        channel.members.join(", ")
+    );
+    if let Some(a) = api.channel("C0INCIDENTS").first() {
+        println!(
+            "   {} {}",
+            dim("#C0INCIDENTS, the announcement:"),
+            mrkdwn(&a.all_text()).lines().next().unwrap_or("")
+        );
+    }
+    run("U0BOB (not a member): /incident list", say("U0BOB", "C0123ABCD", "list")).await;
+    run("U0CAROL (a member): /incident list", say("U0CAROL", "C0123ABCD", "list")).await;
+    run(
+        "U0ALICE in the channel: /incident followup Rotate every deploy key older than 90 days",
+        say("U0ALICE", &channel.id, "followup Rotate every deploy key older than 90 days"),
+    )
+    .await;
+    let said = api.user_message_as(&channel.id, "U0CAROL", "Alert on deploy-key use from a new IP range");
+    let memo = serde_json::json!({
+        "type": "event_callback", "team_id": "T0DEMO", "event_id": "Ev0DEMOMEMO",
+        "event": {"type": "reaction_added", "user": "U0ALICE", "reaction": "memo", "item_user": "U0CAROL",
+                  "item": {"type": "message", "channel": channel.id, "ts": said}}
+    })
+    .to_string();
+    let headers = signed_headers(SIGNING_SECRET, &now(), memo.as_bytes());
+    runtime.invoke(&event_at(Shape::HttpApi, "/slack/events", "", &headers, &memo, false)).await;
+    println!("\n   {} a follow-up by U0CAROL, the message's author", bold("U0ALICE reacts 📝 to U0CAROL's message:"));
+    run(
+        "U0ALICE: /incident resolve Key revoked and rotated",
+        say("U0ALICE", &channel.id, "resolve Key revoked and rotated"),
+    )
+    .await;
+    for issue in ci.issues() {
+        println!(
+            "   {} {} {} {}",
+            dim("GitHub issue filed in"),
+            issue.target,
+            bold(&issue.fields["title"]),
+            dim(&format!("(labels {})", issue.fields["labels"]))
+        );
+    }
+    if let Some(a) = api.channel("C0INCIDENTS").first() {
+        println!(
+            "   {} {}",
+            dim("#C0INCIDENTS, the announcement now:"),
+            mrkdwn(&a.all_text()).lines().next().unwrap_or("")
+        );
+    }
+    if let Some(draft) = api.files().into_iter().find(|f| f.filename.ends_with("post-mortem.md")) {
+        let text = draft.text();
+        println!("   {} {}:", dim("the post-mortem draft, in"), channel.name);
+        for line in text.lines().skip_while(|l| !l.starts_with("## Follow-ups")).take(4) {
+            println!("     {}", dim(line));
+        }
     }
 }

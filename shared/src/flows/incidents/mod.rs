@@ -807,8 +807,9 @@ async fn declare(
         Some(channel) => format!(" in <#{}>", escape(channel)),
         None => String::new(),
     };
+    let (emoji, how) = if record.private { ("🔒", " privately") } else { ("🚨", "") };
     let mut text = format!(
-        "🚨 *{}* declared{where_}: {} ({}). You lead it until someone else is named with `/incident lead`.",
+        "{emoji} *{}* declared{how}{where_}: {} ({}). You lead it until someone else is named with `/incident lead`.",
         record.name(),
         escape(&record.title),
         render::sev(severity)
