@@ -167,7 +167,9 @@ check(alarm_grants.get(("notification#*", "lifecycle#*")) == {"dynamodb:PutItem"
 check(alarm_grants.get(("pace#*", "storm#*", "digest#*")) == {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:Query"}, f"alarm-to-slack: storm grants {alarm_grants}")
 # The changes (recent changes before an alarm): read by Query, and the CodeDeploy deployments it shows written.
 check(alarm_grants.get(("changes#*",)) == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, f"alarm-to-slack: changes# grants {alarm_grants}")
-check(len(alarm_grants) == 3, f"alarm-to-slack: DynamoDB key prefixes {sorted(alarm_grants)}")
+# The reports' history: episodes (and the changes it records), put once each, never read here.
+check(alarm_grants.get(("history#*",)) == {"dynamodb:PutItem"}, f"alarm-to-slack: history# grants {alarm_grants}")
+check(len(alarm_grants) == 4, f"alarm-to-slack: DynamoDB key prefixes {sorted(alarm_grants)}")
 for var, param in [("STORM_DIGEST", "StormDigest"), ("STORM_THRESHOLD", "StormThreshold"), ("STORM_WINDOW_SECONDS", "StormWindowSeconds"), ("STORM_QUIET_SECONDS", "StormQuietSeconds")]:
     check(alarm_env.get(var) == {"Ref": param}, f"alarm-to-slack: {var} is not the parameter {param}")
 
@@ -212,7 +214,8 @@ check(by_prefix.get(("approval#*",), (None,))[0] == {"dynamodb:PutItem", "dynamo
 check(by_prefix.get(INCIDENT_KEYS, (None,))[0] == {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"}, f"slack-command: incident grants {by_prefix}")
 check(by_prefix.get(("lifecycle#*",), (None,))[0] == {"dynamodb:UpdateItem"}, f"slack-command: lifecycle# grants {by_prefix}")
 check(by_prefix.get(("changes#*",), (None,))[0] == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, f"slack-command: changes# grants {by_prefix}")
-check(set(by_prefix) == {("replay#*",), ("approval#*",), INCIDENT_KEYS, ("lifecycle#*",), ("changes#*",)}, f"slack-command: DynamoDB key prefixes {sorted(by_prefix)}")
+check(by_prefix.get(("history#*",), (None,))[0] == {"dynamodb:PutItem"}, f"slack-command: history# grants {by_prefix}")
+check(set(by_prefix) == {("replay#*",), ("approval#*",), INCIDENT_KEYS, ("lifecycle#*",), ("changes#*",), ("history#*",)}, f"slack-command: DynamoDB key prefixes {sorted(by_prefix)}")
 # Alarm graphs: GetMetricWidgetImage alone, on "*" (it has no resource-level permissions), only with MetricGraphs.
 graph_grants = [st for st in resources["AlarmToSlackFunction"]["Properties"]["Policies"][0]["Statement"] if "GetMetricWidgetImage" in str(st)]
 check(len(graph_grants) == 1 and graph_grants[0].get("Fn::If", [None])[0] == "DrawsGraphs", f"alarm-to-slack: graph grant {graph_grants}")

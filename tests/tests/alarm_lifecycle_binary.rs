@@ -174,3 +174,55 @@ async fn webhook_mode_takes_the_mentions_ignores_the_channels_says_so_once_and_s
     assert_eq!(output.matches("the routes' channels are ignored").count(), 1, "{output}");
     assert!(!output.contains("SECRETHOOK"));
 }
+
+/// The reports' history (#35): an alert that stops paging leaves one episode (when it started, who
+/// acknowledged it when, how many state changes), also when its OK reaches two containers at once and is
+/// delivered again later; a return to ALARM starts the next one.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alert_that_stops_paging_leaves_one_episode_whoever_closes_it() {
+    use chatops_shared::state::StateTable;
+    let moto = Moto::shared();
+    let table = moto.create_state_table().await;
+    let api = SlackApiStandIn::start(TOKEN).await;
+    let a = container(&env(&api, &table, &[])).await;
+    let b = container(&env(&api, &table, &[])).await;
+    let state = StateTable::new(moto.dynamodb().await, table.clone());
+    a.runtime.invoke(&alarm("queue-age", "ALARM", "OK", 0, "ep-fired")).await;
+    let now_s = chatops_shared::clock::now_unix();
+    let open = state.open_items(now_s).await.unwrap();
+    let key = open
+        .items
+        .iter()
+        .find_map(|i| match i {
+            chatops_shared::state::OpenItem::Alert(a) => Some(a.key.clone()),
+            _ => None,
+        })
+        .expect("the paging alert");
+    let acked_at = 1_795_165_380; // 2026-11-20 09:03 UTC
+    state.acknowledge_alert(&key, "U0ALICE", acked_at).await.unwrap();
+    // The OK, delivered to both containers at once (two SNS deliveries), then once more.
+    api.script([ApiReply::Slow(Duration::from_millis(200))]);
+    let (ok_1, ok_2) =
+        (alarm("queue-age", "OK", "ALARM", 7, "ep-ok-1"), alarm("queue-age", "OK", "ALARM", 7, "ep-ok-2"));
+    let (ra, rb) = tokio::join!(a.runtime.invoke(&ok_1), b.runtime.invoke(&ok_2));
+    assert!(ra.response_json()["delivered"].is_number() && rb.response_json()["delivered"].is_number());
+    b.runtime.invoke(&alarm("queue-age", "OK", "ALARM", 7, "ep-ok-3")).await;
+    let from = 1_795_132_800_000; // 2026-11-20 00:00 UTC
+    let history = state.history(from, from + 86_399_999).await.unwrap();
+    assert_eq!(history.episodes.len(), 1, "{:#?}", history.episodes);
+    let e = &history.episodes[0];
+    assert_eq!((e.started_ms, e.resolved_ms), (1_795_165_200_000, 1_795_165_620_000), "09:00 → 09:07");
+    assert_eq!(e.acked, Some(("U0ALICE".to_owned(), acked_at)));
+    assert_eq!(
+        (e.key.as_str(), e.title.as_str(), e.channel.as_str(), e.changes),
+        (key.as_str(), "queue-age", "C0ALARMS", 2)
+    );
+    assert!(!e.muted && e.incident.is_none());
+    // It fires again and resolves again: a second episode, without the first one's acknowledgement.
+    a.runtime.invoke(&alarm("queue-age", "ALARM", "OK", 20, "ep-fired-2")).await;
+    a.runtime.invoke(&alarm("queue-age", "OK", "ALARM", 22, "ep-ok-4")).await;
+    let history = state.history(from, from + 86_399_999).await.unwrap();
+    assert_eq!(history.episodes.len(), 2, "{:#?}", history.episodes);
+    let second = history.episodes.iter().find(|e| e.started_ms == 1_795_166_400_000).expect("09:20");
+    assert_eq!((second.resolved_ms, second.acked.clone(), second.changes), (1_795_166_520_000, None, 4));
+}

@@ -902,6 +902,14 @@ async fn follow_ups_are_filed_once_each_and_a_refused_one_by_a_retry() {
     );
     let issues = ci.issues();
     assert_eq!(issues.len(), 2, "two filed, one refused: {issues:?}");
+    // The resolve left its summary in the day's history (#35), once.
+    let state = chatops_shared::state::StateTable::new(Moto::shared().dynamodb().await, s.table.clone());
+    let today = chatops_shared::clock::now_ms();
+    let history = state.history(today - 60_000, today).await.unwrap();
+    assert_eq!(history.incidents.len(), 1, "{history:?}");
+    let summary = &history.incidents[0];
+    assert_eq!((summary.number, summary.severity, summary.private, summary.followups), (1, 2, false, 3));
+    assert!(summary.resolved_at >= summary.declared_at && summary.alert_fired_at.is_none());
     let titles: std::collections::BTreeSet<String> = issues.iter().map(|c| c.fields["title"].clone()).collect();
     assert_eq!(titles.len(), 2, "none twice: {titles:?}");
     let both = format!("{resolved}\n{filed}");

@@ -222,6 +222,12 @@ async fn changes_written_at_once_keep_a_whole_latest_and_a_retry_adds_nothing() 
     let items = moto.items(&name).await;
     let history = items.iter().filter(|i| i["pk"] == "changes#111122223333" && i["sk"] != "latest").count();
     assert_eq!(history, 8);
+    // And once each in the day's history the reports read.
+    let days = clients[3].history(now - 1000, now).await.unwrap();
+    let mut ids: Vec<&str> = days.changes.iter().map(|c| c.id.as_str()).collect();
+    ids.sort();
+    assert_eq!(ids, ["c-0", "c-1", "c-2", "c-3", "c-4", "c-5", "c-6", "c-7"]);
+    assert!(days.changes.iter().all(|c| c.kind == "scale" && c.channel.as_deref() == Some("C0OPS")), "{days:?}");
     let window = (now - 60_000, now + 60_000);
     for scope in
         [chatops_shared::state::change_account_key("111122223333"), chatops_shared::state::change_channel_key("C0OPS")]
@@ -236,4 +242,54 @@ async fn changes_written_at_once_keep_a_whole_latest_and_a_retry_adds_nothing() 
         // Outside the window: nothing.
         assert!(clients[2].recent_changes(&scope, (now + 120_000, now + 180_000), 3).await.unwrap().is_empty());
     }
+}
+
+/// The reports' history (#35): an episode and an incident summary are written once each, whoever writes
+/// them at the same moment, and read back by day; a day holds only its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn history_items_are_written_once_each_and_read_back_by_day() {
+    use chatops_shared::state::{Episode, IncidentSummary};
+    let moto = Moto::shared();
+    let name = moto.create_state_table().await;
+    let a = StateTable::new(moto.dynamodb().await, name.clone());
+    let b = StateTable::new(moto.dynamodb().await, name.clone());
+    let day = 1_796_515_200_000; // 2026-12-06 00:00 UTC
+    let episode = Episode {
+        key: "alarm:arn:aws:cloudwatch:eu-west-1:123456789012:alarm:orders-5xx".into(),
+        title: "orders-5xx".into(),
+        channel: "C0OPS".into(),
+        team: Some("payments".into()),
+        started_ms: day + 3_600_000,
+        resolved_ms: day + 4_200_000,
+        acked: Some(("U0ALICE".into(), (day + 3_720_000) / 1000)),
+        changes: 2,
+        ..Episode::default()
+    };
+    let (one, two) = tokio::join!(a.record_episode(&episode), b.record_episode(&episode));
+    assert_eq!([one.unwrap(), two.unwrap()].iter().filter(|w| **w).count(), 1, "one writer wins");
+    let summary = IncidentSummary {
+        number: 7,
+        severity: 2,
+        declared_at: (day + 3_700_000) / 1000,
+        resolved_at: (day + 7_000_000) / 1000,
+        followups: 3,
+        ..IncidentSummary::default()
+    };
+    assert!(a.record_incident_summary(&summary).await.unwrap());
+    assert!(!b.record_incident_summary(&summary).await.unwrap(), "a retry writes nothing");
+    // An episode of the day before: not in this day's history.
+    let before = Episode { started_ms: day - 7_200_000, resolved_ms: day - 3_600_000, ..episode.clone() };
+    assert!(a.record_episode(&before).await.unwrap());
+    let history = b.history(day, day + 86_399_999).await.unwrap();
+    assert_eq!(history.episodes, std::slice::from_ref(&episode));
+    assert_eq!(history.incidents, [summary]);
+    let both = b.history(day - 86_400_000, day + 86_399_999).await.unwrap();
+    assert_eq!(both.episodes.len(), 2);
+    let items = moto.items(&name).await;
+    let ttl: i64 = items
+        .iter()
+        .find(|i| i["sk"].starts_with("episode#") && i["pk"] == "history#2026-12-06")
+        .and_then(|i| i["expires_at"].parse().ok())
+        .expect("the episode's expiry");
+    assert!(ttl >= (day + 4_200_000) / 1000 + 90 * 86_400, "kept at least 90 days");
 }

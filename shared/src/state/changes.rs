@@ -46,6 +46,29 @@ impl Change {
     fn sort_key(&self) -> String {
         format!("{:013}#{}", self.at_ms.max(0), self.id)
     }
+
+    /// The change as an item under `pk` / `sk` (without its expiry).
+    fn item(&self, pk: String, sk: String) -> Item {
+        let mut item: Item = StateTable::key(pk, &sk);
+        item.insert("at".into(), n(self.at_ms));
+        item.insert("kind".into(), s(&self.kind));
+        item.insert("what".into(), s(&self.what));
+        let optional = [
+            ("by", self.by.as_deref()),
+            ("link_label", self.link.as_ref().map(|(l, _)| l.as_str())),
+            ("link_url", self.link.as_ref().map(|(_, u)| u.as_str())),
+            ("account", self.account.as_deref()),
+            ("region", self.region.as_deref()),
+            ("channel", self.channel.as_deref()),
+            ("id", Some(self.id.as_str())),
+        ];
+        for (key, value) in optional {
+            if let Some(value) = value.filter(|v| !v.is_empty()) {
+                item.insert(key.into(), s(value));
+            }
+        }
+        item
+    }
 }
 
 pub fn account_key(account: &str) -> String {
@@ -66,24 +89,7 @@ impl StateTable {
             .chain(change.channel.iter().map(|c| channel_key(c)))
             .collect();
         let writes = scopes.into_iter().map(|pk| {
-            let mut item: Item = Self::key(pk, &change.sort_key());
-            item.insert("at".into(), n(change.at_ms));
-            item.insert("kind".into(), s(&change.kind));
-            item.insert("what".into(), s(&change.what));
-            let optional = [
-                ("by", change.by.as_deref()),
-                ("link_label", change.link.as_ref().map(|(l, _)| l.as_str())),
-                ("link_url", change.link.as_ref().map(|(_, u)| u.as_str())),
-                ("account", change.account.as_deref()),
-                ("region", change.region.as_deref()),
-                ("channel", change.channel.as_deref()),
-                ("id", Some(change.id.as_str())),
-            ];
-            for (key, value) in optional {
-                if let Some(value) = value.filter(|v| !v.is_empty()) {
-                    item.insert(key.into(), s(value));
-                }
-            }
+            let mut item = change.item(pk, change.sort_key());
             let expires_at = now_s + CHANGE_KEEP_DAYS * 86_400;
             item.insert(TTL_ATTRIBUTE.into(), n(expires_at));
             let pk = get_s(&item, "pk").unwrap_or_default();
@@ -97,10 +103,20 @@ impl StateTable {
                 self.push_latest(&pk, change, expires_at).await
             }
         });
-        for result in futures_join(writes).await {
+        // And the day's history, for the reports (state/history.rs): the same item under its own key.
+        let history = async {
+            let sk = format!("change#{:013}#{}", change.at_ms.max(0), change.id);
+            let mut item = change.item(super::history_day_key(change.at_ms), sk);
+            item.insert(TTL_ATTRIBUTE.into(), n(change.at_ms / 1000 + super::HISTORY_KEEP_DAYS * 86_400));
+            self.put_once(item, |put| put.condition_expression("attribute_not_exists(pk)"), "record a change's history")
+                .await
+                .map(drop)
+        };
+        let (results, history) = tokio::join!(futures_join(writes), history);
+        for result in results {
             result?;
         }
-        Ok(())
+        history
     }
 
     /// Shifts `change` into `pk`'s `latest` item: one atomic `UpdateItem`.

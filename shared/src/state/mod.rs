@@ -30,6 +30,7 @@
 
 mod changes;
 mod followups;
+mod history;
 mod incidents;
 mod open;
 mod requests;
@@ -40,6 +41,7 @@ pub use changes::{
     channel_key as change_channel_key,
 };
 pub use followups::FollowUp;
+pub use history::{Episode, History, IncidentSummary};
 pub use incidents::{
     Acknowledgement, Declaration, INCIDENT_RETENTION_S, IncidentChange, IncidentRecord, IncidentStatus, MuteEnd,
     TimelineEntry,
@@ -61,6 +63,16 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 
 /// The table's TTL attribute (template.yaml enables TTL on it).
 pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+/// How long history is kept: a year and a bit, for a period compared with the same one a year before.
+pub const HISTORY_KEEP_DAYS: i64 = 400;
+
+/// `history#2026-12-06`: the partition of the UTC day of `at_ms`.
+pub fn history_day_key(at_ms: i64) -> String {
+    let day =
+        time::OffsetDateTime::from_unix_timestamp(at_ms.div_euclid(1000)).map(|t| t.date()).unwrap_or(time::Date::MIN);
+    format!("history#{:04}-{:02}-{:02}", day.year(), u8::from(day.month()), day.day())
+}
 
 type Item = HashMap<String, AttributeValue>;
 

@@ -1331,8 +1331,23 @@ async fn resolve(
             tracing::warn!(error = %err, incident = record.number, "reminder not cancelled: it will find the incident resolved");
         }
     };
-    let (posted, (uploaded, filing), shown, ()) =
-        tokio::join!(post_timeline, upload, show(deps, &record, now, false, deadline), unscheduled);
+    // Its summary in the history, for the operations report.
+    let summarised = async {
+        let summary = crate::state::IncidentSummary {
+            number: record.number,
+            severity: record.severity,
+            private: record.private,
+            declared_at: record.declared_at,
+            resolved_at: record.resolved_at.unwrap_or(now),
+            alert_fired_at: record.alert_fired_at,
+            followups: record.followups.len() as i64,
+        };
+        if let Err(err) = deps.state.record_incident_summary(&summary).await {
+            tracing::warn!(error = %err, incident = record.number, "incident not recorded in the history");
+        }
+    };
+    let (posted, (uploaded, filing), shown, (), ()) =
+        tokio::join!(post_timeline, upload, show(deps, &record, now, false, deadline), unscheduled, summarised);
     report.slack("timeline not posted", posted);
     report.slack("post-mortem draft not uploaded", uploaded);
     shown.into_report(&mut record, &mut report);

@@ -602,7 +602,33 @@ impl<'d> Run<'d> {
                 }
             }
         };
-        let (unlocked, settled, (), ()) = tokio::join!(unlock, settle, uncount, change);
+        // An alert that stops paging closes its episode (the reports' history): written beside the unlock,
+        // from what the lease read, once however many containers close it.
+        let episode = async {
+            let (Some((key, state, lifecycle)), Some(update)) = (&lease, update) else { return };
+            let Some(started_ms) = lifecycle.alarm_since_ms.filter(|_| update.alarm_since_ms.is_none()) else {
+                return;
+            };
+            let episode = crate::state::Episode {
+                key: key.key.clone(),
+                title: update.facts.title.clone(),
+                account: update.facts.account.clone(),
+                region: update.facts.region.clone(),
+                channel: update.thread.channel.clone(),
+                team: update.facts.team.clone(),
+                url: update.facts.url.clone(),
+                started_ms,
+                resolved_ms: update.changed_at_ms.max(started_ms),
+                acked: lifecycle.acknowledged.clone(),
+                changes: update.changes,
+                muted: lifecycle.muted.is_some() || lifecycle.silenced.is_some(),
+                incident: lifecycle.incident.clone(),
+            };
+            if let Err(err) = state.record_episode(&episode).await {
+                tracing::warn!(error = %err, lifecycle = %key.key, "alert episode not recorded in the history");
+            }
+        };
+        let (unlocked, settled, (), (), ()) = tokio::join!(unlock, settle, uncount, change, episode);
         // A CloudWatch metric alarm's message gets its graph once every message is posted.
         if let (Ok((outcome @ (Outcome::Posted | Outcome::Updated), _, Some(channel), update)), Sink::WebApi { .. }) =
             (&result, &deps.sink)
