@@ -214,7 +214,7 @@ check(by_prefix.get(("approval#*",), (None,))[0] == {"dynamodb:PutItem", "dynamo
 check(by_prefix.get(INCIDENT_KEYS, (None,))[0] == {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"}, f"slack-command: incident grants {by_prefix}")
 check(by_prefix.get(("lifecycle#*",), (None,))[0] == {"dynamodb:UpdateItem"}, f"slack-command: lifecycle# grants {by_prefix}")
 check(by_prefix.get(("changes#*",), (None,))[0] == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, f"slack-command: changes# grants {by_prefix}")
-check(by_prefix.get(("history#*",), (None,))[0] == {"dynamodb:PutItem"}, f"slack-command: history# grants {by_prefix}")
+check(by_prefix.get(("history#*",), (None,))[0] == {"dynamodb:PutItem", "dynamodb:Query"}, f"slack-command: history# grants {by_prefix}")
 check(set(by_prefix) == {("replay#*",), ("approval#*",), INCIDENT_KEYS, ("lifecycle#*",), ("changes#*",), ("history#*",)}, f"slack-command: DynamoDB key prefixes {sorted(by_prefix)}")
 # Alarm graphs: GetMetricWidgetImage alone, on "*" (it has no resource-level permissions), only with MetricGraphs.
 graph_grants = [st for st in resources["AlarmToSlackFunction"]["Properties"]["Policies"][0]["Statement"] if "GetMetricWidgetImage" in str(st)]
@@ -504,3 +504,17 @@ if failures:
     sys.exit(1)
 print("template.yaml: least-privilege and on-failure checks passed")
 
+
+# The operations report: one recurring schedule for the stack (each firing posts everyone's report and each
+# team's), only when a report channel is set, invoking slack-command with the report timer, in the stack's group
+# (whose role may invoke slack-command only).
+schedules = {name: r for name, r in resources.items() if r["Type"] == "AWS::Scheduler::Schedule"}
+check(list(schedules) == ["ReportScheduleEntry"], f"recurring schedules {sorted(schedules)}")
+report = schedules.get("ReportScheduleEntry", {})
+check(report.get("Condition") == "HasReport", "the report's schedule exists without a report channel")
+target = report.get("Properties", {}).get("Target", {})
+check(target.get("Arn") == {"Fn::GetAtt": ["SlackCommandFunction", "Arn"]}, f"the report's schedule targets {target.get('Arn')}")
+check(target.get("RoleArn") == {"Fn::GetAtt": ["SchedulerRole", "Arn"]}, "the report's schedule runs as another role")
+check('"kind": "report"' in json.dumps(target.get("Input")), f"the report's schedule input {target.get('Input')}")
+check(report.get("Properties", {}).get("GroupName") == {"Ref": "ScheduleGroup"}, "the report's schedule is outside the stack's group")
+print("template.yaml: the operations report's schedule checked")

@@ -56,6 +56,8 @@ pub struct Config {
     pub api_url: String,
     /// `INCIDENTS_CHANNEL`, `INCIDENT_RESPONDERS`: incidents work whenever the bot token and the state table are set.
     pub incidents: IncidentConfig,
+    /// `REPORT_CHANNEL`, `REPORT_TEAM_CHANNELS`: where the scheduled operations report goes.
+    pub reports: chatops_shared::flows::reports::ReportConfig,
     /// `SCHEDULE_GROUP`, `SCHEDULER_ROLE_ARN`, `SCHEDULE_TARGET_ARN`: one-time schedules for what happens
     /// later without a click (unmutes, approval expiries, deploy timeouts).
     pub scheduler: Option<SchedulerConfig>,
@@ -88,6 +90,7 @@ impl Config {
         let bot_token = chatops_shared::config::bot_token(lookup)?;
         let rules = chatops_shared::governance::policy_from_lookup(lookup, bot_token.is_some(), state_table.is_some())?;
         let incidents = IncidentConfig::from_lookup(lookup, bot_token.is_some(), state_table.is_some())?;
+        let reports = chatops_shared::flows::reports::ReportConfig::from_lookup(lookup, bot_token.is_some())?;
         Ok(Self {
             log_groups: chatops_shared::notify::logs::LogGroups::configured(lookup)?,
             cross_account: chatops_shared::aws::graphs::switch(
@@ -96,6 +99,7 @@ impl Config {
                 false,
             )?,
             incidents,
+            reports,
             scheduler: SchedulerConfig::from_lookup(lookup)?,
             mutable_alarms: chatops_shared::notify::mutable_alarms(lookup),
             silences: SilenceConfig::from_lookup(lookup)?,
@@ -192,6 +196,7 @@ pub fn deps(
         incidents,
         scheduler,
         alarms,
+        reports: config.reports,
         silences: config.silences.map(|settings| SilenceApi::new(http.clone(), settings)),
         logs: aws.logs.zip(config.log_groups).map(|(client, groups)| chatops_shared::flows::logs::LogsDeps {
             insights: chatops_shared::aws::logs::LogsInsights::new(client),

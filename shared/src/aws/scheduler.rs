@@ -77,6 +77,8 @@ pub enum Timer {
     /// An incident is due a status update (`INCIDENT_REMINDERS`): a nudge in its channel, if it is still
     /// open and its last update is still the one at `since` (epoch s); `stale`: the long-quiet reminder.
     IncidentReminder { number: i64, since: i64, due: i64, stale: bool },
+    /// The operations report of the `days` before now (the stack's recurring schedule: weekly by default).
+    Report { days: i64 },
 }
 
 impl Timer {
@@ -86,6 +88,7 @@ impl Timer {
             Self::DeployTimeout { .. } => "deploy_timeout",
             Self::Unmute { .. } => "unmute",
             Self::IncidentReminder { .. } => "incident_reminder",
+            Self::Report { .. } => "report",
         }
     }
 

@@ -8,6 +8,7 @@
 //! - [`incidents`]: `/incident`, the incident's channel, status, timeline and post-mortem draft, and an
 //!   alert's [Declare incident] button.
 //! - [`status`]: `/status`, the App Home and help derived from the policy, from the open index.
+//! - [`reports`]: the operations report, from the history (scheduled, and `/status report`).
 //! - [`timers`]: what happens later without a click (expiries, timeouts, unmutes), when a schedule fires.
 //! - [`notifier`]: notifications to chat: one message per alarm lifecycle, exactly-once claims, pacing
 //!   and the storm digest, the Alertmanager route.
@@ -20,6 +21,7 @@ pub mod deploys;
 pub mod incidents;
 pub mod logs;
 pub mod notifier;
+pub mod reports;
 pub mod requests;
 pub mod status;
 pub mod timers;

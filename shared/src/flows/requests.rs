@@ -63,6 +63,8 @@ pub struct SlackApp {
     pub silences: Option<SilenceApi>,
     /// [Show logs] (Logs Insights); `None` without the bot token.
     pub logs: Option<super::logs::LogsDeps>,
+    /// Where the scheduled operations report goes (`REPORT_CHANNEL`, `REPORT_TEAM_CHANNELS`).
+    pub reports: super::reports::ReportConfig,
 }
 
 impl SlackApp {
@@ -85,6 +87,7 @@ impl SlackApp {
             alarms: None,
             silences: None,
             logs: None,
+            reports: super::reports::ReportConfig::default(),
         }
     }
 

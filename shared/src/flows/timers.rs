@@ -34,6 +34,11 @@ pub async fn fire(app: &SlackApp, timer: &Timer, now: i64, deadline: Instant) ->
             Box::pin(super::incidents::remind(app.incidents.as_ref(), *number, (*since, *due, *stale), now, deadline))
                 .await
         }
+        Timer::Report { days } => {
+            let state = app.reads.as_ref();
+            Box::pin(super::reports::scheduled(&app.reports, state, app.bot.as_deref(), *days, now * 1000, deadline))
+                .await
+        }
     };
     match done {
         Ok(what) => {
@@ -58,6 +63,7 @@ mod tests {
             (include_str!("../../../events/timer-deploy-timeout.json"), "deploy_timeout"),
             (include_str!("../../../events/timer-unmute.json"), "unmute"),
             (include_str!("../../../events/timer-incident-reminder.json"), "incident_reminder"),
+            (include_str!("../../../events/timer-report.json"), "report"),
         ] {
             let event: Value = serde_json::from_str(text).unwrap();
             let timer = timer_from_event(&event).expect("a timer").expect("one this version knows");

@@ -136,35 +136,51 @@ impl StateTable {
         Ok(self.put_once(item, put_if_absent, "PutItem (incident summary)").await?.is_none())
     }
 
-    /// The history of the UTC days from `from_ms` to `to_ms` (both included): one `Query` per day, all
-    /// pages, oldest first within each kind.
+    /// The history of the UTC days from `from_ms` to `to_ms` (both included): one `Query` per day, the days
+    /// side by side, all pages.
     pub async fn history(&self, from_ms: i64, to_ms: i64) -> Result<History, StateError> {
-        let mut out = History::default();
+        let mut days = tokio::task::JoinSet::new();
         let mut day = from_ms.div_euclid(86_400_000) * 86_400_000;
         while day <= to_ms {
-            let mut start = None;
-            loop {
-                let page = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .key_condition_expression("pk = :pk")
-                    .expression_attribute_values(":pk", s(day_key(day)))
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(state_error("Query (history)"))?;
-                for item in page.items() {
-                    read_item(item, &mut out);
-                }
-                match page.last_evaluated_key {
-                    Some(key) if !key.is_empty() => start = Some(key),
-                    _ => break,
-                }
-            }
+            let table = self.clone();
+            days.spawn(async move { table.history_day(day).await });
             day += 86_400_000;
         }
+        let mut out = History::default();
+        while let Some(joined) = days.join_next().await {
+            let items = joined.map_err(|e| StateError { operation: "Query (history)", detail: e.to_string() })??;
+            for item in &items {
+                read_item(item, &mut out);
+            }
+        }
+        out.episodes.sort_by(|a, b| a.resolved_ms.cmp(&b.resolved_ms).then_with(|| a.key.cmp(&b.key)));
+        out.incidents.sort_by_key(|i| (i.resolved_at, i.number));
+        out.changes.sort_by(|a, b| a.at_ms.cmp(&b.at_ms).then_with(|| a.id.cmp(&b.id)));
         Ok(out)
+    }
+
+    /// Every item of the day of `day_ms`.
+    async fn history_day(&self, day_ms: i64) -> Result<Vec<Item>, StateError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(day_key(day_ms)))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(state_error("Query (history)"))?;
+            items.extend(page.items().iter().cloned());
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        Ok(items)
     }
 }
 

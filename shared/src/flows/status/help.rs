@@ -128,6 +128,7 @@ pub fn commands_text(command: &str) -> String {
     let status = "*`/status`*: what is going on now: alerts firing, incidents, approvals waiting, deploys, mutes\n\
         • `/status payments` · `/status #alerts` · `/status 123456789012` · `/status api-*`: narrowed by team, channel, account or name\n\
         • `/status <alarm name>`: one alert: its state, graph, history and recent changes\n\
+        • `/status report [7d|30d] [team]`: the operations report: pages (MTTA, MTTR), noisy alarms, incidents, deploys\n\
         • `/status help`: this help";
     let scale = "*`/scale`*: Auto Scaling groups\n• `/scale`: the groups you may scale · `/scale web` shows one\n\
         • `/scale web 6` · `/scale web +2 -- Black Friday` (after `--`, the reason approvers see)";

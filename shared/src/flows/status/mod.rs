@@ -123,6 +123,10 @@ pub async fn command(deps: &StatusDeps<'_>, command: &SlashCommand, now_s: i64, 
     if asks_help(text) {
         return help(deps, COMMAND, &command.user_id, deadline).await;
     }
+    // `/status report [7d|30d] [team]`: the operations report, only to the asker.
+    if let Some(rest) = text.strip_prefix("report").filter(|r| r.is_empty() || r.starts_with(char::is_whitespace)) {
+        return super::reports::on_demand(deps.state, rest, now_s * 1000, deadline).await;
+    }
     let Some(state) = deps.state else {
         return ephemeral(
             "`/status` lists what the state table knows: this stack has no state table (`STATE_TABLE`).",
