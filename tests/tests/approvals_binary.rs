@@ -283,6 +283,20 @@ async fn two_approvals_are_needed_denial_and_expiry_close_a_request() {
     assert_eq!(s.steps(&id), ["approved", "approved", "executed", "refused", "requested"]);
     assert_eq!(s.steps(&denied_id), ["denied", "refused", "requested"]);
     assert_eq!(s.steps(&old_id), ["expired", "requested"]);
+    // Each outcome is in the history the operations report reads (#35), once, with its wait.
+    let state = chatops_shared::state::StateTable::new(s.moto.dynamodb().await, s.table.clone());
+    let now = chatops_shared::clock::now_ms();
+    let history = state.history(now - 120_000, now).await.unwrap();
+    let mut outcomes: Vec<(String, String)> =
+        history.approvals.iter().map(|a| (a.id.clone(), a.outcome.clone())).collect();
+    outcomes.sort();
+    let mut expected =
+        vec![(id.clone(), "approved".to_owned()), (denied_id, "denied".to_owned()), (old_id, "expired".to_owned())];
+    expected.sort();
+    assert_eq!(outcomes, expected);
+    assert!(
+        history.approvals.iter().all(|a| a.action == "scale" && a.decided_at >= a.requested_at && a.requested_at > 0)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

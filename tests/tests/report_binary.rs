@@ -5,7 +5,7 @@
 //! (`/status report`, for everyone and for a team) and when the schedule fires (one report per channel);
 //! an empty period says so.
 
-use chatops_shared::state::{Change, Episode, IncidentSummary, StateTable};
+use chatops_shared::state::{ApprovalSummary, Change, Episode, IncidentSummary, StateTable};
 use chatops_tests::block_kit;
 use chatops_tests::slack_requests::{Shape, command_body, event, signed_headers};
 use chatops_tests::{Container, Moto, SlackApiStandIn};
@@ -136,6 +136,21 @@ async fn simulate_week(state: &StateTable, now: i64) {
     ] {
         state.record_change(&c, c.at_ms / 1000).await.unwrap();
     }
+    // Approvals: two approved after 4 and 10 min, one denied after 1 min, one expired.
+    for (n, (outcome, wait)) in
+        [("approved", 240), ("approved", 600), ("denied", 60), ("expired", 3600)].into_iter().enumerate()
+    {
+        let requested_at = (now - (n as i64 + 1) * day) / 1000;
+        let approval = ApprovalSummary {
+            id: format!("R-{n}"),
+            action: "scale".into(),
+            resource: "web-asg".into(),
+            requested_at,
+            decided_at: requested_at + wait,
+            outcome: outcome.into(),
+        };
+        assert!(state.record_approval_summary(&approval).await.unwrap());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -158,6 +173,7 @@ async fn a_simulated_week_gives_exactly_the_expected_figures_on_demand_and_on_sc
         "untouched (tuning candidates):\n• <https://console.aws.amazon.com/cloudwatch/home#alarmsV2:alarm/disk-flap|disk-flap> (3 pages)\n• <https://console.aws.amazon.com/cloudwatch/home#alarmsV2:alarm/cpu-blip|cpu-blip> (1 page)",
         "🚨 *Incidents*: 2 (↑ from 0) (SEV1 1, SEV2 1) · time to resolve median 30 min · p90 1 h · 2 follow-ups recorded",
         "🚀 *Deploys*: 3 (↑ from 0) · change failure rate 67 % (1 failed, 1 followed by an incident or a rollback within an hour) · lead time median 5 min · p90 10 min",
+        "🔐 *Approvals*: 4 (2 approved, 1 denied, 1 expired) · waited median 4 min · p90 10 min",
     ] {
         assert!(text.contains(part), "missing {part:?} in\n{text}");
     }

@@ -38,6 +38,27 @@ struct RequestBody {
     open_until: i64,
     /// Where the approvers' message is.
     channel: String,
+    /// When it was asked (epoch s; 0 for a request stored by an older version).
+    #[serde(default)]
+    requested_at: i64,
+}
+
+/// Records `body`'s outcome in the history the operations report reads (its wait); a failure is logged.
+async fn summarise(state: &StateTable, body: &RequestBody, outcome: &str, now: i64) {
+    if body.requested_at <= 0 {
+        return;
+    }
+    let summary = crate::state::ApprovalSummary {
+        id: body.id.clone(),
+        action: body.proposal.action.clone(),
+        resource: body.proposal.resource.clone(),
+        requested_at: body.requested_at,
+        decided_at: now,
+        outcome: outcome.to_owned(),
+    };
+    if let Err(err) = state.record_approval_summary(&summary).await {
+        tracing::warn!(error = %err, request = %body.id, "approval not recorded in the history");
+    }
 }
 
 fn new_request_id(caller: &Caller) -> String {
@@ -149,6 +170,7 @@ impl Governance {
             approvers: rule.approvers_text(),
             open_until,
             channel: approval.channel.clone().unwrap_or_else(|| caller.channel_id.clone()),
+            requested_at: now,
         };
         let mut stored = false;
         for _ in 0..3 {
@@ -302,7 +324,13 @@ impl Governance {
                 .move_request(id, RequestStatus::Open, RequestStatus::Denied, &click.user_id, None, now)
                 .await
             {
-                Ok(true) => step(&body, state, "denied", Decision::Info).await,
+                Ok(true) => {
+                    let (outcome, ()) = tokio::join!(
+                        step(&body, state, "denied", Decision::Info),
+                        summarise(state, &body, "denied", now)
+                    );
+                    outcome
+                }
                 Ok(false) => reread(state, &body, now).await,
                 Err(err) => unavailable(&err),
             };
@@ -448,7 +476,10 @@ impl Governance {
             Ok(false) => return Err("closed meanwhile".into()),
             Err(err) => return Err(err.to_string()),
         }
-        let outcome = step(&body, state, "expired", Decision::Refused("request expired".into())).await;
+        let (outcome, ()) = tokio::join!(
+            step(&body, state, "expired", Decision::Refused("request expired".into())),
+            summarise(state, &body, "expired", now)
+        );
         let requester = &body.requester;
         let told = format!(
             "⌛ <@{}>, your request `{}` to {} expired without enough approvals. Nothing was done.",
@@ -478,7 +509,14 @@ impl Governance {
 /// Past its time: closed as expired (by whichever click sees it first).
 async fn expire(state: &StateTable, body: &RequestBody, now: i64) -> Outcome {
     match state.move_request(&body.id, RequestStatus::Open, RequestStatus::Expired, "expiry", None, now).await {
-        Ok(_) => step(body, state, "expired", Decision::Refused("request expired".into())).await,
+        Ok(true) => {
+            let (outcome, ()) = tokio::join!(
+                step(body, state, "expired", Decision::Refused("request expired".into())),
+                summarise(state, body, "expired", now)
+            );
+            outcome
+        }
+        Ok(false) => step(body, state, "expired", Decision::Refused("request expired".into())).await,
         Err(err) => unavailable(&err),
     }
 }
@@ -508,7 +546,11 @@ async fn execute(
     let mut executed = ran.clone();
     executed.approval = Some((body.id.clone(), step_name));
     audit(requester, &executed, started.elapsed());
-    super::outcome::record_change(Some(state), requester, &executed).await;
+    // The change it made, and its wait for the report: side by side.
+    tokio::join!(
+        super::outcome::record_change(Some(state), requester, &executed),
+        summarise(state, body, "approved", at.now_unix)
+    );
     let now = at.now_unix;
     if let Err(err) = state
         .move_request(

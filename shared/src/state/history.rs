@@ -7,6 +7,7 @@
 //!   started, who acknowledged it when, how many state changes its message has seen, muted or silenced,
 //!   its incident;
 //! - `incident#<resolved ms>#<n>`: an incident's summary, written by slack-command beside its resolve;
+//! - `approval#<decided ms>#<id>`: an approval request's outcome and wait, beside its decision;
 //! - `change#<at ms>#<id>`: each change (deploys and their results, `/scale`, CodeDeploy, mutes), beside
 //!   the `changes#…` items the context line reads.
 //!
@@ -61,12 +62,28 @@ pub struct IncidentSummary {
     pub followups: i64,
 }
 
+/// An approval request, once decided (or expired).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ApprovalSummary {
+    /// `R-…`.
+    pub id: String,
+    /// The policy action and its resource.
+    pub action: String,
+    pub resource: String,
+    /// Epoch s.
+    pub requested_at: i64,
+    pub decided_at: i64,
+    /// `approved`, `denied` or `expired`.
+    pub outcome: String,
+}
+
 /// What a period's history holds.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct History {
     pub episodes: Vec<Episode>,
     pub incidents: Vec<IncidentSummary>,
     pub changes: Vec<super::Change>,
+    pub approvals: Vec<ApprovalSummary>,
 }
 
 /// A short stable hash of an alert's key, for sort keys (the key itself can be 1,000 characters).
@@ -136,6 +153,23 @@ impl StateTable {
         Ok(self.put_once(item, put_if_absent, "PutItem (incident summary)").await?.is_none())
     }
 
+    /// Records approval request `a`'s outcome once (it is decided once; a retry finds it).
+    pub async fn record_approval_summary(&self, a: &ApprovalSummary) -> Result<bool, StateError> {
+        let decided_ms = a.decided_at * 1000;
+        let mut item: Item = Self::key(day_key(decided_ms), &format!("approval#{decided_ms:013}#{}", a.id));
+        item.extend([
+            ("kind".to_owned(), s("approval_summary")),
+            ("id".to_owned(), s(&a.id)),
+            ("action".to_owned(), s(&a.action)),
+            ("resource".to_owned(), s(&a.resource)),
+            ("requested_at".to_owned(), n(a.requested_at)),
+            ("decided_at".to_owned(), n(a.decided_at)),
+            ("outcome".to_owned(), s(&a.outcome)),
+            (TTL_ATTRIBUTE.to_owned(), n(a.decided_at + HISTORY_KEEP_DAYS * 86_400)),
+        ]);
+        Ok(self.put_once(item, put_if_absent, "PutItem (approval summary)").await?.is_none())
+    }
+
     /// The history of the UTC days from `from_ms` to `to_ms` (both included): one `Query` per day, the days
     /// side by side, all pages.
     pub async fn history(&self, from_ms: i64, to_ms: i64) -> Result<History, StateError> {
@@ -156,6 +190,7 @@ impl StateTable {
         out.episodes.sort_by(|a, b| a.resolved_ms.cmp(&b.resolved_ms).then_with(|| a.key.cmp(&b.key)));
         out.incidents.sort_by_key(|i| (i.resolved_at, i.number));
         out.changes.sort_by(|a, b| a.at_ms.cmp(&b.at_ms).then_with(|| a.id.cmp(&b.id)));
+        out.approvals.sort_by(|a, b| a.decided_at.cmp(&b.decided_at).then_with(|| a.id.cmp(&b.id)));
         Ok(out)
     }
 
@@ -211,6 +246,15 @@ fn read_item(item: &Item, out: &mut History) {
             resolved_at: get_n(item, "resolved_at").unwrap_or_default(),
             alert_fired_at: get_n(item, "alert_fired"),
             followups: get_n(item, "followups").unwrap_or_default(),
+        });
+    } else if sk.starts_with("approval#") {
+        out.approvals.push(ApprovalSummary {
+            id: get_s(item, "id").unwrap_or_default(),
+            action: get_s(item, "action").unwrap_or_default(),
+            resource: get_s(item, "resource").unwrap_or_default(),
+            requested_at: get_n(item, "requested_at").unwrap_or_default(),
+            decided_at: get_n(item, "decided_at").unwrap_or_default(),
+            outcome: get_s(item, "outcome").unwrap_or_default(),
         });
     } else if sk.starts_with("change#") {
         let link = get_s(item, "link_label").zip(get_s(item, "link_url"));

@@ -41,7 +41,7 @@ pub use changes::{
     channel_key as change_channel_key,
 };
 pub use followups::FollowUp;
-pub use history::{Episode, History, IncidentSummary};
+pub use history::{ApprovalSummary, Episode, History, IncidentSummary};
 pub use incidents::{
     Acknowledgement, Declaration, INCIDENT_RETENTION_S, IncidentChange, IncidentRecord, IncidentStatus, MuteEnd,
     TimelineEntry,

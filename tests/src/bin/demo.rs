@@ -667,6 +667,7 @@ async fn main() {
     context_demo(moto, &alarm_bin, &command_bin).await;
     status_demo(moto, &alarm_bin, &command_bin).await;
     private_incident_demo(moto, &command_bin).await;
+    report_demo(moto, &command_bin).await;
 
     drop(slack);
     printer.abort();
@@ -1528,5 +1529,135 @@ async fn private_incident_demo(moto: &Moto, command_bin: &std::path::Path) {
         for line in text.lines().skip_while(|l| !l.starts_with("## Follow-ups")).take(4) {
             println!("     {}", dim(line));
         }
+    }
+}
+
+/// The operations report over a simulated week: the history as the functions write it (alert episodes with
+/// their acknowledgements, a flapping alarm, incidents, deploys, approvals), then `/status report` and the
+/// schedule's firing, which posts it in the report channel.
+async fn report_demo(moto: &Moto, command_bin: &std::path::Path) {
+    use chatops_shared::state::{ApprovalSummary, Change, Episode, IncidentSummary, StateTable};
+    println!(
+        "\n{} the operations report over a simulated week: pages with MTTA and MTTR, noisy alarms, incidents, deploys, approvals; /status report, then the weekly schedule's firing",
+        bold("20.")
+    );
+    let table = moto.create_state_table().await;
+    let state = StateTable::new(moto.dynamodb().await, table.clone());
+    let api = SlackApiStandIn::start(BOT_TOKEN).await;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0) * 1000;
+    let (day, min) = (86_400_000, 60_000);
+    let url = |t: &str| Some(format!("https://console.aws.amazon.com/cloudwatch/home#alarmsV2:alarm/{t}"));
+    let mut episodes = Vec::new();
+    // checkout-5xx pages every day, acknowledged after 2 to 8 min, resolved after 15 to 45.
+    for d in 0..7 {
+        let started = now - (7 - d) * day + 9 * 3_600_000;
+        episodes.push(Episode {
+            key: "alarm:checkout-5xx".into(),
+            title: "checkout-5xx".into(),
+            team: Some("payments".into()),
+            url: url("checkout-5xx"),
+            started_ms: started,
+            resolved_ms: started + (15 + d * 5) * min,
+            acked: Some(("U0ONCALL".into(), started / 1000 + 120 + d * 60)),
+            ..Episode::default()
+        });
+    }
+    // disk-queue flaps: four pages of a minute within an hour, nobody touches them.
+    for i in 0..4 {
+        let started = now - 2 * day + i * 12 * min;
+        episodes.push(Episode {
+            key: "alarm:disk-queue".into(),
+            title: "disk-queue".into(),
+            team: Some("platform".into()),
+            url: url("disk-queue"),
+            started_ms: started,
+            resolved_ms: started + min,
+            ..Episode::default()
+        });
+    }
+    for e in &episodes {
+        let _ = state.record_episode(e).await;
+    }
+    let incident = IncidentSummary {
+        number: 12,
+        severity: 2,
+        declared_at: (now - 3 * day) / 1000,
+        resolved_at: (now - 3 * day + 50 * min) / 1000,
+        followups: 3,
+        ..IncidentSummary::default()
+    };
+    let _ = state.record_incident_summary(&incident).await;
+    let deploy = |kind: &str, what: &str, at: i64| Change {
+        at_ms: at,
+        id: format!("{kind}-{at}"),
+        kind: kind.into(),
+        what: what.into(),
+        ..Change::default()
+    };
+    for c in [
+        deploy("deploy", "orders deploy started", now - 4 * day),
+        deploy("deploy-result", "orders deployed", now - 4 * day + 6 * min),
+        deploy("deploy", "checkout deploy started", now - 3 * day - 20 * min),
+        deploy("deploy-result", "checkout deployed", now - 3 * day - 12 * min),
+        deploy("deploy", "billing deploy started", now - day),
+        deploy("deploy-result", "billing deploy failed", now - day + 9 * min),
+    ] {
+        let _ = state.record_change(&c, c.at_ms / 1000).await;
+    }
+    let approval = ApprovalSummary {
+        id: "R-1A2B3C4D".into(),
+        action: "scale".into(),
+        resource: "web-asg".into(),
+        requested_at: (now - 2 * day) / 1000,
+        decided_at: (now - 2 * day + 7 * min) / 1000,
+        outcome: "approved".into(),
+    };
+    let _ = state.record_approval_summary(&approval).await;
+    println!(
+        "   {} 11 alert episodes (checkout-5xx daily, disk-queue flapping), INC-12 (SEV2, 50 min, 3 follow-ups), 3 deploys (billing failed; checkout followed by INC-12), 1 approval",
+        dim("the week's history, as the functions write it:")
+    );
+    let mut env: Vec<(&str, String)> = moto.env();
+    env.extend([
+        ("SLACK_BOT_TOKEN", BOT_TOKEN.to_owned()),
+        ("SLACK_API_URL", api.url()),
+        ("STATE_TABLE", table),
+        ("SLACK_SIGNING_SECRET", SIGNING_SECRET.to_owned()),
+        ("REPORT_CHANNEL", "C0OPS".to_owned()),
+    ]);
+    let runtime = RuntimeApi::start().await;
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let _process = FunctionProcess::spawn(command_bin, &runtime, &env);
+    let body = command_body("/status", "report", "U0LEAD", "T0DEMO")
+        .replace("trigger_id=1234.5678.abcdef", "trigger_id=report-demo");
+    let started = std::time::Instant::now();
+    let inv = runtime.invoke(&signed(&body)).await;
+    let answer: Value = serde_json::from_str(inv.response_json()["body"].as_str().unwrap_or("")).unwrap_or(Value::Null);
+    println!(
+        "\n   {} {}",
+        bold("U0LEAD: /status report"),
+        dim(&format!(
+            "→ HTTP {} in {} ms, only to U0LEAD:",
+            inv.response_json()["statusCode"],
+            started.elapsed().as_millis()
+        ))
+    );
+    for block in answer["blocks"].as_array().into_iter().flatten() {
+        for text in [&block["text"]["text"], &block["elements"][0]["text"]] {
+            if let Some(text) = text.as_str() {
+                for line in mrkdwn(text).lines() {
+                    println!("   ┃ {line}");
+                }
+            }
+        }
+    }
+    let fired = runtime.invoke(&serde_json::json!({"chatops_timer": {"kind": "report", "days": 7}})).await;
+    println!(
+        "\n   {} {}",
+        bold("Monday 09:00, the schedule fires {\"chatops_timer\": {\"kind\": \"report\", \"days\": 7}}:"),
+        dim(&fired.response_json()["detail"].to_string())
+    );
+    if let Some(posted) = api.channel("C0OPS").first() {
+        println!("   {} {}", dim("#C0OPS:"), mrkdwn(posted.text()));
     }
 }

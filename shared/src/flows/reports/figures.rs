@@ -9,7 +9,8 @@
 //!   incident from;
 //! - **change failure rate**: of the deploys with a result, those that failed, or succeeded and were followed
 //!   within an hour by an incident's declaration or a CodeDeploy rollback or stop;
-//! - **lead time**: from a deploy's request to its result (the latest request of the same project before it).
+//! - **lead time**: from a deploy's request to its result (the latest request of the same project before it);
+//! - **approval wait**: from a request for approval to its approval or denial (expired ones are counted apart).
 
 use std::collections::BTreeMap;
 
@@ -87,6 +88,10 @@ pub struct Figures {
     pub deploys_failed: usize,
     pub deploys_followed: usize,
     pub lead_time: Option<Spread>,
+    /// Approval requests decided (or expired) in the period: approved, denied, expired, and the wait for
+    /// a decision (request to approval or denial).
+    pub approvals: [usize; 3],
+    pub approval_wait: Option<Spread>,
 }
 
 impl Figures {
@@ -201,6 +206,18 @@ impl Figures {
             }
         }
         out.lead_time = Spread::of(lead);
+        let mut waits = Vec::new();
+        for a in history.approvals.iter().filter(|a| in_period(a.decided_at * 1000)) {
+            match a.outcome.as_str() {
+                "approved" => out.approvals[0] += 1,
+                "denied" => out.approvals[1] += 1,
+                _ => out.approvals[2] += 1,
+            }
+            if a.outcome != "expired" {
+                waits.push((a.decided_at - a.requested_at).max(0));
+            }
+        }
+        out.approval_wait = Spread::of(waits);
         out
     }
 
@@ -215,7 +232,11 @@ impl Figures {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.pages == 0 && self.incidents.iter().sum::<usize>() == 0 && self.deploys == 0 && self.long_firing.is_empty()
+        self.pages == 0
+            && self.incidents.iter().sum::<usize>() == 0
+            && self.deploys == 0
+            && self.long_firing.is_empty()
+            && self.approvals.iter().sum::<usize>() == 0
     }
 }
 
@@ -373,6 +394,21 @@ pub fn message(title: &str, period: &str, now: &Figures, before: &Figures) -> Me
     }
     if let Some(lead) = now.lead_time {
         deploys.push_str(&format!(" · lead time median {} · p90 {}", duration(lead.median), duration(lead.p90)));
+    }
+    let asked: usize = now.approvals.iter().sum();
+    if asked > 0 {
+        deploys.push_str(&format!(
+            "\n🔐 *Approvals*: {asked} ({} approved, {} denied, {} expired)",
+            now.approvals[0], now.approvals[1], now.approvals[2]
+        ));
+        if let Some(wait) = now.approval_wait {
+            deploys.push_str(&format!(
+                " · waited median {}{} · p90 {}",
+                duration(wait.median),
+                versus(wait.median, before.approval_wait.map(|s| s.median), duration),
+                duration(wait.p90)
+            ));
+        }
     }
     message.block(Block::section(deploys))
 }
