@@ -96,42 +96,54 @@ pub fn parse(words: &str) -> Result<(i64, Option<String>), String> {
     Ok((days, team))
 }
 
-/// The report of the `days` before `now_ms` (and the same length before, for the arrows) for `team`
-/// (everyone's when `None`), titled `title`.
-pub async fn build(
-    state: &StateTable,
-    days: i64,
-    team: Option<&str>,
-    now_ms: i64,
-    deadline: Instant,
-) -> Result<Message, String> {
-    let span = days * 86_400_000;
-    let (from, before_from) = (now_ms - span, now_ms - 2 * span);
+/// What a report is made from: the history of twice its period (the period and the one before) and what
+/// fires now.
+struct Read {
+    history: crate::state::History,
+    open: Vec<crate::state::OpenAlert>,
+}
+
+/// Reads the `days` before `now_ms` and as many before them, and the open alerts, side by side within
+/// [`READ_BUDGET`].
+async fn read(state: &StateTable, days: i64, now_ms: i64, deadline: Instant) -> Result<Read, String> {
     let budget = deadline.min(Instant::now() + READ_BUDGET);
-    let read = async { tokio::join!(state.history(before_from, now_ms), state.open_items(now_ms / 1000)) };
+    let reads =
+        async { tokio::join!(state.history(now_ms - 2 * days * 86_400_000, now_ms), state.open_items(now_ms / 1000)) };
     let (history, open) =
-        tokio::time::timeout_at(budget.into(), read).await.map_err(|_| "the history could not be read in time")?;
+        tokio::time::timeout_at(budget.into(), reads).await.map_err(|_| "the history could not be read in time")?;
     let history = history.map_err(|e| e.to_string())?;
-    // What fires for more than a day now (the open index; without it, left out).
-    let long_firing = match open {
+    let open = match open {
         Ok(open) => open
             .items
-            .iter()
+            .into_iter()
             .filter_map(|i| match i {
-                OpenItem::Alert(a) => Some(a),
+                OpenItem::Alert(a) => Some(*a),
                 _ => None,
             })
-            .filter(|a| a.since_ms.is_some_and(|since| now_ms - since > LONG_FIRING_MS))
-            .filter(|a| team.is_none_or(|t| a.team.as_deref().is_some_and(|at| at.eq_ignore_ascii_case(t))))
-            .map(|a| (a.title.clone(), a.url.clone()))
             .collect(),
         Err(err) => {
             tracing::warn!(error = %err, "open items unreadable: the report goes without what fires now");
             Vec::new()
         }
     };
-    let now = Figures::compute(&history, (from, now_ms), team, long_firing);
-    let before = Figures::compute(&history, (before_from, from), team, Vec::new());
+    Ok(Read { history, open })
+}
+
+/// The report of the `days` before `now_ms` (compared with as many before) for `team` (everyone's when `None`).
+fn report(read: &Read, days: i64, team: Option<&str>, now_ms: i64) -> Message {
+    let span = days * 86_400_000;
+    let (from, before_from) = (now_ms - span, now_ms - 2 * span);
+    let of_team =
+        |t: &Option<String>| team.is_none_or(|team| t.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(team)));
+    let long_firing = read
+        .open
+        .iter()
+        .filter(|a| a.since_ms.is_some_and(|since| now_ms - since > LONG_FIRING_MS))
+        .filter(|a| of_team(&a.team))
+        .map(|a| (a.title.clone(), a.url.clone()))
+        .collect();
+    let now = Figures::compute(&read.history, (from, now_ms), team, long_firing);
+    let before = Figures::compute(&read.history, (before_from, from), team, Vec::new());
     let title = match team {
         Some(team) => format!("team {team}"),
         None => "all teams".to_owned(),
@@ -141,7 +153,7 @@ pub async fn build(
         crate::notify::slack_date_at(now_ms / 1000),
         if days == 7 { "a week".to_owned() } else { format!("{days} days") }
     );
-    Ok(figures::message(&title, &period, &now, &before))
+    figures::message(&title, &period, &now, &before)
 }
 
 /// `/status report [7d|30d] [team]`: the report, only to the asker.
@@ -156,8 +168,9 @@ pub async fn on_demand(state: Option<&StateTable>, words: &str, now_ms: i64, dea
         Ok(asked) => asked,
         Err(problem) => return Outcome::ephemeral(problem, Decision::Refused("not understood".into())),
     };
-    match build(state, days, team.as_deref(), now_ms, deadline).await {
-        Ok(mut message) => {
+    match read(state, days, now_ms, deadline).await {
+        Ok(read) => {
+            let mut message = report(&read, days, team.as_deref(), now_ms);
             message.response_type = Some("ephemeral");
             let mut outcome = Outcome::ephemeral("", Decision::Info);
             outcome.message = message;
@@ -195,10 +208,12 @@ pub async fn scheduled(
     if targets.is_empty() {
         return Err(format!("no {CHANNEL_VAR} or {TEAM_CHANNELS_VAR}: nowhere to post"));
     }
+    // Read once; each team's report is made from the same reads.
+    let read = read(state, days, now_ms, deadline).await?;
     let mut posted = Vec::new();
     let mut failed = Vec::new();
     for (team, channel) in targets {
-        let message = build(state, days, team, now_ms, deadline).await?;
+        let message = report(&read, days, team, now_ms);
         match bot.post_message(channel, &message.to_json(), None, deadline).await {
             Ok(_) => posted.push(format!("<#{}>", escape(channel))),
             Err(err) => {
