@@ -1234,7 +1234,8 @@ async fn report_figures(command: &Path, mut env: Vec<(&'static str, String)>) ->
     // found by its key, and not written twice).
     let mut writes = tokio::task::JoinSet::new();
     let mut late = Vec::new();
-    for episode in report_episodes(REPORT_STORED, 7 * 86_400_000 - 3_600_000, now_ms) {
+    // Every page of the week ended an hour ago at the latest (the last ones last up to 17 min).
+    for episode in report_episodes(REPORT_STORED, 7 * 86_400_000 - 2 * 3_600_000, now_ms - 3_600_000) {
         let state = state.clone();
         writes.spawn(async move { state.record_episode(&episode).await.map_err(|_| episode) });
         while writes.len() >= 16 {
