@@ -67,36 +67,19 @@ impl StateTable {
 
     /// Incident `number`'s follow-ups, oldest first.
     pub async fn followups(&self, number: i64) -> Result<Vec<FollowUp>, StateError> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :followup)")
-                .expression_attribute_values(":pk", s(format!("incident#{number}")))
-                .expression_attribute_values(":followup", s("followup#"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(state_error("Query (follow-ups)"))?;
-            for item in page.items() {
-                out.push(FollowUp {
-                    id: get_s(item, "sk").unwrap_or_default().trim_start_matches("followup#").to_owned(),
-                    at_ms: get_n(item, "at").unwrap_or_default(),
-                    author: get_s(item, "author").unwrap_or_default(),
-                    text: get_s(item, "text").unwrap_or_default(),
-                    issue: get_s(item, "issue"),
-                    error: get_s(item, "error"),
-                });
-            }
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
-        }
+        let items =
+            self.query_all(&format!("incident#{number}"), Some("followup#"), true, "Query (follow-ups)").await?;
+        let mut out: Vec<FollowUp> = items
+            .iter()
+            .map(|item| FollowUp {
+                id: get_s(item, "sk").unwrap_or_default().trim_start_matches("followup#").to_owned(),
+                at_ms: get_n(item, "at").unwrap_or_default(),
+                author: get_s(item, "author").unwrap_or_default(),
+                text: get_s(item, "text").unwrap_or_default(),
+                issue: get_s(item, "issue"),
+                error: get_s(item, "error"),
+            })
+            .collect();
         out.sort_by(|a, b| a.at_ms.cmp(&b.at_ms).then_with(|| a.id.cmp(&b.id)));
         Ok(out)
     }

@@ -18,7 +18,6 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::{
     HISTORY_KEEP_DAYS, Item, StateError, StateTable, TTL_ATTRIBUTE, get_n, get_s, history_day_key as day_key, n, s,
-    state_error,
 };
 
 /// An alert from ALARM (or firing) to OK (or resolved).
@@ -196,26 +195,7 @@ impl StateTable {
 
     /// Every item of the day of `day_ms`.
     async fn history_day(&self, day_ms: i64) -> Result<Vec<Item>, StateError> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(day_key(day_ms)))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(state_error("Query (history)"))?;
-            items.extend(page.items().iter().cloned());
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
-        }
-        Ok(items)
+        self.query_all(&day_key(day_ms), None, false, "Query (history)").await
     }
 }
 

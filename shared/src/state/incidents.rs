@@ -562,37 +562,18 @@ impl StateTable {
 
     /// Incident `number`'s timeline, oldest first.
     pub async fn timeline(&self, number: i64) -> Result<Vec<TimelineEntry>, StateError> {
-        let mut entries = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :entry)")
-                .expression_attribute_values(":pk", s(format!("incident#{number}")))
-                .expression_attribute_values(":entry", s("entry#"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(state_error("Query (timeline)"))?;
-            for item in out.items() {
-                let sk = get_s(item, "sk").unwrap_or_default();
-                entries.push(TimelineEntry {
-                    id: sk.trim_start_matches("entry#").to_owned(),
-                    at_ms: get_n(item, "at").unwrap_or_default(),
-                    author: get_s(item, "author").unwrap_or_default(),
-                    kind: get_s(item, "entry").unwrap_or_default(),
-                    text: get_s(item, "text").unwrap_or_default(),
-                    link: get_s(item, "link"),
-                });
-            }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
-        }
+        let items = self.query_all(&format!("incident#{number}"), Some("entry#"), true, "Query (timeline)").await?;
+        let mut entries: Vec<TimelineEntry> = items
+            .iter()
+            .map(|item| TimelineEntry {
+                id: get_s(item, "sk").unwrap_or_default().trim_start_matches("entry#").to_owned(),
+                at_ms: get_n(item, "at").unwrap_or_default(),
+                author: get_s(item, "author").unwrap_or_default(),
+                kind: get_s(item, "entry").unwrap_or_default(),
+                text: get_s(item, "text").unwrap_or_default(),
+                link: get_s(item, "link"),
+            })
+            .collect();
         entries.sort_by(|a, b| a.at_ms.cmp(&b.at_ms).then_with(|| a.id.cmp(&b.id)));
         Ok(entries)
     }

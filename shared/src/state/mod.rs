@@ -391,6 +391,40 @@ impl StateTable {
         }
     }
 
+    /// Every item under partition `pk` (whose sort key begins with `sk_prefix`, when given), all pages, in
+    /// sort-key order: `consistent` reads strongly.
+    async fn query_all(
+        &self,
+        pk: &str,
+        sk_prefix: Option<&str>,
+        consistent: bool,
+        operation: &'static str,
+    ) -> Result<Vec<Item>, StateError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .expression_attribute_values(":pk", s(pk))
+                .consistent_read(consistent)
+                .set_exclusive_start_key(start);
+            query = match sk_prefix {
+                Some(prefix) => query
+                    .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                    .expression_attribute_values(":prefix", s(prefix)),
+                None => query.key_condition_expression("pk = :pk"),
+            };
+            let page = query.send().await.map_err(state_error(operation))?;
+            items.extend(page.items().iter().cloned());
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(items),
+            }
+        }
+    }
+
     /// Sends a conditional `UpdateItem`: `true` when written, `false` when its condition failed.
     async fn update_if(
         &self,

@@ -21,7 +21,7 @@
 //! a container holds the lease is shown by that container, and one counted while no one does is
 //! shown by its own container, which then takes the lease.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
@@ -513,27 +513,8 @@ impl StateTable {
 
     /// Every entry of digest `id` (a consistent read: every entry counted so far is in it).
     pub async fn digest_entries(&self, id: &str) -> Result<Vec<StoredEntry>, StateError> {
-        let mut entries = Vec::new();
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :entry)")
-                .expression_attribute_values(":pk", s(format!("digest#{id}")))
-                .expression_attribute_values(":entry", s("entry#"))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(state_error("Query (digest entries)"))?;
-            entries.extend(out.items().iter().map(StoredEntry::from_item));
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(entries),
-            }
-        }
+        let items = self.query_all(&format!("digest#{id}"), Some("entry#"), true, "Query (digest entries)").await?;
+        Ok(items.iter().map(StoredEntry::from_item).collect())
     }
 
     /// Records the `ts` of message `page` of digest `id`, under `owner`'s lease. False: the lease was lost.
